@@ -1,0 +1,66 @@
+// The task: a workload described once (resources, setup, run), independent of where it runs.
+// Plain data; the parser (task_parser.h) produces it in normalised form. See docs/task-spec.md.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace awan::spec {
+
+// "8" (exactly) or "8+" (at least).
+struct Quantity {
+  double value = 0;
+  bool at_least = false;
+
+  bool Admits(double offered) const { return at_least ? offered >= value : offered == value; }
+  friend bool operator==(const Quantity&, const Quantity&) = default;
+};
+
+struct PortRange {
+  int first = 0;
+  int last = 0;
+  friend bool operator==(const PortRange&, const PortRange&) = default;
+};
+
+// One resource alternative. Empty strings mean "any". A task has one or more of these.
+struct Resources {
+  std::string provider;       // `infra: aws/...` or `cloud: aws`
+  std::string region;
+  std::string zone;
+  std::string instance_type;
+  std::string accelerator;    // canonical name when known (H100, A100-80GB, tpu-v6e-8); "" = none
+  int accelerator_count = 0;  // per node; matches offerings with exactly this many
+  std::optional<Quantity> cpus;        // per node
+  std::optional<Quantity> memory_gib;  // per node
+  bool use_spot = false;
+  std::optional<int> disk_size_gib;
+  std::vector<PortRange> ports;
+  std::optional<double> max_hourly_cost;    // USD per hour for all nodes together
+  std::optional<double> accelerator_flops;  // total work of the job in FLOPs (for objective=time)
+  int line = 0;  // 1-based line in the task file this alternative came from (0 if unknown)
+
+  friend bool operator==(const Resources&, const Resources&) = default;
+};
+
+enum class ResourceOrder {
+  kAnyOf,    // best over all alternatives
+  kOrdered,  // first alternative that is feasible, in the user's order
+};
+
+struct Task {
+  std::string name;
+  std::string workdir;  // absolute path, or "" when none
+  int num_nodes = 1;
+  std::vector<Resources> resources;  // at least one alternative
+  ResourceOrder order = ResourceOrder::kAnyOf;
+  // Task env vars in file order. A value of nullopt means "must be given at launch".
+  std::vector<std::pair<std::string, std::optional<std::string>>> envs;
+  std::string setup;
+  std::string run;
+  std::vector<std::pair<std::string, std::string>> file_mounts;  // remote path -> local path
+  std::string source;  // the file it was read from ("<string>" when parsed from memory)
+};
+
+}  // namespace awan::spec

@@ -1,0 +1,29 @@
+// Reads task YAML (a SkyPilot-compatible subset, docs/task-spec.md) into a normalised Task.
+// Every error names the file, line, column and field, and says how to fix it; all errors found in a
+// file are reported together, one per line. Thread-safe (no shared state).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "awan/spec/task.h"
+
+namespace awan::spec {
+
+// Reads and parses a task file. Relative `workdir` and `file_mounts` paths are resolved against the
+// task file's folder and must exist.
+absl::StatusOr<Task> LoadTaskFile(const std::string& path);
+
+// Parses YAML text; `source_name` is used in error messages and `base_dir` resolves relative paths.
+absl::StatusOr<Task> ParseTask(std::string_view yaml, std::string_view source_name,
+                               const std::string& base_dir);
+
+// The normalised task, as YAML (what `awan check` prints) and as JSON (`awan check --json`).
+std::string TaskToYaml(const Task& task);
+std::string TaskToJson(const Task& task);
+
+// "H100:8", "tpu-v6e-8", or "-" for CPU-only.
+std::string AcceleratorLabel(const Resources& r);
+
+}  // namespace awan::spec

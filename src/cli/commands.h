@@ -1,0 +1,57 @@
+// The subcommands of `awan`, each a plain function of its parsed arguments. Only cli.cc includes
+// CLI11 (a heavy header); these files do not. Output goes to stdout, errors and progress to stderr.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "awan/catalog/catalog.h"
+
+namespace awan::cli {
+
+// Exit codes shared by the subcommands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;    // the command ran and the answer is "no" (invalid, infeasible)
+inline constexpr int kExitBadInput = 2;  // a file or option could not be used
+
+struct CatalogArgs {
+  std::vector<std::string> paths;  // --catalog; empty = the built-in catalog
+};
+
+// The catalog a command uses: --catalog paths, or the built-in one. Prints a one-line summary of
+// skipped rows to stderr.
+absl::StatusOr<catalog::Catalog> LoadCatalog(const CatalogArgs& args);
+
+struct CheckArgs {
+  std::string task;
+  bool json = false;
+};
+int RunCheck(const CheckArgs& args);
+
+struct CatalogLsArgs {
+  CatalogArgs catalog;
+  std::string accelerator, provider, region;
+  bool spot = false;
+  bool json = false;
+  size_t limit = 0;
+};
+int RunCatalogLs(const CatalogLsArgs& args);
+int RunCatalogProviders(const CatalogArgs& args, bool json);
+int RunCatalogAccelerators(bool json);
+
+struct OptimizeArgs {
+  CatalogArgs catalog;
+  std::string task;
+  std::string objective = "cost";
+  std::vector<std::string> providers;
+  std::vector<std::string> block;
+  std::optional<double> flops;
+  double mfu = 0.4;
+  size_t top = 10;
+  bool json = false;
+};
+int RunOptimize(const OptimizeArgs& args);
+
+}  // namespace awan::cli

@@ -1,0 +1,107 @@
+#include "awan/common/text.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <numeric>
+
+namespace awan {
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::string la = ToLower(a), lb = ToLower(b);
+  std::vector<size_t> row(lb.size() + 1);
+  std::iota(row.begin(), row.end(), 0);
+  for (size_t i = 1; i <= la.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (la[i - 1] == lb[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[lb.size()];
+}
+
+std::optional<std::string> ClosestMatch(std::string_view word,
+                                        std::span<const std::string> candidates) {
+  if (word.empty()) return std::nullopt;
+  const std::string* best = nullptr;
+  size_t best_distance = 0;
+  bool best_prefixed = false;
+  const std::string lower_word = ToLower(word);
+  for (const std::string& c : candidates) {
+    const size_t d = EditDistance(word, c);
+    // On a tie, a candidate that starts with the word wins ("H10" → "H100", not "A10").
+    const bool prefixed = ToLower(c).rfind(lower_word, 0) == 0;
+    if (best == nullptr || d < best_distance || (d == best_distance && prefixed && !best_prefixed)) {
+      best = &c;
+      best_distance = d;
+      best_prefixed = prefixed;
+    }
+  }
+  if (best != nullptr) {
+    size_t longer = std::max(word.size(), best->size());
+    if (best_distance <= std::max<size_t>(1, longer / 3)) return *best;
+  }
+  for (const std::string& c : candidates) {
+    if (ToLower(c).find(lower_word) != std::string::npos) return c;
+  }
+  return std::nullopt;
+}
+
+std::string DidYouMean(std::string_view word, std::span<const std::string> candidates) {
+  auto match = ClosestMatch(word, candidates);
+  if (!match || *match == word) return "";
+  return fmt::format(" (did you mean '{}'?)", *match);
+}
+
+std::string JoinLimited(std::span<const std::string> items, size_t max_items) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < max_items; ++i) {
+    if (i > 0) out += ", ";
+    out += items[i];
+  }
+  if (items.size() > max_items) out += fmt::format(" (and {} more)", items.size() - max_items);
+  return out;
+}
+
+std::string FormatUsd(double usd) {
+  const std::string digits = fmt::format("{:.2f}", usd < 0 ? -usd : usd);
+  const size_t int_len = digits.find('.');
+  std::string out = usd < 0 ? "-" : "";
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && i < int_len && (int_len - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::optional<double> ParseNumber(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  if (s.front() == '+') s.remove_prefix(1);
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+}  // namespace awan

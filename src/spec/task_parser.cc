@@ -1,0 +1,691 @@
+// Task YAML → Task. The walk collects every error (file:line:col: field: message) instead of stopping
+// at the first, so `awan check` shows all problems of a file at once. yaml-cpp exceptions are caught
+// here and never leave this file.
+#include "awan/spec/task_parser.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "awan/common/text.h"
+
+namespace awan::spec {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kTopLevelFields = {"name",  "workdir", "num_nodes", "resources",
+                                                  "envs",  "setup",   "run",       "file_mounts"};
+// SkyPilot fields that awan does not support yet: named as such rather than "unknown".
+const std::set<std::string> kSkyPilotTopLevelOnly = {"service", "config",  "volumes", "secrets",
+                                                     "inputs",  "outputs", "event_callback",
+                                                     "file_mounts_mapping", "experimental"};
+const std::vector<std::string> kResourceFields = {
+    "accelerators", "any_of",   "ordered",  "cpus",      "memory",          "infra",
+    "cloud",        "region",   "zone",     "instance_type", "use_spot",    "disk_size",
+    "ports",        "max_hourly_cost", "accelerator_flops"};
+const std::set<std::string> kSkyPilotResourceOnly = {
+    "image_id", "labels",    "autostop",     "job_recovery", "spot_recovery", "accelerator_args",
+    "disk_tier", "network_tier", "priority", "volumes",      "_docker_login_config"};
+
+// One accelerator choice: name and per-node count.
+struct AcceleratorChoice {
+  std::string name;
+  int count = 0;
+  int line = 0;
+};
+
+class Walker {
+ public:
+  Walker(std::string_view source, std::string base_dir)
+      : source_(source), base_dir_(std::move(base_dir)) {}
+
+  void Error(const YAML::Node& at, std::string_view field, std::string_view message) {
+    const YAML::Mark mark = at.Mark();
+    Error(mark, field, message);
+  }
+  void Error(const YAML::Mark& mark, std::string_view field, std::string_view message) {
+    if (mark.line >= 0) {
+      errors_.push_back(
+          fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1, mark.column + 1, field, message));
+    } else {
+      errors_.push_back(fmt::format("{}: {}: {}", source_, field, message));
+    }
+  }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  absl::StatusOr<Task> Walk(const YAML::Node& root) {
+    Task task;
+    task.source = std::string(source_);
+    if (!root || root.IsNull()) {
+      errors_.push_back(fmt::format(
+          "{}: the task file is empty; a task needs at least `run:` (see examples/tasks/)", source_));
+      return Fail();
+    }
+    if (!root.IsMap()) {
+      Error(root, "(top level)", "a task must be a YAML mapping of fields such as name, resources, run");
+      return Fail();
+    }
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const YAML::Node& value = it->second;
+      if (key == "name") {
+        if (auto s = String(value, "name")) task.name = *s;
+      } else if (key == "workdir") {
+        if (auto s = String(value, "workdir")) task.workdir = LocalPath(value, "workdir", *s, true);
+      } else if (key == "num_nodes") {
+        if (auto n = PositiveInt(value, "num_nodes")) task.num_nodes = *n;
+      } else if (key == "resources") {
+        WalkResources(value, task);
+      } else if (key == "envs") {
+        WalkEnvs(value, task);
+      } else if (key == "setup") {
+        if (auto s = String(value, "setup")) task.setup = *s;
+      } else if (key == "run") {
+        if (auto s = String(value, "run")) task.run = *s;
+      } else if (key == "file_mounts") {
+        WalkFileMounts(value, task);
+      } else {
+        UnknownField(it->first, "", key, kTopLevelFields, kSkyPilotTopLevelOnly);
+      }
+    }
+    if (task.resources.empty()) task.resources.push_back(Resources{});
+    if (!errors_.empty()) return Fail();
+    return task;
+  }
+
+ private:
+  absl::Status Fail() const {
+    std::string all;
+    for (const std::string& e : errors_) {
+      if (!all.empty()) all += '\n';
+      all += e;
+    }
+    return absl::InvalidArgumentError(all);
+  }
+
+  void UnknownField(const YAML::Node& key_node, std::string_view parent, const std::string& key,
+                    const std::vector<std::string>& known, const std::set<std::string>& skypilot) {
+    std::string field = parent.empty() ? key : fmt::format("{}.{}", parent, key);
+    if (skypilot.count(key) != 0) {
+      Error(key_node, field,
+            "is a SkyPilot field that awan does not support yet; remove it (see docs/task-spec.md)");
+      return;
+    }
+    std::string where = parent.empty() ? "a task" : std::string(parent);
+    Error(key_node, field,
+          fmt::format("unknown field{}; fields allowed in {}: {}", DidYouMean(key, known), where,
+                      JoinLimited(known, known.size())));
+  }
+
+  std::optional<std::string> String(const YAML::Node& node, std::string_view field) {
+    if (node.IsNull()) return std::string();
+    if (!node.IsScalar()) {
+      Error(node, field, "must be a string, not a list or mapping");
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  std::optional<double> Number(const YAML::Node& node, std::string_view field,
+                               std::string_view example) {
+    if (!node.IsScalar()) {
+      Error(node, field, fmt::format("must be a number, e.g. {}", example));
+      return std::nullopt;
+    }
+    auto v = ParseNumber(node.Scalar());
+    if (!v) {
+      Error(node, field, fmt::format("'{}' is not a number; write e.g. {}", node.Scalar(), example));
+    }
+    return v;
+  }
+
+  std::optional<int> PositiveInt(const YAML::Node& node, std::string_view field) {
+    auto v = Number(node, field, "1");
+    if (!v) return std::nullopt;
+    if (*v < 1 || *v != std::floor(*v) || *v > 1e6) {
+      Error(node, field, fmt::format("must be a whole number of at least 1, not {}", node.Scalar()));
+      return std::nullopt;
+    }
+    return static_cast<int>(*v);
+  }
+
+  std::optional<bool> Bool(const YAML::Node& node, std::string_view field) {
+    if (node.IsScalar()) {
+      const std::string v = ToLower(node.Scalar());
+      if (v == "true" || v == "yes" || v == "on") return true;
+      if (v == "false" || v == "no" || v == "off") return false;
+    }
+    Error(node, field, "must be true or false");
+    return std::nullopt;
+  }
+
+  // "8", 8 or "8+".
+  std::optional<Quantity> QuantityField(const YAML::Node& node, std::string_view field,
+                                        std::string_view unit_hint) {
+    if (!node.IsScalar()) {
+      Error(node, field, fmt::format("must be a number or 'N+' (at least N), e.g. {}", unit_hint));
+      return std::nullopt;
+    }
+    std::string text = node.Scalar();
+    Quantity q;
+    if (!text.empty() && text.back() == '+') {
+      q.at_least = true;
+      text.pop_back();
+    }
+    auto v = ParseNumber(text);
+    if (!v || *v <= 0) {
+      Error(node, field,
+            fmt::format("'{}' is not a positive number or 'N+' (at least N); write e.g. {}",
+                        node.Scalar(), unit_hint));
+      return std::nullopt;
+    }
+    q.value = *v;
+    return q;
+  }
+
+  std::string LocalPath(const YAML::Node& node, std::string_view field, const std::string& raw,
+                        bool must_be_dir) {
+    static constexpr std::array<std::string_view, 7> kRemote = {"s3://", "gs://",   "r2://",
+                                                                "cos://", "oci://", "https://",
+                                                                "http://"};
+    for (std::string_view scheme : kRemote) {
+      if (raw.rfind(scheme, 0) == 0) {
+        Error(node, field,
+              fmt::format("'{}' is a remote URL; only local paths are supported for now", raw));
+        return {};
+      }
+    }
+    fs::path p = raw;
+    if (!raw.empty() && raw[0] == '~') {
+      const char* home = std::getenv("HOME");
+      p = fs::path(home != nullptr ? home : "") / raw.substr(raw.size() > 1 ? 2 : 1);
+    } else if (p.is_relative()) {
+      p = fs::path(base_dir_) / p;
+    }
+    std::error_code ec;
+    fs::path abs = fs::weakly_canonical(p, ec);
+    if (ec) abs = p;
+    if (!fs::exists(abs, ec)) {
+      Error(node, field,
+            fmt::format("local path '{}' does not exist (relative paths are read from the task "
+                        "file's folder, {})",
+                        raw, base_dir_.empty() ? "." : base_dir_));
+      return {};
+    }
+    if (must_be_dir && !fs::is_directory(abs, ec)) {
+      Error(node, field, fmt::format("'{}' must be a folder", raw));
+      return {};
+    }
+    return abs.string();
+  }
+
+  void WalkEnvs(const YAML::Node& node, Task& task) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      Error(node, "envs", "must be a mapping of NAME: value");
+      return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string name = it->first.Scalar();
+      const std::string field = "envs." + name;
+      bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+      for (char c : name) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+      if (!valid) {
+        Error(it->first, field,
+              "is not a valid environment variable name (letters, digits and _, not starting "
+              "with a digit)");
+        continue;
+      }
+      if (it->second.IsNull()) {
+        task.envs.emplace_back(name, std::nullopt);
+      } else if (it->second.IsScalar()) {
+        task.envs.emplace_back(name, it->second.Scalar());
+      } else {
+        Error(it->second, field, "must be a string or number, not a list or mapping");
+      }
+    }
+  }
+
+  void WalkFileMounts(const YAML::Node& node, Task& task) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      Error(node, "file_mounts", "must be a mapping of REMOTE_PATH: LOCAL_PATH");
+      return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string remote = it->first.Scalar();
+      const std::string field = "file_mounts." + remote;
+      if (!it->second.IsScalar()) {
+        Error(it->second, field,
+              "must be a local path; storage mounts (source/mode) are not supported yet");
+        continue;
+      }
+      std::string local = LocalPath(it->second, field, it->second.Scalar(), false);
+      if (!local.empty()) task.file_mounts.emplace_back(remote, local);
+    }
+  }
+
+  // Parses "H100", "H100:8", "tpu-v6e-8".
+  std::optional<AcceleratorChoice> AcceleratorString(const YAML::Node& node, std::string_view field,
+                                                     const std::string& text) {
+    AcceleratorChoice choice;
+    choice.line = node.Mark().line + 1;
+    size_t colon = text.rfind(':');
+    std::string name = text.substr(0, colon);
+    std::string count = colon == std::string::npos ? "1" : text.substr(colon + 1);
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    while (!count.empty() && count.front() == ' ') count.erase(0, 1);
+    auto n = ParseNumber(count);
+    if (name.empty() || !n) {
+      Error(node, field,
+            fmt::format("'{}' is not an accelerator; write NAME or NAME:COUNT, e.g. H100:8", text));
+      return std::nullopt;
+    }
+    if (*n < 1 || *n != std::floor(*n)) {
+      Error(node, field,
+            fmt::format("count in '{}' must be a whole number of at least 1 (fractional "
+                        "accelerators are not supported)",
+                        text));
+      return std::nullopt;
+    }
+    choice.name = name;
+    choice.count = static_cast<int>(*n);
+    return choice;
+  }
+
+  // accelerators: H100:8 | {H100: 8} | {A100: 8, H100: 8} (a set: any of them) | [A100:8, H100:8]
+  std::vector<AcceleratorChoice> Accelerators(const YAML::Node& node, std::string_view field) {
+    std::vector<AcceleratorChoice> out;
+    if (node.IsNull()) return out;
+    const size_t errors_before = errors_.size();
+    if (node.IsScalar()) {
+      if (auto c = AcceleratorString(node, field, node.Scalar())) out.push_back(*c);
+    } else if (node.IsMap()) {
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        std::string text = it->first.Scalar();
+        if (!it->second.IsNull()) {
+          if (!it->second.IsScalar()) {
+            Error(it->second, field, "the count must be a number, e.g. {H100: 8}");
+            continue;
+          }
+          text += ":" + it->second.Scalar();
+        }
+        if (auto c = AcceleratorString(it->first, field, text)) out.push_back(*c);
+      }
+    } else if (node.IsSequence()) {
+      for (const YAML::Node& item : node) {
+        if (!item.IsScalar()) {
+          Error(item, field, "list items must be strings such as H100:8");
+          continue;
+        }
+        if (auto c = AcceleratorString(item, field, item.Scalar())) out.push_back(*c);
+      }
+    }
+    if (out.empty() && errors_.size() == errors_before) {
+      Error(node, field, "is empty; write e.g. H100:8, or remove the field for a CPU-only task");
+    }
+    return out;
+  }
+
+  // Applies the fields of one resources mapping onto `r`. Returns the accelerator choices it names
+  // (empty if it names none). `field` is the path for messages ("resources", "resources.any_of[1]").
+  std::vector<AcceleratorChoice> ApplyResourceFields(const YAML::Node& node, const std::string& field,
+                                                     Resources& r, bool allow_lists,
+                                                     YAML::Node* any_of, YAML::Node* ordered) {
+    std::vector<AcceleratorChoice> accelerators;
+    bool has_infra = false, has_cloud = false;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const YAML::Node& v = it->second;
+      const std::string f = field + "." + key;
+      if (key == "accelerators") {
+        accelerators = Accelerators(v, f);
+      } else if (key == "any_of" || key == "ordered") {
+        if (!allow_lists) {
+          Error(it->first, f, "cannot be nested inside any_of/ordered");
+        } else if (key == "any_of") {
+          *any_of = it->second;
+        } else {
+          *ordered = it->second;
+        }
+      } else if (key == "cpus") {
+        if (v.IsNull()) continue;
+        r.cpus = QuantityField(v, f, "8 or '8+'");
+      } else if (key == "memory") {
+        if (v.IsNull()) continue;
+        r.memory_gib = QuantityField(v, f, "64 or '64+' (GiB)");
+      } else if (key == "infra") {
+        has_infra = true;
+        auto s = String(v, f);
+        if (!s || s->empty()) continue;
+        std::vector<std::string> parts;
+        std::stringstream ss(*s);
+        std::string part;
+        while (std::getline(ss, part, '/')) parts.push_back(part);
+        if (parts.empty() || parts.size() > 3 || std::any_of(parts.begin(), parts.end(), [](auto& p) {
+              return p.empty();
+            })) {
+          Error(v, f,
+                fmt::format("'{}' is not PROVIDER[/REGION[/ZONE]], e.g. aws/us-east-1", *s));
+          continue;
+        }
+        r.provider = parts[0] == "*" ? "" : ToLower(parts[0]);
+        if (parts.size() > 1) r.region = parts[1];
+        if (parts.size() > 2) r.zone = parts[2];
+      } else if (key == "cloud") {
+        has_cloud = true;
+        if (auto s = String(v, f)) r.provider = ToLower(*s);
+      } else if (key == "region") {
+        if (auto s = String(v, f)) r.region = *s;
+      } else if (key == "zone") {
+        if (auto s = String(v, f)) r.zone = *s;
+      } else if (key == "instance_type") {
+        if (auto s = String(v, f)) r.instance_type = *s;
+      } else if (key == "use_spot") {
+        if (auto b = Bool(v, f)) r.use_spot = *b;
+      } else if (key == "disk_size") {
+        if (auto n = PositiveInt(v, f)) r.disk_size_gib = *n;
+      } else if (key == "ports") {
+        r.ports = Ports(v, f);
+      } else if (key == "max_hourly_cost") {
+        auto n = Number(v, f, "120.5 (USD per hour, all nodes)");
+        if (n && *n <= 0) {
+          Error(v, f, "must be greater than 0");
+        } else if (n) {
+          r.max_hourly_cost = *n;
+        }
+      } else if (key == "accelerator_flops") {
+        auto n = Number(v, f, "3.1e21 (total FLOPs of the job)");
+        if (n && *n <= 0) {
+          Error(v, f, "must be greater than 0");
+        } else if (n) {
+          r.accelerator_flops = *n;
+        }
+      } else {
+        UnknownField(it->first, field, key, kResourceFields, kSkyPilotResourceOnly);
+      }
+    }
+    if (has_infra && has_cloud) {
+      Error(node, field, "give either `infra` or `cloud`, not both (`infra: aws/us-east-1` is the newer form)");
+    }
+    if (!r.zone.empty() && r.region.empty()) {
+      Error(node, field + ".zone", "a zone needs its region too (e.g. infra: aws/us-east-1/us-east-1a)");
+    }
+    return accelerators;
+  }
+
+  std::vector<PortRange> Ports(const YAML::Node& node, std::string_view field) {
+    std::vector<PortRange> out;
+    auto one = [&](const YAML::Node& item) {
+      if (!item.IsScalar()) {
+        Error(item, field, "each port must be a number or a range such as 8000-8010");
+        return;
+      }
+      std::string text = item.Scalar();
+      size_t dash = text.find('-');
+      auto a = ParseNumber(text.substr(0, dash));
+      auto b = dash == std::string::npos ? a : ParseNumber(text.substr(dash + 1));
+      if (!a || !b || *a < 1 || *b > 65535 || *a > *b || *a != std::floor(*a) ||
+          *b != std::floor(*b)) {
+        Error(item, field, fmt::format("'{}' is not a port (1-65535) or a range such as 8000-8010", text));
+        return;
+      }
+      out.push_back({static_cast<int>(*a), static_cast<int>(*b)});
+    };
+    if (node.IsSequence()) {
+      for (const YAML::Node& item : node) one(item);
+    } else if (!node.IsNull()) {
+      one(node);
+    }
+    return out;
+  }
+
+  void Expand(const Resources& r, const std::vector<AcceleratorChoice>& accelerators,
+              std::vector<Resources>& out) {
+    if (accelerators.empty()) {
+      out.push_back(r);
+      return;
+    }
+    for (const AcceleratorChoice& a : accelerators) {
+      Resources copy = r;
+      copy.accelerator = a.name;
+      copy.accelerator_count = a.count;
+      copy.line = a.line;
+      out.push_back(std::move(copy));
+    }
+  }
+
+  void WalkResources(const YAML::Node& node, Task& task) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      Error(node, "resources", "must be a mapping, e.g. {accelerators: H100:8}");
+      return;
+    }
+    Resources base;
+    base.line = node.Mark().line + 1;
+    // Invalid (undefined) nodes until the mapping names the field.
+    YAML::Node any_of(YAML::NodeType::Undefined);
+    YAML::Node ordered(YAML::NodeType::Undefined);
+    std::vector<AcceleratorChoice> base_accelerators =
+        ApplyResourceFields(node, "resources", base, true, &any_of, &ordered);
+    const bool has_any_of = any_of.IsDefined(), has_ordered = ordered.IsDefined();
+    if (has_any_of && has_ordered) {
+      Error(node, "resources", "give either `any_of` or `ordered`, not both");
+      return;
+    }
+    if (!has_any_of && !has_ordered) {
+      Expand(base, base_accelerators, task.resources);
+      return;
+    }
+    const YAML::Node list = has_any_of ? any_of : ordered;
+    const std::string list_field = has_any_of ? "resources.any_of" : "resources.ordered";
+    task.order = has_any_of ? ResourceOrder::kAnyOf : ResourceOrder::kOrdered;
+    if (!list.IsSequence() || list.size() == 0) {
+      Error(list, list_field, "must be a non-empty list of resource mappings, e.g. - accelerators: H100:8");
+      return;
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node item = list[i];
+      const std::string f = fmt::format("{}[{}]", list_field, i);
+      if (!item.IsMap()) {
+        Error(item, f, "must be a mapping of resource fields, e.g. {accelerators: H100:8}");
+        continue;
+      }
+      Resources r = base;  // fields outside the list are defaults for every alternative
+      r.line = item.Mark().line + 1;
+      std::vector<AcceleratorChoice> accelerators =
+          ApplyResourceFields(item, f, r, false, nullptr, nullptr);
+      if (accelerators.empty()) accelerators = base_accelerators;
+      Expand(r, accelerators, task.resources);
+    }
+  }
+
+  std::string_view source_;
+  std::string base_dir_;
+  std::vector<std::string> errors_;
+};
+
+void AddResourcesJson(const Resources& r, nlohmann::ordered_json& j) {
+  auto quantity = [](const Quantity& q) {
+    return fmt::format("{}{}", q.value, q.at_least ? "+" : "");
+  };
+  if (!r.provider.empty()) j["provider"] = r.provider;
+  if (!r.region.empty()) j["region"] = r.region;
+  if (!r.zone.empty()) j["zone"] = r.zone;
+  if (!r.instance_type.empty()) j["instance_type"] = r.instance_type;
+  if (!r.accelerator.empty()) {
+    j["accelerator"] = r.accelerator;
+    j["accelerator_count"] = r.accelerator_count;
+  }
+  if (r.cpus) j["cpus"] = quantity(*r.cpus);
+  if (r.memory_gib) j["memory"] = quantity(*r.memory_gib);
+  j["use_spot"] = r.use_spot;
+  if (r.disk_size_gib) j["disk_size"] = *r.disk_size_gib;
+  if (!r.ports.empty()) {
+    nlohmann::ordered_json ports = nlohmann::ordered_json::array();
+    for (const PortRange& p : r.ports) {
+      ports.push_back(p.first == p.last ? std::to_string(p.first)
+                                        : fmt::format("{}-{}", p.first, p.last));
+    }
+    j["ports"] = ports;
+  }
+  if (r.max_hourly_cost) j["max_hourly_cost"] = *r.max_hourly_cost;
+  if (r.accelerator_flops) j["accelerator_flops"] = *r.accelerator_flops;
+}
+
+// The fields of one alternative in task-file syntax, so `awan check` output is itself a valid task.
+void EmitResourcesYaml(const Resources& r, YAML::Emitter& out) {
+  auto quantity = [](const Quantity& q) { return fmt::format("{}{}", q.value, q.at_least ? "+" : ""); };
+  if (!r.provider.empty() || !r.region.empty()) {
+    std::string infra = r.provider.empty() ? "*" : r.provider;
+    if (!r.region.empty()) infra += "/" + r.region;
+    if (!r.zone.empty()) infra += "/" + r.zone;
+    out << YAML::Key << "infra" << YAML::Value << infra;
+  }
+  if (!r.instance_type.empty()) out << YAML::Key << "instance_type" << YAML::Value << r.instance_type;
+  if (!r.accelerator.empty()) {
+    out << YAML::Key << "accelerators" << YAML::Value
+        << fmt::format("{}:{}", r.accelerator, r.accelerator_count);
+  }
+  if (r.cpus) out << YAML::Key << "cpus" << YAML::Value << quantity(*r.cpus);
+  if (r.memory_gib) out << YAML::Key << "memory" << YAML::Value << quantity(*r.memory_gib);
+  out << YAML::Key << "use_spot" << YAML::Value << r.use_spot;
+  if (r.disk_size_gib) out << YAML::Key << "disk_size" << YAML::Value << *r.disk_size_gib;
+  if (!r.ports.empty()) {
+    out << YAML::Key << "ports" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const PortRange& p : r.ports) {
+      if (p.first == p.last) {
+        out << p.first;
+      } else {
+        out << fmt::format("{}-{}", p.first, p.last);
+      }
+    }
+    out << YAML::EndSeq;
+  }
+  if (r.max_hourly_cost) out << YAML::Key << "max_hourly_cost" << YAML::Value << *r.max_hourly_cost;
+  if (r.accelerator_flops) {
+    out << YAML::Key << "accelerator_flops" << YAML::Value << fmt::format("{:g}", *r.accelerator_flops);
+  }
+}
+
+nlohmann::ordered_json TaskJson(const Task& task) {
+  nlohmann::ordered_json j;
+  j["name"] = task.name;
+  j["source"] = task.source;
+  if (!task.workdir.empty()) j["workdir"] = task.workdir;
+  j["num_nodes"] = task.num_nodes;
+  j["resources_order"] = task.order == ResourceOrder::kOrdered ? "ordered" : "any_of";
+  nlohmann::ordered_json alts = nlohmann::ordered_json::array();
+  for (const Resources& r : task.resources) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::object();
+    AddResourcesJson(r, a);
+    alts.push_back(a);
+  }
+  j["resources"] = alts;
+  nlohmann::ordered_json envs = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : task.envs) envs[k] = v ? nlohmann::ordered_json(*v) : nullptr;
+  j["envs"] = envs;
+  nlohmann::ordered_json mounts = nlohmann::ordered_json::object();
+  for (const auto& [remote, local] : task.file_mounts) mounts[remote] = local;
+  j["file_mounts"] = mounts;
+  j["setup"] = task.setup;
+  j["run"] = task.run;
+  return j;
+}
+
+}  // namespace
+
+absl::StatusOr<Task> ParseTask(std::string_view yaml, std::string_view source_name,
+                               const std::string& base_dir) {
+  Walker walker(source_name, base_dir);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::ParserException& e) {
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: YAML syntax error: {}", source_name,
+                                                  e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  try {
+    return walker.Walk(root);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}", source_name, e.mark.line + 1,
+                                                  e.mark.column + 1, e.msg));
+  }
+}
+
+absl::StatusOr<Task> LoadTaskFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(fmt::format("{}: cannot read the task file (does it exist?)", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::error_code ec;
+  fs::path dir = fs::absolute(fs::path(path), ec).parent_path();
+  return ParseTask(buffer.str(), path, dir.string());
+}
+
+std::string AcceleratorLabel(const Resources& r) {
+  if (r.accelerator.empty()) return "-";
+  if (r.accelerator_count == 1 && r.accelerator.rfind("tpu-", 0) == 0) return r.accelerator;
+  return fmt::format("{}:{}", r.accelerator, r.accelerator_count);
+}
+
+std::string TaskToJson(const Task& task) { return TaskJson(task).dump(2); }
+
+std::string TaskToYaml(const Task& task) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << task.name;
+  if (!task.workdir.empty()) out << YAML::Key << "workdir" << YAML::Value << task.workdir;
+  out << YAML::Key << "num_nodes" << YAML::Value << task.num_nodes;
+  out << YAML::Key << "resources" << YAML::Value;
+  const bool single = task.resources.size() == 1;
+  if (!single) {
+    out << YAML::BeginMap;
+    out << YAML::Key << (task.order == ResourceOrder::kOrdered ? "ordered" : "any_of")
+        << YAML::Value << YAML::BeginSeq;
+  }
+  for (const Resources& r : task.resources) {
+    if (!single) out << YAML::Flow;
+    out << YAML::BeginMap;
+    EmitResourcesYaml(r, out);
+    out << YAML::EndMap;
+  }
+  if (!single) out << YAML::EndSeq << YAML::EndMap;
+  if (!task.envs.empty()) {
+    out << YAML::Key << "envs" << YAML::Value << YAML::BeginMap;
+    for (const auto& [k, v] : task.envs) {
+      out << YAML::Key << k << YAML::Value;
+      if (v) {
+        out << *v;
+      } else {
+        out << YAML::Null;
+      }
+    }
+    out << YAML::EndMap;
+  }
+  if (!task.file_mounts.empty()) {
+    out << YAML::Key << "file_mounts" << YAML::Value << YAML::BeginMap;
+    for (const auto& [remote, local] : task.file_mounts) out << YAML::Key << remote << YAML::Value << local;
+    out << YAML::EndMap;
+  }
+  if (!task.setup.empty()) out << YAML::Key << "setup" << YAML::Value << YAML::Literal << task.setup;
+  if (!task.run.empty()) out << YAML::Key << "run" << YAML::Value << YAML::Literal << task.run;
+  out << YAML::EndMap;
+  std::string text = out.c_str();
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
+}
+
+}  // namespace awan::spec
