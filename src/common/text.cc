@@ -6,7 +6,6 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <numeric>
 
 namespace awan {
 
@@ -24,19 +23,23 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 size_t EditDistance(std::string_view a, std::string_view b) {
-  std::string la = ToLower(a), lb = ToLower(b);
-  std::vector<size_t> row(lb.size() + 1);
-  std::iota(row.begin(), row.end(), 0);
-  for (size_t i = 1; i <= la.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (la[i - 1] == lb[j - 1] ? 0 : 1)});
-      diag = up;
+  // Optimal string alignment: insertions, deletions, substitutions and adjacent transpositions
+  // ("nmae" → "name" is one edit), which is what typos look like.
+  const std::string la = ToLower(a), lb = ToLower(b);
+  const size_t n = la.size(), m = lb.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      const size_t cost = la[i - 1] == lb[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && la[i - 1] == lb[j - 2] && la[i - 2] == lb[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
   }
-  return row[lb.size()];
+  return d[n][m];
 }
 
 std::optional<std::string> ClosestMatch(std::string_view word,

@@ -680,8 +680,15 @@ std::string TaskToYaml(const Task& task) {
     for (const auto& [remote, local] : task.file_mounts) out << YAML::Key << remote << YAML::Value << local;
     out << YAML::EndMap;
   }
-  if (!task.setup.empty()) out << YAML::Key << "setup" << YAML::Value << YAML::Literal << task.setup;
-  if (!task.run.empty()) out << YAML::Key << "run" << YAML::Value << YAML::Literal << task.run;
+  // Scripts with several lines as literal blocks; one-liners stay plain so they read back unchanged.
+  auto script = [&](const char* key, const std::string& text) {
+    if (text.empty()) return;
+    out << YAML::Key << key << YAML::Value;
+    if (text.find('\n') != std::string::npos) out << YAML::Literal;
+    out << text;
+  };
+  script("setup", task.setup);
+  script("run", task.run);
   out << YAML::EndMap;
   std::string text = out.c_str();
   if (text.empty() || text.back() != '\n') text += '\n';

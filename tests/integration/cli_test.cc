@@ -1,0 +1,211 @@
+// Drives the real `awan` binary as a user would: exit codes, stdout, stderr and the --json contract.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Output {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Output Awan(const std::string& args) {
+  const fs::path dir = fs::temp_directory_path() / ("awan_cli_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string cmd = std::string(AWAN_BINARY) + " " + args + " >" + (dir / "out").string() +
+                          " 2>" + (dir / "err").string();
+  const int status = std::system(cmd.c_str());
+  Output o;
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = Slurp(dir / "out");
+  o.err = Slurp(dir / "err");
+  return o;
+}
+
+const std::string kExamples = std::string(AWAN_SOURCE_DIR) + "/examples/tasks/";
+
+TEST(CliTest, OptimizeJsonHasTheContractFields) {
+  Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --json --top 3");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  ASSERT_TRUE(j.contains("chosen"));
+  ASSERT_EQ(j["candidates"].size(), 3u);
+  for (const auto& p : j["candidates"]) {
+    for (const char* field : {"provider", "region", "zone", "instance_type", "accelerator",
+                              "accelerator_count", "num_nodes", "spot", "hourly_cost"}) {
+      EXPECT_TRUE(p.contains(field)) << field;
+    }
+    EXPECT_EQ(p["accelerator"], "H100");
+    EXPECT_EQ(p["accelerator_count"], 8);
+  }
+  EXPECT_EQ(j["chosen"], j["candidates"][0]);
+  EXPECT_LE(j["candidates"][0]["hourly_cost"].get<double>(),
+            j["candidates"][2]["hourly_cost"].get<double>());
+}
+
+TEST(CliTest, EveryExampleTaskOptimizes) {
+  for (const char* name : {"single-gpu.yaml", "train-8xh100.yaml", "any-of-gpus.yaml",
+                           "multinode-16.yaml", "tpu-v6e.yaml", "ordered-preference.yaml",
+                           "fastest-time.yaml", "spot-cpu.yaml"}) {
+    Output o = Awan("optimize " + kExamples + name);
+    EXPECT_EQ(o.code, 0) << name << ": " << o.err;
+    EXPECT_THAT(o.out, HasSubstr("✔")) << name;
+    EXPECT_THAT(o.out, HasSubstr("Chosen:")) << name;
+  }
+}
+
+TEST(CliTest, MultiNodeJsonPricesAllNodes) {
+  Output o = Awan("optimize " + kExamples + "multinode-16.yaml --json --top 1");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["chosen"]["num_nodes"], 16);
+  Output one = Awan("catalog ls --json --provider " + j["chosen"]["provider"].get<std::string>());
+  auto list = nlohmann::json::parse(one.out);
+  bool found = false;
+  for (const auto& row : list) {
+    if (row["instance_type"] == j["chosen"]["instance_type"] && row["region"] == j["chosen"]["region"]) {
+      EXPECT_NEAR(j["chosen"]["hourly_cost"].get<double>(), 16 * row["price"].get<double>(), 1e-6);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(CliTest, TimeObjectiveNeedsFlopsAndRanksFasterChipsFirst) {
+  Output o = Awan("optimize " + kExamples + "fastest-time.yaml --objective time --json --top 1");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["chosen"]["accelerator"], "B200");
+  EXPECT_TRUE(j["chosen"].contains("estimated_hours"));
+  Output no_flops = Awan("optimize " + kExamples + "train-8xh100.yaml --objective time");
+  EXPECT_EQ(no_flops.code, 2);
+  EXPECT_THAT(no_flops.err, HasSubstr("--flops"));
+}
+
+TEST(CliTest, InfeasibleTaskExitsNonZeroWithExplanationOnStderr) {
+  const fs::path task = fs::temp_directory_path() / "awan_cli_infeasible.yaml";
+  std::ofstream(task) << "resources:\n  accelerators: H100:3\n";
+  Output o = Awan("optimize " + task.string());
+  EXPECT_EQ(o.code, 1);
+  EXPECT_THAT(o.err, HasSubstr("no instance has exactly 3 H100 per node"));
+  EXPECT_EQ(o.out, "");
+  Output json = Awan("optimize " + task.string() + " --json");
+  EXPECT_EQ(json.code, 1);
+  EXPECT_TRUE(nlohmann::json::parse(json.out)["chosen"].is_null());
+}
+
+TEST(CliTest, ProvidersAndBlockNarrowTheSearch) {
+  Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --providers aws,azure --block aws/us-east-1 --json --top 0");
+  ASSERT_EQ(o.code, 0) << o.err;
+  for (const auto& p : nlohmann::json::parse(o.out)["candidates"]) {
+    EXPECT_TRUE(p["provider"] == "aws" || p["provider"] == "azure");
+    EXPECT_FALSE(p["provider"] == "aws" && p["region"] == "us-east-1");
+  }
+  Output bad = Awan("optimize " + kExamples + "train-8xh100.yaml --providers nosuch");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("unknown provider 'nosuch'"));
+}
+
+TEST(CliTest, CheckPrintsNormalisedTaskOrAllErrors) {
+  Output ok = Awan("check " + kExamples + "any-of-gpus.yaml");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("any_of:"));
+  EXPECT_THAT(ok.out, HasSubstr("accelerators: A100-80GB:8"));
+  Output json = Awan("check --json " + kExamples + "multinode-16.yaml");
+  EXPECT_EQ(nlohmann::json::parse(json.out)["num_nodes"], 16);
+  Output bad = Awan("check " + kExamples + "broken/bad-values.yaml");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("bad-values.yaml:3:12: num_nodes"));
+  EXPECT_THAT(bad.err, HasSubstr("bad-values.yaml:5:3: resources.acelerators: unknown field (did you mean 'accelerators'?)"));
+  EXPECT_THAT(bad.err, HasSubstr("bad-values.yaml:9:10: resources.infra"));
+  Output typo = Awan("check " + kExamples + "broken/typo-field.yaml");
+  EXPECT_THAT(typo.err, HasSubstr("did you mean 'resources'?"));
+  Output syntax = Awan("check " + kExamples + "broken/bad-yaml.yaml");
+  EXPECT_EQ(syntax.code, 1);
+  EXPECT_THAT(syntax.err, HasSubstr("YAML syntax error"));
+  Output missing = Awan("check /nonexistent.yaml");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("/nonexistent.yaml: cannot read"));
+}
+
+TEST(CliTest, CatalogLsFiltersAndSortsByPrice) {
+  Output o = Awan("catalog ls --accelerator h100 --json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto rows = nlohmann::json::parse(o.out);
+  ASSERT_GT(rows.size(), 10u);
+  double last = 0;
+  for (const auto& r : rows) {
+    EXPECT_EQ(r["accelerator"], "H100");
+    if (r["price"].is_null()) continue;
+    EXPECT_GE(r["price"].get<double>(), last);
+    last = r["price"].get<double>();
+  }
+  Output table = Awan("catalog ls -a H100 -p aws -n 3");
+  EXPECT_EQ(table.code, 0);
+  EXPECT_THAT(table.out, HasSubstr("PROVIDER"));
+  EXPECT_THAT(table.out, HasSubstr("3 of"));
+  EXPECT_THAT(table.out, Not(HasSubstr("lambda")));
+  Output none = Awan("catalog ls -a NOPE");
+  EXPECT_EQ(none.code, 1);
+  Output providers = Awan("catalog providers --json");
+  EXPECT_GE(nlohmann::json::parse(providers.out).size(), 6u);
+  Output facts = Awan("catalog accelerators");
+  EXPECT_THAT(facts.out, HasSubstr("tpu-v6e"));
+}
+
+TEST(CliTest, CatalogFlagReplacesTheBuiltinCatalog) {
+  const std::string fixture = std::string(AWAN_SOURCE_DIR) + "/tests/fixtures/skypilot";
+  Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --catalog " + fixture + " --json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  for (const auto& p : j["candidates"]) EXPECT_TRUE(p["provider"] == "acme" || p["provider"] == "gcp");
+  EXPECT_EQ(j["chosen"]["provider"], "acme");
+  EXPECT_DOUBLE_EQ(j["chosen"]["hourly_cost"].get<double>(), 31.92);
+  EXPECT_THAT(o.err, HasSubstr("rows skipped"));
+  Output bad = Awan("optimize " + kExamples + "train-8xh100.yaml --catalog /nonexistent");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("no such catalog file or folder"));
+}
+
+TEST(CliTest, SharedSkyPilotCatalogWorksEndToEnd) {
+  const fs::path root = fs::path(AWAN_SHARED_DATA) / "catalogs/skypilot";
+  if (!fs::exists(root)) GTEST_SKIP() << "shared data not found at " << root << "; skipping";
+  Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --catalog " + (root / "v8").string() +
+                  " --catalog " + (root / "v6").string() + " --json --top 0");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  EXPECT_GT(j["candidates"].size(), 20u);
+  EXPECT_EQ(j["chosen"]["accelerator"], "H100");
+}
+
+TEST(CliTest, HelpAndUsageErrors) {
+  Output help = Awan("--help");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, HasSubstr("optimize"));
+  Output opt_help = Awan("optimize --help");
+  EXPECT_THAT(opt_help.out, HasSubstr("--objective"));
+  Output bad = Awan("optimize");
+  EXPECT_EQ(bad.code, 2);
+  Output bad_objective = Awan("optimize " + kExamples + "single-gpu.yaml --objective speed");
+  EXPECT_EQ(bad_objective.code, 2);
+}
+
+}  // namespace

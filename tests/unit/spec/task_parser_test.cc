@@ -1,0 +1,249 @@
+#include "awan/spec/task_parser.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace awan::spec {
+namespace {
+
+using ::testing::HasSubstr;
+
+Task MustParse(std::string_view yaml) {
+  auto task = ParseTask(yaml, "task.yaml", std::filesystem::temp_directory_path().string());
+  EXPECT_TRUE(task.ok()) << task.status();
+  return task.ok() ? *task : Task{};
+}
+
+std::string ErrorOf(std::string_view yaml) {
+  auto task = ParseTask(yaml, "task.yaml", std::filesystem::temp_directory_path().string());
+  EXPECT_FALSE(task.ok()) << "expected an error for:\n" << yaml;
+  return task.ok() ? "" : std::string(task.status().message());
+}
+
+TEST(TaskParserTest, MinimalTaskHasOneCpuOnlyAlternative) {
+  Task t = MustParse("run: echo hi\n");
+  ASSERT_EQ(t.resources.size(), 1u);
+  EXPECT_EQ(t.resources[0].accelerator, "");
+  EXPECT_EQ(t.num_nodes, 1);
+  EXPECT_EQ(t.run, "echo hi");
+}
+
+TEST(TaskParserTest, AcceleratorStringForms) {
+  EXPECT_EQ(MustParse("resources: {accelerators: H100:8}").resources[0].accelerator_count, 8);
+  Task one = MustParse("resources: {accelerators: H100}");
+  EXPECT_EQ(one.resources[0].accelerator, "H100");
+  EXPECT_EQ(one.resources[0].accelerator_count, 1);
+  Task tpu = MustParse("resources: {accelerators: tpu-v6e-8}");
+  EXPECT_EQ(tpu.resources[0].accelerator, "tpu-v6e-8");
+  EXPECT_EQ(tpu.resources[0].accelerator_count, 1);
+  Task map = MustParse("resources:\n  accelerators: {A100-80GB: 4}\n");
+  EXPECT_EQ(map.resources[0].accelerator, "A100-80GB");
+  EXPECT_EQ(map.resources[0].accelerator_count, 4);
+}
+
+TEST(TaskParserTest, AcceleratorSetAndListExpandToAlternatives) {
+  Task set = MustParse("resources:\n  accelerators: {A100: 8, H100: 8}\n  cpus: 32+\n");
+  ASSERT_EQ(set.resources.size(), 2u);
+  EXPECT_EQ(set.order, ResourceOrder::kAnyOf);
+  EXPECT_EQ(set.resources[0].accelerator, "A100");
+  EXPECT_EQ(set.resources[1].accelerator, "H100");
+  // Fields beside the set apply to every alternative.
+  EXPECT_EQ(set.resources[1].cpus, (Quantity{32, true}));
+  Task list = MustParse("resources:\n  accelerators: [L4:1, A10G:1]\n");
+  ASSERT_EQ(list.resources.size(), 2u);
+  EXPECT_EQ(list.resources[1].accelerator, "A10G");
+}
+
+TEST(TaskParserTest, AnyOfEntriesOverrideOuterFields) {
+  Task t = MustParse(R"(
+num_nodes: 4
+resources:
+  use_spot: true
+  memory: 512+
+  any_of:
+    - accelerators: H100:8
+      infra: aws/us-east-1
+    - accelerators: H200:8
+      use_spot: false
+)");
+  ASSERT_EQ(t.resources.size(), 2u);
+  EXPECT_EQ(t.num_nodes, 4);
+  EXPECT_EQ(t.resources[0].provider, "aws");
+  EXPECT_EQ(t.resources[0].region, "us-east-1");
+  EXPECT_TRUE(t.resources[0].use_spot);
+  EXPECT_FALSE(t.resources[1].use_spot);
+  EXPECT_EQ(t.resources[1].memory_gib, (Quantity{512, true}));
+  EXPECT_EQ(t.resources[0].line, 7);
+  EXPECT_EQ(t.resources[1].line, 9);
+}
+
+TEST(TaskParserTest, OrderedKeepsUserOrder) {
+  Task t = MustParse("resources:\n  ordered:\n    - {accelerators: H200:8}\n    - {accelerators: A100:8}\n");
+  EXPECT_EQ(t.order, ResourceOrder::kOrdered);
+  ASSERT_EQ(t.resources.size(), 2u);
+  EXPECT_EQ(t.resources[0].accelerator, "H200");
+}
+
+TEST(TaskParserTest, QuantitiesPortsInfraAndCosts) {
+  Task t = MustParse(R"(
+resources:
+  cpus: 8
+  memory: "64+"
+  infra: gcp/us-central1/us-central1-a
+  ports: [8080, "9000-9010"]
+  disk_size: 500
+  max_hourly_cost: 120.5
+  accelerator_flops: 3.1e21
+)");
+  const Resources& r = t.resources[0];
+  EXPECT_EQ(r.cpus, (Quantity{8, false}));
+  EXPECT_EQ(r.memory_gib, (Quantity{64, true}));
+  EXPECT_EQ(r.provider, "gcp");
+  EXPECT_EQ(r.zone, "us-central1-a");
+  ASSERT_EQ(r.ports.size(), 2u);
+  EXPECT_EQ(r.ports[1], (PortRange{9000, 9010}));
+  EXPECT_EQ(r.disk_size_gib, 500);
+  EXPECT_EQ(r.max_hourly_cost, 120.5);
+  EXPECT_EQ(r.accelerator_flops, 3.1e21);
+  EXPECT_TRUE(r.cpus->Admits(8));
+  EXPECT_FALSE(r.cpus->Admits(16));
+  EXPECT_TRUE(r.memory_gib->Admits(128));
+}
+
+TEST(TaskParserTest, CloudIsAnAliasOfInfraProvider) {
+  Task t = MustParse("resources: {cloud: AWS, region: us-west-2}");
+  EXPECT_EQ(t.resources[0].provider, "aws");
+  EXPECT_EQ(t.resources[0].region, "us-west-2");
+}
+
+TEST(TaskParserTest, EnvsKeepOrderAndNullMeansRequired) {
+  Task t = MustParse("envs:\n  B: 2\n  A: x\n  TOKEN:\nrun: echo\n");
+  ASSERT_EQ(t.envs.size(), 3u);
+  EXPECT_EQ(t.envs[0].first, "B");
+  EXPECT_EQ(t.envs[0].second, "2");
+  EXPECT_EQ(t.envs[2].second, std::nullopt);
+}
+
+TEST(TaskParserTest, UnknownFieldNamesLineFieldAndSuggestion) {
+  std::string e = ErrorOf("name: x\nresources:\n  acelerators: H100:8\n");
+  EXPECT_THAT(e, HasSubstr("task.yaml:3:3: resources.acelerators: unknown field"));
+  EXPECT_THAT(e, HasSubstr("did you mean 'accelerators'?"));
+  e = ErrorOf("nmae: x\n");
+  EXPECT_THAT(e, HasSubstr("task.yaml:1:1: nmae"));
+  EXPECT_THAT(e, HasSubstr("did you mean 'name'?"));
+}
+
+TEST(TaskParserTest, SkyPilotOnlyFieldsSayNotSupportedYet) {
+  EXPECT_THAT(ErrorOf("service:\n  readiness_probe: /\n"),
+              HasSubstr("SkyPilot field that awan does not support yet"));
+  EXPECT_THAT(ErrorOf("resources:\n  image_id: docker:ubuntu\n"),
+              HasSubstr("resources.image_id: is a SkyPilot field"));
+}
+
+TEST(TaskParserTest, AllErrorsAreReportedTogether) {
+  std::string e = ErrorOf("num_nodes: 0\nresources:\n  cpus: lots\n  use_spot: maybe\n  ports: 70000\n");
+  EXPECT_THAT(e, HasSubstr("task.yaml:1:12: num_nodes"));
+  EXPECT_THAT(e, HasSubstr("task.yaml:3:9: resources.cpus"));
+  EXPECT_THAT(e, HasSubstr("task.yaml:4:13: resources.use_spot: must be true or false"));
+  EXPECT_THAT(e, HasSubstr("task.yaml:5:10: resources.ports"));
+}
+
+TEST(TaskParserTest, BadAcceleratorValues) {
+  EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:x'}"), HasSubstr("write NAME or NAME:COUNT"));
+  EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:0.5'}"),
+              HasSubstr("fractional accelerators are not supported"));
+  EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:0'}"), HasSubstr("at least 1"));
+  EXPECT_THAT(ErrorOf("resources: {accelerators: {H100: [8]}}"), HasSubstr("count must be a number"));
+}
+
+TEST(TaskParserTest, ConflictsAndStructure) {
+  EXPECT_THAT(ErrorOf("resources: {infra: aws, cloud: gcp}"), HasSubstr("either `infra` or `cloud`"));
+  EXPECT_THAT(ErrorOf("resources:\n  any_of: [{accelerators: H100}]\n  ordered: [{accelerators: A100}]\n"),
+              HasSubstr("either `any_of` or `ordered`"));
+  EXPECT_THAT(ErrorOf("resources:\n  any_of: []\n"), HasSubstr("non-empty list"));
+  EXPECT_THAT(ErrorOf("resources:\n  any_of:\n    - any_of: []\n"), HasSubstr("cannot be nested"));
+  EXPECT_THAT(ErrorOf("resources: {zone: us-east-1a}"), HasSubstr("a zone needs its region"));
+  EXPECT_THAT(ErrorOf("- just\n- a list\n"), HasSubstr("must be a YAML mapping"));
+  EXPECT_THAT(ErrorOf(""), HasSubstr("the task file is empty"));
+  EXPECT_THAT(ErrorOf("run: [1, 2]\n"), HasSubstr("run: must be a string"));
+  EXPECT_THAT(ErrorOf("envs:\n  1BAD: x\n"), HasSubstr("not a valid environment variable name"));
+}
+
+TEST(TaskParserTest, YamlSyntaxErrorNamesLine) {
+  EXPECT_THAT(ErrorOf("name: x\nresources: {accelerators: H100:8\nrun: echo\n"),
+              HasSubstr("YAML syntax error"));
+}
+
+TEST(TaskParserTest, LocalPathsAreResolvedAgainstTheTaskFolderAndMustExist) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "awan_spec_test_paths";
+  fs::create_directories(dir / "code");
+  auto t = ParseTask("workdir: code\nfile_mounts:\n  /data: code\n", "t.yaml", dir.string());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->workdir, fs::weakly_canonical(dir / "code").string());
+  EXPECT_EQ(t->file_mounts[0].first, "/data");
+  auto missing = ParseTask("workdir: nope\n", "t.yaml", dir.string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("t.yaml:1:10: workdir: local path 'nope' does not exist"));
+  auto remote = ParseTask("file_mounts:\n  /d: s3://bucket/x\n", "t.yaml", dir.string());
+  ASSERT_FALSE(remote.ok());
+  EXPECT_THAT(remote.status().message(), HasSubstr("only local paths are supported for now"));
+  fs::remove_all(dir);
+}
+
+TEST(TaskParserTest, LoadTaskFileReportsMissingFile) {
+  auto t = LoadTaskFile("/nonexistent/task.yaml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(t.status().message(), HasSubstr("/nonexistent/task.yaml"));
+}
+
+TEST(TaskParserTest, NormalisedYamlRoundTrips) {
+  const char* yaml = R"(
+name: rt
+num_nodes: 2
+resources:
+  memory: 64+
+  ports: [8080, 9000-9001]
+  ordered:
+    - {infra: aws/us-east-1/us-east-1a, accelerators: H100:8, use_spot: true}
+    - {accelerators: A100-80GB:8, max_hourly_cost: 99.5, accelerator_flops: 1e21}
+envs: {A: "1", B: null}
+setup: pip install x
+run: |
+  echo one
+  echo two
+)";
+  Task first = MustParse(yaml);
+  Task second = MustParse(TaskToYaml(first));
+  for (Task* t : {&first, &second}) {
+    for (Resources& r : t->resources) r.line = 0;  // the two texts differ in layout, not meaning
+  }
+  EXPECT_EQ(first.resources, second.resources);
+  EXPECT_EQ(first.order, second.order);
+  EXPECT_EQ(first.envs, second.envs);
+  EXPECT_EQ(first.run, second.run);
+  EXPECT_EQ(first.setup, second.setup);
+  EXPECT_EQ(first.num_nodes, second.num_nodes);
+  EXPECT_THAT(TaskToJson(first), HasSubstr("\"resources_order\": \"ordered\""));
+}
+
+TEST(TaskParserTest, ExampleTasksAllParse) {
+  namespace fs = std::filesystem;
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(AWAN_SOURCE_DIR) / "examples/tasks")) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto t = LoadTaskFile(entry.path().string());
+    EXPECT_TRUE(t.ok()) << entry.path() << ": " << t.status();
+    ++count;
+  }
+  EXPECT_GE(count, 5);
+  for (const auto& entry : fs::directory_iterator(fs::path(AWAN_SOURCE_DIR) / "examples/tasks/broken")) {
+    EXPECT_FALSE(LoadTaskFile(entry.path().string()).ok()) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace awan::spec
