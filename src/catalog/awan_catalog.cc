@@ -47,8 +47,9 @@ class AwanCatalogParser {
     }
     for (auto it = regions_node.begin(); it != regions_node.end(); ++it) {
       std::vector<std::string> zones;
-      if (it->second.IsSequence()) {
-        for (const YAML::Node& z : it->second) zones.push_back(z.Scalar());
+      const YAML::Node zone_list = it->second;  // a copy: yaml-cpp iterators yield temporaries
+      if (zone_list.IsSequence()) {
+        for (const YAML::Node& z : zone_list) zones.push_back(z.Scalar());
       } else if (!it->second.IsNull()) {
         return Error(it->second, "regions." + it->first.Scalar(), "must be a list of zones");
       }

@@ -77,7 +77,7 @@ class Walker {
     }
     for (auto it = root.begin(); it != root.end(); ++it) {
       const std::string key = it->first.Scalar();
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;  // a copy: yaml-cpp iterators yield temporaries
       if (key == "name") {
         if (auto s = String(value, "name")) task.name = *s;
       } else if (key == "workdir") {
@@ -346,7 +346,7 @@ class Walker {
     bool has_infra = false, has_cloud = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string key = it->first.Scalar();
-      const YAML::Node& v = it->second;
+      const YAML::Node v = it->second;
       const std::string f = field + "." + key;
       if (key == "accelerators") {
         accelerators = Accelerators(v, f);

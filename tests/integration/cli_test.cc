@@ -115,7 +115,9 @@ TEST(CliTest, InfeasibleTaskExitsNonZeroWithExplanationOnStderr) {
 TEST(CliTest, ProvidersAndBlockNarrowTheSearch) {
   Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --providers aws,azure --block aws/us-east-1 --json --top 0");
   ASSERT_EQ(o.code, 0) << o.err;
-  for (const auto& p : nlohmann::json::parse(o.out)["candidates"]) {
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_FALSE(j["candidates"].empty());
+  for (const auto& p : j["candidates"]) {
     EXPECT_TRUE(p["provider"] == "aws" || p["provider"] == "azure");
     EXPECT_FALSE(p["provider"] == "aws" && p["region"] == "us-east-1");
   }
