@@ -30,12 +30,6 @@ namespace {
 
 std::string Price(double usd) { return usd > 0 ? FormatUsd(usd) : "-"; }
 
-std::string AcceleratorCell(std::string_view name, int count) {
-  if (name.empty()) return "-";
-  if (count == 1 && name.rfind("tpu-", 0) == 0) return std::string(name);
-  return fmt::format("{}:{}", name, count);
-}
-
 }  // namespace
 
 int RunCatalogLs(const CatalogLsArgs& args) {
@@ -91,13 +85,7 @@ int RunCatalogLs(const CatalogLsArgs& args) {
     return kExitOk;
   }
   Table t;
-  t.Column("PROVIDER");
-  t.Column("REGION");
-  t.Column("ZONE");
-  t.Column("INSTANCE_TYPE");
-  t.Column("ACCELERATORS");
-  t.Column("vCPUs", Table::Align::kRight);
-  t.Column("MEM(GiB)", Table::Align::kRight);
+  AddOfferingColumns(t);
   t.Column("$/HOUR", Table::Align::kRight);
   t.Column("SPOT $/HOUR", Table::Align::kRight);
   for (uint32_t i : rows) {

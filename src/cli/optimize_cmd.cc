@@ -117,15 +117,10 @@ int RunOptimize(const OptimizeArgs& args) {
                            result->considered, catalog->providers().size(),
                            catalog->providers().size() == 1 ? "" : "s", result->feasible,
                            result->feasible == 1 ? "" : "s");
+  // The first column marks the chosen placement; the table's rows start with it.
   Table t;
   t.Column("");
-  t.Column("PROVIDER");
-  t.Column("REGION");
-  t.Column("ZONE");
-  t.Column("INSTANCE_TYPE");
-  t.Column("ACCELERATORS");
-  t.Column("vCPUs", Table::Align::kRight);
-  t.Column("MEM(GiB)", Table::Align::kRight);
+  AddOfferingColumns(t);
   t.Column("NODES", Table::Align::kRight);
   t.Column("SPOT");
   t.Column("$/HOUR", Table::Align::kRight);
@@ -152,10 +147,7 @@ int RunOptimize(const OptimizeArgs& args) {
       if (first.empty()) return std::string("-");
       return n > 1 ? fmt::format("{} +{}", first, n - 1) : first;
     };
-    std::string acc = p.accelerator.empty() ? "-"
-                      : (p.accelerator_count == 1 && p.accelerator.rfind("tpu-", 0) == 0)
-                          ? p.accelerator
-                          : fmt::format("{}:{}", p.accelerator, p.accelerator_count);
+    const std::string acc = AcceleratorCell(p.accelerator, p.accelerator_count);
     std::vector<std::string> row = {shown == 0 ? "✔" : "", p.provider, more(p.region, regions.size()),
                                     more(p.zone, zones.size()), p.instance_type, acc,
                                     fmt::format("{:g}", p.vcpus), fmt::format("{:g}", p.memory_gib),

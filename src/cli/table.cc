@@ -1,5 +1,7 @@
 #include "table.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace awan::cli {
@@ -45,6 +47,22 @@ std::string Table::Render() const {
   line(headers_);
   for (const auto& row : rows_) line(row);
   return out;
+}
+
+std::string AcceleratorCell(std::string_view name, int count) {
+  if (name.empty()) return "-";
+  if (count == 1 && name.rfind("tpu-", 0) == 0) return std::string(name);
+  return fmt::format("{}:{}", name, count);
+}
+
+void AddOfferingColumns(Table& table) {
+  table.Column("PROVIDER");
+  table.Column("REGION");
+  table.Column("ZONE");
+  table.Column("INSTANCE_TYPE");
+  table.Column("ACCELERATORS");
+  table.Column("vCPUs", Table::Align::kRight);
+  table.Column("MEM(GiB)", Table::Align::kRight);
 }
 
 }  // namespace awan::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace awan::cli {
@@ -20,5 +21,12 @@ class Table {
   std::vector<Align> align_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// "H100:8", "tpu-v6e-8" (a TPU slice is its own accelerator, count 1), or "-" for CPU-only.
+std::string AcceleratorCell(std::string_view name, int count);
+
+// The columns every offering table starts with: PROVIDER REGION ZONE INSTANCE_TYPE ACCELERATORS
+// vCPUs MEM(GiB).
+void AddOfferingColumns(Table& table);
 
 }  // namespace awan::cli
