@@ -146,7 +146,9 @@ class AwanCatalogParser {
       for (const auto& p : regions) where.push_back(p.first);
     }
     const YAML::Node overrides = o["region_prices"];
-    for (const auto& [region, zones] : regions) {
+    for (const auto& entry : regions) {
+      const std::string& region = entry.first;  // not a structured binding: the lambda below uses it
+      const std::vector<std::string>& zones = entry.second;
       if (std::find(where.begin(), where.end(), region) == where.end()) continue;
       Prices p = base;
       if (overrides && overrides[region]) {

@@ -129,8 +129,8 @@ int RunOptimize(const OptimizeArgs& args) {
     t.Column("EST. COST $", Table::Align::kRight);
   }
   const auto& all = result->candidates;
-  size_t shown = 0, grouped_rows = 0;
-  for (size_t i = 0; i < all.size() && (args.top == 0 || shown < args.top);) {
+  size_t shown = 0, grouped_rows = 0, i = 0;
+  while (i < all.size() && (args.top == 0 || shown < args.top)) {
     const auto& p = all[i];
     // Adjacent placements with the same offer at the same price, in other regions or zones.
     size_t j = i + 1;
@@ -170,9 +170,9 @@ int RunOptimize(const OptimizeArgs& args) {
     std::cout << "A row stands for the same offer at the same price in several regions/zones "
                  "(\"+N\" = N more); --json lists each placement.\n";
   }
-  if (t.rows() < all.size() && args.top != 0) {
-    std::cout << fmt::format("Showing the best {} rows of {} placements; --top 0 shows all.\n",
-                             t.rows(), result->feasible);
+  if (i < all.size()) {
+    std::cout << fmt::format("Showing the best {} rows ({} of {} placements); --top 0 shows all.\n",
+                             t.rows(), i, result->feasible);
   }
   return kExitOk;
 }
