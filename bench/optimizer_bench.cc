@@ -18,9 +18,12 @@ using awan::catalog::Catalog;
 
 const fs::path kShared = fs::path(AWAN_SHARED_DATA) / "catalogs/skypilot";
 
-std::vector<std::string> SharedPaths() { return {(kShared / "v8").string(), (kShared / "v6").string()}; }
+std::vector<std::string> SharedPaths() {
+  return {(kShared / "v8").string(), (kShared / "v6").string()};
+}
 
-// The generated catalog written once as SkyPilot CSVs (one folder per provider), like a real import.
+// The generated catalog written once as SkyPilot CSVs (one folder per provider), like a real
+// import.
 const fs::path& GeneratedDir() {
   static const fs::path dir = [] {
     fs::path d = fs::temp_directory_path() / "awan_bench_catalog_100k";
@@ -63,7 +66,8 @@ awan::spec::Task SingleGpu() {
 }
 awan::spec::Task AnyOfFive() {
   awan::spec::Task t;
-  t.resources = {Acc("H100", 8), Acc("H200", 8), Acc("B200", 8), Acc("A100-80GB", 8), Acc("L40S", 4)};
+  t.resources = {Acc("H100", 8), Acc("H200", 8), Acc("B200", 8), Acc("A100-80GB", 8),
+                 Acc("L40S", 4)};
   return t;
 }
 awan::spec::Task SixtyFourNodes() {
@@ -108,12 +112,24 @@ void RunOptimize(benchmark::State& state, const Catalog& catalog, const awan::sp
   state.counters["catalog"] = static_cast<double>(catalog.size());
 }
 
-void BM_Optimize_Shared_SingleGpu(benchmark::State& s) { RunOptimize(s, SharedCatalog(), SingleGpu()); }
-void BM_Optimize_Shared_AnyOf5(benchmark::State& s) { RunOptimize(s, SharedCatalog(), AnyOfFive()); }
-void BM_Optimize_Shared_64Nodes(benchmark::State& s) { RunOptimize(s, SharedCatalog(), SixtyFourNodes()); }
-void BM_Optimize_100k_SingleGpu(benchmark::State& s) { RunOptimize(s, GeneratedCatalog(), SingleGpu()); }
-void BM_Optimize_100k_AnyOf5(benchmark::State& s) { RunOptimize(s, GeneratedCatalog(), AnyOfFive()); }
-void BM_Optimize_100k_64Nodes(benchmark::State& s) { RunOptimize(s, GeneratedCatalog(), SixtyFourNodes()); }
+void BM_Optimize_Shared_SingleGpu(benchmark::State& s) {
+  RunOptimize(s, SharedCatalog(), SingleGpu());
+}
+void BM_Optimize_Shared_AnyOf5(benchmark::State& s) {
+  RunOptimize(s, SharedCatalog(), AnyOfFive());
+}
+void BM_Optimize_Shared_64Nodes(benchmark::State& s) {
+  RunOptimize(s, SharedCatalog(), SixtyFourNodes());
+}
+void BM_Optimize_100k_SingleGpu(benchmark::State& s) {
+  RunOptimize(s, GeneratedCatalog(), SingleGpu());
+}
+void BM_Optimize_100k_AnyOf5(benchmark::State& s) {
+  RunOptimize(s, GeneratedCatalog(), AnyOfFive());
+}
+void BM_Optimize_100k_64Nodes(benchmark::State& s) {
+  RunOptimize(s, GeneratedCatalog(), SixtyFourNodes());
+}
 
 #define AWAN_OPT_BENCH(fn) \
   BENCHMARK(fn)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true)

@@ -33,7 +33,8 @@ class AwanCatalogParser {
       : source_(source), catalog_(catalog), report_(report) {}
 
   absl::Status Document(const YAML::Node& doc) {
-    if (!doc.IsMap()) return Error(doc, "(document)", "must be a mapping with provider, regions, offerings");
+    if (!doc.IsMap())
+      return Error(doc, "(document)", "must be a mapping with provider, regions, offerings");
     const std::string provider = Text(doc, "provider", true);
     if (!status_.ok()) return status_;
     catalog_.SetProviderInfo(provider, Text(doc, "source", false), Text(doc, "as_of", false));
@@ -115,8 +116,8 @@ class AwanCatalogParser {
       const std::string key = it->first.Scalar();
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
         (void)Error(it->first, field + "." + key,
-              fmt::format("unknown field{}; allowed: {}", DidYouMean(key, kKeys),
-                          JoinLimited(kKeys, kKeys.size())));
+                    fmt::format("unknown field{}; allowed: {}", DidYouMean(key, kKeys),
+                                JoinLimited(kKeys, kKeys.size())));
         return;
       }
     }
@@ -132,12 +133,13 @@ class AwanCatalogParser {
     if (const YAML::Node list = o["regions"]) {
       for (const YAML::Node& r : list) {
         const std::string name = r.Scalar();
-        if (std::none_of(regions.begin(), regions.end(), [&](auto& p) { return p.first == name; })) {
+        if (std::none_of(regions.begin(), regions.end(),
+                         [&](auto& p) { return p.first == name; })) {
           std::vector<std::string> known;
           for (const auto& p : regions) known.push_back(p.first);
           (void)Error(r, field + ".regions",
-                fmt::format("region '{}' is not declared under `regions:`{}", name,
-                            DidYouMean(name, known)));
+                      fmt::format("region '{}' is not declared under `regions:`{}", name,
+                                  DidYouMean(name, known)));
           return;
         }
         where.push_back(name);
@@ -147,7 +149,8 @@ class AwanCatalogParser {
     }
     const YAML::Node overrides = o["region_prices"];
     for (const auto& entry : regions) {
-      const std::string& region = entry.first;  // not a structured binding: the lambda below uses it
+      const std::string& region =
+          entry.first;  // not a structured binding: the lambda below uses it
       const std::vector<std::string>& zones = entry.second;
       if (std::find(where.begin(), where.end(), region) == where.end()) continue;
       Prices p = base;
@@ -161,8 +164,8 @@ class AwanCatalogParser {
       auto add = [&](std::string_view zone) {
         ++report_.rows;
         ++report_.loaded;
-        catalog_.Add({provider, region, zone, instance_type, accelerator,
-                      static_cast<int>(count), vcpus, memory, p.price, p.spot_price});
+        catalog_.Add({provider, region, zone, instance_type, accelerator, static_cast<int>(count),
+                      vcpus, memory, p.price, p.spot_price});
       };
       if (zones.empty()) {
         add("");
@@ -261,8 +264,8 @@ absl::StatusOr<Catalog> LoadCatalogPaths(const std::vector<std::string>& paths,
 absl::StatusOr<Catalog> BuiltinCatalog(LoadReport& report) {
   Catalog catalog;
   for (const EmbeddedFile& f : BuiltinCatalogFiles()) {
-    if (absl::Status s = ParseAwanCatalog(f.content, fmt::format("builtin:{}", f.name), catalog,
-                                          report);
+    if (absl::Status s =
+            ParseAwanCatalog(f.content, fmt::format("builtin:{}", f.name), catalog, report);
         !s.ok()) {
       return s;
     }

@@ -45,8 +45,8 @@ void ForEachOffering(const GeneratedCatalogSpec& spec, Emit emit) {
         const std::string zone = fmt::format("{}{}", region, static_cast<char>('a' + z));
         for (int t = 0; t < spec.instance_types_per_zone; ++t) {
           const Shape& s = kShapes[static_cast<size_t>(t) % kShapes.size()];
-          const std::string type = fmt::format("{}-{}x{}", s.accelerator[0] ? s.accelerator : "cpu",
-                                               s.count, t);
+          const std::string type =
+              fmt::format("{}-{}x{}", s.accelerator[0] ? s.accelerator : "cpu", s.count, t);
           const double base = s.accelerator[0] ? s.price_per_unit * s.count : s.vcpus * 0.05;
           const double price = base * jitter(rng);
           const double spot = has_spot(rng) ? price * spot_share(rng) : 0;
@@ -62,18 +62,19 @@ void ForEachOffering(const GeneratedCatalogSpec& spec, Emit emit) {
 std::vector<std::pair<std::string, std::string>> GenerateSkyPilotCsvs(
     const GeneratedCatalogSpec& spec) {
   std::vector<std::pair<std::string, std::string>> out;
-  ForEachOffering(spec, [&](const std::string& provider, const std::string& region,
-                            const std::string& zone, const std::string& type, const Shape& s,
-                            double price, double spot) {
-    if (out.empty() || out.back().first != provider) {
-      out.emplace_back(provider, "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,"
-                                 "GpuInfo,Price,SpotPrice,Region,AvailabilityZone\n");
-    }
-    std::string spot_text = spot > 0 ? fmt::format("{:.4f}", spot) : "";
-    out.back().second += fmt::format("{},{},{},{},{},,{:.4f},{},{},{}\n", type, s.accelerator,
-                                     s.accelerator[0] ? fmt::format("{}", s.count) : "", s.vcpus,
-                                     s.memory_gib, price, spot_text, region, zone);
-  });
+  ForEachOffering(
+      spec, [&](const std::string& provider, const std::string& region, const std::string& zone,
+                const std::string& type, const Shape& s, double price, double spot) {
+        if (out.empty() || out.back().first != provider) {
+          out.emplace_back(provider,
+                           "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,"
+                           "GpuInfo,Price,SpotPrice,Region,AvailabilityZone\n");
+        }
+        std::string spot_text = spot > 0 ? fmt::format("{:.4f}", spot) : "";
+        out.back().second += fmt::format("{},{},{},{},{},,{:.4f},{},{},{}\n", type, s.accelerator,
+                                         s.accelerator[0] ? fmt::format("{}", s.count) : "",
+                                         s.vcpus, s.memory_gib, price, spot_text, region, zone);
+      });
   return out;
 }
 

@@ -1,10 +1,12 @@
-// SkyPilot vms.csv importer. libcsv does the RFC 4180 tokenising (GpuInfo fields are quoted and contain
-// commas; Verda's use "" escapes); this file maps columns by header name and applies the per-cloud
-// quirks documented in docs/catalog.md:
+// SkyPilot vms.csv importer. libcsv does the RFC 4180 tokenising (GpuInfo fields are quoted and
+// contain commas; Verda's use "" escapes); this file maps columns by header name and applies the
+// per-cloud quirks documented in docs/catalog.md:
 //  - a Price/SpotPrice of 0 or empty means "not offered";
 //  - GCP writes 700.0 as a placeholder for "not offered in this zone";
-//  - GCP prices GPU VMs (a2/a3/a4/g2) as host-only rows plus separate accelerator rows with an empty
-//    InstanceType: they are summed per zone; a host row whose accelerator row is missing is skipped;
+//  - GCP prices GPU VMs (a2/a3/a4/g2) as host-only rows plus separate accelerator rows with an
+//  empty
+//    InstanceType: they are summed per zone; a host row whose accelerator row is missing is
+//    skipped;
 //  - TPU rows (empty InstanceType, accelerator tpu-*) become offerings named after the slice.
 #include <csv.h>
 #include <fmt/format.h>
@@ -22,10 +24,20 @@
 namespace awan::catalog {
 namespace {
 
-enum Column { kInstanceType, kAcceleratorName, kAcceleratorCount, kVcpus, kMemoryGiB, kPrice,
-              kSpotPrice, kRegion, kZone, kNumColumns };
+enum Column {
+  kInstanceType,
+  kAcceleratorName,
+  kAcceleratorCount,
+  kVcpus,
+  kMemoryGiB,
+  kPrice,
+  kSpotPrice,
+  kRegion,
+  kZone,
+  kNumColumns
+};
 constexpr std::array<std::string_view, kNumColumns> kColumnNames = {
-    "InstanceType", "AcceleratorName", "AcceleratorCount", "vCPUs", "MemoryGiB",
+    "InstanceType", "AcceleratorName", "AcceleratorCount", "vCPUs",           "MemoryGiB",
     "Price",        "SpotPrice",       "Region",           "AvailabilityZone"};
 constexpr std::array<bool, kNumColumns> kRequired = {true, false, false, false, false,
                                                      true, false, true,  false};
@@ -80,7 +92,10 @@ class CsvImporter {
  public:
   CsvImporter(std::string_view source, std::string_view provider, Catalog& catalog,
               LoadReport& report)
-      : source_(source), provider_(provider), catalog_(catalog), report_(report),
+      : source_(source),
+        provider_(provider),
+        catalog_(catalog),
+        report_(report),
         gcp_(provider == "gcp") {
     columns_.fill(-1);
   }
@@ -90,8 +105,8 @@ class CsvImporter {
     if (csv_init(&parser, CSV_APPEND_NULL) != 0) return absl::InternalError("csv_init failed");
     const size_t consumed = csv_parse(&parser, text.data(), text.size(), &CsvImporter::OnField,
                                       &CsvImporter::OnRow, this);
-    if (consumed != text.size() || csv_fini(&parser, &CsvImporter::OnField, &CsvImporter::OnRow,
-                                            this) != 0) {
+    if (consumed != text.size() ||
+        csv_fini(&parser, &CsvImporter::OnField, &CsvImporter::OnRow, this) != 0) {
       std::string message = csv_strerror(csv_error(&parser));
       csv_free(&parser);
       return absl::InvalidArgumentError(
@@ -100,9 +115,10 @@ class CsvImporter {
     csv_free(&parser);
     if (!status_.ok()) return status_;
     if (!header_done_) {
-      return absl::InvalidArgumentError(fmt::format("{}: the file is empty (expected a header "
-                                                    "line with InstanceType,...,Price,Region)",
-                                                    source_));
+      return absl::InvalidArgumentError(
+          fmt::format("{}: the file is empty (expected a header "
+                      "line with InstanceType,...,Price,Region)",
+                      source_));
     }
     FinishGcp();
     return absl::OkStatus();
@@ -222,8 +238,9 @@ class CsvImporter {
       }
       instance_type = accelerator;  // a TPU slice is its own instance type
     }
-    OfferingRow row{provider_, region, Field(kZone), instance_type, accelerator,
-                    static_cast<int>(count), vcpus, memory, price, spot};
+    OfferingRow row{
+        provider_, region, Field(kZone), instance_type, accelerator, static_cast<int>(count),
+        vcpus,     memory, price,        spot};
     catalog_.Add(row);
     ++report_.loaded;
   }
@@ -243,8 +260,9 @@ class CsvImporter {
         continue;
       }
       const double price = (h.price > 0 && it->second.price > 0) ? h.price + it->second.price : 0;
-      const double spot =
-          (h.spot_price > 0 && it->second.spot_price > 0) ? h.spot_price + it->second.spot_price : 0;
+      const double spot = (h.spot_price > 0 && it->second.spot_price > 0)
+                              ? h.spot_price + it->second.spot_price
+                              : 0;
       catalog_.Add({provider_, h.region, h.zone, h.instance_type, h.accelerator, h.count, h.vcpus,
                     h.memory_gib, price, spot});
       ++report_.loaded;

@@ -15,9 +15,9 @@ namespace awan::cli {
 
 absl::StatusOr<catalog::Catalog> LoadCatalog(const CatalogArgs& args) {
   catalog::LoadReport report;
-  absl::StatusOr<catalog::Catalog> result =
-      args.paths.empty() ? catalog::BuiltinCatalog(report)
-                         : catalog::LoadCatalogPaths(args.paths, report);
+  absl::StatusOr<catalog::Catalog> result = args.paths.empty()
+                                                ? catalog::BuiltinCatalog(report)
+                                                : catalog::LoadCatalogPaths(args.paths, report);
   if (result.ok() && report.skipped > 0) {
     std::cerr << fmt::format("awan: catalog: {} of {} rows skipped", report.skipped, report.rows);
     if (!report.warnings.empty()) std::cerr << "; first: " << report.warnings.front();
@@ -56,7 +56,8 @@ int RunCatalogLs(const CatalogLsArgs& args) {
     const double p = args.spot ? o.spot_price : o.price;
     return p > 0 ? p : 1e300;
   };
-  std::stable_sort(rows.begin(), rows.end(), [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
   const size_t total = rows.size();
   if (args.limit > 0 && rows.size() > args.limit) rows.resize(args.limit);
 
@@ -92,7 +93,8 @@ int RunCatalogLs(const CatalogLsArgs& args) {
     const catalog::Offering& o = c.offerings()[i];
     t.Row({std::string(c.Name(o.provider)), std::string(c.Name(o.region)),
            o.zone == catalog::kNoSymbol ? "-" : std::string(c.Name(o.zone)),
-           std::string(c.Name(o.instance_type)), AcceleratorCell(c.Name(o.accelerator), o.accelerator_count),
+           std::string(c.Name(o.instance_type)),
+           AcceleratorCell(c.Name(o.accelerator), o.accelerator_count),
            fmt::format("{:g}", o.vcpus), fmt::format("{:g}", o.memory_gib), Price(o.price),
            Price(o.spot_price)});
   }
@@ -116,7 +118,9 @@ int RunCatalogProviders(const CatalogArgs& args, bool json) {
   if (json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const auto& p : catalog->providers()) {
-      out.push_back({{"provider", p.name}, {"offerings", p.offerings}, {"as_of", p.as_of},
+      out.push_back({{"provider", p.name},
+                     {"offerings", p.offerings},
+                     {"as_of", p.as_of},
                      {"source", p.source}});
     }
     std::cout << out.dump(2) << "\n";
@@ -140,8 +144,12 @@ int RunCatalogAccelerators(bool json) {
   if (json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const auto& f : catalog::AllAcceleratorFacts()) {
-      out.push_back({{"name", f.name}, {"vendor", f.vendor}, {"bf16_tflops", f.bf16_tflops},
-                     {"hbm_gib", f.hbm_gib}, {"hbm_tbps", f.hbm_tbps}, {"source", f.source}});
+      out.push_back({{"name", f.name},
+                     {"vendor", f.vendor},
+                     {"bf16_tflops", f.bf16_tflops},
+                     {"hbm_gib", f.hbm_gib},
+                     {"hbm_tbps", f.hbm_tbps},
+                     {"source", f.source}});
     }
     std::cout << out.dump(2) << "\n";
     return kExitOk;

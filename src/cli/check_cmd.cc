@@ -18,8 +18,8 @@ int RunCheck(const CheckArgs& args) {
     std::cerr << fmt::format("awan: {} is not a valid task (see docs/task-spec.md)\n", args.task);
     return task.status().code() == absl::StatusCode::kNotFound ? kExitBadInput : kExitFailed;
   }
-  // Accelerator names the facts table and the built-in catalog do not know are probably typos, but a
-  // catalog passed with --catalog may still have them: warn, do not fail.
+  // Accelerator names the facts table and the built-in catalog do not know are probably typos, but
+  // a catalog passed with --catalog may still have them: warn, do not fail.
   catalog::LoadReport report;
   auto builtin = catalog::BuiltinCatalog(report);
   std::vector<std::string> known;

@@ -1,7 +1,8 @@
 // `awan` argument parsing (CLI11) and dispatch to the subcommands in commands.h.
+#include "awan/cli/cli.h"
+
 #include <CLI/CLI.hpp>
 
-#include "awan/cli/cli.h"
 #include "commands.h"
 
 namespace awan::cli {
@@ -19,8 +20,9 @@ void AddCatalogOption(CLI::App* cmd, CatalogArgs& args) {
 }  // namespace
 
 int Run(int argc, char** argv) {
-  CLI::App app{"awan: run AI training and inference across many clouds and clusters.\n"
-               "Describe a workload once (a YAML task); awan finds where it runs best."};
+  CLI::App app{
+      "awan: run AI training and inference across many clouds and clusters.\n"
+      "Describe a workload once (a YAML task); awan finds where it runs best."};
   app.name("awan");
   app.require_subcommand(1);
   app.set_version_flag("--version", kVersion);
@@ -53,7 +55,8 @@ int Run(int argc, char** argv) {
       catalog_cmd->add_subcommand("providers", "Providers in the catalog, with source and date");
   AddCatalogOption(providers_cmd, providers_catalog);
   providers_cmd->add_flag("--json", providers_json, "Print a JSON list");
-  providers_cmd->callback([&] { exit_code = RunCatalogProviders(providers_catalog, providers_json); });
+  providers_cmd->callback(
+      [&] { exit_code = RunCatalogProviders(providers_catalog, providers_json); });
 
   bool accelerators_json = false;
   CLI::App* accelerators_cmd = catalog_cmd->add_subcommand(
@@ -69,13 +72,15 @@ int Run(int argc, char** argv) {
   opt_cmd->add_option("--objective", opt.objective, "cost ($/hour) or time (estimated run time)")
       ->check(CLI::IsMember({"cost", "time"}))
       ->default_val("cost");
-  opt_cmd->add_option("--providers", opt.providers,
-                      "Only these providers (comma-separated; default: all in the catalog)")
+  opt_cmd
+      ->add_option("--providers", opt.providers,
+                   "Only these providers (comma-separated; default: all in the catalog)")
       ->delimiter(',')
       ->type_name("P1,P2");
-  opt_cmd->add_option("--block", opt.block,
-                      "Never place here (repeatable): PROVIDER, PROVIDER/REGION or "
-                      "PROVIDER/REGION/ZONE")
+  opt_cmd
+      ->add_option("--block", opt.block,
+                   "Never place here (repeatable): PROVIDER, PROVIDER/REGION or "
+                   "PROVIDER/REGION/ZONE")
       ->type_name("WHERE");
   opt_cmd->add_option("--flops", opt.flops,
                       "Total FLOPs of the job, for --objective time (overrides "

@@ -13,7 +13,8 @@ namespace awan::cli {
 
 // Exit codes shared by the subcommands.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;    // the command ran and the answer is "no" (invalid, infeasible)
+inline constexpr int kExitFailed =
+    1;  // the command ran and the answer is "no" (invalid, infeasible)
 inline constexpr int kExitBadInput = 2;  // a file or option could not be used
 
 struct CatalogArgs {

@@ -64,7 +64,8 @@ int RunOptimize(const OptimizeArgs& args) {
     return kExitBadInput;
   }
   optimizer::OptimizeOptions options;
-  options.objective = args.objective == "time" ? optimizer::Objective::kTime : optimizer::Objective::kCost;
+  options.objective =
+      args.objective == "time" ? optimizer::Objective::kTime : optimizer::Objective::kCost;
   options.providers = args.providers;
   options.flops = args.flops;
   options.mfu = args.mfu;
@@ -93,7 +94,8 @@ int RunOptimize(const OptimizeArgs& args) {
 
   if (args.json) {
     nlohmann::ordered_json out;
-    out["chosen"] = feasible ? PlacementJson(result->candidates.front()) : nlohmann::ordered_json(nullptr);
+    out["chosen"] =
+        feasible ? PlacementJson(result->candidates.front()) : nlohmann::ordered_json(nullptr);
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (const auto& p : result->candidates) list.push_back(PlacementJson(p));
     out["candidates"] = list;
@@ -111,12 +113,13 @@ int RunOptimize(const OptimizeArgs& args) {
 
   const bool with_time = std::any_of(result->candidates.begin(), result->candidates.end(),
                                      [](const auto& p) { return p.estimated_hours.has_value(); });
-  std::cout << fmt::format("Task '{}' ({}): {}, objective: {}\n", task->name.empty() ? "-" : task->name,
-                           args.task, Describe(*task), optimizer::ObjectiveName(options.objective));
-  std::cout << fmt::format("Considered {} offerings from {} provider{}; {} feasible placement{}.\n\n",
-                           result->considered, catalog->providers().size(),
-                           catalog->providers().size() == 1 ? "" : "s", result->feasible,
-                           result->feasible == 1 ? "" : "s");
+  std::cout << fmt::format("Task '{}' ({}): {}, objective: {}\n",
+                           task->name.empty() ? "-" : task->name, args.task, Describe(*task),
+                           optimizer::ObjectiveName(options.objective));
+  std::cout << fmt::format(
+      "Considered {} offerings from {} provider{}; {} feasible placement{}.\n\n",
+      result->considered, catalog->providers().size(), catalog->providers().size() == 1 ? "" : "s",
+      result->feasible, result->feasible == 1 ? "" : "s");
   // The first column marks the chosen placement; the table's rows start with it.
   Table t;
   t.Column("");
@@ -148,10 +151,16 @@ int RunOptimize(const OptimizeArgs& args) {
       return n > 1 ? fmt::format("{} +{}", first, n - 1) : first;
     };
     const std::string acc = AcceleratorCell(p.accelerator, p.accelerator_count);
-    std::vector<std::string> row = {shown == 0 ? "✔" : "", p.provider, more(p.region, regions.size()),
-                                    more(p.zone, zones.size()), p.instance_type, acc,
-                                    fmt::format("{:g}", p.vcpus), fmt::format("{:g}", p.memory_gib),
-                                    std::to_string(p.num_nodes), p.spot ? "yes" : "no",
+    std::vector<std::string> row = {shown == 0 ? "✔" : "",
+                                    p.provider,
+                                    more(p.region, regions.size()),
+                                    more(p.zone, zones.size()),
+                                    p.instance_type,
+                                    acc,
+                                    fmt::format("{:g}", p.vcpus),
+                                    fmt::format("{:g}", p.memory_gib),
+                                    std::to_string(p.num_nodes),
+                                    p.spot ? "yes" : "no",
                                     FormatUsd(p.hourly_cost)};
     if (with_time) {
       row.push_back(p.estimated_hours ? Hours(*p.estimated_hours) : "-");
@@ -164,8 +173,9 @@ int RunOptimize(const OptimizeArgs& args) {
   std::cout << t.Render();
   const auto& best = result->candidates.front();
   std::cout << fmt::format("\nChosen: {} {}{} {} at ${}/hour for {} node{}.\n", best.provider,
-                           best.region, best.zone.empty() ? "" : "/" + best.zone, best.instance_type,
-                           FormatUsd(best.hourly_cost), best.num_nodes, best.num_nodes == 1 ? "" : "s");
+                           best.region, best.zone.empty() ? "" : "/" + best.zone,
+                           best.instance_type, FormatUsd(best.hourly_cost), best.num_nodes,
+                           best.num_nodes == 1 ? "" : "s");
   if (grouped_rows > 0) {
     std::cout << "A row stands for the same offer at the same price in several regions/zones "
                  "(\"+N\" = N more); --json lists each placement.\n";

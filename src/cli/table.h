@@ -1,5 +1,5 @@
-// A plain-text table for terminal output: columns sized to their widest cell, numbers right-aligned.
-// Internal to the CLI.
+// A plain-text table for terminal output: columns sized to their widest cell, numbers
+// right-aligned. Internal to the CLI.
 #pragma once
 
 #include <string>

@@ -53,7 +53,8 @@ std::optional<std::string> ClosestMatch(std::string_view word,
     const size_t d = EditDistance(word, c);
     // On a tie, a candidate that starts with the word wins ("H10" → "H100", not "A10").
     const bool prefixed = ToLower(c).rfind(lower_word, 0) == 0;
-    if (best == nullptr || d < best_distance || (d == best_distance && prefixed && !best_prefixed)) {
+    if (best == nullptr || d < best_distance ||
+        (d == best_distance && prefixed && !best_prefixed)) {
       best = &c;
       best_distance = d;
       best_prefixed = prefixed;

@@ -1,7 +1,8 @@
 // Filters → score → pick (as in Ray's scheduling policies). The fast path walks only the offerings
-// with the requested accelerator (the catalog's index) and compares interned symbols; when nothing is
-// feasible, a slower explain pass applies the same constraints one at a time over the whole catalog
-// to name the one that removed the last candidates, with hints of what is available instead.
+// with the requested accelerator (the catalog's index) and compares interned symbols; when nothing
+// is feasible, a slower explain pass applies the same constraints one at a time over the whole
+// catalog to name the one that removed the last candidates, with hints of what is available
+// instead.
 #include "awan/optimizer/optimizer.h"
 
 #include <fmt/format.h>
@@ -55,9 +56,9 @@ class Ranker {
       if (!catalog_.HasProvider(p)) {
         std::vector<std::string> known;
         for (const auto& info : catalog_.providers()) known.push_back(info.name);
-        return absl::InvalidArgumentError(fmt::format(
-            "unknown provider '{}' in --providers{}; the catalog has: {}", p,
-            DidYouMean(p, known), JoinLimited(known, known.size())));
+        return absl::InvalidArgumentError(
+            fmt::format("unknown provider '{}' in --providers{}; the catalog has: {}", p,
+                        DidYouMean(p, known), JoinLimited(known, known.size())));
       }
       enabled_.push_back(*catalog_.Find(p));
     }
@@ -131,7 +132,8 @@ class Ranker {
   };
 
   bool Enabled(Symbol provider) const {
-    return enabled_.empty() || std::find(enabled_.begin(), enabled_.end(), provider) != enabled_.end();
+    return enabled_.empty() ||
+           std::find(enabled_.begin(), enabled_.end(), provider) != enabled_.end();
   }
   bool Blocked(const Offering& o) const {
     for (const ResolvedBlock& b : blocks_) {
@@ -154,7 +156,8 @@ class Ranker {
     if (o.accelerator == kNoSymbol) return 0;
     auto [it, inserted] = tflops_.try_emplace(o.accelerator, 0.0);
     if (inserted) {
-      if (auto unit = catalog::LookupAccelerator(catalog_.Name(o.accelerator))) it->second = unit->tflops();
+      if (auto unit = catalog::LookupAccelerator(catalog_.Name(o.accelerator)))
+        it->second = unit->tflops();
     }
     return it->second * o.accelerator_count;
   }
@@ -308,12 +311,14 @@ class Ranker {
     stages.push_back({[&](const Offering& o) { return Price(x, o) > 0; },
                       [&](const std::vector<uint32_t>& before) {
                         return r.use_spot
-                                   ? fmt::format("none of the {} matching offerings has a spot price "
-                                                 "(remove use_spot to use on-demand)",
-                                                 before.size())
-                                   : fmt::format("none of the {} matching offerings is sold on "
-                                                 "demand (its price is 0 or empty)",
-                                                 before.size());
+                                   ? fmt::format(
+                                         "none of the {} matching offerings has a spot price "
+                                         "(remove use_spot to use on-demand)",
+                                         before.size())
+                                   : fmt::format(
+                                         "none of the {} matching offerings is sold on "
+                                         "demand (its price is 0 or empty)",
+                                         before.size());
                       }});
     if (r.max_hourly_cost) {
       stages.push_back(
@@ -324,9 +329,10 @@ class Ranker {
                double cost = Price(x, c.offerings()[i]) * task_.num_nodes;
                if (cheapest == 0 || cost < cheapest) cheapest = cost;
              }
-             return fmt::format("the cheapest match costs ${}/h for {} node(s), above "
-                                "max_hourly_cost ${}/h",
-                                FormatUsd(cheapest), task_.num_nodes, FormatUsd(*r.max_hourly_cost));
+             return fmt::format(
+                 "the cheapest match costs ${}/h for {} node(s), above "
+                 "max_hourly_cost ${}/h",
+                 FormatUsd(cheapest), task_.num_nodes, FormatUsd(*r.max_hourly_cost));
            }});
     }
     if (options_.objective == Objective::kTime) {
@@ -334,10 +340,10 @@ class Ranker {
                         [&](const std::vector<uint32_t>& before) {
                           std::vector<std::string> names = Distinct(
                               before, [&](const Offering& o) { return name(o.accelerator); });
-                          return fmt::format("no TFLOP/s figure is known for {} (see `awan catalog "
-                                             "accelerators`); use --objective cost",
-                                             names.empty() ? "CPU-only offerings"
-                                                           : JoinLimited(names, 10));
+                          return fmt::format(
+                              "no TFLOP/s figure is known for {} (see `awan catalog "
+                              "accelerators`); use --objective cost",
+                              names.empty() ? "CPU-only offerings" : JoinLimited(names, 10));
                         }});
     }
 

@@ -1,6 +1,6 @@
-// Task YAML → Task. The walk collects every error (file:line:col: field: message) instead of stopping
-// at the first, so `awan check` shows all problems of a file at once. yaml-cpp exceptions are caught
-// here and never leave this file.
+// Task YAML → Task. The walk collects every error (file:line:col: field: message) instead of
+// stopping at the first, so `awan check` shows all problems of a file at once. yaml-cpp exceptions
+// are caught here and never leave this file.
 #include "awan/spec/task_parser.h"
 
 #include <fmt/format.h>
@@ -23,19 +23,30 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTopLevelFields = {"name",  "workdir", "num_nodes", "resources",
-                                                  "envs",  "setup",   "run",       "file_mounts"};
+const std::vector<std::string> kTopLevelFields = {"name", "workdir", "num_nodes", "resources",
+                                                  "envs", "setup",   "run",       "file_mounts"};
 // SkyPilot fields that awan does not support yet: named as such rather than "unknown".
-const std::set<std::string> kSkyPilotTopLevelOnly = {"service", "config",  "volumes", "secrets",
-                                                     "inputs",  "outputs", "event_callback",
-                                                     "file_mounts_mapping", "experimental"};
+const std::set<std::string> kSkyPilotTopLevelOnly = {
+    "service",     "config",  "volumes",        "secrets",
+    "inputs",      "outputs", "event_callback", "file_mounts_mapping",
+    "experimental"};
 const std::vector<std::string> kResourceFields = {
-    "accelerators", "any_of",   "ordered",  "cpus",      "memory",          "infra",
-    "cloud",        "region",   "zone",     "instance_type", "use_spot",    "disk_size",
-    "ports",        "max_hourly_cost", "accelerator_flops"};
-const std::set<std::string> kSkyPilotResourceOnly = {
-    "image_id", "labels",    "autostop",     "job_recovery", "spot_recovery", "accelerator_args",
-    "disk_tier", "network_tier", "priority", "volumes",      "_docker_login_config"};
+    "accelerators",  "any_of",          "ordered",
+    "cpus",          "memory",          "infra",
+    "cloud",         "region",          "zone",
+    "instance_type", "use_spot",        "disk_size",
+    "ports",         "max_hourly_cost", "accelerator_flops"};
+const std::set<std::string> kSkyPilotResourceOnly = {"image_id",
+                                                     "labels",
+                                                     "autostop",
+                                                     "job_recovery",
+                                                     "spot_recovery",
+                                                     "accelerator_args",
+                                                     "disk_tier",
+                                                     "network_tier",
+                                                     "priority",
+                                                     "volumes",
+                                                     "_docker_login_config"};
 
 // One accelerator choice: name and per-node count.
 struct AcceleratorChoice {
@@ -68,11 +79,13 @@ class Walker {
     task.source = std::string(source_);
     if (!root || root.IsNull()) {
       errors_.push_back(fmt::format(
-          "{}: the task file is empty; a task needs at least `run:` (see examples/tasks/)", source_));
+          "{}: the task file is empty; a task needs at least `run:` (see examples/tasks/)",
+          source_));
       return Fail();
     }
     if (!root.IsMap()) {
-      Error(root, "(top level)", "a task must be a YAML mapping of fields such as name, resources, run");
+      Error(root, "(top level)",
+            "a task must be a YAML mapping of fields such as name, resources, run");
       return Fail();
     }
     for (auto it = root.begin(); it != root.end(); ++it) {
@@ -117,8 +130,9 @@ class Walker {
                     const std::vector<std::string>& known, const std::set<std::string>& skypilot) {
     std::string field = parent.empty() ? key : fmt::format("{}.{}", parent, key);
     if (skypilot.count(key) != 0) {
-      Error(key_node, field,
-            "is a SkyPilot field that awan does not support yet; remove it (see docs/task-spec.md)");
+      Error(
+          key_node, field,
+          "is a SkyPilot field that awan does not support yet; remove it (see docs/task-spec.md)");
       return;
     }
     std::string where = parent.empty() ? "a task" : std::string(parent);
@@ -144,7 +158,8 @@ class Walker {
     }
     auto v = ParseNumber(node.Scalar());
     if (!v) {
-      Error(node, field, fmt::format("'{}' is not a number; write e.g. {}", node.Scalar(), example));
+      Error(node, field,
+            fmt::format("'{}' is not a number; write e.g. {}", node.Scalar(), example));
     }
     return v;
   }
@@ -153,7 +168,8 @@ class Walker {
     auto v = Number(node, field, "1");
     if (!v) return std::nullopt;
     if (*v < 1 || *v != std::floor(*v) || *v > 1e6) {
-      Error(node, field, fmt::format("must be a whole number of at least 1, not {}", node.Scalar()));
+      Error(node, field,
+            fmt::format("must be a whole number of at least 1, not {}", node.Scalar()));
       return std::nullopt;
     }
     return static_cast<int>(*v);
@@ -195,9 +211,8 @@ class Walker {
 
   std::string LocalPath(const YAML::Node& node, std::string_view field, const std::string& raw,
                         bool must_be_dir) {
-    static constexpr std::array<std::string_view, 7> kRemote = {"s3://", "gs://",   "r2://",
-                                                                "cos://", "oci://", "https://",
-                                                                "http://"};
+    static constexpr std::array<std::string_view, 7> kRemote = {
+        "s3://", "gs://", "r2://", "cos://", "oci://", "https://", "http://"};
     for (std::string_view scheme : kRemote) {
       if (raw.rfind(scheme, 0) == 0) {
         Error(node, field,
@@ -239,7 +254,8 @@ class Walker {
       const std::string name = it->first.Scalar();
       const std::string field = "envs." + name;
       bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
-      for (char c : name) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+      for (char c : name)
+        valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
       if (!valid) {
         Error(it->first, field,
               "is not a valid environment variable name (letters, digits and _, not starting "
@@ -338,10 +354,12 @@ class Walker {
   }
 
   // Applies the fields of one resources mapping onto `r`. Returns the accelerator choices it names
-  // (empty if it names none). `field` is the path for messages ("resources", "resources.any_of[1]").
-  std::vector<AcceleratorChoice> ApplyResourceFields(const YAML::Node& node, const std::string& field,
-                                                     Resources& r, bool allow_lists,
-                                                     YAML::Node* any_of, YAML::Node* ordered) {
+  // (empty if it names none). `field` is the path for messages ("resources",
+  // "resources.any_of[1]").
+  std::vector<AcceleratorChoice> ApplyResourceFields(const YAML::Node& node,
+                                                     const std::string& field, Resources& r,
+                                                     bool allow_lists, YAML::Node* any_of,
+                                                     YAML::Node* ordered) {
     std::vector<AcceleratorChoice> accelerators;
     bool has_infra = false, has_cloud = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -372,11 +390,9 @@ class Walker {
         std::stringstream ss(*s);
         std::string part;
         while (std::getline(ss, part, '/')) parts.push_back(part);
-        if (parts.empty() || parts.size() > 3 || std::any_of(parts.begin(), parts.end(), [](auto& p) {
-              return p.empty();
-            })) {
-          Error(v, f,
-                fmt::format("'{}' is not PROVIDER[/REGION[/ZONE]], e.g. aws/us-east-1", *s));
+        if (parts.empty() || parts.size() > 3 ||
+            std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); })) {
+          Error(v, f, fmt::format("'{}' is not PROVIDER[/REGION[/ZONE]], e.g. aws/us-east-1", *s));
           continue;
         }
         r.provider = parts[0] == "*" ? "" : ToLower(parts[0]);
@@ -416,10 +432,12 @@ class Walker {
       }
     }
     if (has_infra && has_cloud) {
-      Error(node, field, "give either `infra` or `cloud`, not both (`infra: aws/us-east-1` is the newer form)");
+      Error(node, field,
+            "give either `infra` or `cloud`, not both (`infra: aws/us-east-1` is the newer form)");
     }
     if (!r.zone.empty() && r.region.empty()) {
-      Error(node, field + ".zone", "a zone needs its region too (e.g. infra: aws/us-east-1/us-east-1a)");
+      Error(node, field + ".zone",
+            "a zone needs its region too (e.g. infra: aws/us-east-1/us-east-1a)");
     }
     return accelerators;
   }
@@ -437,7 +455,8 @@ class Walker {
       auto b = dash == std::string::npos ? a : ParseNumber(text.substr(dash + 1));
       if (!a || !b || *a < 1 || *b > 65535 || *a > *b || *a != std::floor(*a) ||
           *b != std::floor(*b)) {
-        Error(item, field, fmt::format("'{}' is not a port (1-65535) or a range such as 8000-8010", text));
+        Error(item, field,
+              fmt::format("'{}' is not a port (1-65535) or a range such as 8000-8010", text));
         return;
       }
       out.push_back({static_cast<int>(*a), static_cast<int>(*b)});
@@ -491,7 +510,8 @@ class Walker {
     const std::string list_field = has_any_of ? "resources.any_of" : "resources.ordered";
     task.order = has_any_of ? ResourceOrder::kAnyOf : ResourceOrder::kOrdered;
     if (!list.IsSequence() || list.size() == 0) {
-      Error(list, list_field, "must be a non-empty list of resource mappings, e.g. - accelerators: H100:8");
+      Error(list, list_field,
+            "must be a non-empty list of resource mappings, e.g. - accelerators: H100:8");
       return;
     }
     for (size_t i = 0; i < list.size(); ++i) {
@@ -545,14 +565,17 @@ void AddResourcesJson(const Resources& r, nlohmann::ordered_json& j) {
 
 // The fields of one alternative in task-file syntax, so `awan check` output is itself a valid task.
 void EmitResourcesYaml(const Resources& r, YAML::Emitter& out) {
-  auto quantity = [](const Quantity& q) { return fmt::format("{}{}", q.value, q.at_least ? "+" : ""); };
+  auto quantity = [](const Quantity& q) {
+    return fmt::format("{}{}", q.value, q.at_least ? "+" : "");
+  };
   if (!r.provider.empty() || !r.region.empty()) {
     std::string infra = r.provider.empty() ? "*" : r.provider;
     if (!r.region.empty()) infra += "/" + r.region;
     if (!r.zone.empty()) infra += "/" + r.zone;
     out << YAML::Key << "infra" << YAML::Value << infra;
   }
-  if (!r.instance_type.empty()) out << YAML::Key << "instance_type" << YAML::Value << r.instance_type;
+  if (!r.instance_type.empty())
+    out << YAML::Key << "instance_type" << YAML::Value << r.instance_type;
   if (!r.accelerator.empty()) {
     out << YAML::Key << "accelerators" << YAML::Value
         << fmt::format("{}:{}", r.accelerator, r.accelerator_count);
@@ -574,7 +597,8 @@ void EmitResourcesYaml(const Resources& r, YAML::Emitter& out) {
   }
   if (r.max_hourly_cost) out << YAML::Key << "max_hourly_cost" << YAML::Value << *r.max_hourly_cost;
   if (r.accelerator_flops) {
-    out << YAML::Key << "accelerator_flops" << YAML::Value << fmt::format("{:g}", *r.accelerator_flops);
+    out << YAML::Key << "accelerator_flops" << YAML::Value
+        << fmt::format("{:g}", *r.accelerator_flops);
   }
 }
 
@@ -618,8 +642,8 @@ absl::StatusOr<Task> ParseTask(std::string_view yaml, std::string_view source_na
   try {
     return walker.Walk(root);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}", source_name, e.mark.line + 1,
-                                                  e.mark.column + 1, e.msg));
+    return absl::InvalidArgumentError(
+        fmt::format("{}:{}:{}: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
 }
 
@@ -677,10 +701,12 @@ std::string TaskToYaml(const Task& task) {
   }
   if (!task.file_mounts.empty()) {
     out << YAML::Key << "file_mounts" << YAML::Value << YAML::BeginMap;
-    for (const auto& [remote, local] : task.file_mounts) out << YAML::Key << remote << YAML::Value << local;
+    for (const auto& [remote, local] : task.file_mounts)
+      out << YAML::Key << remote << YAML::Value << local;
     out << YAML::EndMap;
   }
-  // Scripts with several lines as literal blocks; one-liners stay plain so they read back unchanged.
+  // Scripts with several lines as literal blocks; one-liners stay plain so they read back
+  // unchanged.
   auto script = [&](const char* key, const std::string& text) {
     if (text.empty()) return;
     out << YAML::Key << key << YAML::Value;

@@ -1,4 +1,5 @@
-// Drives the real `awan` binary as a user would: exit codes, stdout, stderr and the --json contract.
+// Drives the real `awan` binary as a user would: exit codes, stdout, stderr and the --json
+// contract.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -62,9 +63,9 @@ TEST(CliTest, OptimizeJsonHasTheContractFields) {
 }
 
 TEST(CliTest, EveryExampleTaskOptimizes) {
-  for (const char* name : {"single-gpu.yaml", "train-8xh100.yaml", "any-of-gpus.yaml",
-                           "multinode-16.yaml", "tpu-v6e.yaml", "ordered-preference.yaml",
-                           "fastest-time.yaml", "spot-cpu.yaml"}) {
+  for (const char* name :
+       {"single-gpu.yaml", "train-8xh100.yaml", "any-of-gpus.yaml", "multinode-16.yaml",
+        "tpu-v6e.yaml", "ordered-preference.yaml", "fastest-time.yaml", "spot-cpu.yaml"}) {
     Output o = Awan("optimize " + kExamples + name);
     EXPECT_EQ(o.code, 0) << name << ": " << o.err;
     EXPECT_THAT(o.out, HasSubstr("✔")) << name;
@@ -81,7 +82,8 @@ TEST(CliTest, MultiNodeJsonPricesAllNodes) {
   auto list = nlohmann::json::parse(one.out);
   bool found = false;
   for (const auto& row : list) {
-    if (row["instance_type"] == j["chosen"]["instance_type"] && row["region"] == j["chosen"]["region"]) {
+    if (row["instance_type"] == j["chosen"]["instance_type"] &&
+        row["region"] == j["chosen"]["region"]) {
       EXPECT_NEAR(j["chosen"]["hourly_cost"].get<double>(), 16 * row["price"].get<double>(), 1e-6);
       found = true;
     }
@@ -113,7 +115,8 @@ TEST(CliTest, InfeasibleTaskExitsNonZeroWithExplanationOnStderr) {
 }
 
 TEST(CliTest, ProvidersAndBlockNarrowTheSearch) {
-  Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --providers aws,azure --block aws/us-east-1 --json --top 0");
+  Output o = Awan("optimize " + kExamples +
+                  "train-8xh100.yaml --providers aws,azure --block aws/us-east-1 --json --top 0");
   ASSERT_EQ(o.code, 0) << o.err;
   const auto j = nlohmann::json::parse(o.out);
   ASSERT_FALSE(j["candidates"].empty());
@@ -136,7 +139,8 @@ TEST(CliTest, CheckPrintsNormalisedTaskOrAllErrors) {
   Output bad = Awan("check " + kExamples + "broken/bad-values.yaml");
   EXPECT_EQ(bad.code, 1);
   EXPECT_THAT(bad.err, HasSubstr("bad-values.yaml:3:12: num_nodes"));
-  EXPECT_THAT(bad.err, HasSubstr("bad-values.yaml:5:3: resources.acelerators: unknown field (did you mean 'accelerators'?)"));
+  EXPECT_THAT(bad.err, HasSubstr("bad-values.yaml:5:3: resources.acelerators: unknown field (did "
+                                 "you mean 'accelerators'?)"));
   EXPECT_THAT(bad.err, HasSubstr("bad-values.yaml:9:10: resources.infra"));
   Output typo = Awan("check " + kExamples + "broken/typo-field.yaml");
   EXPECT_THAT(typo.err, HasSubstr("did you mean 'resources'?"));
@@ -178,7 +182,8 @@ TEST(CliTest, CatalogFlagReplacesTheBuiltinCatalog) {
   Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --catalog " + fixture + " --json");
   ASSERT_EQ(o.code, 0) << o.err;
   auto j = nlohmann::json::parse(o.out);
-  for (const auto& p : j["candidates"]) EXPECT_TRUE(p["provider"] == "acme" || p["provider"] == "gcp");
+  for (const auto& p : j["candidates"])
+    EXPECT_TRUE(p["provider"] == "acme" || p["provider"] == "gcp");
   EXPECT_EQ(j["chosen"]["provider"], "acme");
   EXPECT_DOUBLE_EQ(j["chosen"]["hourly_cost"].get<double>(), 31.92);
   EXPECT_THAT(o.err, HasSubstr("rows skipped"));
@@ -190,8 +195,9 @@ TEST(CliTest, CatalogFlagReplacesTheBuiltinCatalog) {
 TEST(CliTest, SharedSkyPilotCatalogWorksEndToEnd) {
   const fs::path root = fs::path(AWAN_SHARED_DATA) / "catalogs/skypilot";
   if (!fs::exists(root)) GTEST_SKIP() << "shared data not found at " << root << "; skipping";
-  Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --catalog " + (root / "v8").string() +
-                  " --catalog " + (root / "v6").string() + " --json --top 0");
+  Output o =
+      Awan("optimize " + kExamples + "train-8xh100.yaml --catalog " + (root / "v8").string() +
+           " --catalog " + (root / "v6").string() + " --json --top 0");
   ASSERT_EQ(o.code, 0) << o.err;
   auto j = nlohmann::json::parse(o.out);
   EXPECT_GT(j["candidates"].size(), 20u);

@@ -1,7 +1,7 @@
 // The catalog: every offering each provider sells (instance type × region × zone with its price).
-// Strings are interned once into symbols so the optimizer compares integers on its hot path; offerings
-// are indexed by accelerator. A Catalog is built once (Add..., then Finalize) and read-only after:
-// concurrent readers are safe, writers are not.
+// Strings are interned once into symbols so the optimizer compares integers on its hot path;
+// offerings are indexed by accelerator. A Catalog is built once (Add..., then Finalize) and
+// read-only after: concurrent readers are safe, writers are not.
 #pragma once
 
 #include <cstdint>

@@ -21,7 +21,8 @@ struct GeneratedCatalogSpec {
 
 // SkyPilot vms.csv text per provider: {provider name, csv}. Loading them all gives the same
 // offerings as GenerateCatalog.
-std::vector<std::pair<std::string, std::string>> GenerateSkyPilotCsvs(const GeneratedCatalogSpec& spec);
+std::vector<std::pair<std::string, std::string>> GenerateSkyPilotCsvs(
+    const GeneratedCatalogSpec& spec);
 
 // The same catalog built directly (finalized).
 Catalog GenerateCatalog(const GeneratedCatalogSpec& spec);

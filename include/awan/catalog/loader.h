@@ -36,8 +36,7 @@ absl::Status ParseAwanCatalog(std::string_view yaml, std::string_view source_nam
 // `--catalog PATH` semantics: each path is a `.csv` file (provider = its folder's name, or the
 // file's stem when it is not called vms.csv), a `.yaml` file in awan's format, or a folder holding
 // `<cloud>/vms.csv` and/or `*.yaml`. The result is finalized.
-absl::StatusOr<Catalog> LoadCatalogPaths(const std::vector<std::string>& paths,
-                                         LoadReport& report);
+absl::StatusOr<Catalog> LoadCatalogPaths(const std::vector<std::string>& paths, LoadReport& report);
 
 // The built-in catalog (src/catalog/builtin/*.yaml, compiled in). Finalized.
 absl::StatusOr<Catalog> BuiltinCatalog(LoadReport& report);

@@ -16,9 +16,11 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // Levenshtein distance, case-insensitive.
 size_t EditDistance(std::string_view a, std::string_view b);
 
-// The candidate closest to `word` if it is close enough to be a plausible typo (distance <= 1/3 of the
-// longer word, at least 1), or a candidate that starts with `word` / contains it; nullopt otherwise.
-std::optional<std::string> ClosestMatch(std::string_view word, std::span<const std::string> candidates);
+// The candidate closest to `word` if it is close enough to be a plausible typo (distance <= 1/3 of
+// the longer word, at least 1), or a candidate that starts with `word` / contains it; nullopt
+// otherwise.
+std::optional<std::string> ClosestMatch(std::string_view word,
+                                        std::span<const std::string> candidates);
 
 // " (did you mean 'x'?)" or "".
 std::string DidYouMean(std::string_view word, std::span<const std::string> candidates);
@@ -26,7 +28,8 @@ std::string DidYouMean(std::string_view word, std::span<const std::string> candi
 // "a, b, c (and 7 more)": at most `max_items` items.
 std::string JoinLimited(std::span<const std::string> items, size_t max_items);
 
-// Formats a price as dollars with 2 decimals below $1000 and thousands separators above ("1,234.56").
+// Formats a price as dollars with 2 decimals below $1000 and thousands separators above
+// ("1,234.56").
 std::string FormatUsd(double usd);
 
 // Parses a whole decimal number or one with a fraction; nullopt if `s` is not entirely a number.

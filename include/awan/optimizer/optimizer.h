@@ -1,5 +1,5 @@
-// The placement optimizer: given a task, a catalog, the enabled providers and a blocklist, rank every
-// feasible placement (provider, region, zone, instance type, nodes, spot) by cost or by time.
+// The placement optimizer: given a task, a catalog, the enabled providers and a blocklist, rank
+// every feasible placement (provider, region, zone, instance type, nodes, spot) by cost or by time.
 // Contract: every returned placement satisfies every constraint of one of the task's resource
 // alternatives; `candidates[0]` is the chosen one; nothing is returned that is not in the catalog.
 // Pure function of its inputs; thread-safe for concurrent calls on the same (finalized) catalog.
@@ -39,7 +39,7 @@ struct OptimizeOptions {
 
 struct Placement {
   std::string provider, region, zone, instance_type, accelerator;  // zone/accelerator may be ""
-  int accelerator_count = 0;  // per node
+  int accelerator_count = 0;                                       // per node
   int num_nodes = 1;
   bool spot = false;
   double hourly_cost = 0;  // USD per hour, all nodes together

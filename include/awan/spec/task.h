@@ -26,7 +26,7 @@ struct PortRange {
 
 // One resource alternative. Empty strings mean "any". A task has one or more of these.
 struct Resources {
-  std::string provider;       // `infra: aws/...` or `cloud: aws`
+  std::string provider;  // `infra: aws/...` or `cloud: aws`
   std::string region;
   std::string zone;
   std::string instance_type;

@@ -51,19 +51,23 @@ TEST(AwanCatalogTest, ErrorsNameFileLineAndField) {
   Catalog c;
   LoadReport report;
   absl::Status s = ParseAwanCatalog(
-      "provider: x\nregions: {r1: []}\nofferings:\n  - {instance_type: a, vcpus: 1, memory_gib: 1, prise: 2}\n",
+      "provider: x\nregions: {r1: []}\nofferings:\n  - {instance_type: a, vcpus: 1, memory_gib: 1, "
+      "prise: 2}\n",
       "x.yaml", c, report);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("x.yaml:4:"));
   EXPECT_THAT(s.message(), HasSubstr("offerings[0].prise: unknown field (did you mean 'price'?)"));
   s = ParseAwanCatalog(
-      "provider: x\nregions: {r1: []}\nofferings:\n  - {instance_type: a, vcpus: 1, memory_gib: 1, price: 2, regions: [r9]}\n",
+      "provider: x\nregions: {r1: []}\nofferings:\n  - {instance_type: a, vcpus: 1, memory_gib: 1, "
+      "price: 2, regions: [r9]}\n",
       "x.yaml", c, report);
   EXPECT_THAT(s.message(), HasSubstr("region 'r9' is not declared under `regions:`"));
   s = ParseAwanCatalog("provider: x\nofferings: []\n", "x.yaml", c, report);
   EXPECT_THAT(s.message(), HasSubstr("regions: must map each region"));
-  s = ParseAwanCatalog("provider: x\nregions: {r1: []}\nofferings:\n  - {instance_type: a, vcpus: -1, memory_gib: 1, price: 2}\n",
-                       "x.yaml", c, report);
+  s = ParseAwanCatalog(
+      "provider: x\nregions: {r1: []}\nofferings:\n  - {instance_type: a, vcpus: -1, memory_gib: "
+      "1, price: 2}\n",
+      "x.yaml", c, report);
   EXPECT_THAT(s.message(), HasSubstr("offerings[0].vcpus: must be a non-negative number"));
 }
 
@@ -105,7 +109,8 @@ TEST(BuiltinCatalogTest, HasTpuSlicesTrainiumAndBlackwell) {
   LoadReport report;
   auto c = BuiltinCatalog(report);
   ASSERT_TRUE(c.ok());
-  for (const char* acc : {"tpu-v5litepod-8", "tpu-v5p-8", "tpu-v6e-8", "Trainium", "B200", "GB200"}) {
+  for (const char* acc :
+       {"tpu-v5litepod-8", "tpu-v5p-8", "tpu-v6e-8", "Trainium", "B200", "GB200"}) {
     EXPECT_TRUE(c->FindAccelerator(acc).has_value()) << acc;
   }
 }

@@ -26,7 +26,8 @@ BruteForce Scan(const spec::Task& task, const catalog::Catalog& c) {
       if (!r.accelerator.empty() && o.accelerator_count != r.accelerator_count) continue;
       if (!r.provider.empty() && c.Name(o.provider) != r.provider) continue;
       if (!r.region.empty() && c.Name(o.region) != r.region) continue;
-      if (r.cpus && !(r.cpus->at_least ? o.vcpus >= r.cpus->value : o.vcpus == r.cpus->value)) continue;
+      if (r.cpus && !(r.cpus->at_least ? o.vcpus >= r.cpus->value : o.vcpus == r.cpus->value))
+        continue;
       const double price = r.use_spot ? o.spot_price : o.price;
       if (price <= 0) continue;
       const double cost = price * task.num_nodes;
@@ -42,8 +43,8 @@ TEST(OptimizerPropertyTest, ChosenIsNeverDearerThanAnyFeasiblePlacement) {
   const catalog::Catalog c = catalog::GenerateCatalog({6, 4, 2, 24, 42});
   std::mt19937_64 rng(1234);
   const std::vector<std::pair<std::string, int>> accelerators = {
-      {"H100", 8}, {"h100", 1}, {"H200", 8}, {"B200", 8}, {"A100", 1}, {"L4", 1}, {"L40S", 4},
-      {"MI300X", 8}, {"H100", 4}, {"", 0}};
+      {"H100", 8}, {"h100", 1}, {"H200", 8},   {"B200", 8}, {"A100", 1},
+      {"L4", 1},   {"L40S", 4}, {"MI300X", 8}, {"H100", 4}, {"", 0}};
   size_t feasible_tasks = 0;
   for (int trial = 0; trial < 300; ++trial) {
     spec::Task task;

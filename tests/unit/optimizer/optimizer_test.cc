@@ -128,7 +128,8 @@ TEST(OptimizerTest, CpusMemoryAndMaxHourlyCost) {
   EXPECT_EQ(cpu.candidates[0].instance_type, "a-cpu-8");  // b-cpu-4 has too few vCPUs
   OptimizeResult mem = Rank("resources: {accelerators: H100:8, memory: 1800+}");
   EXPECT_EQ(mem.feasible, 2u);
-  OptimizeResult capped = Rank("num_nodes: 2\nresources: {accelerators: H100:8, max_hourly_cost: 70}");
+  OptimizeResult capped =
+      Rank("num_nodes: 2\nresources: {accelerators: H100:8, max_hourly_cost: 70}");
   EXPECT_EQ(capped.feasible, 1u);  // only beta b1 at 2 × 32 = 64
 }
 
@@ -169,14 +170,16 @@ TEST(OptimizerTest, UnknownProviderIsAnError) {
 TEST(OptimizerTest, InfeasibleTasksSayWhichConstraintRemovedTheLastCandidates) {
   EXPECT_THAT(Rank("resources: {accelerators: H100:4}").infeasible_reason,
               HasSubstr("no instance has exactly 4 H100 per node"));
-  EXPECT_THAT(Rank("resources: {accelerators: H100:4}").infeasible_reason, HasSubstr("comes in 1, 8"));
+  EXPECT_THAT(Rank("resources: {accelerators: H100:4}").infeasible_reason,
+              HasSubstr("comes in 1, 8"));
   EXPECT_THAT(Rank("resources: {accelerators: H10:8}").infeasible_reason,
               HasSubstr("no offering has accelerator 'H10' (did you mean 'H100'?)"));
   EXPECT_THAT(Rank("resources: {accelerators: H100:8, region: b3}").infeasible_reason,
               HasSubstr("no H100:8 offering in region 'b3'"));
   EXPECT_THAT(Rank("resources: {accelerators: H200:8, use_spot: true}").infeasible_reason,
               HasSubstr("has a spot price"));
-  EXPECT_THAT(Rank("num_nodes: 4\nresources: {accelerators: H100:8, max_hourly_cost: 100}").infeasible_reason,
+  EXPECT_THAT(Rank("num_nodes: 4\nresources: {accelerators: H100:8, max_hourly_cost: 100}")
+                  .infeasible_reason,
               HasSubstr("the cheapest match costs $128.00/h for 4 node(s)"));
   EXPECT_THAT(Rank("resources: {accelerators: H100:8, cpus: 300+}").infeasible_reason,
               HasSubstr("at least 300 vCPUs"));

@@ -80,7 +80,8 @@ resources:
 }
 
 TEST(TaskParserTest, OrderedKeepsUserOrder) {
-  Task t = MustParse("resources:\n  ordered:\n    - {accelerators: H200:8}\n    - {accelerators: A100:8}\n");
+  Task t = MustParse(
+      "resources:\n  ordered:\n    - {accelerators: H200:8}\n    - {accelerators: A100:8}\n");
   EXPECT_EQ(t.order, ResourceOrder::kOrdered);
   ASSERT_EQ(t.resources.size(), 2u);
   EXPECT_EQ(t.resources[0].accelerator, "H200");
@@ -143,7 +144,8 @@ TEST(TaskParserTest, SkyPilotOnlyFieldsSayNotSupportedYet) {
 }
 
 TEST(TaskParserTest, AllErrorsAreReportedTogether) {
-  std::string e = ErrorOf("num_nodes: 0\nresources:\n  cpus: lots\n  use_spot: maybe\n  ports: 70000\n");
+  std::string e =
+      ErrorOf("num_nodes: 0\nresources:\n  cpus: lots\n  use_spot: maybe\n  ports: 70000\n");
   EXPECT_THAT(e, HasSubstr("task.yaml:1:12: num_nodes"));
   EXPECT_THAT(e, HasSubstr("task.yaml:3:9: resources.cpus"));
   EXPECT_THAT(e, HasSubstr("task.yaml:4:13: resources.use_spot: must be true or false"));
@@ -151,17 +153,21 @@ TEST(TaskParserTest, AllErrorsAreReportedTogether) {
 }
 
 TEST(TaskParserTest, BadAcceleratorValues) {
-  EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:x'}"), HasSubstr("write NAME or NAME:COUNT"));
+  EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:x'}"),
+              HasSubstr("write NAME or NAME:COUNT"));
   EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:0.5'}"),
               HasSubstr("fractional accelerators are not supported"));
   EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:0'}"), HasSubstr("at least 1"));
-  EXPECT_THAT(ErrorOf("resources: {accelerators: {H100: [8]}}"), HasSubstr("count must be a number"));
+  EXPECT_THAT(ErrorOf("resources: {accelerators: {H100: [8]}}"),
+              HasSubstr("count must be a number"));
 }
 
 TEST(TaskParserTest, ConflictsAndStructure) {
-  EXPECT_THAT(ErrorOf("resources: {infra: aws, cloud: gcp}"), HasSubstr("either `infra` or `cloud`"));
-  EXPECT_THAT(ErrorOf("resources:\n  any_of: [{accelerators: H100}]\n  ordered: [{accelerators: A100}]\n"),
-              HasSubstr("either `any_of` or `ordered`"));
+  EXPECT_THAT(ErrorOf("resources: {infra: aws, cloud: gcp}"),
+              HasSubstr("either `infra` or `cloud`"));
+  EXPECT_THAT(
+      ErrorOf("resources:\n  any_of: [{accelerators: H100}]\n  ordered: [{accelerators: A100}]\n"),
+      HasSubstr("either `any_of` or `ordered`"));
   EXPECT_THAT(ErrorOf("resources:\n  any_of: []\n"), HasSubstr("non-empty list"));
   EXPECT_THAT(ErrorOf("resources:\n  any_of:\n    - any_of: []\n"), HasSubstr("cannot be nested"));
   EXPECT_THAT(ErrorOf("resources: {zone: us-east-1a}"), HasSubstr("a zone needs its region"));
@@ -186,7 +192,8 @@ TEST(TaskParserTest, LocalPathsAreResolvedAgainstTheTaskFolderAndMustExist) {
   EXPECT_EQ(t->file_mounts[0].first, "/data");
   auto missing = ParseTask("workdir: nope\n", "t.yaml", dir.string());
   ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(missing.status().message(), HasSubstr("t.yaml:1:10: workdir: local path 'nope' does not exist"));
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("t.yaml:1:10: workdir: local path 'nope' does not exist"));
   auto remote = ParseTask("file_mounts:\n  /d: s3://bucket/x\n", "t.yaml", dir.string());
   ASSERT_FALSE(remote.ok());
   EXPECT_THAT(remote.status().message(), HasSubstr("only local paths are supported for now"));
@@ -240,7 +247,8 @@ TEST(TaskParserTest, ExampleTasksAllParse) {
     ++count;
   }
   EXPECT_GE(count, 5);
-  for (const auto& entry : fs::directory_iterator(fs::path(AWAN_SOURCE_DIR) / "examples/tasks/broken")) {
+  for (const auto& entry :
+       fs::directory_iterator(fs::path(AWAN_SOURCE_DIR) / "examples/tasks/broken")) {
     EXPECT_FALSE(LoadTaskFile(entry.path().string()).ok()) << entry.path();
   }
 }
