@@ -1,0 +1,372 @@
+// Store over a SqlBackend: schema migrations, and every operation as one transaction.
+#include <fmt/format.h>
+
+#include <mutex>
+
+#include "awan/store/store.h"
+#include "sql_backend.h"
+
+namespace awan::store {
+namespace {
+
+// Versioned migrations, applied in order inside one transaction each. Never edit a released one:
+// add the next.
+struct Migration {
+  int version;
+  const char* sqlite;
+  const char* postgres;
+};
+
+constexpr const char* kV1Common = R"(
+CREATE TABLE job_events (
+  id {pk},
+  job_id BIGINT NOT NULL REFERENCES jobs(id),
+  time BIGINT NOT NULL,
+  type TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX job_events_by_job ON job_events(job_id, id);
+CREATE TABLE nodes (
+  job_id BIGINT NOT NULL REFERENCES jobs(id),
+  rank INTEGER NOT NULL,
+  provider TEXT NOT NULL,
+  host TEXT NOT NULL,
+  pid BIGINT NOT NULL DEFAULT 0,
+  pid_start BIGINT NOT NULL DEFAULT 0,
+  workdir TEXT NOT NULL,
+  gpus TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, rank)
+);
+CREATE TABLE providers (
+  name TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  config TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+)";
+
+constexpr const char* kV1Jobs = R"(
+CREATE TABLE jobs (
+  id {pk},
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  exit_code INTEGER,
+  provider TEXT NOT NULL DEFAULT '',
+  region TEXT NOT NULL DEFAULT '',
+  zone TEXT NOT NULL DEFAULT '',
+  instance_type TEXT NOT NULL DEFAULT '',
+  num_nodes INTEGER NOT NULL,
+  task_yaml TEXT NOT NULL,
+  task_source TEXT NOT NULL,
+  task_base_dir TEXT NOT NULL,
+  submitted_at BIGINT NOT NULL,
+  started_at BIGINT NOT NULL DEFAULT 0,
+  ended_at BIGINT NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  record_version INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX jobs_by_state ON jobs(state);
+)";
+
+std::string V1(Dialect d) {
+  std::string sql = std::string(kV1Jobs) + kV1Common;
+  const std::string pk = d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
+  for (size_t at = sql.find("{pk}"); at != std::string::npos; at = sql.find("{pk}")) {
+    sql.replace(at, 4, pk);
+  }
+  return sql;
+}
+
+const std::vector<std::function<std::string(Dialect)>>& Migrations() {
+  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1};
+  return kMigrations;
+}
+
+constexpr const char* kJobColumns =
+    "id, name, state, exit_code, provider, region, zone, instance_type, num_nodes, task_yaml, "
+    "task_source, task_base_dir, submitted_at, started_at, ended_at, reason, cancel_requested, "
+    "record_version";
+
+int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
+std::string Str(const std::optional<std::string>& v) { return v.value_or(""); }
+
+JobRecord JobFromRow(const SqlRow& r) {
+  JobRecord j;
+  j.id = Int(r[0]);
+  j.name = Str(r[1]);
+  j.state = ParseJobState(Str(r[2])).value_or(JobState::kFailed);
+  if (r[3]) j.exit_code = static_cast<int>(Int(r[3]));
+  j.provider = Str(r[4]);
+  j.region = Str(r[5]);
+  j.zone = Str(r[6]);
+  j.instance_type = Str(r[7]);
+  j.num_nodes = static_cast<int>(Int(r[8]));
+  j.task_yaml = Str(r[9]);
+  j.task_source = Str(r[10]);
+  j.task_base_dir = Str(r[11]);
+  j.submitted_at = Int(r[12]);
+  j.started_at = Int(r[13]);
+  j.ended_at = Int(r[14]);
+  j.reason = Str(r[15]);
+  j.cancel_requested = Int(r[16]) != 0;
+  j.record_version = static_cast<int>(Int(r[17]));
+  return j;
+}
+
+class SqlStore final : public Store {
+ public:
+  explicit SqlStore(std::unique_ptr<SqlBackend> db) : db_(std::move(db)) {}
+
+  absl::Status Migrate() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (absl::Status s = db_->ExecScript(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "applied_at BIGINT NOT NULL)");
+        !s.ok()) {
+      return s;
+    }
+    auto current = Version();
+    if (!current.ok()) return current.status();
+    const auto& migrations = Migrations();
+    if (*current > static_cast<int>(migrations.size())) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: schema version {} is newer than this awan knows ({}); upgrade awan", db_->Describe(),
+          *current, migrations.size()));
+    }
+    for (int v = *current + 1; v <= static_cast<int>(migrations.size()); ++v) {
+      absl::Status s = InTransaction([&]() -> absl::Status {
+        if (absl::Status e = db_->ExecScript(migrations[static_cast<size_t>(v - 1)](db_->dialect())); !e.ok()) {
+          return e;
+        }
+        return db_->Exec("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                         {int64_t{v}, int64_t{0}})
+            .status();
+      });
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  std::string Describe() const override { return db_->Describe(); }
+
+  absl::StatusOr<int> SchemaVersion() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Version();
+  }
+
+  absl::StatusOr<int64_t> CreateJob(const NewJob& job, int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t id = 0;
+    absl::Status s = InTransaction([&]() -> absl::Status {
+      auto rows = db_->Exec(
+          "INSERT INTO jobs (name, state, num_nodes, task_yaml, task_source, task_base_dir, "
+          "submitted_at, reason, record_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+          "RETURNING id",
+          {job.name, std::string(JobStateName(JobState::kPending)), int64_t{job.num_nodes},
+           job.task_yaml, job.task_source, job.task_base_dir, now, std::string("submitted"),
+           int64_t{kJobRecordVersion}});
+      if (!rows.ok()) return rows.status();
+      id = Int(rows->at(0)[0]);
+      return InsertEvent({id, now, "submitted", fmt::format("{} submitted ({} node{})", job.task_source,
+                                                            job.num_nodes, job.num_nodes == 1 ? "" : "s")});
+    });
+    if (!s.ok()) return s;
+    return id;
+  }
+
+  absl::Status ApplyTransition(int64_t id, const Transition& t) override {
+    if (!IsAllowedTransition(t.from, t.to)) {
+      return absl::InvalidArgumentError(fmt::format("job {}: {} → {} is not a lifecycle transition", id,
+                                                    JobStateName(t.from), JobStateName(t.to)));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> absl::Status {
+      std::string sql = "UPDATE jobs SET state = $1, reason = $2";
+      std::vector<SqlValue> params = {std::string(JobStateName(t.to)), t.reason};
+      auto add = [&](const char* column, SqlValue value) {
+        params.push_back(std::move(value));
+        sql += fmt::format(", {} = ${}", column, params.size());
+      };
+      if (t.to == JobState::kRunning) add("started_at", t.time);
+      if (IsTerminal(t.to)) add("ended_at", t.time);
+      if (t.exit_code) add("exit_code", int64_t{*t.exit_code});
+      if (t.provider) add("provider", *t.provider);
+      if (t.region) add("region", *t.region);
+      if (t.zone) add("zone", *t.zone);
+      if (t.instance_type) add("instance_type", *t.instance_type);
+      params.push_back(id);
+      sql += fmt::format(" WHERE id = ${}", params.size());
+      params.push_back(std::string(JobStateName(t.from)));
+      sql += fmt::format(" AND state = ${} RETURNING id", params.size());
+      auto rows = db_->Exec(sql, params);
+      if (!rows.ok()) return rows.status();
+      if (rows->empty()) {
+        auto current = db_->Exec("SELECT state FROM jobs WHERE id = $1", {id});
+        if (!current.ok()) return current.status();
+        if (current->empty()) return absl::NotFoundError(fmt::format("no job {}", id));
+        return absl::FailedPreconditionError(fmt::format("job {} is {}, not {}", id,
+                                                         Str(current->at(0)[0]), JobStateName(t.from)));
+      }
+      std::string message = fmt::format("{} → {}", JobStateName(t.from), JobStateName(t.to));
+      if (!t.reason.empty()) message += ": " + t.reason;
+      return InsertEvent({id, t.time, "state", message});
+    });
+  }
+
+  absl::Status RequestCancel(int64_t id, int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> absl::Status {
+      auto job = Get(id);
+      if (!job.ok()) return job.status();
+      if (IsTerminal(job->state) || job->cancel_requested) return absl::OkStatus();
+      if (auto r = db_->Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = $1", {id}); !r.ok()) {
+        return r.status();
+      }
+      return InsertEvent({id, now, "cancel_requested", "cancel requested"});
+    });
+  }
+
+  absl::Status AddEvent(const JobEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InsertEvent(event);
+  }
+
+  absl::StatusOr<JobRecord> GetJob(int64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Get(id);
+  }
+
+  absl::StatusOr<std::vector<JobRecord>> ListJobs(const JobQuery& q) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string sql = fmt::format("SELECT {} FROM jobs WHERE 1 = 1", kJobColumns);
+    std::vector<SqlValue> params;
+    if (q.before_id > 0) {
+      params.push_back(q.before_id);
+      sql += fmt::format(" AND id < ${}", params.size());
+    }
+    if (q.active_only) {
+      sql += " AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')";
+    }
+    params.push_back(static_cast<int64_t>(q.limit));
+    sql += fmt::format(" ORDER BY id DESC LIMIT ${}", params.size());
+    auto rows = db_->Exec(sql, params);
+    if (!rows.ok()) return rows.status();
+    std::vector<JobRecord> jobs;
+    jobs.reserve(rows->size());
+    for (const SqlRow& r : *rows) jobs.push_back(JobFromRow(r));
+    return jobs;
+  }
+
+  absl::StatusOr<std::vector<JobEvent>> ListEvents(int64_t job_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto job = Get(job_id); !job.ok()) return job.status();
+    auto rows = db_->Exec(
+        "SELECT job_id, time, type, message FROM job_events WHERE job_id = $1 ORDER BY id", {job_id});
+    if (!rows.ok()) return rows.status();
+    std::vector<JobEvent> events;
+    for (const SqlRow& r : *rows) events.push_back({Int(r[0]), Int(r[1]), Str(r[2]), Str(r[3])});
+    return events;
+  }
+
+  absl::Status PutNode(const NodeRecord& n) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> absl::Status {
+      if (auto r = db_->Exec("DELETE FROM nodes WHERE job_id = $1 AND rank = $2", {n.job_id, int64_t{n.rank}});
+          !r.ok()) {
+        return r.status();
+      }
+      return db_->Exec(
+                    "INSERT INTO nodes (job_id, rank, provider, host, pid, pid_start, workdir, gpus) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    {n.job_id, int64_t{n.rank}, n.provider, n.host, n.pid, n.pid_start, n.workdir, n.gpus})
+          .status();
+    });
+  }
+
+  absl::StatusOr<std::vector<NodeRecord>> ListNodes(int64_t job_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto rows = db_->Exec(
+        "SELECT job_id, rank, provider, host, pid, pid_start, workdir, gpus FROM nodes "
+        "WHERE job_id = $1 ORDER BY rank",
+        {job_id});
+    if (!rows.ok()) return rows.status();
+    std::vector<NodeRecord> nodes;
+    for (const SqlRow& r : *rows) {
+      nodes.push_back({Int(r[0]), static_cast<int>(Int(r[1])), Str(r[2]), Str(r[3]), Int(r[4]), Int(r[5]),
+                       Str(r[6]), Str(r[7])});
+    }
+    return nodes;
+  }
+
+  absl::Status PutProvider(const ProviderRecord& p) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> absl::Status {
+      if (auto r = db_->Exec("DELETE FROM providers WHERE name = $1", {p.name}); !r.ok()) return r.status();
+      return db_->Exec("INSERT INTO providers (name, kind, config, updated_at) VALUES ($1, $2, $3, $4)",
+                       {p.name, p.kind, p.config, p.updated_at})
+          .status();
+    });
+  }
+
+  absl::StatusOr<std::vector<ProviderRecord>> ListProviders() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto rows = db_->Exec("SELECT name, kind, config, updated_at FROM providers ORDER BY name");
+    if (!rows.ok()) return rows.status();
+    std::vector<ProviderRecord> out;
+    for (const SqlRow& r : *rows) out.push_back({Str(r[0]), Str(r[1]), Str(r[2]), Int(r[3])});
+    return out;
+  }
+
+ private:
+  absl::StatusOr<int> Version() {
+    auto rows = db_->Exec("SELECT MAX(version) FROM schema_migrations");
+    if (!rows.ok()) return rows.status();
+    return rows->empty() ? 0 : static_cast<int>(Int(rows->at(0)[0]));
+  }
+
+  absl::StatusOr<JobRecord> Get(int64_t id) {
+    auto rows = db_->Exec(fmt::format("SELECT {} FROM jobs WHERE id = $1", kJobColumns), {id});
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) return absl::NotFoundError(fmt::format("no job {}", id));
+    return JobFromRow(rows->at(0));
+  }
+
+  absl::Status InsertEvent(const JobEvent& e) {
+    return db_->Exec("INSERT INTO job_events (job_id, time, type, message) VALUES ($1, $2, $3, $4)",
+                     {e.job_id, e.time, e.type, e.message})
+        .status();
+  }
+
+  // Runs `body` in a transaction; rolls back on error. Requires mu_.
+  absl::Status InTransaction(const std::function<absl::Status()>& body) {
+    if (absl::Status s = db_->Begin(); !s.ok()) return s;
+    absl::Status s = body();
+    if (!s.ok()) {
+      db_->Rollback();
+      return s;
+    }
+    return db_->Commit();
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<SqlBackend> db_;  // guarded by mu_
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+  absl::StatusOr<std::unique_ptr<SqlBackend>> backend;
+  const std::string u(url);
+  if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
+    backend = OpenPostgres(u);
+  } else {
+    backend = OpenSqlite(u.rfind("sqlite:", 0) == 0 ? u.substr(7) : u);
+  }
+  if (!backend.ok()) return backend.status();
+  auto store = std::make_unique<SqlStore>(std::move(*backend));
+  if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace awan::store

@@ -1,0 +1,212 @@
+// One suite, run against SQLite (a temp file) and a real PostgreSQL server started by the test.
+#include "awan/store/store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "support/postgres_server.h"
+
+namespace awan::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+awan::testing::PostgresServer& Postgres() {
+  static awan::testing::PostgresServer* server = new awan::testing::PostgresServer();  // stopped at exit
+  return *server;
+}
+
+struct PostgresStopper : ::testing::Environment {
+  void TearDown() override { delete &Postgres(); }
+};
+const auto* const kStopper = ::testing::AddGlobalTestEnvironment(new PostgresStopper);
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string db = "t" + std::to_string(getpid()) + "_" + std::to_string(counter_++);
+    if (GetParam() == "postgres") {
+      if (!Postgres().Available()) GTEST_SKIP() << Postgres().Why();
+      url_ = Postgres().NewDatabase(db);
+    } else {
+      dir_ = fs::temp_directory_path() / ("awan-store-" + db);
+      fs::create_directories(dir_);
+      url_ = (dir_ / "awan.db").string();
+    }
+    store_ = Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  std::unique_ptr<Store> Open() {
+    auto s = OpenStore(url_);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  int64_t NewJob(const std::string& name = "job") {
+    auto id = store_->CreateJob({name, 2, "run: echo hi\n", "task.yaml", "/tmp"}, 1000);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return *id;
+  }
+
+  static inline int counter_ = 0;
+  std::string url_;
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreTest, MigratesOnceAndDescribesItself) {
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(*store_->SchemaVersion(), 1);
+  store_.reset();
+  store_ = Open();  // reopening applies nothing twice
+  EXPECT_EQ(*store_->SchemaVersion(), 1);
+  EXPECT_THAT(store_->Describe(), HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
+}
+
+TEST_P(StoreTest, CreateAndGetRoundTripsEveryField) {
+  const int64_t id = NewJob("train");
+  auto job = store_->GetJob(id);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->id, id);
+  EXPECT_EQ(job->name, "train");
+  EXPECT_EQ(job->state, JobState::kPending);
+  EXPECT_EQ(job->num_nodes, 2);
+  EXPECT_EQ(job->task_yaml, "run: echo hi\n");
+  EXPECT_EQ(job->task_source, "task.yaml");
+  EXPECT_EQ(job->task_base_dir, "/tmp");
+  EXPECT_EQ(job->submitted_at, 1000);
+  EXPECT_EQ(job->started_at, 0);
+  EXPECT_FALSE(job->exit_code.has_value());
+  EXPECT_EQ(job->record_version, kJobRecordVersion);
+  auto events = store_->ListEvents(id);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "submitted");
+}
+
+TEST_P(StoreTest, TransitionsWriteStateTimesPlacementAndEvents) {
+  const int64_t id = NewJob();
+  Transition t = MakeTransition(JobState::kPending, JobState::kProvisioning, "placed", 2000);
+  t.provider = "local";
+  t.region = "local";
+  t.instance_type = "host";
+  ASSERT_TRUE(store_->ApplyTransition(id, t).ok());
+  ASSERT_TRUE(store_->ApplyTransition(id, MakeTransition(JobState::kProvisioning, JobState::kRunning, "", 3000)).ok());
+  Transition done = MakeTransition(JobState::kRunning, JobState::kSucceeded, "exit 0", 4000);
+  done.exit_code = 0;
+  ASSERT_TRUE(store_->ApplyTransition(id, done).ok());
+  auto job = store_->GetJob(id);
+  EXPECT_EQ(job->state, JobState::kSucceeded);
+  EXPECT_EQ(job->provider, "local");
+  EXPECT_EQ(job->instance_type, "host");
+  EXPECT_EQ(job->started_at, 3000);
+  EXPECT_EQ(job->ended_at, 4000);
+  EXPECT_EQ(job->exit_code, 0);
+  EXPECT_EQ(job->reason, "exit 0");
+  auto events = store_->ListEvents(id);
+  ASSERT_EQ(events->size(), 4u);
+  EXPECT_EQ((*events)[1].message, "PENDING → PROVISIONING: placed");
+  EXPECT_EQ((*events)[3].time, 4000);
+}
+
+TEST_P(StoreTest, WrongOrIllegalTransitionsWriteNothing) {
+  const int64_t id = NewJob();
+  absl::Status wrong_from = store_->ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kSucceeded, "", 5));
+  EXPECT_EQ(wrong_from.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(wrong_from.message(), HasSubstr("is PENDING, not RUNNING"));
+  absl::Status illegal = store_->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kSucceeded, "", 5));
+  EXPECT_EQ(illegal.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetJob(id)->state, JobState::kPending);
+  EXPECT_EQ(store_->ListEvents(id)->size(), 1u);
+  ASSERT_TRUE(store_->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kCancelled, "user", 6)).ok());
+  // Terminal states are final.
+  EXPECT_FALSE(store_->ApplyTransition(id, MakeTransition(JobState::kCancelled, JobState::kFailed, "", 7)).ok());
+}
+
+TEST_P(StoreTest, UnknownJobsAreNotFound) {
+  EXPECT_EQ(store_->GetJob(999).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListEvents(999).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ApplyTransition(999, MakeTransition(JobState::kPending, JobState::kFailed, "", 1)).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RequestCancel(999, 1).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreTest, CancelRequestIsRecordedOnce) {
+  const int64_t id = NewJob();
+  ASSERT_TRUE(store_->RequestCancel(id, 10).ok());
+  ASSERT_TRUE(store_->RequestCancel(id, 11).ok());
+  EXPECT_TRUE(store_->GetJob(id)->cancel_requested);
+  EXPECT_EQ(store_->ListEvents(id)->size(), 2u);
+}
+
+TEST_P(StoreTest, ListJobsPagesNewestFirstAndFiltersActive) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 250; ++i) ids.push_back(NewJob("j" + std::to_string(i)));
+  ASSERT_TRUE(store_->ApplyTransition(ids[249], MakeTransition(JobState::kPending, JobState::kFailed, "", 1)).ok());
+  auto page1 = store_->ListJobs({100, 0, false});
+  ASSERT_EQ(page1->size(), 100u);
+  EXPECT_EQ(page1->front().id, ids[249]);
+  auto page3 = store_->ListJobs({100, (*store_->ListJobs({200, 0, false})).back().id, false});
+  ASSERT_EQ(page3->size(), 50u);
+  EXPECT_EQ(page3->back().id, ids[0]);
+  auto active = store_->ListJobs({1000, 0, true});
+  EXPECT_EQ(active->size(), 249u);
+}
+
+TEST_P(StoreTest, NodesAndProvidersUpsert) {
+  const int64_t id = NewJob();
+  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 1234, 99, "/w/0", "0"}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 1, "local", "host", 1235, 98, "/w/1", "1"}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 4321, 97, "/w/0", "0"}).ok());
+  auto nodes = store_->ListNodes(id);
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ((*nodes)[0].pid, 4321);
+  EXPECT_EQ((*nodes)[1].gpus, "1");
+  ASSERT_TRUE(store_->PutProvider({"local", "local", "{}", 5}).ok());
+  ASSERT_TRUE(store_->PutProvider({"local", "local", "{\"cpus\":2}", 6}).ok());
+  auto providers = store_->ListProviders();
+  ASSERT_EQ(providers->size(), 1u);
+  EXPECT_EQ((*providers)[0].config, "{\"cpus\":2}");
+}
+
+TEST_P(StoreTest, DataSurvivesReopening) {
+  const int64_t id = NewJob("durable");
+  ASSERT_TRUE(store_->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kProvisioning, "", 2)).ok());
+  store_.reset();
+  store_ = Open();
+  auto job = store_->GetJob(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->name, "durable");
+  EXPECT_EQ(job->state, JobState::kProvisioning);
+  EXPECT_EQ(NewJob(), id + 1);
+}
+
+TEST_P(StoreTest, TextWithQuotesAndUnicodeIsKept) {
+  auto id = store_->CreateJob({"it's \"quoted\" — ünï", 1, "run: echo 'a;b'\n", "t.yaml", "/"}, 1);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(store_->GetJob(*id)->name, "it's \"quoted\" — ünï");
+  EXPECT_EQ(store_->GetJob(*id)->task_yaml, "run: echo 'a;b'\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+TEST(StoreOpenTest, BadUrlsAreClearErrors) {
+  auto pg = OpenStore("postgresql://awan@127.0.0.1:1/none");
+  ASSERT_FALSE(pg.ok());
+  EXPECT_THAT(pg.status().message(), HasSubstr("cannot connect to PostgreSQL"));
+  auto pw = OpenStore("postgresql://awan:secret@127.0.0.1:1/none");
+  EXPECT_THAT(pw.status().message(), ::testing::Not(HasSubstr("secret")));
+  auto sqlite = OpenStore("/nonexistent/dir/awan.db");
+  ASSERT_FALSE(sqlite.ok());
+  EXPECT_THAT(sqlite.status().message(), HasSubstr("cannot open"));
+}
+
+}  // namespace
+}  // namespace awan::store
