@@ -1,0 +1,108 @@
+// The job controller: a reconcile loop that moves jobs through their lifecycle on the local provider.
+// Every transition is written to the store before it is acted on (the store is the truth; memory
+// only caches what is running). On start it first reconciles what a previous server left: a node
+// still running is adopted again, one that finished while the server was down is recorded with its
+// real exit code, one that died without a status is FAILED with the reason, and a job whose start
+// never happened is queued again — no job runs twice.
+// Threading: Start() runs the loop on its own thread, which owns all in-memory state. Submit() and
+// Cancel() may be called from any thread: they write to the (thread-safe) store and wake the loop.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "awan/providers/local.h"
+#include "awan/spec/task.h"
+#include "awan/store/store.h"
+
+namespace awan::controller {
+
+struct ControllerOptions {
+  std::string home;                // job folders go under home/jobs/<id>/
+  int64_t cancel_grace_ms = 5000;  // SIGTERM, then SIGKILL after this long
+  int64_t poll_interval_ms = 50;   // how often running nodes are looked at
+  std::function<int64_t()> now_ms;  // the clock (default: system clock, ms since epoch)
+};
+
+class JobController {
+ public:
+  JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options);
+  ~JobController();
+  JobController(const JobController&) = delete;
+  JobController& operator=(const JobController&) = delete;
+
+  // Parses and checks the task (InvalidArgument naming the file, line and field, or saying why this
+  // machine can never run it) and stores it PENDING. Returns the job id.
+  absl::StatusOr<int64_t> Submit(std::string_view task_yaml, std::string_view source,
+                                 const std::string& base_dir);
+  // Records a cancel request (NotFound for an unknown job; nothing for a finished one).
+  absl::Status Cancel(int64_t id);
+
+  // Reconciles the jobs a previous server left, then starts the loop thread.
+  absl::Status Start();
+  void Stop();
+  // One pass of the loop (tests call it with the thread not started).
+  void ReconcileOnce();
+  // Reconciles jobs left by a previous server (called by Start()).
+  void Recover();
+
+  std::string JobDir(int64_t id) const;
+  std::string LogPath(int64_t id) const;
+  const providers::LocalResources& machine() const { return machine_; }
+
+ private:
+  struct Need {  // per node
+    double cpus = 1;
+    double memory_gib = 0;
+    int gpus = 0;
+    std::string gpu_name;
+  };
+  struct Running {
+    Need need;
+    int num_nodes = 1;
+    std::vector<int> gpus;  // all GPU indices held
+    std::vector<providers::NodeHandle> nodes;
+    std::vector<std::string> node_dirs;
+    std::optional<int64_t> kill_at;  // set once stopping: SIGKILL when the grace period ends
+  };
+
+  int64_t Now() const;
+  void Wake();
+  void Loop();
+  // The per-node needs of the first resource alternative this machine could ever run, or why none.
+  absl::StatusOr<Need> NeedFor(const spec::Task& task) const;
+  // Whether `need` × `nodes` fits in what is free now; picks the GPUs if so.
+  std::optional<std::vector<int>> Fit(const Need& need, int nodes) const;
+  void StartJob(const store::JobRecord& job);
+  void WatchRunning(int64_t id, Running& r, const store::JobRecord& job);
+  void Fail(int64_t id, store::JobState from, const std::string& reason, std::optional<int> code = std::nullopt);
+  void Finish(int64_t id, store::JobState from, store::JobState to, const std::string& reason,
+              std::optional<int> code);
+  void StopNodes(Running& r);
+
+  store::Store& store_;
+  const providers::LocalResources machine_;
+  const ControllerOptions options_;
+
+  // Loop-thread state.
+  std::map<int64_t, Running> running_;   // jobs whose nodes hold resources (RUNNING, or stopping)
+  double used_cpus_ = 0, used_memory_gib_ = 0;
+  std::vector<bool> gpu_used_;
+
+  std::mutex mu_;
+  std::condition_variable wake_cv_;
+  bool wake_ = false;     // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace awan::controller

@@ -1,0 +1,408 @@
+#include "awan/controller/job_controller.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "awan/spec/task_parser.h"
+
+namespace awan::controller {
+namespace {
+
+namespace fs = std::filesystem;
+using store::JobRecord;
+using store::JobState;
+using store::MakeTransition;
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+JobController::JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options)
+    : store_(store), machine_(std::move(machine)), options_(std::move(options)) {
+  gpu_used_.assign(machine_.gpus.size(), false);
+}
+
+JobController::~JobController() { Stop(); }
+
+int64_t JobController::Now() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
+
+std::string JobController::JobDir(int64_t id) const {
+  return (fs::path(options_.home) / "jobs" / std::to_string(id)).string();
+}
+std::string JobController::LogPath(int64_t id) const { return JobDir(id) + "/job.log"; }
+
+absl::StatusOr<JobController::Need> JobController::NeedFor(const spec::Task& task) const {
+  std::vector<std::string> why;
+  for (const spec::Resources& r : task.resources) {
+    const std::string label = spec::AcceleratorLabel(r);
+    if (!r.provider.empty() && r.provider != "local") {
+      why.push_back(fmt::format("{} asks for provider '{}'; this server runs jobs on the local machine "
+                                "only (remove `infra`/`cloud`, or use infra: local)",
+                                label, r.provider));
+      continue;
+    }
+    Need need;
+    need.cpus = r.cpus ? r.cpus->value : 1;
+    need.memory_gib = r.memory_gib ? r.memory_gib->value : 0;
+    need.gpus = r.accelerator.empty() ? 0 : r.accelerator_count;
+    need.gpu_name = r.accelerator;
+    const int nodes = task.num_nodes;
+    const int matching = static_cast<int>(std::count_if(machine_.gpus.begin(), machine_.gpus.end(), [&](const auto& g) {
+      return providers::GpuMatches(g.name, need.gpu_name);
+    }));
+    if (need.cpus * nodes > machine_.cpus) {
+      why.push_back(fmt::format("{} needs {} CPUs ({} per node × {}); this machine has {}", label,
+                                need.cpus * nodes, need.cpus, nodes, machine_.cpus));
+    } else if (need.memory_gib * nodes > machine_.memory_gib) {
+      why.push_back(fmt::format("{} needs {:.1f} GiB of memory; this machine has {:.1f}", label,
+                                need.memory_gib * nodes, machine_.memory_gib));
+    } else if (need.gpus * nodes > matching) {
+      std::string have = machine_.gpus.empty() ? "no GPUs" : fmt::format("{} × {}", machine_.gpus.size(), machine_.gpus[0].name);
+      why.push_back(fmt::format("{} needs {} {} GPU(s) ({} per node × {}); this machine has {}", label,
+                                need.gpus * nodes, need.gpu_name, need.gpus, nodes, have));
+    } else {
+      return need;
+    }
+  }
+  std::string all;
+  for (const std::string& w : why) all += (all.empty() ? "" : "; ") + w;
+  return absl::InvalidArgumentError("this machine can never run the task: " + all);
+}
+
+std::optional<std::vector<int>> JobController::Fit(const Need& need, int nodes) const {
+  if (used_cpus_ + need.cpus * nodes > machine_.cpus + 1e-9) return std::nullopt;
+  if (used_memory_gib_ + need.memory_gib * nodes > machine_.memory_gib + 1e-9) return std::nullopt;
+  std::vector<int> gpus;
+  for (size_t i = 0; i < machine_.gpus.size() && static_cast<int>(gpus.size()) < need.gpus * nodes; ++i) {
+    if (!gpu_used_[i] && providers::GpuMatches(machine_.gpus[i].name, need.gpu_name)) {
+      gpus.push_back(static_cast<int>(i));
+    }
+  }
+  if (static_cast<int>(gpus.size()) < need.gpus * nodes) return std::nullopt;
+  return gpus;
+}
+
+absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::string_view source,
+                                              const std::string& base_dir) {
+  auto task = spec::ParseTask(task_yaml, source, base_dir);
+  if (!task.ok()) return task.status();
+  for (const auto& [name, value] : task->envs) {
+    if (!value) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: envs.{} has no value; give it one in the task file", source, name));
+    }
+  }
+  if (auto need = NeedFor(*task); !need.ok()) return need.status();
+  store::NewJob job{task->name.empty() ? "job" : task->name, task->num_nodes, std::string(task_yaml),
+                    std::string(source), base_dir};
+  auto id = store_.CreateJob(job, Now());
+  if (id.ok()) {
+    std::error_code ec;
+    fs::create_directories(JobDir(*id), ec);
+    std::ofstream(LogPath(*id), std::ios::app).close();
+    Wake();
+  }
+  return id;
+}
+
+absl::Status JobController::Cancel(int64_t id) {
+  absl::Status s = store_.RequestCancel(id, Now());
+  if (s.ok()) Wake();
+  return s;
+}
+
+void JobController::Fail(int64_t id, JobState from, const std::string& reason, std::optional<int> code) {
+  Finish(id, from, JobState::kFailed, reason, code);
+}
+
+void JobController::Finish(int64_t id, JobState from, JobState to, const std::string& reason,
+                           std::optional<int> code) {
+  store::Transition t = MakeTransition(from, to, reason, Now());
+  t.exit_code = code;
+  (void)store_.ApplyTransition(id, t);
+}
+
+void JobController::StartJob(const JobRecord& job) {
+  auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
+  if (!task.ok()) {
+    Fail(job.id, JobState::kPending, std::string(task.status().message()));
+    return;
+  }
+  auto need = NeedFor(*task);
+  if (!need.ok()) {
+    Fail(job.id, JobState::kPending, std::string(need.status().message()));
+    return;
+  }
+  auto gpus = Fit(*need, task->num_nodes);
+  if (!gpus) return;  // waits in PENDING until resources free up
+
+  store::Transition placed = MakeTransition(JobState::kPending, JobState::kProvisioning,
+                                            fmt::format("placed on local/{}", machine_.hostname), Now());
+  placed.provider = "local";
+  placed.region = "local";
+  placed.zone = "";
+  placed.instance_type = machine_.hostname;
+  if (!store_.ApplyTransition(job.id, placed).ok()) return;  // cancelled meanwhile: next pass
+
+  Running r;
+  r.need = *need;
+  r.num_nodes = task->num_nodes;
+  r.gpus = *gpus;
+  used_cpus_ += need->cpus * task->num_nodes;
+  used_memory_gib_ += need->memory_gib * task->num_nodes;
+  for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;
+
+  std::string ips;
+  for (int i = 0; i < task->num_nodes; ++i) ips += (i == 0 ? "" : ",") + std::string("127.0.0.1");
+  for (int rank = 0; rank < task->num_nodes; ++rank) {
+    providers::NodeSpec spec;
+    spec.job_id = job.id;
+    spec.rank = rank;
+    spec.num_nodes = task->num_nodes;
+    spec.node_dir = fmt::format("{}/node-{}", JobDir(job.id), rank);
+    spec.log_path = LogPath(job.id);
+    spec.workdir = task->workdir;
+    spec.setup = task->setup;
+    spec.run = task->run;
+    for (const auto& [k, v] : task->envs) spec.envs.emplace_back(k, v.value_or(""));
+    for (int g = 0; g < need->gpus; ++g) {
+      spec.gpu_indices.push_back(machine_.gpus[static_cast<size_t>(r.gpus[static_cast<size_t>(rank * need->gpus + g)])].index);
+    }
+    spec.node_ips = ips;
+    std::string gpu_list;
+    for (int g : spec.gpu_indices) gpu_list += (gpu_list.empty() ? "" : ",") + std::to_string(g);
+    // The node's record exists before its process does, so a crash in between is visible.
+    (void)store_.PutNode({job.id, rank, "local", machine_.hostname, 0, 0, spec.node_dir, gpu_list});
+    auto handle = providers::StartNode(spec);
+    if (!handle.ok()) {
+      StopNodes(r);
+      r.kill_at = Now();
+      running_[job.id] = std::move(r);
+      Fail(job.id, JobState::kProvisioning, fmt::format("node {}: {}", rank, std::string(handle.status().message())));
+      return;
+    }
+    (void)store_.PutNode({job.id, rank, "local", machine_.hostname, handle->pid, handle->pid_start, spec.node_dir,
+                          gpu_list});
+    r.nodes.push_back(*handle);
+    r.node_dirs.push_back(spec.node_dir);
+  }
+  running_[job.id] = std::move(r);
+  (void)store_.ApplyTransition(job.id, MakeTransition(JobState::kProvisioning, JobState::kRunning,
+                                                      fmt::format("{} node(s) started", task->num_nodes), Now()));
+}
+
+void JobController::StopNodes(Running& r) {
+  for (const auto& n : r.nodes) providers::SignalNode(n, SIGTERM);
+  r.kill_at = Now() + options_.cancel_grace_ms;
+}
+
+// Looks at one running (or stopping) job's nodes and records what happened.
+void JobController::WatchRunning(int64_t id, Running& r, const JobRecord& job) {
+  if (r.kill_at) return;  // stopping: handled by the caller
+  if (job.state == JobState::kRunning && job.cancel_requested) {
+    Finish(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", std::nullopt);
+    StopNodes(r);
+    return;
+  }
+  bool all_exited = true;
+  std::optional<int> first_failure;
+  int failed_rank = -1;
+  std::string gone;
+  for (size_t i = 0; i < r.nodes.size(); ++i) {
+    const providers::NodeProbe p = providers::ProbeNode(r.node_dirs[i], r.nodes[i]);
+    if (p.state == providers::NodeState::kRunning) {
+      all_exited = false;
+    } else if (p.state == providers::NodeState::kExited) {
+      if (p.exit_code != 0 && !first_failure) {
+        first_failure = p.exit_code;
+        failed_rank = static_cast<int>(i);
+      }
+    } else if (gone.empty()) {
+      gone = fmt::format("node {}: {}", i, p.detail);
+    }
+  }
+  if (!gone.empty()) {
+    Fail(id, job.state, gone);
+    StopNodes(r);
+  } else if (first_failure) {
+    Fail(id, job.state, fmt::format("node {} exited with code {}", failed_rank, *first_failure), first_failure);
+    StopNodes(r);  // a gang fails together
+  } else if (all_exited) {
+    Finish(id, job.state, JobState::kSucceeded, "exit code 0", 0);
+    r.kill_at = Now();  // nothing left to kill; releases below
+  }
+}
+
+void JobController::ReconcileOnce() {
+  // Running and stopping jobs.
+  for (auto it = running_.begin(); it != running_.end();) {
+    Running& r = it->second;
+    if (!r.kill_at) {
+      auto job = store_.GetJob(it->first);
+      if (job.ok()) WatchRunning(it->first, r, *job);
+    }
+    if (r.kill_at) {
+      bool alive = false;
+      for (size_t i = 0; i < r.nodes.size(); ++i) {
+        if (providers::ProbeNode(r.node_dirs[i], r.nodes[i]).state == providers::NodeState::kRunning) alive = true;
+      }
+      if (alive && Now() >= *r.kill_at) {
+        for (const auto& n : r.nodes) providers::SignalNode(n, SIGKILL);
+      }
+      if (!alive) {
+        used_cpus_ -= r.need.cpus * r.num_nodes;
+        used_memory_gib_ -= r.need.memory_gib * r.num_nodes;
+        for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = false;
+        it = running_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+  // Pending jobs, oldest first (FIFO: the head waits for room rather than being overtaken).
+  auto active = store_.ListJobs({100000, 0, true});
+  if (!active.ok()) return;
+  std::reverse(active->begin(), active->end());
+  for (const JobRecord& job : *active) {
+    if (job.state != JobState::kPending) continue;
+    if (job.cancel_requested) {
+      Finish(job.id, JobState::kPending, JobState::kCancelled, "cancelled before it started", std::nullopt);
+      continue;
+    }
+    const size_t before = running_.size();
+    StartJob(job);
+    auto now = store_.GetJob(job.id);
+    if (running_.size() == before && now.ok() && now->state == JobState::kPending) break;  // head waits
+  }
+}
+
+void JobController::Recover() {
+  auto active = store_.ListJobs({100000, 0, true});
+  if (!active.ok()) return;
+  for (const JobRecord& job : *active) {
+    if (job.state != JobState::kProvisioning && job.state != JobState::kRunning) continue;
+    auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
+    auto nodes = store_.ListNodes(job.id);
+    Running r;
+    r.num_nodes = job.num_nodes;
+    if (task.ok()) {
+      if (auto need = NeedFor(*task); need.ok()) r.need = *need;
+    }
+    bool any_started = false, any_running = false, any_gone = false;
+    std::optional<int> failure;
+    std::string detail;
+    for (const store::NodeRecord& n : nodes.ok() ? *nodes : std::vector<store::NodeRecord>{}) {
+      providers::NodeHandle handle{n.pid, n.pid_start};
+      if (handle.pid == 0) {
+        // Started just before a crash, before its pid was stored: the wrapper wrote it.
+        if (auto h = providers::ReadNodePid(n.workdir)) handle = *h;
+      }
+      if (handle.pid == 0) continue;
+      any_started = true;
+      const providers::NodeProbe p = providers::ProbeNode(n.workdir, handle);
+      if (p.state == providers::NodeState::kRunning) {
+        any_running = true;
+      } else if (p.state == providers::NodeState::kExited) {
+        if (p.exit_code != 0 && !failure) failure = p.exit_code;
+      } else {
+        any_gone = true;
+        detail = fmt::format("node {}: the process died while the server was down; exit status unknown", n.rank);
+      }
+      r.nodes.push_back(handle);
+      r.node_dirs.push_back(n.workdir);
+      if (!n.gpus.empty()) {
+        for (size_t start = 0; start < n.gpus.size();) {
+          size_t comma = n.gpus.find(',', start);
+          if (comma == std::string::npos) comma = n.gpus.size();
+          const int index = std::stoi(n.gpus.substr(start, comma - start));
+          for (size_t g = 0; g < machine_.gpus.size(); ++g) {
+            if (machine_.gpus[g].index == index) r.gpus.push_back(static_cast<int>(g));
+          }
+          start = comma + 1;
+        }
+      }
+    }
+    JobState state = job.state;
+    if (!any_started) {
+      if (state == JobState::kProvisioning) {
+        (void)store_.ApplyTransition(job.id, MakeTransition(state, JobState::kPending,
+                                                            "server restarted before the job started; queued again", Now()));
+      } else {
+        Fail(job.id, state, "no node of the job was found after a server restart");
+      }
+      continue;
+    }
+    if (state == JobState::kProvisioning) {
+      (void)store_.ApplyTransition(job.id, MakeTransition(state, JobState::kRunning, "adopted after a server restart", Now()));
+      state = JobState::kRunning;
+    }
+    if (any_running) {
+      (void)store_.AddEvent({job.id, Now(), "recovered", "running node(s) adopted after a server restart"});
+    }
+    // Hold its resources while any node lives; WatchRunning settles the rest on the next pass.
+    used_cpus_ += r.need.cpus * r.num_nodes;
+    used_memory_gib_ += r.need.memory_gib * r.num_nodes;
+    for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;
+    if (any_gone) {
+      Fail(job.id, state, detail);
+      StopNodes(r);
+    } else if (!any_running) {
+      if (failure) {
+        Fail(job.id, state, fmt::format("exited with code {} while the server was down", *failure), failure);
+      } else {
+        Finish(job.id, state, JobState::kSucceeded, "exit code 0 (finished while the server was down)", 0);
+      }
+      r.kill_at = Now();
+    }
+    running_[job.id] = std::move(r);
+  }
+}
+
+absl::Status JobController::Start() {
+  Recover();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void JobController::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void JobController::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  wake_cv_.notify_all();
+}
+
+void JobController::Loop() {
+  while (true) {
+    ReconcileOnce();
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
+                      [this] { return wake_ || stopping_; });
+    if (stopping_) return;
+    wake_ = false;
+  }
+}
+
+}  // namespace awan::controller

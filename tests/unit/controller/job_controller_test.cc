@@ -1,0 +1,239 @@
+// The controller with the real local provider: real processes, a real SQLite store in a temp dir.
+// The loop thread is not started; tests drive ReconcileOnce() and wait for real process exits.
+#include "awan/controller/job_controller.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace awan::controller {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using store::JobState;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = fs::temp_directory_path() / ("awan-ctl-" + std::to_string(getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(home_);
+    fs::create_directories(home_);
+    auto s = store::OpenStore((home_ / "awan.db").string());
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+    machine_.cpus = 4;
+    machine_.memory_gib = 16;
+    machine_.hostname = "testhost";
+    machine_.gpus = {{0, "NVIDIA H100 80GB HBM3", 80}, {1, "NVIDIA H100 80GB HBM3", 80}};
+    NewController();
+  }
+  void TearDown() override {
+    controller_.reset();
+    fs::remove_all(home_);
+  }
+  void NewController() {
+    ControllerOptions options;
+    options.home = home_.string();
+    options.cancel_grace_ms = 1000;
+    controller_ = std::make_unique<JobController>(*store_, machine_, options);
+  }
+  int64_t Submit(const std::string& yaml) {
+    auto id = controller_->Submit(yaml, "task.yaml", home_.string());
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.ok() ? *id : 0;
+  }
+  JobState State(int64_t id) { return store_->GetJob(id)->state; }
+  // Reconciles until the job is in `want` (or 10 s pass).
+  bool WaitFor(int64_t id, JobState want) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      controller_->ReconcileOnce();
+      if (State(id) == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  std::string Log(int64_t id) { return Slurp(controller_->LogPath(id)); }
+
+  fs::path home_;
+  std::unique_ptr<store::Store> store_;
+  providers::LocalResources machine_;
+  std::unique_ptr<JobController> controller_;
+};
+
+TEST_F(ControllerTest, RunsSetupThenRunWithItsEnvironment) {
+  const int64_t id = Submit(R"(
+name: hello
+envs: {GREETING: hi}
+setup: echo setting-up
+run: |
+  echo "$GREETING job=$AWAN_JOB_ID rank=$AWAN_NODE_RANK of $AWAN_NUM_NODES ips=$AWAN_NODE_IPS"
+  echo "gpus=[$CUDA_VISIBLE_DEVICES]"
+)");
+  ASSERT_TRUE(WaitFor(id, JobState::kSucceeded));
+  auto job = store_->GetJob(id);
+  EXPECT_EQ(job->exit_code, 0);
+  EXPECT_EQ(job->provider, "local");
+  EXPECT_EQ(job->instance_type, "testhost");
+  EXPECT_GT(job->started_at, 0);
+  EXPECT_GE(job->ended_at, job->started_at);
+  const std::string log = Log(id);
+  EXPECT_THAT(log, HasSubstr("setting-up\n"));
+  EXPECT_THAT(log, HasSubstr(fmt::format("hi job={} rank=0 of 1 ips=127.0.0.1", id)));
+  EXPECT_THAT(log, HasSubstr("gpus=[]"));  // asked for none, sees none
+  auto events = store_->ListEvents(id);
+  std::vector<std::string> messages;
+  for (const auto& e : *events) messages.push_back(e.message);
+  EXPECT_THAT(messages, ::testing::ElementsAre(HasSubstr("submitted"), HasSubstr("PENDING → PROVISIONING"),
+                                               HasSubstr("PROVISIONING → RUNNING"),
+                                               HasSubstr("RUNNING → SUCCEEDED")));
+}
+
+TEST_F(ControllerTest, ExitCodesAndSetupFailuresAreRecorded) {
+  const int64_t failing = Submit("run: exit 3\n");
+  ASSERT_TRUE(WaitFor(failing, JobState::kFailed));
+  EXPECT_EQ(store_->GetJob(failing)->exit_code, 3);
+  EXPECT_THAT(store_->GetJob(failing)->reason, HasSubstr("exited with code 3"));
+  const int64_t setup = Submit("setup: exit 7\nrun: echo never-runs\n");
+  ASSERT_TRUE(WaitFor(setup, JobState::kFailed));
+  EXPECT_EQ(store_->GetJob(setup)->exit_code, 7);
+  EXPECT_THAT(Log(setup), HasSubstr("setup failed with exit code 7"));
+  EXPECT_THAT(Log(setup), ::testing::Not(HasSubstr("never-runs")));
+}
+
+TEST_F(ControllerTest, WorkdirIsCopiedIntoTheNode) {
+  fs::create_directories(home_ / "code");
+  std::ofstream(home_ / "code" / "data.txt") << "from-workdir";
+  const int64_t id = Submit("workdir: code\nrun: cat data.txt\n");
+  ASSERT_TRUE(WaitFor(id, JobState::kSucceeded));
+  EXPECT_THAT(Log(id), HasSubstr("from-workdir"));
+}
+
+TEST_F(ControllerTest, CancelKillsTheWholeProcessGroup) {
+  const fs::path pidfile = home_ / "child.pid";
+  const int64_t id = Submit(fmt::format("run: |\n  sleep 300 &\n  echo $! > {}\n  wait\n", pidfile.string()));
+  ASSERT_TRUE(WaitFor(id, JobState::kRunning));
+  while (!fs::exists(pidfile) || Slurp(pidfile).empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const pid_t child = std::stoi(Slurp(pidfile));
+  ASSERT_EQ(kill(child, 0), 0);
+  ASSERT_TRUE(controller_->Cancel(id).ok());
+  ASSERT_TRUE(WaitFor(id, JobState::kCancelled));
+  // The background grandchild is gone too (SIGTERM to the group, SIGKILL after the grace period).
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    controller_->ReconcileOnce();
+    gone = kill(child, 0) != 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone);
+  EXPECT_TRUE(controller_->Cancel(id).ok());  // cancelling a finished job changes nothing
+  EXPECT_EQ(State(id), JobState::kCancelled);
+}
+
+TEST_F(ControllerTest, JobsThatDoNotFitTogetherQueue) {
+  const int64_t first = Submit("resources: {cpus: 3}\nrun: sleep 0.5\n");
+  const int64_t second = Submit("resources: {cpus: 3}\nrun: echo second\n");
+  ASSERT_TRUE(WaitFor(first, JobState::kRunning));
+  controller_->ReconcileOnce();
+  EXPECT_EQ(State(second), JobState::kPending);  // 3 + 3 > 4 CPUs: it waits, no overcommit
+  ASSERT_TRUE(WaitFor(second, JobState::kSucceeded));
+  EXPECT_EQ(State(first), JobState::kSucceeded);
+  EXPECT_GE(store_->GetJob(second)->started_at, store_->GetJob(first)->ended_at);
+}
+
+TEST_F(ControllerTest, EachJobSeesOnlyTheGpusItAskedFor) {
+  const int64_t a = Submit("resources: {accelerators: H100:1}\nrun: echo a=$CUDA_VISIBLE_DEVICES; sleep 0.5\n");
+  const int64_t b = Submit("resources: {accelerators: h100}\nrun: echo b=$CUDA_VISIBLE_DEVICES; sleep 0.5\n");
+  const int64_t c = Submit("resources: {accelerators: H100:2}\nrun: echo c=$CUDA_VISIBLE_DEVICES\n");
+  ASSERT_TRUE(WaitFor(a, JobState::kRunning));
+  ASSERT_TRUE(WaitFor(b, JobState::kRunning));
+  EXPECT_EQ(State(c), JobState::kPending);
+  ASSERT_TRUE(WaitFor(c, JobState::kSucceeded));
+  EXPECT_THAT(Log(a), HasSubstr("a=0"));
+  EXPECT_THAT(Log(b), HasSubstr("b=1"));
+  EXPECT_THAT(Log(c), HasSubstr("c=0,1"));
+}
+
+TEST_F(ControllerTest, TasksThatCanNeverRunHereAreRejectedAtSubmit) {
+  auto gpus = controller_->Submit("resources: {accelerators: H100:4}\nrun: x\n", "t.yaml", "/");
+  ASSERT_FALSE(gpus.ok());
+  EXPECT_THAT(gpus.status().message(), HasSubstr("needs 4 H100 GPU(s)"));
+  auto cloud = controller_->Submit("resources: {infra: aws}\nrun: x\n", "t.yaml", "/");
+  EXPECT_THAT(cloud.status().message(), HasSubstr("asks for provider 'aws'"));
+  auto cpus = controller_->Submit("num_nodes: 3\nresources: {cpus: 2}\nrun: x\n", "t.yaml", "/");
+  EXPECT_THAT(cpus.status().message(), HasSubstr("needs 6 CPUs"));
+  auto bad = controller_->Submit("resources: {acelerators: H100}\n", "t.yaml", "/");
+  EXPECT_THAT(bad.status().message(), HasSubstr("t.yaml:1:13: resources.acelerators"));
+  auto env = controller_->Submit("envs: {TOKEN: }\nrun: x\n", "t.yaml", "/");
+  EXPECT_THAT(env.status().message(), HasSubstr("envs.TOKEN has no value"));
+  EXPECT_TRUE(store_->ListJobs({})->empty());  // nothing stored for rejected tasks
+}
+
+TEST_F(ControllerTest, MultiNodeJobsRunEveryRankWithPrefixedLogs) {
+  const int64_t id = Submit("num_nodes: 2\nrun: echo hello from $AWAN_NODE_RANK\n");
+  ASSERT_TRUE(WaitFor(id, JobState::kSucceeded));
+  EXPECT_THAT(Log(id), HasSubstr("(rank 0) hello from 0"));
+  EXPECT_THAT(Log(id), HasSubstr("(rank 1) hello from 1"));
+  EXPECT_EQ(store_->ListNodes(id)->size(), 2u);
+}
+
+TEST_F(ControllerTest, RestartAdoptsRunningNodesAndRecordsTheirRealExitCode) {
+  const int64_t id = Submit("run: sleep 0.6; exit 5\n");
+  ASSERT_TRUE(WaitFor(id, JobState::kRunning));
+  controller_.reset();  // the server goes away; the job's process does not
+  NewController();
+  controller_->Recover();
+  EXPECT_EQ(State(id), JobState::kRunning);
+  ASSERT_TRUE(WaitFor(id, JobState::kFailed));
+  EXPECT_EQ(store_->GetJob(id)->exit_code, 5);
+}
+
+TEST_F(ControllerTest, RestartRecordsJobsThatFinishedOrDiedWhileDown) {
+  const int64_t finished = Submit("run: echo done\n");
+  const int64_t killed = Submit("run: sleep 300\n");
+  ASSERT_TRUE(WaitFor(finished, JobState::kRunning));
+  ASSERT_TRUE(WaitFor(killed, JobState::kRunning));
+  const int64_t pid = store_->ListNodes(killed)->at(0).pid;
+  controller_.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // `finished` exits meanwhile
+  kill(-static_cast<pid_t>(pid), SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  NewController();
+  controller_->Recover();
+  controller_->ReconcileOnce();
+  EXPECT_EQ(State(finished), JobState::kSucceeded);
+  EXPECT_EQ(store_->GetJob(finished)->exit_code, 0);
+  EXPECT_EQ(State(killed), JobState::kFailed);
+  EXPECT_THAT(store_->GetJob(killed)->reason, HasSubstr("exit status unknown"));
+}
+
+TEST_F(ControllerTest, RestartRequeuesAJobWhoseStartNeverHappened) {
+  auto id = store_->CreateJob({"j", 1, "run: echo once >> " + (home_ / "runs").string() + "\n", "t.yaml",
+                               home_.string()},
+                              1);
+  ASSERT_TRUE(store_->ApplyTransition(*id, store::MakeTransition(JobState::kPending, JobState::kProvisioning, "", 2)).ok());
+  controller_->Recover();
+  EXPECT_EQ(State(*id), JobState::kPending);
+  ASSERT_TRUE(WaitFor(*id, JobState::kSucceeded));
+  EXPECT_EQ(Slurp(home_ / "runs"), "once\n");  // ran exactly once
+}
+
+}  // namespace
+}  // namespace awan::controller
