@@ -10,8 +10,8 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
-void AddCatalogOption(CLI::App* cmd, CatalogArgs& args) {
-  cmd->add_option("--catalog", args.paths,
+void AddCatalogOption(CLI::App* cmd, std::vector<std::string>& paths) {
+  cmd->add_option("--catalog", paths,
                   "Catalog to use instead of the built-in one (repeatable): a SkyPilot vms.csv, an "
                   "awan .yaml catalog, or a folder of <cloud>/vms.csv")
       ->type_name("PATH");
@@ -40,7 +40,7 @@ int Run(int argc, char** argv) {
   catalog_cmd->require_subcommand(1);
   CatalogLsArgs ls;
   CLI::App* ls_cmd = catalog_cmd->add_subcommand("ls", "List offerings, cheapest first");
-  AddCatalogOption(ls_cmd, ls.catalog);
+  AddCatalogOption(ls_cmd, ls.catalog.paths);
   ls_cmd->add_option("--accelerator,-a", ls.accelerator, "Only this accelerator (e.g. H100)");
   ls_cmd->add_option("--provider,-p", ls.provider, "Only this provider (e.g. aws)");
   ls_cmd->add_option("--region,-r", ls.region, "Only this region");
@@ -53,7 +53,7 @@ int Run(int argc, char** argv) {
   bool providers_json = false;
   CLI::App* providers_cmd =
       catalog_cmd->add_subcommand("providers", "Providers in the catalog, with source and date");
-  AddCatalogOption(providers_cmd, providers_catalog);
+  AddCatalogOption(providers_cmd, providers_catalog.paths);
   providers_cmd->add_flag("--json", providers_json, "Print a JSON list");
   providers_cmd->callback(
       [&] { exit_code = RunCatalogProviders(providers_catalog, providers_json); });
@@ -68,7 +68,7 @@ int Run(int argc, char** argv) {
   CLI::App* opt_cmd =
       app.add_subcommand("optimize", "Rank where a task would run best, across every provider");
   opt_cmd->add_option("task", opt.task, "Task YAML file")->required()->type_name("TASK.yaml");
-  AddCatalogOption(opt_cmd, opt.catalog);
+  AddCatalogOption(opt_cmd, opt.catalog.paths);
   opt_cmd->add_option("--objective", opt.objective, "cost ($/hour) or time (estimated run time)")
       ->check(CLI::IsMember({"cost", "time"}))
       ->default_val("cost");
@@ -91,6 +91,56 @@ int Run(int argc, char** argv) {
   opt_cmd->add_flag("--json", opt.json,
                     "Print {\"chosen\": P, \"candidates\": [P, ...]} (see docs/optimizer.md)");
   opt_cmd->callback([&] { exit_code = RunOptimize(opt); });
+
+  LaunchArgs launch;
+  CLI::App* launch_cmd = app.add_subcommand(
+      "launch", "Run a task: show where, then its progress and logs until it ends (exit code = the job's)");
+  launch_cmd->add_option("task", launch.task, "Task YAML file")->required()->type_name("TASK.yaml");
+  launch_cmd->add_flag("-d,--detach", launch.detach, "Submit and return; the job id is the last line of stdout");
+  launch_cmd->callback([&] { exit_code = RunLaunch(launch); });
+
+  StatusArgs status;
+  CLI::App* status_cmd = app.add_subcommand("status", "Jobs and their states (newest first), or one job");
+  status_cmd->add_option("job", status.job, "A job id (default: list jobs)")->type_name("JOB");
+  status_cmd->add_flag("--json", status.json, "One job object, or a list of them (see docs/api.md)");
+  status_cmd->add_option("--limit,-n", status.limit, "List at most N jobs")->default_val(100);
+  status_cmd->callback([&] { exit_code = RunStatus(status); });
+
+  std::string logs_job;
+  bool follow = false;
+  CLI::App* logs_cmd = app.add_subcommand("logs", "A job's output (stdout and stderr of setup and run)");
+  logs_cmd->add_option("job", logs_job, "Job id")->required()->type_name("JOB");
+  logs_cmd->add_flag("-f,--follow", follow, "Keep printing new output until the job ends");
+  logs_cmd->callback([&] { exit_code = RunLogs(logs_job, follow); });
+
+  std::string cancel_job;
+  CLI::App* cancel_cmd = app.add_subcommand("cancel", "Stop a job (SIGTERM to its process group, then SIGKILL)");
+  cancel_cmd->add_option("job", cancel_job, "Job id")->required()->type_name("JOB");
+  cancel_cmd->callback([&] { exit_code = RunCancel(cancel_job); });
+
+  std::string events_job;
+  bool events_json = false;
+  CLI::App* events_cmd = app.add_subcommand("events", "Every state change of a job, with time and reason");
+  events_cmd->add_option("job", events_job, "Job id")->required()->type_name("JOB");
+  events_cmd->add_flag("--json", events_json, "A list of {time, type, message}");
+  events_cmd->callback([&] { exit_code = RunEvents(events_job, events_json); });
+
+  CLI::App* server_cmd = app.add_subcommand("server", "The awan server of $AWAN_HOME (default ~/.awan)");
+  server_cmd->require_subcommand(1);
+  ServerArgs server_args;
+  bool server_json = false;
+  CLI::App* start_cmd = server_cmd->add_subcommand("start", "Start it in the background (if not running)");
+  start_cmd->callback([&] { exit_code = RunServerStart(server_args); });
+  CLI::App* stop_cmd = server_cmd->add_subcommand("stop", "Stop it (jobs keep running; adopted at next start)");
+  stop_cmd->callback([&] { exit_code = RunServerStop(); });
+  CLI::App* server_status_cmd = server_cmd->add_subcommand("status", "Whether it runs: url, pid, store");
+  server_status_cmd->add_flag("--json", server_json, "Print {running, url, pid, store, home}");
+  server_status_cmd->callback([&] { exit_code = RunServerStatus(server_json); });
+  CLI::App* run_cmd = server_cmd->add_subcommand("run", "Run it in the foreground (logs to stderr)");
+  run_cmd->add_option("--host", server_args.host, "Address to listen on")->default_val("127.0.0.1");
+  run_cmd->add_option("--port", server_args.port, "Port (0 = any free port; see server.json)")->default_val(0);
+  AddCatalogOption(run_cmd, server_args.catalog);
+  run_cmd->callback([&] { exit_code = RunServerForeground(server_args); });
 
   try {
     app.parse(argc, argv);

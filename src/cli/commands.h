@@ -55,4 +55,31 @@ struct OptimizeArgs {
 };
 int RunOptimize(const OptimizeArgs& args);
 
+struct LaunchArgs {
+  std::string task;
+  bool detach = false;
+};
+int RunLaunch(const LaunchArgs& args);
+
+struct StatusArgs {
+  std::string job;  // "" = all
+  bool json = false;
+  size_t limit = 100;
+};
+int RunStatus(const StatusArgs& args);
+int RunLogs(const std::string& job, bool follow);
+int RunCancel(const std::string& job);
+int RunEvents(const std::string& job, bool json);
+
+struct ServerArgs {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::vector<std::string> catalog;
+  bool json = false;
+};
+int RunServerStart(const ServerArgs& args);
+int RunServerStop();
+int RunServerStatus(bool json);
+int RunServerForeground(const ServerArgs& args);
+
 }  // namespace awan::cli

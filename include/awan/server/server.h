@@ -1,0 +1,56 @@
+// The REST server (JSON over HTTP, /v1/...; docs/api.md). Boost.Beast on one I/O thread with C++20
+// coroutines; handlers call the store and the controller, both thread-safe. Every request but
+// GET /v1/health needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one); bodies are
+// limited (413); malformed JSON or YAML is a 400 naming the problem; unknown jobs are 404.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "awan/catalog/catalog.h"
+#include "awan/controller/job_controller.h"
+#include "awan/store/store.h"
+
+namespace awan::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: any free port (see port())
+  std::string token;
+  size_t max_body_bytes = 1 << 20;
+  std::string home;  // reported by GET /v1/server
+};
+
+class ApiServer {
+ public:
+  ApiServer(controller::JobController& controller, store::Store& store, const catalog::Catalog& catalog,
+            ServerOptions options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds and starts serving on a background thread.
+  absl::Status Start();
+  int port() const;
+  std::string url() const;
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The whole `awan server run`: lock AWAN_HOME, token, store, controller (with restart recovery),
+// API server, server.json; serves until SIGTERM/SIGINT. Returns the exit code.
+struct DaemonOptions {
+  std::string home;
+  std::string db_url;  // "" = sqlite:HOME/awan.db
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::vector<std::string> catalog_paths;
+};
+int RunServerDaemon(const DaemonOptions& options);
+
+}  // namespace awan::server

@@ -1,0 +1,191 @@
+#include "awan/client/client.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+namespace awan::client {
+namespace {
+
+namespace fs = std::filesystem;
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+struct Url {
+  std::string host;
+  int port = 0;
+};
+
+std::optional<Url> ParseUrl(const std::string& url) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind(kScheme, 0) != 0) return std::nullopt;
+  const std::string rest = url.substr(kScheme.size());
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  Url u;
+  u.host = rest.substr(0, colon);
+  try {
+    u.port = std::stoi(rest.substr(colon + 1));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return u;
+}
+
+std::string ReadToken(const std::string& home) {
+  std::ifstream in(fs::path(home) / "token");
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
+http::request<http::string_body> MakeRequest(std::string_view method, std::string_view target,
+                                             const std::string& host, const std::string& token,
+                                             const std::string& body) {
+  http::request<http::string_body> req{http::string_to_verb(method), std::string(target), 11};
+  req.set(http::field::host, host);
+  req.set(http::field::user_agent, "awan-cli");
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  return req;
+}
+
+}  // namespace
+
+std::string AwanHome() {
+  if (const char* home = std::getenv("AWAN_HOME"); home != nullptr && *home != '\0') return home;
+  const char* user_home = std::getenv("HOME");
+  return (fs::path(user_home != nullptr ? user_home : "/tmp") / ".awan").string();
+}
+
+std::string ApiClient::url() const { return fmt::format("http://{}:{}", host_, port_); }
+
+absl::StatusOr<HttpResponse> ApiClient::Call(std::string_view method, std::string_view target,
+                                             const std::string& body) const {
+  try {
+    net::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(30));
+    stream.connect(tcp::endpoint(net::ip::make_address(host_), static_cast<unsigned short>(port_)));
+    http::write(stream, MakeRequest(method, target, host_, token_, body));
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(256 << 20);
+    http::read(stream, buffer, parser);
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    return HttpResponse{static_cast<int>(parser.get().result_int()), parser.get().body()};
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(fmt::format("cannot reach the awan server at {}: {}", url(), e.what()));
+  }
+}
+
+absl::StatusOr<int> ApiClient::Stream(std::string_view target,
+                                      const std::function<void(std::string_view)>& on_data) const {
+  try {
+    net::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect(tcp::endpoint(net::ip::make_address(host_), static_cast<unsigned short>(port_)));
+    http::write(stream, MakeRequest("GET", target, host_, token_, ""));
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    http::read_header(stream, buffer, parser);
+    const int status = static_cast<int>(parser.get().result_int());
+    std::array<char, 16384> chunk{};
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      beast::error_code ec;
+      http::read(stream, buffer, parser, ec);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) throw beast::system_error(ec);
+      const size_t n = chunk.size() - parser.get().body().size;
+      if (n > 0) on_data(std::string_view(chunk.data(), n));
+    }
+    return status;
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(fmt::format("lost the awan server at {}: {}", url(), e.what()));
+  }
+}
+
+absl::StatusOr<ServerInfo> ReadServerInfo(const std::string& home) {
+  std::ifstream in(fs::path(home) / "server.json");
+  if (!in) return absl::NotFoundError(fmt::format("no server is running for {}", home));
+  try {
+    auto j = nlohmann::json::parse(in);
+    return ServerInfo{j.at("url").get<std::string>(), j.value("store", ""), j.at("pid").get<int64_t>()};
+  } catch (const std::exception& e) {
+    return absl::DataLossError(fmt::format("{}/server.json is unreadable: {}", home, e.what()));
+  }
+}
+
+absl::StatusOr<ApiClient> Connect(const std::string& home) {
+  auto info = ReadServerInfo(home);
+  if (!info.ok()) return info.status();
+  auto url = ParseUrl(info->url);
+  if (!url) return absl::DataLossError(fmt::format("{}/server.json has a bad url '{}'", home, info->url));
+  ApiClient client(url->host, url->port, ReadToken(home));
+  auto health = client.Call("GET", "/v1/health");
+  if (!health.ok() || health->status != 200) {
+    return absl::UnavailableError(fmt::format("the server in {}/server.json (pid {}) does not answer", home, info->pid));
+  }
+  return client;
+}
+
+absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet) {
+  if (auto client = Connect(home); client.ok()) return client;
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  fs::remove(fs::path(home) / "server.json", ec);
+  if (!quiet) std::cerr << fmt::format("awan: starting a local server for {} (log: {}/server.log)\n", home, home);
+  std::string self = fs::read_symlink("/proc/self/exe", ec).string();
+  const std::string log = (fs::path(home) / "server.log").string();
+  const pid_t pid = fork();
+  if (pid < 0) return absl::ResourceExhaustedError("fork failed");
+  if (pid == 0) {
+    setsid();
+    const int null = open("/dev/null", O_RDONLY);
+    const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null >= 0) dup2(null, 0);
+    if (out >= 0) {
+      dup2(out, 1);
+      dup2(out, 2);
+    }
+    // Double fork: the server is not our child, so it outlives us without a zombie.
+    if (fork() != 0) _exit(0);
+    execl(self.c_str(), "awan", "server", "run", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto client = Connect(home); client.ok()) return client;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::UnavailableError(fmt::format("the server did not come up within 15 s; see {}", log));
+}
+
+}  // namespace awan::client

@@ -1,0 +1,140 @@
+// `awan server run`: everything a server process does around the ApiServer.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "awan/catalog/loader.h"
+#include "awan/server/api.h"
+#include "awan/server/server.h"
+
+namespace awan::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The token file (mode 0600), created with 32 random bytes at first start.
+absl::StatusOr<std::string> EnsureToken(const fs::path& home) {
+  const fs::path path = home / "token";
+  if (fs::exists(path)) {
+    std::ifstream in(path);
+    std::string token;
+    std::getline(in, token);
+    if (!token.empty()) return token;
+  }
+  std::array<unsigned char, 32> bytes{};
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  random.read(reinterpret_cast<char*>(bytes.data()), bytes.size());
+  if (!random) return absl::InternalError("cannot read /dev/urandom");
+  std::string token;
+  for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return absl::InternalError(fmt::format("cannot create {}", path.string()));
+  const std::string line = token + "\n";
+  const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  fchmod(fd, 0600);
+  close(fd);
+  if (!ok) return absl::InternalError(fmt::format("cannot write {}", path.string()));
+  return token;
+}
+
+bool WriteAtomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) return false;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int RunServerDaemon(const DaemonOptions& options) {
+  const fs::path home = options.home;
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  fs::permissions(home, fs::perms::owner_all, ec);
+
+  // One server per AWAN_HOME: two would run the same jobs twice.
+  const int lock = open((home / "server.lock").c_str(), O_RDWR | O_CREAT, 0600);
+  if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    spdlog::error("another awan server is already running for {} (see {}/server.json)", home.string(), home.string());
+    return 1;
+  }
+  auto token = EnsureToken(home);
+  if (!token.ok()) {
+    spdlog::error("{}", std::string(token.status().message()));
+    return 1;
+  }
+  const std::string db = options.db_url.empty() ? "sqlite:" + (home / "awan.db").string() : options.db_url;
+  auto store = store::OpenStore(db);
+  if (!store.ok()) {
+    spdlog::error("store: {}", std::string(store.status().message()));
+    return 1;
+  }
+  catalog::LoadReport report;
+  auto catalog = options.catalog_paths.empty() ? catalog::BuiltinCatalog(report)
+                                               : catalog::LoadCatalogPaths(options.catalog_paths, report);
+  if (!catalog.ok()) {
+    spdlog::error("catalog: {}", std::string(catalog.status().message()));
+    return 1;
+  }
+
+  // SIGTERM/SIGINT are waited for below; block them before any thread starts so they inherit it.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  providers::LocalResources machine = providers::DetectLocalResources();
+  spdlog::info("awan {} server: store {}, machine {} ({} CPUs, {:.1f} GiB, {} GPU(s))", kAwanVersion,
+               (*store)->Describe(), machine.hostname, machine.cpus, machine.memory_gib, machine.gpus.size());
+  controller::ControllerOptions copts;
+  copts.home = home.string();
+  controller::JobController controller(**store, machine, copts);
+  if (absl::Status s = controller.Start(); !s.ok()) {
+    spdlog::error("controller: {}", std::string(s.message()));
+    return 1;
+  }
+  ServerOptions sopts;
+  sopts.host = options.host;
+  sopts.port = options.port;
+  sopts.token = *token;
+  sopts.home = home.string();
+  ApiServer server(controller, **store, *catalog, sopts);
+  if (absl::Status s = server.Start(); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    controller.Stop();
+    return 1;
+  }
+  nlohmann::ordered_json info{{"url", server.url()}, {"pid", static_cast<int64_t>(getpid())},
+                              {"store", (*store)->Describe()}};
+  if (!WriteAtomically(home / "server.json", info.dump() + "\n")) {
+    spdlog::error("cannot write {}/server.json", home.string());
+    return 1;
+  }
+  spdlog::info("listening on {} (token in {}/token)", server.url(), home.string());
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("signal {}: stopping (running jobs keep running and are adopted at the next start)", received);
+  server.Stop();
+  controller.Stop();
+  fs::remove(home / "server.json", ec);
+  return 0;
+}
+
+}  // namespace awan::server

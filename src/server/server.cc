@@ -1,0 +1,479 @@
+// ApiServer: Boost.Beast over one io_context thread, one coroutine per connection. Log streaming
+// (GET /v1/jobs/ID/logs?follow=1) is a chunked response that polls the job's log file until the job
+// has ended and the file has no more bytes.
+#include "awan/server/server.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "awan/catalog/accelerators.h"
+#include "awan/common/text.h"
+#include "awan/optimizer/optimizer.h"
+#include "awan/server/api.h"
+#include "awan/spec/task_parser.h"
+
+namespace awan::server {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using J = nlohmann::ordered_json;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+struct Target {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+
+Target ParseTarget(std::string_view target) {
+  Target t;
+  const size_t q = target.find('?');
+  t.path = std::string(target.substr(0, q));
+  if (q == std::string_view::npos) return t;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    const size_t eq = pair.find('=');
+    t.query[std::string(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return t;
+}
+
+Response Json(http::status status, const std::string& body, unsigned version) {
+  Response res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, std::string("awan/") + kAwanVersion);
+  res.body() = body + "\n";
+  return res;
+}
+
+Response Error(http::status status, const std::string& message, unsigned version) {
+  J j;
+  j["error"] = {{"code", static_cast<int>(status)}, {"message", message}};
+  return Json(status, j.dump(), version);
+}
+
+http::status StatusFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return http::status::bad_request;
+    case absl::StatusCode::kNotFound:
+      return http::status::not_found;
+    case absl::StatusCode::kFailedPrecondition:
+      return http::status::conflict;
+    default:
+      return http::status::internal_server_error;
+  }
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::optional<int64_t> JobIdIn(const std::string& path, std::string& rest) {
+  // /v1/jobs/{id}[/rest]
+  constexpr std::string_view kPrefix = "/v1/jobs/";
+  if (path.rfind(kPrefix, 0) != 0) return std::nullopt;
+  std::string tail = path.substr(kPrefix.size());
+  const size_t slash = tail.find('/');
+  rest = slash == std::string::npos ? "" : tail.substr(slash + 1);
+  auto id = ParseNumber(tail.substr(0, slash));
+  if (!id || *id < 1 || *id != static_cast<double>(static_cast<int64_t>(*id))) return std::nullopt;
+  return static_cast<int64_t>(*id);
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  Impl(controller::JobController& c, store::Store& s, const catalog::Catalog& cat, ServerOptions o)
+      : controller(c), store(s), catalog(cat), options(std::move(o)) {}
+
+  controller::JobController& controller;
+  store::Store& store;
+  const catalog::Catalog& catalog;
+  ServerOptions options;
+  net::io_context io{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::thread thread;
+  int port = 0;
+
+  net::awaitable<void> Accept() {
+    for (;;) {
+      boost::system::error_code ec;
+      tcp::socket socket = co_await acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        if (ec == net::error::operation_aborted) co_return;
+        continue;
+      }
+      net::co_spawn(io, Session(std::move(socket)), net::detached);
+    }
+  }
+
+  net::awaitable<void> Session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    boost::system::error_code ec;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.max_body_bytes);
+      stream.expires_after(std::chrono::seconds(120));
+      co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      if (ec == http::error::body_limit) {
+        Response res = Error(http::status::payload_too_large,
+                             fmt::format("request body is larger than {} bytes", options.max_body_bytes), 11);
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+        break;
+      }
+      if (ec) break;
+      Request req = parser.release();
+      const bool keep = req.keep_alive();
+      const Target target = ParseTarget(req.target());
+      std::string rest;
+      const auto id = JobIdIn(target.path, rest);
+      if (Authorized(req) == 0 && id && rest == "logs" && req.method() == http::verb::get &&
+          target.query.count("follow") != 0 && target.query.at("follow") != "0") {
+        co_await StreamLogs(stream, *id, target, req.version());
+        break;
+      }
+      Response res = Handle(req, target);
+      res.keep_alive(keep);
+      res.prepare_payload();
+      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      if (ec || !keep) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  // 0 = authorized, else 401/403.
+  int Authorized(const Request& req) const {
+    const auto header = req.find(http::field::authorization);
+    if (header == req.end()) return 401;
+    const std::string_view value(header->value().data(), header->value().size());
+    constexpr std::string_view kBearer = "Bearer ";
+    if (value.rfind(kBearer, 0) != 0) return 401;
+    return ConstantTimeEquals(value.substr(kBearer.size()), options.token) ? 0 : 403;
+  }
+
+  Response Handle(const Request& req, const Target& target) {
+    const unsigned v = req.version();
+    const std::string& path = target.path;
+    if (path == "/v1/health" && req.method() == http::verb::get) {
+      return Json(http::status::ok, J{{"status", "ok"}, {"version", kAwanVersion}}.dump(), v);
+    }
+    if (const int auth = Authorized(req); auth != 0) {
+      Response res = auth == 401 ? Error(http::status::unauthorized,
+                                         "missing bearer token: send `Authorization: Bearer TOKEN` (the "
+                                         "token is in $AWAN_HOME/token)",
+                                         v)
+                                 : Error(http::status::forbidden, "wrong bearer token", v);
+      if (auth == 401) res.set(http::field::www_authenticate, "Bearer");
+      return res;
+    }
+    try {
+      return Route(req, target);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: {}", std::string(req.method_string()), path, e.what());
+      return Error(http::status::internal_server_error, e.what(), v);
+    }
+  }
+
+  Response Route(const Request& req, const Target& target) {
+    const unsigned v = req.version();
+    const std::string& path = target.path;
+    const http::verb method = req.method();
+    if (path == "/v1/server" && method == http::verb::get) return ServerInfo(v);
+    if (path == "/v1/jobs" && method == http::verb::post) return Launch(req);
+    if (path == "/v1/jobs" && method == http::verb::get) return ListJobs(target, v);
+    if (path == "/v1/catalog" && method == http::verb::get) return Catalog(target, v);
+    if (path == "/v1/optimize" && method == http::verb::post) return Optimize(req);
+    std::string rest;
+    if (const auto id = JobIdIn(path, rest)) {
+      if (rest.empty() && method == http::verb::get) return GetJob(*id, v);
+      if (rest == "events" && method == http::verb::get) return Events(*id, v);
+      if (rest == "logs" && method == http::verb::get) return Logs(*id, target, v);
+      if (rest == "cancel" && method == http::verb::post) return Cancel(*id, v);
+    }
+    if (path.rfind("/v1/jobs/", 0) == 0 && !JobIdIn(path, rest)) {
+      return Error(http::status::bad_request, fmt::format("'{}' is not a job id", path.substr(9)), v);
+    }
+    return Error(http::status::not_found, fmt::format("no endpoint {} {} (see docs/api.md)",
+                                                      std::string(req.method_string()), path),
+                 v);
+  }
+
+  // Parses a JSON request body; nullopt (and `error` set) when malformed.
+  std::optional<J> Body(const Request& req, Response& error) {
+    try {
+      J j = J::parse(req.body());
+      if (!j.is_object()) throw std::runtime_error("the body must be a JSON object");
+      return j;
+    } catch (const std::exception& e) {
+      error = Error(http::status::bad_request, fmt::format("malformed JSON body: {}", e.what()), req.version());
+      return std::nullopt;
+    }
+  }
+
+  static std::optional<std::string> Field(const J& body, const char* name) {
+    if (!body.contains(name) || !body[name].is_string()) return std::nullopt;
+    return body[name].get<std::string>();
+  }
+
+  Response ServerInfo(unsigned v) {
+    J gpus = J::array();
+    for (const auto& g : controller.machine().gpus) gpus.push_back({{"index", g.index}, {"name", g.name}});
+    J j{{"url", fmt::format("http://{}:{}", options.host, port)},
+        {"pid", static_cast<int64_t>(getpid())},
+        {"store", store.Describe()},
+        {"home", options.home},
+        {"version", kAwanVersion},
+        {"machine",
+         {{"hostname", controller.machine().hostname},
+          {"cpus", controller.machine().cpus},
+          {"memory_gib", controller.machine().memory_gib},
+          {"gpus", gpus}}}};
+    return Json(http::status::ok, j.dump(), v);
+  }
+
+  Response Launch(const Request& req) {
+    Response error;
+    auto body = Body(req, error);
+    if (!body) return error;
+    auto yaml = Field(*body, "task_yaml");
+    if (!yaml) return Error(http::status::bad_request, "body needs \"task_yaml\": the task file's text", req.version());
+    const std::string source = Field(*body, "source").value_or("<request>");
+    const std::string base_dir = Field(*body, "base_dir").value_or(options.home);
+    auto id = controller.Submit(*yaml, source, base_dir);
+    if (!id.ok()) return Error(StatusFor(id.status()), std::string(id.status().message()), req.version());
+    auto job = store.GetJob(*id);
+    spdlog::info("job {} submitted from {}", *id, source);
+    return Json(http::status::created, job.ok() ? JobJson(*job) : J{{"id", *id}}.dump(), req.version());
+  }
+
+  Response ListJobs(const Target& target, unsigned v) {
+    store::JobQuery q;
+    if (auto it = target.query.find("limit"); it != target.query.end()) {
+      auto n = ParseNumber(it->second);
+      if (!n || *n < 1 || *n > 1000) return Error(http::status::bad_request, "limit must be 1..1000", v);
+      q.limit = static_cast<size_t>(*n);
+    }
+    if (auto it = target.query.find("before"); it != target.query.end()) {
+      auto n = ParseNumber(it->second);
+      if (!n || *n < 1) return Error(http::status::bad_request, "before must be a job id", v);
+      q.before_id = static_cast<int64_t>(*n);
+    }
+    q.active_only = target.query.count("active") != 0 && target.query.at("active") != "0";
+    auto jobs = store.ListJobs(q);
+    if (!jobs.ok()) return Error(StatusFor(jobs.status()), std::string(jobs.status().message()), v);
+    std::string out = "{\"jobs\":[";
+    for (size_t i = 0; i < jobs->size(); ++i) out += (i ? "," : "") + JobJson((*jobs)[i]);
+    out += "],\"next_before\":";
+    out += jobs->size() == q.limit && !jobs->empty() ? std::to_string(jobs->back().id) : "null";
+    out += "}";
+    return Json(http::status::ok, out, v);
+  }
+
+  Response GetJob(int64_t id, unsigned v) {
+    auto job = store.GetJob(id);
+    if (!job.ok()) return Error(StatusFor(job.status()), std::string(job.status().message()), v);
+    return Json(http::status::ok, JobJson(*job), v);
+  }
+
+  Response Events(int64_t id, unsigned v) {
+    auto events = store.ListEvents(id);
+    if (!events.ok()) return Error(StatusFor(events.status()), std::string(events.status().message()), v);
+    J out = J::array();
+    for (const auto& e : *events) out.push_back({{"time", IsoTime(e.time)}, {"type", e.type}, {"message", e.message}});
+    return Json(http::status::ok, out.dump(), v);
+  }
+
+  Response Cancel(int64_t id, unsigned v) {
+    absl::Status s = controller.Cancel(id);
+    if (!s.ok()) return Error(StatusFor(s), std::string(s.message()), v);
+    spdlog::info("job {}: cancel requested", id);
+    return GetJob(id, v).result() == http::status::ok ? Json(http::status::accepted, JobJson(*store.GetJob(id)), v)
+                                                      : Error(http::status::not_found, "gone", v);
+  }
+
+  Response Logs(int64_t id, const Target& target, unsigned v) {
+    auto job = store.GetJob(id);
+    if (!job.ok()) return Error(StatusFor(job.status()), std::string(job.status().message()), v);
+    uint64_t offset = 0;
+    if (auto it = target.query.find("offset"); it != target.query.end()) {
+      auto n = ParseNumber(it->second);
+      if (!n || *n < 0) return Error(http::status::bad_request, "offset must be a byte offset", v);
+      offset = static_cast<uint64_t>(*n);
+    }
+    std::string text = ReadLog(id, offset, 16 << 20);
+    Response res{http::status::ok, v};
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = std::move(text);
+    return res;
+  }
+
+  std::string ReadLog(int64_t id, uint64_t offset, size_t max) const {
+    std::ifstream in(controller.LogPath(id), std::ios::binary);
+    if (!in) return {};
+    in.seekg(static_cast<std::streamoff>(offset));
+    std::string data(max, '\0');
+    in.read(data.data(), static_cast<std::streamsize>(max));
+    data.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
+    return data;
+  }
+
+  net::awaitable<void> StreamLogs(beast::tcp_stream& stream, int64_t id, const Target& target, unsigned v) {
+    boost::system::error_code ec;
+    auto job = store.GetJob(id);
+    if (!job.ok()) {
+      Response res = Error(StatusFor(job.status()), std::string(job.status().message()), v);
+      res.prepare_payload();
+      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      co_return;
+    }
+    uint64_t offset = 0;
+    if (auto it = target.query.find("offset"); it != target.query.end()) {
+      if (auto n = ParseNumber(it->second); n && *n >= 0) offset = static_cast<uint64_t>(*n);
+    }
+    stream.expires_never();
+    http::response<http::empty_body> res{http::status::ok, v};
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    net::steady_timer timer(io);
+    bool ended = false;
+    for (;;) {
+      std::string chunk = ReadLog(id, offset, 64 << 10);
+      if (!chunk.empty()) {
+        offset += chunk.size();
+        co_await net::async_write(stream.socket(), http::make_chunk(net::buffer(chunk)),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return;  // the client went away
+        continue;
+      }
+      if (ended) break;  // drained after the job ended
+      auto now = store.GetJob(id);
+      if (!now.ok() || store::IsTerminal(now->state)) {
+        ended = true;  // one more read picks up the last bytes
+        timer.expires_after(std::chrono::milliseconds(50));
+      } else {
+        timer.expires_after(std::chrono::milliseconds(100));
+      }
+      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    }
+    co_await net::async_write(stream.socket(), http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
+  }
+
+  Response Catalog(const Target& target, unsigned v) {
+    const std::string accelerator = target.query.count("accelerator") ? target.query.at("accelerator") : "";
+    const std::string provider = target.query.count("provider") ? target.query.at("provider") : "";
+    J out = J::array();
+    for (const auto& o : catalog.offerings()) {
+      if (!accelerator.empty() && !EqualsIgnoreCase(catalog.Name(o.accelerator), accelerator)) continue;
+      if (!provider.empty() && catalog.Name(o.provider) != provider) continue;
+      out.push_back({{"provider", catalog.Name(o.provider)},
+                     {"region", catalog.Name(o.region)},
+                     {"zone", o.zone == catalog::kNoSymbol ? J(nullptr) : J(catalog.Name(o.zone))},
+                     {"instance_type", catalog.Name(o.instance_type)},
+                     {"accelerator", o.accelerator == catalog::kNoSymbol ? J(nullptr) : J(catalog.Name(o.accelerator))},
+                     {"accelerator_count", o.accelerator_count},
+                     {"vcpus", o.vcpus},
+                     {"memory_gib", o.memory_gib},
+                     {"price", o.price > 0 ? J(o.price) : J(nullptr)},
+                     {"spot_price", o.spot_price > 0 ? J(o.spot_price) : J(nullptr)}});
+    }
+    return Json(http::status::ok, out.dump(), v);
+  }
+
+  Response Optimize(const Request& req) {
+    Response error;
+    auto body = Body(req, error);
+    if (!body) return error;
+    auto yaml = Field(*body, "task_yaml");
+    if (!yaml) return Error(http::status::bad_request, "body needs \"task_yaml\"", req.version());
+    auto task = spec::ParseTask(*yaml, Field(*body, "source").value_or("<request>"),
+                                Field(*body, "base_dir").value_or(options.home));
+    if (!task.ok()) return Error(http::status::bad_request, std::string(task.status().message()), req.version());
+    optimizer::OptimizeOptions o;
+    if (Field(*body, "objective") == "time") o.objective = optimizer::Objective::kTime;
+    if (body->contains("top") && (*body)["top"].is_number_unsigned()) o.top = (*body)["top"].get<size_t>();
+    if (body->contains("providers") && (*body)["providers"].is_array()) {
+      for (const auto& p : (*body)["providers"]) {
+        if (p.is_string()) o.providers.push_back(p.get<std::string>());
+      }
+    }
+    auto result = optimizer::Optimize(*task, catalog, o);
+    if (!result.ok()) return Error(StatusFor(result.status()), std::string(result.status().message()), req.version());
+    J out;
+    J list = J::array();
+    for (const auto& p : result->candidates) {
+      list.push_back({{"provider", p.provider},
+                      {"region", p.region},
+                      {"zone", p.zone.empty() ? J(nullptr) : J(p.zone)},
+                      {"instance_type", p.instance_type},
+                      {"accelerator", p.accelerator.empty() ? J(nullptr) : J(p.accelerator)},
+                      {"accelerator_count", p.accelerator_count},
+                      {"num_nodes", p.num_nodes},
+                      {"spot", p.spot},
+                      {"hourly_cost", p.hourly_cost}});
+    }
+    out["chosen"] = list.empty() ? J(nullptr) : list[0];
+    out["candidates"] = list;
+    out["feasible"] = result->feasible;
+    if (list.empty()) out["infeasible_reason"] = result->infeasible_reason;
+    return Json(http::status::ok, out.dump(), req.version());
+  }
+};
+
+ApiServer::ApiServer(controller::JobController& controller, store::Store& store, const catalog::Catalog& catalog,
+                     ServerOptions options)
+    : impl_(std::make_unique<Impl>(controller, store, catalog, std::move(options))) {}
+
+ApiServer::~ApiServer() { Stop(); }
+
+absl::Status ApiServer::Start() {
+  try {
+    const tcp::endpoint endpoint(net::ip::make_address(impl_->options.host),
+                                 static_cast<unsigned short>(impl_->options.port));
+    impl_->acceptor.emplace(impl_->io, endpoint);
+    impl_->port = impl_->acceptor->local_endpoint().port();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        fmt::format("cannot listen on {}:{}: {}", impl_->options.host, impl_->options.port, e.what()));
+  }
+  net::co_spawn(impl_->io, impl_->Accept(), net::detached);
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+  return absl::OkStatus();
+}
+
+int ApiServer::port() const { return impl_->port; }
+std::string ApiServer::url() const { return fmt::format("http://{}:{}", impl_->options.host, impl_->port); }
+
+void ApiServer::Stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  net::post(impl_->io, [this] {
+    boost::system::error_code ec;
+    if (impl_->acceptor) impl_->acceptor->close(ec);
+  });
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+}  // namespace awan::server
