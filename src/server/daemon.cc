@@ -67,7 +67,7 @@ int RunServerDaemon(const DaemonOptions& options) {
   fs::permissions(home, fs::perms::owner_all, ec);
 
   // One server per AWAN_HOME: two would run the same jobs twice.
-  const int lock = open((home / "server.lock").c_str(), O_RDWR | O_CREAT, 0600);
+  const int lock = open((home / "server.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
     spdlog::error("another awan server is already running for {} (see {}/server.json)", home.string(), home.string());
     return 1;

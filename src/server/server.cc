@@ -303,12 +303,14 @@ struct ApiServer::Impl {
     return Json(http::status::ok, out.dump(), v);
   }
 
+  // 202 with the job as it was when the request arrived (the loop may stop it right away).
   Response Cancel(int64_t id, unsigned v) {
+    auto before = store.GetJob(id);
+    if (!before.ok()) return Error(StatusFor(before.status()), std::string(before.status().message()), v);
     absl::Status s = controller.Cancel(id);
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()), v);
-    spdlog::info("job {}: cancel requested", id);
-    return GetJob(id, v).result() == http::status::ok ? Json(http::status::accepted, JobJson(*store.GetJob(id)), v)
-                                                      : Error(http::status::not_found, "gone", v);
+    spdlog::info("job {}: cancel requested (was {})", id, store::JobStateName(before->state));
+    return Json(http::status::accepted, JobJson(*before), v);
   }
 
   Response Logs(int64_t id, const Target& target, unsigned v) {

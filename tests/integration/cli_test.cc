@@ -10,36 +10,17 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "support/command.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Output {
-  int code = -1;
-  std::string out, err;
-};
+using Output = awan::testing::CommandResult;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Output Awan(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("awan_cli_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string cmd = std::string(AWAN_BINARY) + " " + args + " >" + (dir / "out").string() +
-                          " 2>" + (dir / "err").string();
-  const int status = std::system(cmd.c_str());
-  Output o;
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = Slurp(dir / "out");
-  o.err = Slurp(dir / "err");
-  return o;
-}
+Output Awan(const std::string& args) { return awan::testing::RunCommand(std::string(AWAN_BINARY) + " " + args); }
 
 const std::string kExamples = std::string(AWAN_SOURCE_DIR) + "/examples/tasks/";
 

@@ -192,6 +192,12 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
   const pid_t pid = fork();
   if (pid < 0) return absl::ResourceExhaustedError("fork failed");
   if (pid == 0) {
+    // The server blocks SIGTERM/SIGINT (it sigwaits for them) and ignores SIGPIPE; both would be
+    // inherited through exec, so the job gets the default signal state back.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
     setsid();  // its own process group: cancel kills everything it started
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     const int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -199,6 +205,8 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
     dup2(null, 0);
     dup2(fd, 1);
     dup2(fd, 2);
+    // Nothing of the server's leaks into the job: its lock file, its listening socket, the database.
+    close_range(3, ~0U, 0);
     if (chdir(workdir.c_str()) != 0) _exit(127);
     execve(bash.c_str(), argv.data(), envp.data());
     _exit(127);
@@ -222,7 +230,8 @@ NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
     probe.exit_code = code ? static_cast<int>(*code) : -1;
     return probe;
   }
-  if (reaped == 0 && handle.pid > 0) {
+  // reaped == 0: our child, still running; -1: not our child (adopted after a restart): look in /proc.
+  if (reaped <= 0 && handle.pid > 0) {
     const int64_t start = ProcessStartTicks(handle.pid);
     if (start != 0 && (handle.pid_start == 0 || start == handle.pid_start)) {
       probe.state = NodeState::kRunning;

@@ -1,0 +1,252 @@
+// The real `awan` binary and the server it starts, as a user drives them: launch, logs, cancel,
+// queueing, kill -9 of the server mid-job, auth, bad input. Each test has its own AWAN_HOME.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "awan/client/client.h"
+#include "support/command.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using J = nlohmann::json;
+
+// Alive and not a zombie (an orphan's zombie may linger where PID 1 does not reap).
+bool Alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && text.size() > paren + 2 && text[paren + 2] != 'Z';
+}
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = fs::temp_directory_path() /
+            fmt::format("awan-it-{}-{}", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(home_);
+    fs::create_directories(home_ / "tasks");
+  }
+  void TearDown() override {
+    Awan("server stop");
+    fs::remove_all(home_);
+  }
+  awan::testing::CommandResult Awan(const std::string& args, const std::string& env = "") {
+    return awan::testing::RunCommand(
+        fmt::format("env AWAN_HOME={} {} {} {}", home_.string(), env, AWAN_BINARY, args));
+  }
+  std::string Task(const std::string& name, const std::string& yaml) {
+    const fs::path p = home_ / "tasks" / (name + ".yaml");
+    std::ofstream(p) << yaml;
+    return p.string();
+  }
+  int64_t LaunchDetached(const std::string& task, const std::string& env = "") {
+    auto r = Awan("launch -d " + task, env);
+    EXPECT_EQ(r.code, 0) << r.err;
+    std::string last = r.out;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    last = last.substr(last.rfind('\n') + 1);
+    return std::stoll(last);
+  }
+  J Job(int64_t id) {
+    auto r = Awan(fmt::format("status {} --json", id));
+    EXPECT_EQ(r.code, 0) << r.err;
+    return J::parse(r.out);
+  }
+  bool WaitState(int64_t id, const std::string& state, int seconds = 20) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Job(id)["state"] == state) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  awan::client::ApiClient Client(const std::string& token) {
+    auto info = awan::client::ReadServerInfo(home_.string());
+    EXPECT_TRUE(info.ok());
+    const std::string url = info->url;
+    const int port = std::stoi(url.substr(url.rfind(':') + 1));
+    return awan::client::ApiClient("127.0.0.1", port, token);
+  }
+  std::string Token() {
+    std::string t = Slurp(home_ / "token");
+    while (!t.empty() && t.back() == '\n') t.pop_back();
+    return t;
+  }
+
+  fs::path home_;
+};
+
+TEST_F(ServerTest, LaunchStartsAServerRunsTheJobAndExitsWithItsCode) {
+  auto r = Awan("launch " + Task("t", "name: seven\nrun: |\n  echo out-line\n  echo err-line >&2\n  exit 7\n"));
+  EXPECT_EQ(r.code, 7) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("out-line"));
+  EXPECT_THAT(r.out, HasSubstr("err-line"));
+  EXPECT_THAT(r.err, HasSubstr("starting a local server"));
+  EXPECT_THAT(r.err, HasSubstr("RUNNING → FAILED"));
+  EXPECT_THAT(r.err, HasSubstr("Job 1 FAILED (exit code 7)"));
+  // The token file is private.
+  EXPECT_EQ(fs::status(home_ / "token").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST_F(ServerTest, DetachStatusEventsAndLogsFollowTheContract) {
+  const int64_t id = LaunchDetached(Task("t", "name: ok\nrun: echo hi; sleep 0.3; echo bye\n"));
+  EXPECT_EQ(id, 1);
+  auto logs = Awan(fmt::format("logs {} -f", id));
+  EXPECT_EQ(logs.code, 0);
+  EXPECT_EQ(logs.out, "hi\nbye\n");
+  J job = Job(id);
+  for (const char* field : {"id", "name", "state", "exit_code", "placement", "submitted_at", "started_at", "ended_at"}) {
+    EXPECT_TRUE(job.contains(field)) << field;
+  }
+  for (const char* field : {"provider", "region", "zone", "instance_type", "num_nodes"}) {
+    EXPECT_TRUE(job["placement"].contains(field)) << field;
+  }
+  EXPECT_EQ(job["state"], "SUCCEEDED");
+  EXPECT_EQ(job["exit_code"], 0);
+  EXPECT_EQ(job["placement"]["provider"], "local");
+  auto list = Awan("status --json");
+  ASSERT_TRUE(J::parse(list.out).is_array());
+  EXPECT_EQ(J::parse(list.out)[0]["id"], id);
+  auto events = J::parse(Awan(fmt::format("events {} --json", id)).out);
+  ASSERT_EQ(events.size(), 4u);
+  for (const auto& e : events) {
+    EXPECT_TRUE(e.contains("time") && e.contains("type") && e.contains("message"));
+  }
+  auto server = J::parse(Awan("server status --json").out);
+  EXPECT_TRUE(server["url"].is_string());
+  EXPECT_TRUE(server["pid"].is_number());
+  EXPECT_THAT(server["store"].get<std::string>(), HasSubstr("sqlite:"));
+  EXPECT_EQ(Awan(fmt::format("logs {}", id)).out, "hi\nbye\n");
+}
+
+TEST_F(ServerTest, CancelReallyStopsTheJobsProcesses) {
+  const fs::path pidfile = home_ / "child.pid";
+  const int64_t id = LaunchDetached(Task("t", fmt::format("run: |\n  sleep 300 &\n  echo $! > {}\n  wait\n", pidfile.string())));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  for (int i = 0; i < 200 && Slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const pid_t child = std::stoi(Slurp(pidfile));
+  auto r = Awan(fmt::format("cancel {}", id));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("cancel requested"));
+  ASSERT_TRUE(WaitState(id, "CANCELLED"));
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {
+    gone = !Alive(child);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone);
+}
+
+TEST_F(ServerTest, TwoJobsThatDoNotFitTogetherQueue) {
+  const std::string env = "AWAN_LOCAL_GPUS=H100";  // the server sees one H100 (inherited from the CLI)
+  const int64_t a = LaunchDetached(Task("a", "resources: {accelerators: H100:1}\nrun: echo gpu=$CUDA_VISIBLE_DEVICES; sleep 1\n"), env);
+  const int64_t b = LaunchDetached(Task("b", "resources: {accelerators: H100:1}\nrun: echo second\n"), env);
+  ASSERT_TRUE(WaitState(a, "RUNNING"));
+  EXPECT_EQ(Job(b)["state"], "PENDING");
+  ASSERT_TRUE(WaitState(b, "SUCCEEDED"));
+  EXPECT_EQ(Job(a)["state"], "SUCCEEDED");
+  EXPECT_GE(Job(b)["started_at"].get<std::string>(), Job(a)["ended_at"].get<std::string>());
+  EXPECT_EQ(Awan(fmt::format("logs {}", a)).out, "gpu=0\n");
+}
+
+TEST_F(ServerTest, KillDashNineOfTheServerMidJobLosesNothing) {
+  const fs::path runs = home_ / "runs";
+  const int64_t id = LaunchDetached(Task("t", fmt::format("run: |\n  echo started >> {}\n  sleep 3\n  exit 4\n", runs.string())));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  const int64_t dies = LaunchDetached(Task("d", "run: sleep 300\n"));
+  ASSERT_TRUE(WaitState(dies, "RUNNING"));
+  auto info = awan::client::ReadServerInfo(home_.string());
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(kill(static_cast<pid_t>(info->pid), SIGKILL), 0);
+  // While the server is down, one job's process is killed too.
+  const auto nodes_pid = [&] {
+    // The node's pid is in its folder (written by the wrapper).
+    return std::stoi(Slurp(home_ / "jobs" / std::to_string(dies) / "node-0" / "pid"));
+  }();
+  kill(-nodes_pid, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Any command starts a new server, which reconciles.
+  ASSERT_TRUE(WaitState(id, "FAILED"));
+  EXPECT_EQ(Job(id)["exit_code"], 4);  // the real exit status, although the server was away
+  EXPECT_EQ(Slurp(runs), "started\n");  // it ran once
+  ASSERT_TRUE(WaitState(dies, "FAILED"));
+  EXPECT_THAT(Job(dies)["reason"].get<std::string>(), HasSubstr("exit status unknown"));
+  auto events = Awan(fmt::format("events {}", id));
+  EXPECT_THAT(events.out, HasSubstr("adopted"));
+}
+
+TEST_F(ServerTest, AuthAndBadInputGetClearHttpErrors) {
+  const int64_t first = LaunchDetached(Task("t", "run: echo kept\n"));
+  ASSERT_TRUE(WaitState(first, "SUCCEEDED"));
+  auto health = Client("").Call("GET", "/v1/health");
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Client("").Call("GET", "/v1/jobs")->status, 401);
+  EXPECT_EQ(Client("wrong").Call("GET", "/v1/jobs")->status, 403);
+  auto c = Client(Token());
+  EXPECT_EQ(c.Call("GET", "/v1/jobs")->status, 200);
+  auto malformed = c.Call("POST", "/v1/jobs", "{not json");
+  EXPECT_EQ(malformed->status, 400);
+  EXPECT_THAT(malformed->body, HasSubstr("malformed JSON"));
+  auto missing = c.Call("POST", "/v1/jobs", "{}");
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_THAT(missing->body, HasSubstr("task_yaml"));
+  auto bad_yaml = c.Call("POST", "/v1/jobs", J{{"task_yaml", "resources: {acelerators: H100}\n"}, {"source", "x.yaml"}}.dump());
+  EXPECT_EQ(bad_yaml->status, 400);
+  EXPECT_THAT(bad_yaml->body, HasSubstr("x.yaml:1:13: resources.acelerators"));
+  auto syntax = c.Call("POST", "/v1/jobs", J{{"task_yaml", "run: [\n"}, {"source", "y.yaml"}}.dump());
+  EXPECT_EQ(syntax->status, 400);
+  EXPECT_THAT(syntax->body, HasSubstr("YAML syntax error"));
+  EXPECT_EQ(c.Call("GET", "/v1/jobs/999")->status, 404);
+  EXPECT_EQ(c.Call("POST", "/v1/jobs/999/cancel")->status, 404);
+  EXPECT_EQ(c.Call("GET", "/v1/jobs/abc")->status, 400);
+  EXPECT_EQ(c.Call("GET", "/v1/nothing")->status, 404);
+  auto huge = c.Call("POST", "/v1/jobs", std::string(2 << 20, 'x'));
+  EXPECT_EQ(huge->status, 413);
+  // Nothing already stored was lost.
+  auto list = J::parse(c.Call("GET", "/v1/jobs")->body)["jobs"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["state"], "SUCCEEDED");
+  // The CLI says the same, with exit codes.
+  auto launch = Awan("launch " + std::string(AWAN_SOURCE_DIR) + "/examples/tasks/broken/bad-values.yaml");
+  EXPECT_EQ(launch.code, 2);
+  EXPECT_THAT(launch.err, HasSubstr("bad-values.yaml:3:12: num_nodes"));
+  auto never = Awan("launch " + Task("big", "resources: {accelerators: H100:8}\nrun: x\n"));
+  EXPECT_EQ(never.code, 2);
+  EXPECT_THAT(never.err, HasSubstr("this machine can never run the task"));
+  EXPECT_EQ(Awan("status 999").code, 1);
+  EXPECT_EQ(Awan("cancel nope").code, 2);
+}
+
+TEST_F(ServerTest, ServerStartStopAndStatus) {
+  EXPECT_EQ(Awan("server status").code, 1);
+  auto start = Awan("server start");
+  EXPECT_EQ(start.code, 0) << start.err;
+  EXPECT_THAT(start.out, HasSubstr("started at http://127.0.0.1:"));
+  EXPECT_THAT(Awan("server start").out, HasSubstr("already running"));
+  EXPECT_EQ(Awan("server status").code, 0);
+  auto stop = Awan("server stop");
+  EXPECT_THAT(stop.out, HasSubstr("stopped"));
+  EXPECT_EQ(J::parse(Awan("server status --json").out)["running"], false);
+}
+
+}  // namespace
