@@ -249,4 +249,28 @@ TEST_F(ServerTest, ServerStartStopAndStatus) {
   EXPECT_EQ(J::parse(Awan("server status --json").out)["running"], false);
 }
 
+// Needs a GPU: skipped where nvidia-smi finds none. Run by hand on a GPU machine (docs/performance.md
+// says when it last ran).
+TEST_F(ServerTest, GpuJobAskingForOneGpuSeesExactlyOneDevice) {
+  auto smi = awan::testing::RunCommand("nvidia-smi --query-gpu=name --format=csv,noheader");
+  if (smi.code != 0 || smi.out.empty()) GTEST_SKIP() << "no GPU found (nvidia-smi); skipping the GPU check";
+  if (awan::testing::RunCommand("python3 -c 'import torch'").code != 0) GTEST_SKIP() << "PyTorch not installed";
+  // "NVIDIA H100 80GB HBM3" → ask for "H100".
+  std::istringstream words(smi.out.substr(0, smi.out.find('\n')));
+  std::string word, model;
+  while (words >> word) {
+    if (word != "NVIDIA" && model.empty()) model = word;
+  }
+  const std::string task = Task("gpu", fmt::format(R"TASK(name: cuda-check
+resources: {{accelerators: {}:1}}
+run: |
+  echo "visible=$CUDA_VISIBLE_DEVICES"
+  python3 -c "import torch; x = torch.ones(1024, 1024, device='cuda'); print('cuda_devices', torch.cuda.device_count(), 'sum', int((x @ x).sum().item()))"
+)TASK", model));
+  auto r = Awan("launch " + task);
+  EXPECT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_THAT(r.out, HasSubstr("cuda_devices 1 sum 1073741824"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("visible=[0-9]+\n"));
+}
+
 }  // namespace
