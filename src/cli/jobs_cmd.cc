@@ -97,6 +97,14 @@ int RunLaunch(const LaunchArgs& args) {
   const fs::path path = fs::absolute(args.task, ec);
   auto c = Client();
   if (!c.ok()) return kExitFailed;
+  // Where it will run. Only the local provider runs jobs so far; clouds join with the providers of
+  // issue 4, and then this shows the optimizer's ranking.
+  if (auto server = c->Call("GET", "/v1/server"); server.ok() && server->status == 200) {
+    const J m = J::parse(server->body)["machine"];
+    std::cerr << fmt::format("Placement: local/{} — this machine: {} CPUs, {:.1f} GiB memory, {} GPU(s)\n",
+                             m["hostname"].get<std::string>(), m["cpus"].get<int>(), m["memory_gib"].get<double>(),
+                             m["gpus"].size());
+  }
   J body{{"task_yaml", text.str()}, {"source", path.string()}, {"base_dir", path.parent_path().string()}};
   auto r = c->Call("POST", "/v1/jobs", body.dump());
   if (!r.ok()) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -102,6 +103,12 @@ int RunServerDaemon(const DaemonOptions& options) {
   providers::LocalResources machine = providers::DetectLocalResources();
   spdlog::info("awan {} server: store {}, machine {} ({} CPUs, {:.1f} GiB, {} GPU(s))", kAwanVersion,
                (*store)->Describe(), machine.hostname, machine.cpus, machine.memory_gib, machine.gpus.size());
+  nlohmann::json local_config{{"hostname", machine.hostname}, {"cpus", machine.cpus}, {"memory_gib", machine.memory_gib},
+                              {"gpus", machine.gpus.size()}};
+  (void)(*store)->PutProvider({"local", "local", local_config.dump(),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count()});
   controller::ControllerOptions copts;
   copts.home = home.string();
   controller::JobController controller(**store, machine, copts);

@@ -171,7 +171,7 @@ TEST_F(ServerTest, TwoJobsThatDoNotFitTogetherQueue) {
 
 TEST_F(ServerTest, KillDashNineOfTheServerMidJobLosesNothing) {
   const fs::path runs = home_ / "runs";
-  const int64_t id = LaunchDetached(Task("t", fmt::format("run: |\n  echo started >> {}\n  sleep 3\n  exit 4\n", runs.string())));
+  const int64_t id = LaunchDetached(Task("t", fmt::format("run: |\n  echo started >> {}\n  sleep 4\n  exit 4\n", runs.string())));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
   const int64_t dies = LaunchDetached(Task("d", "run: sleep 300\n"));
   ASSERT_TRUE(WaitState(dies, "RUNNING"));
