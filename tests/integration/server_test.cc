@@ -22,21 +22,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using J = nlohmann::json;
 
-// Alive and not a zombie (an orphan's zombie may linger where PID 1 does not reap).
-bool Alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  std::getline(stat, text);
-  const size_t paren = text.rfind(')');
-  return paren != std::string::npos && text.size() > paren + 2 && text[paren + 2] != 'Z';
-}
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+bool Alive(pid_t pid) { return awan::testing::ProcessAlive(pid); }
+std::string Slurp(const fs::path& p) { return awan::testing::ReadFile(p.string()); }
 
 class ServerTest : public ::testing::Test {
  protected:

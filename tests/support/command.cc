@@ -23,6 +23,16 @@ std::string Slurp(const fs::path& p) {
 
 }  // namespace
 
+std::string ReadFile(const std::string& path) { return Slurp(path); }
+
+bool ProcessAlive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && text.size() > paren + 2 && text[paren + 2] != 'Z';
+}
+
 CommandResult RunCommand(const std::string& command) {
   static std::atomic<int> counter{0};
   const fs::path dir = fs::temp_directory_path() /

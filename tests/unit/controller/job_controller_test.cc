@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include "support/command.h"
+
 namespace awan::controller {
 namespace {
 
@@ -21,20 +23,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using store::JobState;
 
-bool Alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  std::getline(stat, text);
-  const size_t paren = text.rfind(')');
-  return paren != std::string::npos && text.size() > paren + 2 && text[paren + 2] != 'Z';
-}
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+bool Alive(pid_t pid) { return awan::testing::ProcessAlive(pid); }
+std::string Slurp(const fs::path& p) { return awan::testing::ReadFile(p.string()); }
 
 class ControllerTest : public ::testing::Test {
  protected:
