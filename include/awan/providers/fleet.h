@@ -1,0 +1,46 @@
+// The fleet: the providers a server runs jobs on, declared in a config file ($AWAN_HOME/config.yaml,
+// or --config) or, without one, the embedded default — this machine plus emulated Azure, GCP, AWS, OCI
+// and CoreWeave regions built from the built-in catalog. Each provider kind is made by a factory in
+// registry.cc (one line per kind). A provider whose config is wrong is left out with its error; the
+// others still load.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "awan/catalog/catalog.h"
+#include "awan/providers/local.h"
+#include "awan/providers/provider.h"
+
+namespace awan::providers {
+
+class SimProvider;
+
+struct Fleet {
+  std::vector<std::unique_ptr<Provider>> providers;
+  std::vector<std::string> errors;  // one per provider left out: "config.yaml:12:5: providers[2].kind: ..."
+  std::string source;               // the config file, or "embedded default"
+
+  Provider* Find(std::string_view name) const;
+  SimProvider* FindSim(std::string_view name) const;  // nullptr unless a sim provider has this name
+  std::vector<std::string> Names() const;
+  // Everything the fleet sells, for the optimizer (finalized).
+  catalog::Catalog BuildCatalog() const;
+};
+
+// The embedded default fleet's config, as YAML (what `awan check-config --default` prints).
+std::string DefaultFleetYaml();
+
+// Parses a fleet config. `source` names it in errors; `catalog` is what sim providers emulate.
+// Errors in one provider's entry go to Fleet::errors; a file that is not a fleet config at all is an
+// error.
+absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source, const catalog::Catalog& catalog,
+                                 const LocalResources& machine);
+
+// `path` if given; else $AWAN_HOME/config.yaml if it exists; else the embedded default.
+absl::StatusOr<Fleet> LoadFleet(const std::string& path, const std::string& awan_home,
+                                const catalog::Catalog& catalog, const LocalResources& machine);
+
+}  // namespace awan::providers

@@ -1,0 +1,256 @@
+// Fleet config parsing and the provider-kind registry.
+#include "awan/providers/fleet.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "awan/common/text.h"
+#include "awan/providers/sim.h"
+#include "local/local_provider.h"
+
+namespace awan::providers {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Context {
+  std::string_view source;
+  const catalog::Catalog& catalog;
+  const LocalResources& machine;
+};
+
+// Thrown inside a provider's entry; caught per entry so the other providers still load.
+struct EntryError {
+  std::string message;
+};
+
+std::string Where(const Context& ctx, const YAML::Node& node, const std::string& field) {
+  const YAML::Mark m = node.Mark();
+  return fmt::format("{}:{}:{}: {}", ctx.source, m.line + 1, m.column + 1, field);
+}
+
+void CheckFields(const Context& ctx, const YAML::Node& entry, const std::string& field,
+                 const std::vector<std::string>& allowed) {
+  for (auto it = entry.begin(); it != entry.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      throw EntryError{fmt::format("{}.{}: unknown field{}; allowed: {}", Where(ctx, it->first, field), key,
+                                   DidYouMean(key, allowed), JoinLimited(allowed, allowed.size()))};
+    }
+  }
+}
+
+double Number(const Context& ctx, const YAML::Node& node, const std::string& field) {
+  auto v = node.IsScalar() ? ParseNumber(node.Scalar()) : std::nullopt;
+  if (!v || *v < 0) throw EntryError{fmt::format("{}: must be a non-negative number", Where(ctx, node, field))};
+  return *v;
+}
+
+using Factory = std::function<std::unique_ptr<Provider>(const std::string& name, const YAML::Node& entry,
+                                                        const std::string& field, const Context& ctx)>;
+
+std::unique_ptr<Provider> MakeLocal(const std::string&, const YAML::Node& entry, const std::string& field,
+                                    const Context& ctx) {
+  CheckFields(ctx, entry, field, {"name", "kind"});
+  return std::make_unique<LocalProvider>(ctx.machine);
+}
+
+std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& entry, const std::string& field,
+                                  const Context& ctx) {
+  CheckFields(ctx, entry, field,
+              {"name", "kind", "emulates", "regions", "default_capacity", "capacity", "quota", "delay_ms",
+               "spot_preemptions_per_hour", "failures", "seed"});
+  SimConfig c;
+  c.name = name;
+  c.emulates = entry["emulates"] ? entry["emulates"].Scalar() : name;
+  if (!ctx.catalog.HasProvider(c.emulates)) {
+    std::vector<std::string> known;
+    for (const auto& p : ctx.catalog.providers()) known.push_back(p.name);
+    throw EntryError{fmt::format("{}.emulates: the catalog has no provider '{}'{}; it has: {}",
+                                 Where(ctx, entry["emulates"] ? entry["emulates"] : entry, field), c.emulates,
+                                 DidYouMean(c.emulates, known), JoinLimited(known, known.size()))};
+  }
+  if (const YAML::Node regions = entry["regions"]) {
+    for (const YAML::Node& r : regions) c.regions.push_back(r.Scalar());
+  }
+  if (const YAML::Node n = entry["default_capacity"]) c.default_capacity = static_cast<int>(Number(ctx, n, field + ".default_capacity"));
+  if (const YAML::Node cap = entry["capacity"]) {
+    for (auto it = cap.begin(); it != cap.end(); ++it) {
+      c.capacity[it->first.Scalar()] = static_cast<int>(Number(ctx, it->second, field + ".capacity." + it->first.Scalar()));
+    }
+  }
+  if (const YAML::Node quota = entry["quota"]) {
+    for (auto it = quota.begin(); it != quota.end(); ++it) {
+      c.quota[it->first.Scalar()] = static_cast<int>(Number(ctx, it->second, field + ".quota." + it->first.Scalar()));
+    }
+  }
+  if (const YAML::Node delay = entry["delay_ms"]) {
+    if (delay.IsSequence() && delay.size() == 2) {
+      c.delay_min_ms = static_cast<int64_t>(Number(ctx, delay[0], field + ".delay_ms"));
+      c.delay_max_ms = static_cast<int64_t>(Number(ctx, delay[1], field + ".delay_ms"));
+    } else {
+      c.delay_min_ms = c.delay_max_ms = static_cast<int64_t>(Number(ctx, delay, field + ".delay_ms"));
+    }
+    if (c.delay_max_ms < c.delay_min_ms) {
+      throw EntryError{fmt::format("{}: write [MIN, MAX] with MIN <= MAX (milliseconds)", Where(ctx, delay, field + ".delay_ms"))};
+    }
+  }
+  if (const YAML::Node rate = entry["spot_preemptions_per_hour"]) {
+    c.spot_preemptions_per_hour = Number(ctx, rate, field + ".spot_preemptions_per_hour");
+  }
+  if (const YAML::Node seed = entry["seed"]) c.seed = static_cast<uint64_t>(Number(ctx, seed, field + ".seed"));
+  if (const YAML::Node failures = entry["failures"]) {
+    for (size_t i = 0; i < failures.size(); ++i) {
+      const YAML::Node f = failures[i];
+      const std::string ff = fmt::format("{}.failures[{}]", field, i);
+      SimFailure failure;
+      const std::string kind = f["error"] ? f["error"].Scalar() : "";
+      auto parsed = ParseErrorKind(kind);
+      if (!parsed) {
+        const std::vector<std::string> kinds = {"capacity_unavailable", "quota_exceeded", "auth_failed",
+                                                "invalid_request",      "transient",      "provider_down"};
+        throw EntryError{fmt::format("{}.error: '{}' is not an error kind{}; kinds: {}", Where(ctx, f, ff), kind,
+                                     DidYouMean(kind, kinds), JoinLimited(kinds, kinds.size()))};
+      }
+      failure.kind = *parsed;
+      if (f["region"]) failure.region = f["region"].Scalar();
+      if (f["zone"]) failure.zone = f["zone"].Scalar();
+      if (f["probability"]) failure.probability = Number(ctx, f["probability"], ff + ".probability");
+      c.failures.push_back(failure);
+    }
+  }
+  auto sim = std::make_unique<SimProvider>(std::move(c), ctx.catalog);
+  if (sim->offering_count() == 0) {
+    throw EntryError{fmt::format("{}: no offering of '{}' is left in the regions chosen", Where(ctx, entry, field),
+                                 sim->config().emulates)};
+  }
+  return sim;
+}
+
+// The provider kinds: adding one is a factory in its folder and one line here.
+const std::map<std::string, Factory>& Factories() {
+  static const std::map<std::string, Factory> kFactories = {
+      {"local", MakeLocal},
+      {"sim", MakeSim},
+  };
+  return kFactories;
+}
+
+}  // namespace
+
+Provider* Fleet::Find(std::string_view name) const {
+  for (const auto& p : providers) {
+    if (p->name() == name) return p.get();
+  }
+  return nullptr;
+}
+
+SimProvider* Fleet::FindSim(std::string_view name) const {
+  Provider* p = Find(name);
+  return p != nullptr && p->kind() == "sim" ? static_cast<SimProvider*>(p) : nullptr;
+}
+
+std::vector<std::string> Fleet::Names() const {
+  std::vector<std::string> out;
+  for (const auto& p : providers) out.push_back(p->name());
+  return out;
+}
+
+catalog::Catalog Fleet::BuildCatalog() const {
+  catalog::Catalog c;
+  for (const auto& p : providers) p->AddOfferings(c);
+  c.Finalize();
+  return c;
+}
+
+std::string DefaultFleetYaml() {
+  return R"(# awan's embedded default fleet: this machine, plus emulated cloud regions (the `sim` provider)
+# built from the built-in catalog. The emulated providers are a product feature and a stand-in for
+# real clouds: their nodes run jobs as local processes. Copy this to $AWAN_HOME/config.yaml to change it.
+providers:
+  - {name: local, kind: local}
+  - {name: aws, kind: sim, emulates: aws, default_capacity: 4, delay_ms: [200, 800], quota: {us-east-1: 32}}
+  - {name: azure, kind: sim, emulates: azure, default_capacity: 4, delay_ms: [300, 1200]}
+  - {name: gcp, kind: sim, emulates: gcp, default_capacity: 4, delay_ms: [200, 900]}
+  - {name: oci, kind: sim, emulates: oci, default_capacity: 4, delay_ms: [300, 1000]}
+  - {name: coreweave, kind: sim, emulates: coreweave, default_capacity: 4, delay_ms: [100, 500]}
+)";
+}
+
+absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source, const catalog::Catalog& catalog,
+                                 const LocalResources& machine) {
+  Fleet fleet;
+  fleet.source = std::string(source);
+  const Context ctx{source, catalog, machine};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}:{}:{}: YAML syntax error: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (!root.IsMap() || !root["providers"] || !root["providers"].IsSequence()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: a fleet config is a mapping with `providers:`, a list of {{name, kind, ...}} (see docs/providers.md)",
+        source));
+  }
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    if (it->first.Scalar() != "providers") {
+      return absl::InvalidArgumentError(fmt::format("{}: unknown field{}; a fleet config has `providers:`",
+                                                    Where(ctx, it->first, it->first.Scalar()),
+                                                    DidYouMean(it->first.Scalar(), std::vector<std::string>{"providers"})));
+    }
+  }
+  std::set<std::string> names;
+  const YAML::Node list = root["providers"];
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node entry = list[i];
+    const std::string field = fmt::format("providers[{}]", i);
+    try {
+      if (!entry.IsMap()) throw EntryError{fmt::format("{}: must be a mapping {{name, kind, ...}}", Where(ctx, entry, field))};
+      const std::string name = entry["name"] ? entry["name"].Scalar() : "";
+      const std::string kind = entry["kind"] ? entry["kind"].Scalar() : "";
+      if (name.empty()) throw EntryError{fmt::format("{}.name: is required", Where(ctx, entry, field))};
+      if (!names.insert(name).second) {
+        throw EntryError{fmt::format("{}.name: '{}' is declared twice", Where(ctx, entry["name"], field), name)};
+      }
+      auto factory = Factories().find(kind);
+      if (factory == Factories().end()) {
+        std::vector<std::string> kinds;
+        for (const auto& [k, f] : Factories()) kinds.push_back(k);
+        throw EntryError{fmt::format("{}.kind: unknown provider kind '{}'{}; kinds: {}",
+                                     Where(ctx, entry["kind"] ? entry["kind"] : entry, field), kind,
+                                     DidYouMean(kind, kinds), JoinLimited(kinds, kinds.size()))};
+      }
+      fleet.providers.push_back(factory->second(name, entry, field, ctx));
+    } catch (const EntryError& e) {
+      fleet.errors.push_back(e.message);
+    } catch (const YAML::Exception& e) {
+      fleet.errors.push_back(fmt::format("{}: {}", Where(ctx, entry, field), e.msg));
+    }
+  }
+  return fleet;
+}
+
+absl::StatusOr<Fleet> LoadFleet(const std::string& path, const std::string& awan_home, const catalog::Catalog& catalog,
+                                const LocalResources& machine) {
+  std::string file = path;
+  std::error_code ec;
+  if (file.empty() && !awan_home.empty() && fs::exists(fs::path(awan_home) / "config.yaml", ec)) {
+    file = (fs::path(awan_home) / "config.yaml").string();
+  }
+  if (file.empty()) return ParseFleet(DefaultFleetYaml(), "embedded default", catalog, machine);
+  std::ifstream in(file);
+  if (!in) return absl::NotFoundError(fmt::format("{}: cannot read the fleet config", file));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseFleet(text.str(), file, catalog, machine);
+}
+
+}  // namespace awan::providers

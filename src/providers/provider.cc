@@ -1,0 +1,22 @@
+#include "awan/providers/provider.h"
+
+#include <array>
+
+namespace awan::providers {
+namespace {
+
+constexpr std::array<std::string_view, 6> kNames = {"capacity_unavailable", "quota_exceeded",   "auth_failed",
+                                                    "invalid_request",      "transient",        "provider_down"};
+
+}  // namespace
+
+std::string_view ErrorKindName(ErrorKind kind) { return kNames[static_cast<size_t>(kind)]; }
+
+std::optional<ErrorKind> ParseErrorKind(std::string_view name) {
+  for (size_t i = 0; i < kNames.size(); ++i) {
+    if (kNames[i] == name) return static_cast<ErrorKind>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace awan::providers

@@ -1,0 +1,117 @@
+#include "awan/providers/fleet.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "awan/catalog/loader.h"
+#include "awan/providers/sim.h"
+
+namespace awan::providers {
+namespace {
+
+using ::testing::HasSubstr;
+
+const catalog::Catalog& Builtin() {
+  static const catalog::Catalog c = [] {
+    catalog::LoadReport report;
+    return std::move(*catalog::BuiltinCatalog(report));
+  }();
+  return c;
+}
+
+LocalResources Machine() {
+  LocalResources m;
+  m.cpus = 8;
+  m.memory_gib = 32;
+  m.hostname = "box";
+  m.gpus = {{0, "NVIDIA H100 80GB HBM3", 80}, {1, "NVIDIA H100 80GB HBM3", 80}};
+  return m;
+}
+
+TEST(FleetTest, EmbeddedDefaultIsLocalPlusFiveEmulatedClouds) {
+  auto fleet = ParseFleet(DefaultFleetYaml(), "embedded default", Builtin(), Machine());
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  EXPECT_TRUE(fleet->errors.empty()) << fleet->errors.front();
+  EXPECT_EQ(fleet->Names(), (std::vector<std::string>{"local", "aws", "azure", "gcp", "oci", "coreweave"}));
+  const catalog::Catalog c = fleet->BuildCatalog();
+  // Each emulated cloud has 8-GPU H100 nodes in at least two regions, with capacity for them.
+  for (const char* name : {"aws", "azure", "gcp", "oci", "coreweave"}) {
+    std::set<std::string> regions;
+    for (const auto& u : fleet->FindSim(name)->Books()) {
+      for (const auto& o : c.offerings()) {
+        if (c.Name(o.provider) == name && c.Name(o.instance_type) == u.instance_type &&
+            c.Name(o.accelerator) == "H100" && o.accelerator_count == 8 && u.capacity >= 1) {
+          regions.insert(u.region);
+        }
+      }
+    }
+    EXPECT_GE(regions.size(), 2u) << name;
+  }
+  EXPECT_FALSE(c.HasProvider("lambda"));  // not in the default fleet
+  // The local machine sells its CPUs and 1 or 2 of its H100s.
+  size_t local = 0;
+  for (const auto& o : c.offerings()) local += c.Name(o.provider) == "local";
+  EXPECT_EQ(local, 3u);
+}
+
+TEST(FleetTest, BadEntriesAreLeftOutWithClearErrorsAndTheRestLoads) {
+  auto fleet = ParseFleet(R"(providers:
+  - {name: local, kind: local}
+  - {name: aws, kind: simm}
+  - {name: gcp, kind: sim, emulates: gcpp}
+  - {name: oci, kind: sim, capacityy: 3}
+  - {name: local, kind: local}
+  - {name: x, kind: sim, emulates: aws, failures: [{error: tranzient}]}
+  - {name: y, kind: sim, emulates: aws, regions: [mars-1]}
+)",
+                          "fleet.yaml", Builtin(), Machine());
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  EXPECT_EQ(fleet->Names(), std::vector<std::string>{"local"});
+  ASSERT_EQ(fleet->errors.size(), 6u);
+  EXPECT_THAT(fleet->errors[0], HasSubstr("fleet.yaml:3:"));
+  EXPECT_THAT(fleet->errors[0], HasSubstr("providers[1].kind: unknown provider kind 'simm' (did you mean 'sim'?)"));
+  EXPECT_THAT(fleet->errors[1], HasSubstr("the catalog has no provider 'gcpp' (did you mean 'gcp'?)"));
+  EXPECT_THAT(fleet->errors[2], HasSubstr("capacityy: unknown field (did you mean 'capacity'?)"));
+  EXPECT_THAT(fleet->errors[3], HasSubstr("'local' is declared twice"));
+  EXPECT_THAT(fleet->errors[4], HasSubstr("'tranzient' is not an error kind (did you mean 'transient'?)"));
+  EXPECT_THAT(fleet->errors[5], HasSubstr("no offering of 'aws' is left"));
+}
+
+TEST(FleetTest, NotAFleetConfigIsAnError) {
+  EXPECT_FALSE(ParseFleet("name: x\n", "f.yaml", Builtin(), Machine()).ok());
+  EXPECT_THAT(ParseFleet("providers: [\n", "f.yaml", Builtin(), Machine()).status().message(),
+              HasSubstr("YAML syntax error"));
+  EXPECT_THAT(ParseFleet("providers: []\nprovider: 1\n", "f.yaml", Builtin(), Machine()).status().message(),
+              HasSubstr("did you mean 'providers'?"));
+}
+
+TEST(FleetTest, SimSettingsAreRead) {
+  auto fleet = ParseFleet(R"(providers:
+  - name: aws
+    kind: sim
+    regions: [us-east-1]
+    default_capacity: 1
+    capacity: {us-east-1/p5.48xlarge: 3}
+    quota: {us-east-1: 5}
+    delay_ms: [10, 20]
+    spot_preemptions_per_hour: 0.5
+    failures: [{error: capacity_unavailable, region: us-east-1, zone: us-east-1a, probability: 0.25}]
+    seed: 7
+)",
+                          "f.yaml", Builtin(), Machine());
+  ASSERT_TRUE(fleet.ok());
+  ASSERT_TRUE(fleet->errors.empty()) << fleet->errors.front();
+  const SimConfig& c = fleet->FindSim("aws")->config();
+  EXPECT_EQ(c.regions, std::vector<std::string>{"us-east-1"});
+  EXPECT_EQ(c.capacity.at("us-east-1/p5.48xlarge"), 3);
+  EXPECT_EQ(c.quota.at("us-east-1"), 5);
+  EXPECT_EQ(c.delay_max_ms, 20);
+  EXPECT_EQ(c.failures.at(0).kind, ErrorKind::kCapacityUnavailable);
+  EXPECT_DOUBLE_EQ(c.failures.at(0).probability, 0.25);
+  EXPECT_EQ(c.seed, 7u);
+}
+
+}  // namespace
+}  // namespace awan::providers
