@@ -82,6 +82,10 @@ int Run(int argc, char** argv) {
                    "Never place here (repeatable): PROVIDER, PROVIDER/REGION or "
                    "PROVIDER/REGION/ZONE")
       ->type_name("WHERE");
+  opt_cmd->add_option("--config", opt.config,
+                      "Fleet config whose providers to rank over (default: $AWAN_HOME/config.yaml, else the "
+                      "embedded default fleet); ignored with --catalog")
+      ->type_name("FILE");
   opt_cmd->add_option("--flops", opt.flops,
                       "Total FLOPs of the job, for --objective time (overrides "
                       "resources.accelerator_flops)");
@@ -91,6 +95,16 @@ int Run(int argc, char** argv) {
   opt_cmd->add_flag("--json", opt.json,
                     "Print {\"chosen\": P, \"candidates\": [P, ...]} (see docs/optimizer.md)");
   opt_cmd->callback([&] { exit_code = RunOptimize(opt); });
+
+  CheckConfigArgs check_config;
+  CLI::App* check_config_cmd = app.add_subcommand(
+      "check-config", "Validate the fleet config: which providers load, and why any is left out");
+  check_config_cmd->add_option("--config", check_config.config, "Fleet config (default: $AWAN_HOME/config.yaml, "
+                                                                "else the embedded default)")
+      ->type_name("FILE");
+  check_config_cmd->add_flag("--default", check_config.print_default, "Print the embedded default fleet's config");
+  check_config_cmd->add_flag("--json", check_config.json, "Print {source, providers, errors}");
+  check_config_cmd->callback([&] { exit_code = RunCheckConfig(check_config); });
 
   LaunchArgs launch;
   CLI::App* launch_cmd = app.add_subcommand(

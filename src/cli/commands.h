@@ -24,6 +24,8 @@ struct CatalogArgs {
 // The catalog a command uses: --catalog paths, or the built-in one. Prints a one-line summary of
 // skipped rows to stderr.
 absl::StatusOr<catalog::Catalog> LoadCatalog(const CatalogArgs& args);
+// What the fleet (config file, or the embedded default) sells; its config errors go to stderr.
+absl::StatusOr<catalog::Catalog> LoadFleetCatalog(const std::string& config_path);
 
 struct CheckArgs {
   std::string task;
@@ -44,6 +46,7 @@ int RunCatalogAccelerators(bool json);
 
 struct OptimizeArgs {
   CatalogArgs catalog;
+  std::string config;  // fleet config; used when no --catalog is given
   std::string task;
   std::string objective = "cost";
   std::vector<std::string> providers;
@@ -54,6 +57,13 @@ struct OptimizeArgs {
   bool json = false;
 };
 int RunOptimize(const OptimizeArgs& args);
+
+struct CheckConfigArgs {
+  std::string config;  // "" = $AWAN_HOME/config.yaml, else the embedded default
+  bool print_default = false;
+  bool json = false;
+};
+int RunCheckConfig(const CheckConfigArgs& args);
 
 struct LaunchArgs {
   std::string task;

@@ -80,7 +80,13 @@ int RunOptimize(const OptimizeArgs& args) {
     }
     options.blocklist.push_back(*rule);
   }
-  auto catalog = LoadCatalog(args.catalog);
+  // With --catalog, that catalog; otherwise what the fleet sells (the providers `awan launch` uses).
+  absl::StatusOr<catalog::Catalog> catalog;
+  if (!args.catalog.paths.empty()) {
+    catalog = LoadCatalog(args.catalog);
+  } else {
+    catalog = LoadFleetCatalog(args.config);
+  }
   if (!catalog.ok()) {
     std::cerr << "awan: " << catalog.status().message() << "\n";
     return kExitBadInput;

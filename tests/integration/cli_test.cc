@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "support/command.h"
@@ -183,6 +184,34 @@ TEST(CliTest, SharedSkyPilotCatalogWorksEndToEnd) {
   auto j = nlohmann::json::parse(o.out);
   EXPECT_GT(j["candidates"].size(), 20u);
   EXPECT_EQ(j["chosen"]["accelerator"], "H100");
+}
+
+TEST(CliTest, OptimizeRanksOverTheFleetByDefault) {
+  // Without --catalog: the embedded default fleet (this machine + emulated aws, azure, gcp, oci, coreweave).
+  Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --json --top 0");
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::set<std::string> providers;
+  for (const auto& p : nlohmann::json::parse(o.out)["candidates"]) providers.insert(p["provider"]);
+  EXPECT_EQ(providers, (std::set<std::string>{"aws", "azure", "gcp", "oci", "coreweave"}));
+  // A small CPU task is cheapest on this machine, which costs nothing.
+  Output hello = Awan("optimize " + kExamples + "hello.yaml --json --top 1");
+  ASSERT_EQ(hello.code, 0) << hello.err;
+  EXPECT_EQ(nlohmann::json::parse(hello.out)["chosen"]["provider"], "local");
+}
+
+TEST(CliTest, CheckConfigNamesBadProvidersAndKeepsTheRest) {
+  Output ok = Awan("check-config");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("coreweave"));
+  const fs::path bad = fs::temp_directory_path() / "awan_cli_badfleet.yaml";
+  std::ofstream(bad) << "providers:\n  - {name: local, kind: local}\n  - {name: aws, kind: simm}\n";
+  Output o = Awan("check-config --config " + bad.string() + " --json");
+  EXPECT_EQ(o.code, 1);
+  auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["providers"].size(), 1u);
+  EXPECT_THAT(j["errors"][0].get<std::string>(), HasSubstr(":3:23: providers[1].kind: unknown provider kind 'simm'"));
+  Output def = Awan("check-config --default");
+  EXPECT_THAT(def.out, HasSubstr("kind: sim"));
 }
 
 TEST(CliTest, HelpAndUsageErrors) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <map>
 
 #include "awan/catalog/catalog.h"
@@ -12,7 +13,8 @@ LocalProvider::LocalProvider(LocalResources machine) : machine_(std::move(machin
 
 void LocalProvider::AddOfferings(catalog::Catalog& catalog) const {
   const std::string host = machine_.hostname.empty() ? "localhost" : machine_.hostname;
-  catalog.Add({name_, "local", "", host, "", 0, static_cast<double>(machine_.cpus), machine_.memory_gib, kLocalPrice, 0});
+  const double memory = std::floor(machine_.memory_gib * 10) / 10;
+  catalog.Add({name_, "local", "", host, "", 0, static_cast<double>(machine_.cpus), memory, kLocalPrice, 0});
   // One offering per model and count: a task asking for H100:1 or H100:2 matches this machine exactly.
   std::map<std::string, int> models;
   for (const LocalGpu& g : machine_.gpus) {
@@ -24,8 +26,7 @@ void LocalProvider::AddOfferings(catalog::Catalog& catalog) const {
   }
   for (const auto& [model, count] : models) {
     for (int n = 1; n <= count; ++n) {
-      catalog.Add({name_, "local", "", host, model, n, static_cast<double>(machine_.cpus), machine_.memory_gib,
-                   kLocalPrice, 0});
+      catalog.Add({name_, "local", "", host, model, n, static_cast<double>(machine_.cpus), memory, kLocalPrice, 0});
     }
   }
   catalog.SetProviderInfo(name_, fmt::format("this machine ({})", host), "");

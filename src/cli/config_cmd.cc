@@ -1,0 +1,92 @@
+// `awan check-config` and the fleet catalog that `awan optimize` ranks over by default.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "awan/catalog/loader.h"
+#include "awan/client/client.h"
+#include "awan/providers/fleet.h"
+#include "awan/providers/sim.h"
+#include "commands.h"
+#include "table.h"
+
+namespace awan::cli {
+namespace {
+
+absl::StatusOr<providers::Fleet> Load(const std::string& config_path, const catalog::Catalog& builtin) {
+  return providers::LoadFleet(config_path, client::AwanHome(), builtin, providers::DetectLocalResources());
+}
+
+}  // namespace
+
+absl::StatusOr<catalog::Catalog> LoadFleetCatalog(const std::string& config_path) {
+  catalog::LoadReport report;
+  auto builtin = catalog::BuiltinCatalog(report);
+  if (!builtin.ok()) return builtin.status();
+  auto fleet = Load(config_path, *builtin);
+  if (!fleet.ok()) return fleet.status();
+  for (const std::string& e : fleet->errors) std::cerr << "awan: fleet: " << e << " (provider left out)\n";
+  return fleet->BuildCatalog();
+}
+
+int RunCheckConfig(const CheckConfigArgs& args) {
+  if (args.print_default) {
+    std::cout << providers::DefaultFleetYaml();
+    return kExitOk;
+  }
+  catalog::LoadReport report;
+  auto builtin = catalog::BuiltinCatalog(report);
+  if (!builtin.ok()) return kExitFailed;
+  auto fleet = Load(args.config, *builtin);
+  if (!fleet.ok()) {
+    std::cerr << fleet.status().message() << "\n";
+    return kExitBadInput;
+  }
+  const catalog::Catalog c = fleet->BuildCatalog();
+  if (args.json) {
+    nlohmann::ordered_json out;
+    out["source"] = fleet->source;
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const auto& p : fleet->providers) {
+      size_t offerings = 0;
+      for (const auto& info : c.providers()) {
+        if (info.name == p->name()) offerings = info.offerings;
+      }
+      list.push_back({{"name", p->name()}, {"kind", p->kind()}, {"offerings", offerings}});
+    }
+    out["providers"] = list;
+    out["errors"] = fleet->errors;
+    std::cout << out.dump(2) << "\n";
+    return fleet->errors.empty() ? kExitOk : kExitFailed;
+  }
+  std::cout << fmt::format("Fleet from {}:\n\n", fleet->source);
+  Table t;
+  t.Column("PROVIDER");
+  t.Column("KIND");
+  t.Column("OFFERINGS", Table::Align::kRight);
+  t.Column("NOTES");
+  for (const auto& p : fleet->providers) {
+    size_t offerings = 0;
+    for (const auto& info : c.providers()) {
+      if (info.name == p->name()) offerings = info.offerings;
+    }
+    std::string notes;
+    if (const auto* sim = fleet->FindSim(p->name())) {
+      notes = fmt::format("emulated {}, {} nodes per zone and type by default", sim->config().emulates,
+                          sim->config().default_capacity);
+    } else if (p->kind() == "local") {
+      notes = "this machine";
+    }
+    t.Row({p->name(), std::string(p->kind()), std::to_string(offerings), notes});
+  }
+  std::cout << t.Render();
+  for (const std::string& e : fleet->errors) std::cerr << "error: " << e << "\n";
+  if (!fleet->errors.empty()) {
+    std::cerr << fmt::format("{} provider(s) left out; the others are usable.\n", fleet->errors.size());
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace awan::cli
