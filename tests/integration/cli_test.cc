@@ -191,7 +191,8 @@ TEST(CliTest, OptimizeRanksOverTheFleetByDefault) {
   Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --json --top 0");
   ASSERT_EQ(o.code, 0) << o.err;
   std::set<std::string> providers;
-  for (const auto& p : nlohmann::json::parse(o.out)["candidates"]) providers.insert(p["provider"]);
+  const auto j = nlohmann::json::parse(o.out);
+  for (const auto& p : j["candidates"]) providers.insert(p["provider"]);
   EXPECT_EQ(providers, (std::set<std::string>{"aws", "azure", "gcp", "oci", "coreweave"}));
   // A small CPU task is cheapest on this machine, which costs nothing.
   Output hello = Awan("optimize " + kExamples + "hello.yaml --json --top 1");
