@@ -111,6 +111,8 @@ int Run(int argc, char** argv) {
       "launch", "Run a task: show where, then its progress and logs until it ends (exit code = the job's)");
   launch_cmd->add_option("task", launch.task, "Task YAML file")->required()->type_name("TASK.yaml");
   launch_cmd->add_flag("-d,--detach", launch.detach, "Submit and return; the job id is the last line of stdout");
+  launch_cmd->add_flag("--retry-until-up", launch.retry_until_up,
+                       "When every placement fails, keep trying (capped backoff) instead of failing");
   launch_cmd->callback([&] { exit_code = RunLaunch(launch); });
 
   StatusArgs status;
@@ -152,9 +154,32 @@ int Run(int argc, char** argv) {
   server_status_cmd->callback([&] { exit_code = RunServerStatus(server_json); });
   CLI::App* run_cmd = server_cmd->add_subcommand("run", "Run it in the foreground (logs to stderr)");
   run_cmd->add_option("--host", server_args.host, "Address to listen on")->default_val("127.0.0.1");
+  run_cmd->add_option("--config", server_args.config,
+                      "Fleet config (default: $AWAN_HOME/config.yaml, else the embedded default)")
+      ->type_name("FILE");
   run_cmd->add_option("--port", server_args.port, "Port (0 = any free port; see server.json)")->default_val(0);
   AddCatalogOption(run_cmd, server_args.catalog);
   run_cmd->callback([&] { exit_code = RunServerForeground(server_args); });
+
+  CLI::App* sim_cmd = app.add_subcommand(
+      "sim", "Control the emulated clouds (sim providers) of the running server: outages, preemptions, books");
+  sim_cmd->require_subcommand(1);
+  std::string sim_where, sim_for, sim_node, sim_provider;
+  bool sim_json = false;
+  CLI::App* outage_cmd = sim_cmd->add_subcommand("outage", "Take a provider or one of its regions down");
+  outage_cmd->add_option("where", sim_where, "PROVIDER or PROVIDER/REGION")->required();
+  outage_cmd->add_option("--for", sim_for, "How long, e.g. 30s, 10m, 2h (default: until `awan sim restore`)");
+  outage_cmd->callback([&] { exit_code = RunSimOutage(sim_where, sim_for); });
+  CLI::App* restore_cmd = sim_cmd->add_subcommand("restore", "End an outage");
+  restore_cmd->add_option("where", sim_where, "PROVIDER or PROVIDER/REGION")->required();
+  restore_cmd->callback([&] { exit_code = RunSimRestore(sim_where); });
+  CLI::App* preempt_cmd = sim_cmd->add_subcommand("preempt", "Preempt the emulated node (its job is queued again)");
+  preempt_cmd->add_option("node", sim_node, "A node's host name, as `awan status JOB` shows")->required();
+  preempt_cmd->callback([&] { exit_code = RunSimPreempt(sim_node); });
+  CLI::App* books_cmd = sim_cmd->add_subcommand("books", "Nodes held against capacity, per zone and instance type");
+  books_cmd->add_option("--provider", sim_provider, "Only this provider");
+  books_cmd->add_flag("--json", sim_json, "Print a JSON list");
+  books_cmd->callback([&] { exit_code = RunSimBooks(sim_provider, sim_json); });
 
   try {
     app.parse(argc, argv);

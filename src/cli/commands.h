@@ -68,6 +68,7 @@ int RunCheckConfig(const CheckConfigArgs& args);
 struct LaunchArgs {
   std::string task;
   bool detach = false;
+  bool retry_until_up = false;
 };
 int RunLaunch(const LaunchArgs& args);
 
@@ -82,6 +83,7 @@ int RunCancel(const std::string& job);
 int RunEvents(const std::string& job, bool json);
 
 struct ServerArgs {
+  std::string config;
   std::string host = "127.0.0.1";
   int port = 0;
   std::vector<std::string> catalog;
@@ -91,5 +93,11 @@ int RunServerStart(const ServerArgs& args);
 int RunServerStop();
 int RunServerStatus(bool json);
 int RunServerForeground(const ServerArgs& args);
+
+// `awan sim ...`: emulation controls of the running server's sim providers.
+int RunSimOutage(const std::string& where, const std::string& duration);
+int RunSimRestore(const std::string& where);
+int RunSimPreempt(const std::string& node);
+int RunSimBooks(const std::string& provider, bool json);
 
 }  // namespace awan::cli

@@ -97,15 +97,24 @@ int RunLaunch(const LaunchArgs& args) {
   const fs::path path = fs::absolute(args.task, ec);
   auto c = Client();
   if (!c.ok()) return kExitFailed;
-  // Where it will run. Only the local provider runs jobs so far; clouds join with the providers of
-  // issue 4, and then this shows the optimizer's ranking.
-  if (auto server = c->Call("GET", "/v1/server"); server.ok() && server->status == 200) {
-    const J m = J::parse(server->body)["machine"];
-    std::cerr << fmt::format("Placement: local/{} — this machine: {} CPUs, {:.1f} GiB memory, {} GPU(s)\n",
-                             m["hostname"].get<std::string>(), m["cpus"].get<int>(), m["memory_gib"].get<double>(),
-                             m["gpus"].size());
+  // Where it will run: the server's ranking over its fleet (failover walks it in this order).
+  {
+    J request{{"task_yaml", text.str()}, {"source", path.string()}, {"base_dir", path.parent_path().string()},
+              {"top", 5}};
+    if (auto ranked = c->Call("POST", "/v1/optimize", request.dump()); ranked.ok() && ranked->status == 200) {
+      const J r = J::parse(ranked->body);
+      if (!r["candidates"].empty()) {
+        std::cerr << "Placements, best first (failover tries them in this order):\n";
+        for (const J& p : r["candidates"]) {
+          std::cerr << fmt::format("  {:<10} {:<16} {:<16} {:<26} ${:.2f}/h\n", p["provider"].get<std::string>(),
+                                   p["region"].get<std::string>(), p["zone"].is_null() ? "-" : p["zone"].get<std::string>(),
+                                   p["instance_type"].get<std::string>(), p["hourly_cost"].get<double>());
+        }
+      }
+    }
   }
-  J body{{"task_yaml", text.str()}, {"source", path.string()}, {"base_dir", path.parent_path().string()}};
+  J body{{"task_yaml", text.str()}, {"source", path.string()}, {"base_dir", path.parent_path().string()},
+         {"retry_until_up", args.retry_until_up}};
   auto r = c->Call("POST", "/v1/jobs", body.dump());
   if (!r.ok()) {
     std::cerr << "awan: " << r.status().message() << "\n";
@@ -147,6 +156,7 @@ int RunLaunch(const LaunchArgs& args) {
                            final_job["exit_code"].is_null()
                                ? ""
                                : fmt::format(" (exit code {})", final_job["exit_code"].get<int>()));
+  if (state != "SUCCEEDED") std::cerr << "Reason: " << final_job["reason"].get<std::string>() << "\n";
   if (!final_job["exit_code"].is_null()) return final_job["exit_code"].get<int>();
   return state == "SUCCEEDED" ? kExitOk : kExitFailed;
 }

@@ -21,6 +21,7 @@ int RunServerForeground(const ServerArgs& args) {
   o.host = args.host;
   o.port = args.port;
   o.catalog_paths = args.catalog;
+  o.config_path = args.config;
   return server::RunServerDaemon(o);
 }
 

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "awan/optimizer/optimizer.h"
+#include "awan/providers/sim.h"
 #include "awan/spec/task_parser.h"
 
 namespace awan::controller {
@@ -26,9 +28,11 @@ int64_t SystemNowMs() {
 
 }  // namespace
 
-JobController::JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options)
-    : store_(store), machine_(std::move(machine)), options_(std::move(options)) {
+JobController::JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options,
+                             const providers::Fleet* fleet)
+    : store_(store), machine_(std::move(machine)), options_(std::move(options)), fleet_(fleet) {
   gpu_used_.assign(machine_.gpus.size(), false);
+  if (fleet_ != nullptr) fleet_catalog_ = fleet_->BuildCatalog();
 }
 
 JobController::~JobController() { Stop(); }
@@ -92,7 +96,7 @@ std::optional<std::vector<int>> JobController::Fit(const Need& need, int nodes) 
 }
 
 absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::string_view source,
-                                              const std::string& base_dir) {
+                                              const std::string& base_dir, bool retry_until_up) {
   auto task = spec::ParseTask(task_yaml, source, base_dir);
   if (!task.ok()) return task.status();
   for (const auto& [name, value] : task->envs) {
@@ -101,9 +105,26 @@ absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::s
           "{}: envs.{} has no value; give it one in the task file", source, name));
     }
   }
-  if (auto need = NeedFor(*task); !need.ok()) return need.status();
+  auto local = NeedFor(*task);
+  if (!local.ok()) {
+    if (fleet_ == nullptr) return local.status();
+    // Some provider of the fleet must be able to run it, even if none has room right now.
+    optimizer::OptimizeOptions o;
+    o.top = 1;
+    auto ranking = optimizer::Optimize(*task, fleet_catalog_, o);
+    if (!ranking.ok()) return ranking.status();
+    bool elsewhere = false;
+    for (const auto& p : ranking->candidates) elsewhere = elsewhere || p.provider != "local";
+    if (!elsewhere) {
+      return absl::InvalidArgumentError(fmt::format(
+          "no provider of the fleet can run this task: {}{}", ranking->infeasible_reason.empty()
+                                                                   ? std::string(local.status().message())
+                                                                   : ranking->infeasible_reason,
+          ranking->infeasible_reason.empty() ? "" : fmt::format(" ({})", std::string(local.status().message()))));
+    }
+  }
   store::NewJob job{task->name.empty() ? "job" : task->name, task->num_nodes, std::string(task_yaml),
-                    std::string(source), base_dir};
+                    std::string(source), base_dir, retry_until_up};
   auto id = store_.CreateJob(job, Now());
   if (id.ok()) {
     std::error_code ec;
@@ -131,20 +152,118 @@ void JobController::Finish(int64_t id, JobState from, JobState to, const std::st
   (void)store_.ApplyTransition(id, t);
 }
 
-void JobController::StartJob(const JobRecord& job) {
+void JobController::PlaceJob(const JobRecord& job) {
   auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
   if (!task.ok()) {
     Fail(job.id, JobState::kPending, std::string(task.status().message()));
     return;
   }
-  auto need = NeedFor(*task);
-  if (!need.ok()) {
-    Fail(job.id, JobState::kPending, std::string(need.status().message()));
+  if (fleet_ == nullptr) {
+    auto need = NeedFor(*task);
+    if (!need.ok()) {
+      Fail(job.id, JobState::kPending, std::string(need.status().message()));
+      return;
+    }
+    if (auto gpus = Fit(*need, task->num_nodes)) StartLocal(job, *task, *need, std::move(*gpus));
+    return;  // otherwise it waits in PENDING until resources free up
+  }
+  const int64_t now = Now();
+  if (auto r = retry_.find(job.id); r != retry_.end() && r->second.second > now) return;
+  optimizer::OptimizeOptions o;
+  o.top = 0;
+  o.blocklist = blocks_.Active(now);
+  auto ranking = optimizer::Optimize(*task, fleet_catalog_, o);
+  if (!ranking.ok()) {
+    Fail(job.id, JobState::kPending, std::string(ranking.status().message()));
     return;
   }
-  auto gpus = Fit(*need, task->num_nodes);
-  if (!gpus) return;  // waits in PENDING until resources free up
+  std::vector<providers::Attempt>& attempts = attempts_[job.id];
+  for (const optimizer::Placement& p : ranking->candidates) {
+    if (blocks_.Blocked(p.provider, p.region, p.zone, Now())) continue;  // blocked earlier in this walk
+    if (p.provider == "local") {
+      auto need = NeedFor(*task);
+      if (!need.ok()) continue;
+      if (auto gpus = Fit(*need, task->num_nodes)) {
+        StartLocal(job, *task, *need, std::move(*gpus));
+        attempts_.erase(job.id);
+      }
+      return;  // this machine is the best place: wait for it to free up rather than pay elsewhere
+    }
+    providers::Provider* provider = fleet_->Find(p.provider);
+    if (provider == nullptr) continue;
+    providers::Offer offer{p.region, p.zone, p.instance_type, p.accelerator, p.accelerator_count, p.spot,
+                           p.num_nodes};
+    for (int tries = 0;; ++tries) {
+      providers::ProvisionResult result = provider->Provision(job.id, offer, Now());
+      providers::Attempt a{Now(), p.provider, p.region, p.zone, p.instance_type, "ok", ""};
+      if (auto* allocation = std::get_if<providers::Allocation>(&result)) {
+        attempts.push_back(a);
+        (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
+        store::Transition placed = MakeTransition(
+            JobState::kPending, JobState::kProvisioning,
+            fmt::format("provisioning {} × {} on {} {}{}", p.num_nodes, p.instance_type, p.provider, p.region,
+                        p.zone.empty() ? "" : "/" + p.zone),
+            Now());
+        placed.provider = p.provider;
+        placed.region = p.region;
+        placed.zone = p.zone;
+        placed.instance_type = p.instance_type;
+        if (!store_.ApplyTransition(job.id, placed).ok()) {
+          provider->Release(allocation->id);  // cancelled meanwhile: give the nodes back
+          return;
+        }
+        for (int rank = 0; rank < task->num_nodes; ++rank) {
+          (void)store_.PutNode({job.id, rank, p.provider, allocation->hosts[static_cast<size_t>(rank)], 0, 0,
+                                fmt::format("{}/node-{}", JobDir(job.id), rank), "", allocation->id});
+        }
+        provisioning_[job.id] = {provider, *allocation};
+        attempts_.erase(job.id);
+        retry_.erase(job.id);
+        return;
+      }
+      const auto& error = std::get<providers::ProviderError>(result);
+      a.outcome = std::string(providers::ErrorKindName(error.kind));
+      a.message = error.message;
+      attempts.push_back(a);
+      (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
+      if (error.kind == providers::ErrorKind::kTransient && tries < 2) {
+        continue;  // the same placement again, at once: transient errors usually are
+      }
+      if (error.kind == providers::ErrorKind::kInvalidRequest) {
+        Fail(job.id, JobState::kPending, fmt::format("{} refused the request: {}", p.provider, error.message));
+        attempts_.erase(job.id);
+        return;
+      }
+      if (auto block = providers::BlockFor(p.provider, offer, error, Now(), options_.block_ms)) {
+        blocks_.Add(*block);
+      } else {  // transient three times: skip this zone for a little while
+        blocks_.Add({p.provider, p.region, p.zone, Now() + options_.retry_base_ms, "transient errors"});
+      }
+      break;
+    }
+  }
+  // Nothing could be provisioned anywhere.
+  std::string summary = attempts.empty()
+                            ? (ranking->infeasible_reason.empty() ? "every placement is blocked after failures"
+                                                                  : ranking->infeasible_reason)
+                            : fmt::format("{} attempt(s) failed:\n{}", attempts.size(),
+                                          providers::AttemptsTable(attempts));
+  if (job.retry_until_up) {
+    auto& [retries, next] = retry_[job.id];
+    const int64_t wait = providers::Backoff(retries++, options_.retry_base_ms, options_.retry_cap_ms);
+    next = Now() + wait;
+    (void)store_.AddEvent({job.id, Now(), "retry",
+                           fmt::format("no provider has room; trying again in {:.1f} s (--retry-until-up)",
+                                       static_cast<double>(wait) / 1000)});
+    attempts.clear();
+    return;
+  }
+  Fail(job.id, JobState::kPending, "no placement could be provisioned: " + summary);
+  attempts_.erase(job.id);
+}
 
+void JobController::StartLocal(const JobRecord& job, const spec::Task& task, const Need& need,
+                               std::vector<int> gpus) {
   store::Transition placed = MakeTransition(JobState::kPending, JobState::kProvisioning,
                                             fmt::format("placed on local/{}", machine_.hostname), Now());
   placed.provider = "local";
@@ -154,34 +273,35 @@ void JobController::StartJob(const JobRecord& job) {
   if (!store_.ApplyTransition(job.id, placed).ok()) return;  // cancelled meanwhile: next pass
 
   Running r;
-  r.need = *need;
-  r.num_nodes = task->num_nodes;
-  r.gpus = *gpus;
-  used_cpus_ += need->cpus * task->num_nodes;
-  used_memory_gib_ += need->memory_gib * task->num_nodes;
+  r.need = need;
+  r.num_nodes = task.num_nodes;
+  r.gpus = std::move(gpus);
+  used_cpus_ += need.cpus * task.num_nodes;
+  used_memory_gib_ += need.memory_gib * task.num_nodes;
   for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;
 
   std::string ips;
-  for (int i = 0; i < task->num_nodes; ++i) ips += (i == 0 ? "" : ",") + std::string("127.0.0.1");
-  for (int rank = 0; rank < task->num_nodes; ++rank) {
+  for (int i = 0; i < task.num_nodes; ++i) ips += (i == 0 ? "" : ",") + std::string("127.0.0.1");
+  for (int rank = 0; rank < task.num_nodes; ++rank) {
     providers::NodeSpec spec;
     spec.job_id = job.id;
     spec.rank = rank;
-    spec.num_nodes = task->num_nodes;
+    spec.num_nodes = task.num_nodes;
     spec.node_dir = fmt::format("{}/node-{}", JobDir(job.id), rank);
     spec.log_path = LogPath(job.id);
-    spec.workdir = task->workdir;
-    spec.setup = task->setup;
-    spec.run = task->run;
-    for (const auto& [k, v] : task->envs) spec.envs.emplace_back(k, v.value_or(""));
-    for (int g = 0; g < need->gpus; ++g) {
-      spec.gpu_indices.push_back(machine_.gpus[static_cast<size_t>(r.gpus[static_cast<size_t>(rank * need->gpus + g)])].index);
+    spec.workdir = task.workdir;
+    spec.setup = task.setup;
+    spec.run = task.run;
+    for (const auto& [k, v] : task.envs) spec.envs.emplace_back(k, v.value_or(""));
+    spec.envs.emplace_back("AWAN_PROVIDER", "local");
+    for (int g = 0; g < need.gpus; ++g) {
+      spec.gpu_indices.push_back(machine_.gpus[static_cast<size_t>(r.gpus[static_cast<size_t>(rank * need.gpus + g)])].index);
     }
     spec.node_ips = ips;
     std::string gpu_list;
     for (int g : spec.gpu_indices) gpu_list += (gpu_list.empty() ? "" : ",") + std::to_string(g);
     // The node's record exists before its process does, so a crash in between is visible.
-    (void)store_.PutNode({job.id, rank, "local", machine_.hostname, 0, 0, spec.node_dir, gpu_list});
+    (void)store_.PutNode({job.id, rank, "local", machine_.hostname, 0, 0, spec.node_dir, gpu_list, ""});
     auto handle = providers::StartNode(spec);
     if (!handle.ok()) {
       StopNodes(r);
@@ -191,13 +311,104 @@ void JobController::StartJob(const JobRecord& job) {
       return;
     }
     (void)store_.PutNode({job.id, rank, "local", machine_.hostname, handle->pid, handle->pid_start, spec.node_dir,
-                          gpu_list});
+                          gpu_list, ""});
     r.nodes.push_back(*handle);
     r.node_dirs.push_back(spec.node_dir);
   }
   running_[job.id] = std::move(r);
   (void)store_.ApplyTransition(job.id, MakeTransition(JobState::kProvisioning, JobState::kRunning,
-                                                      fmt::format("{} node(s) started", task->num_nodes), Now()));
+                                                      fmt::format("{} node(s) started", task.num_nodes), Now()));
+}
+
+// A provider's nodes are ready: start the workload on each.
+void JobController::StartProvisioned(int64_t id) {
+  Provisioning prov = provisioning_[id];
+  provisioning_.erase(id);
+  auto job = store_.GetJob(id);
+  auto task = job.ok() ? spec::ParseTask(job->task_yaml, job->task_source, job->task_base_dir)
+                       : absl::StatusOr<spec::Task>(job.status());
+  Running r;
+  r.provider = prov.provider;
+  r.allocation = prov.allocation.id;
+  if (!task.ok()) {
+    prov.provider->Release(prov.allocation.id);
+    Fail(id, JobState::kProvisioning, std::string(task.status().message()));
+    return;
+  }
+  r.num_nodes = task->num_nodes;
+  std::string ips;
+  for (size_t i = 0; i < prov.allocation.hosts.size(); ++i) ips += (i == 0 ? "" : ",") + prov.allocation.hosts[i];
+  for (int rank = 0; rank < task->num_nodes; ++rank) {
+    providers::NodeSpec spec;
+    spec.job_id = id;
+    spec.rank = rank;
+    spec.num_nodes = task->num_nodes;
+    spec.node_dir = fmt::format("{}/node-{}", JobDir(id), rank);
+    spec.log_path = LogPath(id);
+    spec.workdir = task->workdir;
+    spec.setup = task->setup;
+    spec.run = task->run;
+    for (const auto& [k, v] : task->envs) spec.envs.emplace_back(k, v.value_or(""));
+    spec.envs.emplace_back("AWAN_PROVIDER", prov.provider->name());
+    // The node sees the accelerators of its instance, numbered from 0 as on a real cloud node.
+    for (const spec::Resources& res : task->resources) {
+      if (res.accelerator.empty()) continue;
+      for (int g = 0; g < res.accelerator_count; ++g) spec.gpu_indices.push_back(g);
+      break;
+    }
+    spec.node_ips = ips;
+    auto handle = prov.provider->StartNode(prov.allocation, spec);
+    if (!handle.ok()) {
+      StopNodes(r);
+      r.kill_at = Now();
+      running_[id] = std::move(r);
+      Fail(id, JobState::kProvisioning, fmt::format("node {}: {}", rank, std::string(handle.status().message())));
+      return;
+    }
+    (void)store_.PutNode({id, rank, prov.provider->name(), prov.allocation.hosts[static_cast<size_t>(rank)],
+                          handle->pid, handle->pid_start, spec.node_dir, "", prov.allocation.id});
+    r.nodes.push_back(*handle);
+    r.node_dirs.push_back(spec.node_dir);
+  }
+  running_[id] = std::move(r);
+  (void)store_.ApplyTransition(id, MakeTransition(JobState::kProvisioning, JobState::kRunning,
+                                                  fmt::format("{} node(s) started on {}", task->num_nodes,
+                                                              prov.provider->name()),
+                                                  Now()));
+}
+
+void JobController::ReleaseRunning(int64_t id, Running& r) {
+  (void)id;
+  if (r.provider != nullptr) {
+    r.provider->Release(r.allocation);
+    return;
+  }
+  used_cpus_ -= r.need.cpus * r.num_nodes;
+  used_memory_gib_ -= r.need.memory_gib * r.num_nodes;
+  for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = false;
+}
+
+// Preempted allocations (emulated spot preemptions, or `awan sim preempt`): the job is stopped and
+// queued again; failover then finds it a new place.
+void JobController::HandlePreemptions() {
+  if (fleet_ == nullptr) return;
+  for (const std::string& name : fleet_->Names()) {
+    providers::SimProvider* sim = fleet_->FindSim(name);
+    if (sim == nullptr) continue;
+    for (const std::string& allocation : sim->TakePreempted(Now())) {
+      for (auto& [id, r] : running_) {
+        if (r.allocation != allocation || r.kill_at) continue;
+        auto job = store_.GetJob(id);
+        if (!job.ok() || job->state != JobState::kRunning) continue;
+        (void)store_.ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kPreempted,
+                                                        fmt::format("{} preempted allocation {}", name, allocation),
+                                                        Now()));
+        for (const auto& n : r.nodes) r.provider->SignalNode(n, SIGKILL);
+        r.kill_at = Now();
+        r.preempted = true;
+      }
+    }
+  }
 }
 
 void JobController::StopNodes(Running& r) {
@@ -243,6 +454,24 @@ void JobController::WatchRunning(int64_t id, Running& r, const JobRecord& job) {
 }
 
 void JobController::ReconcileOnce() {
+  HandlePreemptions();
+  // Provisioning jobs whose nodes are ready (or that were cancelled meanwhile).
+  for (auto it = provisioning_.begin(); it != provisioning_.end();) {
+    const int64_t id = it->first;
+    auto job = store_.GetJob(id);
+    if (job.ok() && job->cancel_requested) {
+      it->second.provider->Release(it->second.allocation.id);
+      Finish(id, JobState::kProvisioning, JobState::kCancelled, "cancelled while provisioning", std::nullopt);
+      it = provisioning_.erase(it);
+      continue;
+    }
+    if (Now() >= it->second.allocation.ready_at) {
+      ++it;
+      StartProvisioned(id);
+      continue;
+    }
+    ++it;
+  }
   // Running and stopping jobs.
   for (auto it = running_.begin(); it != running_.end();) {
     Running& r = it->second;
@@ -259,16 +488,20 @@ void JobController::ReconcileOnce() {
         for (const auto& n : r.nodes) providers::SignalNode(n, SIGKILL);
       }
       if (!alive) {
-        used_cpus_ -= r.need.cpus * r.num_nodes;
-        used_memory_gib_ -= r.need.memory_gib * r.num_nodes;
-        for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = false;
+        ReleaseRunning(it->first, r);
+        if (r.preempted) {
+          (void)store_.ApplyTransition(it->first, MakeTransition(JobState::kPreempted, JobState::kRecovering,
+                                                                 "nodes released", Now()));
+          (void)store_.ApplyTransition(it->first, MakeTransition(JobState::kRecovering, JobState::kPending,
+                                                                 "queued again after preemption", Now()));
+        }
         it = running_.erase(it);
         continue;
       }
     }
     ++it;
   }
-  // Pending jobs, oldest first (FIFO: the head waits for room rather than being overtaken).
+  // Pending jobs, oldest first (FIFO: a job waiting for this machine is not overtaken).
   auto active = store_.ListJobs({100000, 0, true});
   if (!active.ok()) return;
   std::reverse(active->begin(), active->end());
@@ -276,12 +509,14 @@ void JobController::ReconcileOnce() {
     if (job.state != JobState::kPending) continue;
     if (job.cancel_requested) {
       Finish(job.id, JobState::kPending, JobState::kCancelled, "cancelled before it started", std::nullopt);
+      attempts_.erase(job.id);
+      retry_.erase(job.id);
       continue;
     }
-    const size_t before = running_.size();
-    StartJob(job);
+    PlaceJob(job);
     auto now = store_.GetJob(job.id);
-    if (running_.size() == before && now.ok() && now->state == JobState::kPending) break;  // head waits
+    // The head waits for this machine: later jobs do not overtake it.
+    if (now.ok() && now->state == JobState::kPending && retry_.count(job.id) == 0) break;
   }
 }
 
@@ -301,6 +536,11 @@ void JobController::Recover() {
     std::optional<int> failure;
     std::string detail;
     for (const store::NodeRecord& n : nodes.ok() ? *nodes : std::vector<store::NodeRecord>{}) {
+      if (n.provider != "local" && fleet_ != nullptr) {
+        r.provider = fleet_->Find(n.provider);
+        r.allocation = n.allocation;
+        r.need = Need{0, 0, 0, ""};
+      }
       providers::NodeHandle handle{n.pid, n.pid_start};
       if (handle.pid == 0) {
         // Started just before a crash, before its pid was stored: the wrapper wrote it.
@@ -349,9 +589,11 @@ void JobController::Recover() {
       (void)store_.AddEvent({job.id, Now(), "recovered", "running node(s) adopted after a server restart"});
     }
     // Hold its resources while any node lives; WatchRunning settles the rest on the next pass.
-    used_cpus_ += r.need.cpus * r.num_nodes;
-    used_memory_gib_ += r.need.memory_gib * r.num_nodes;
-    for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;
+    if (r.provider == nullptr) {
+      used_cpus_ += r.need.cpus * r.num_nodes;
+      used_memory_gib_ += r.need.memory_gib * r.num_nodes;
+      for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;
+    }
     if (any_gone) {
       Fail(job.id, state, detail);
       StopNodes(r);

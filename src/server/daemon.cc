@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "awan/catalog/loader.h"
+#include "awan/providers/fleet.h"
+#include <fmt/ranges.h>
 #include "awan/server/api.h"
 #include "awan/server/server.h"
 
@@ -109,9 +111,23 @@ int RunServerDaemon(const DaemonOptions& options) {
                                std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count()});
+  // The fleet: this machine plus the providers of config.yaml (or the embedded default).
+  catalog::LoadReport builtin_report;
+  auto builtin = catalog::BuiltinCatalog(builtin_report);
+  if (!builtin.ok()) {
+    spdlog::error("built-in catalog: {}", std::string(builtin.status().message()));
+    return 1;
+  }
+  auto fleet = providers::LoadFleet(options.config_path, home.string(), *builtin, machine);
+  if (!fleet.ok()) {
+    spdlog::error("fleet: {}", std::string(fleet.status().message()));
+    return 1;
+  }
+  for (const std::string& e : fleet->errors) spdlog::error("fleet: {} (provider left out; the others run)", e);
+  spdlog::info("fleet from {}: {}", fleet->source, fmt::join(fleet->Names(), ", "));
   controller::ControllerOptions copts;
   copts.home = home.string();
-  controller::JobController controller(**store, machine, copts);
+  controller::JobController controller(**store, machine, copts, &*fleet);
   if (absl::Status s = controller.Start(); !s.ok()) {
     spdlog::error("controller: {}", std::string(s.message()));
     return 1;
@@ -121,7 +137,10 @@ int RunServerDaemon(const DaemonOptions& options) {
   sopts.port = options.port;
   sopts.token = *token;
   sopts.home = home.string();
-  ApiServer server(controller, **store, *catalog, sopts);
+  // /v1/optimize and /v1/catalog answer for what the fleet sells (what launch uses), unless
+  // --catalog names another catalog.
+  const catalog::Catalog fleet_catalog = fleet->BuildCatalog();
+  ApiServer server(controller, **store, options.catalog_paths.empty() ? fleet_catalog : *catalog, sopts, &*fleet);
   if (absl::Status s = server.Start(); !s.ok()) {
     spdlog::error("{}", std::string(s.message()));
     controller.Stop();

@@ -15,6 +15,7 @@
 #include "awan/catalog/accelerators.h"
 #include "awan/common/text.h"
 #include "awan/optimizer/optimizer.h"
+#include "awan/providers/sim.h"
 #include "awan/server/api.h"
 #include "awan/spec/task_parser.h"
 
@@ -100,13 +101,15 @@ std::optional<int64_t> JobIdIn(const std::string& path, std::string& rest) {
 }  // namespace
 
 struct ApiServer::Impl {
-  Impl(controller::JobController& c, store::Store& s, const catalog::Catalog& cat, ServerOptions o)
-      : controller(c), store(s), catalog(cat), options(std::move(o)) {}
+  Impl(controller::JobController& c, store::Store& s, const catalog::Catalog& cat, ServerOptions o,
+       const providers::Fleet* f)
+      : controller(c), store(s), catalog(cat), options(std::move(o)), fleet(f) {}
 
   controller::JobController& controller;
   store::Store& store;
   const catalog::Catalog& catalog;
   ServerOptions options;
+  const providers::Fleet* fleet;
   net::io_context io{1};
   std::optional<tcp::acceptor> acceptor;
   std::thread thread;
@@ -203,6 +206,8 @@ struct ApiServer::Impl {
     if (path == "/v1/jobs" && method == http::verb::get) return ListJobs(target, v);
     if (path == "/v1/catalog" && method == http::verb::get) return Catalog(target, v);
     if (path == "/v1/optimize" && method == http::verb::post) return Optimize(req);
+    if (path == "/v1/providers" && method == http::verb::get) return Providers(v);
+    if (path.rfind("/v1/sim/", 0) == 0) return Sim(req, target);
     std::string rest;
     if (const auto id = JobIdIn(path, rest)) {
       if (rest.empty() && method == http::verb::get) return GetJob(*id, v);
@@ -259,7 +264,9 @@ struct ApiServer::Impl {
     if (!yaml) return Error(http::status::bad_request, "body needs \"task_yaml\": the task file's text", req.version());
     const std::string source = Field(*body, "source").value_or("<request>");
     const std::string base_dir = Field(*body, "base_dir").value_or(options.home);
-    auto id = controller.Submit(*yaml, source, base_dir);
+    const bool retry = body->contains("retry_until_up") && (*body)["retry_until_up"].is_boolean() &&
+                       (*body)["retry_until_up"].get<bool>();
+    auto id = controller.Submit(*yaml, source, base_dir, retry);
     if (!id.ok()) return Error(StatusFor(id.status()), std::string(id.status().message()), req.version());
     auto job = store.GetJob(*id);
     spdlog::info("job {} submitted from {}", *id, source);
@@ -383,6 +390,77 @@ struct ApiServer::Impl {
     co_await net::async_write(stream.socket(), http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
   }
 
+  Response Providers(unsigned v) {
+    J out = J::array();
+    if (fleet != nullptr) {
+      for (const auto& p : fleet->providers) out.push_back({{"name", p->name()}, {"kind", p->kind()}});
+    }
+    return Json(http::status::ok, out.dump(), v);
+  }
+
+  // The emulation controls: outage, restore, preempt, books. Only for `sim` providers.
+  Response Sim(const Request& req, const Target& target) {
+    const unsigned v = req.version();
+    if (fleet == nullptr) return Error(http::status::not_found, "this server has no fleet", v);
+    if (target.path == "/v1/sim/books" && req.method() == http::verb::get) {
+      J out = J::array();
+      for (const std::string& name : fleet->Names()) {
+        const providers::SimProvider* sim = fleet->FindSim(name);
+        if (sim == nullptr) continue;
+        if (target.query.count("provider") && target.query.at("provider") != name) continue;
+        for (const auto& u : sim->Books()) {
+          out.push_back({{"provider", name}, {"region", u.region}, {"zone", u.zone.empty() ? J(nullptr) : J(u.zone)},
+                         {"instance_type", u.instance_type}, {"used", u.used}, {"capacity", u.capacity}});
+        }
+      }
+      return Json(http::status::ok, out.dump(), v);
+    }
+    if (req.method() != http::verb::post) return Error(http::status::not_found, "no such endpoint", v);
+    Response error;
+    auto body = Body(req, error);
+    if (!body) return error;
+    if (target.path == "/v1/sim/preempt") {
+      auto node = Field(*body, "node");
+      if (!node) return Error(http::status::bad_request, "body needs \"node\": a node's host name (awan status JOB)", v);
+      for (const std::string& name : fleet->Names()) {
+        if (providers::SimProvider* sim = fleet->FindSim(name); sim != nullptr && sim->Preempt(*node)) {
+          spdlog::info("sim: {} preempted {}", name, *node);
+          return Json(http::status::accepted, J{{"provider", name}, {"node", *node}}.dump(), v);
+        }
+      }
+      return Error(http::status::not_found, fmt::format("no emulated node '{}' is running", *node), v);
+    }
+    auto provider = Field(*body, "provider");
+    if (!provider) return Error(http::status::bad_request, "body needs \"provider\"", v);
+    providers::SimProvider* sim = fleet->FindSim(*provider);
+    if (sim == nullptr) {
+      return Error(http::status::not_found,
+                   fmt::format("'{}' is not an emulated (sim) provider of this fleet", *provider), v);
+    }
+    const std::string region = Field(*body, "region").value_or("");
+    if (target.path == "/v1/sim/outage") {
+      int64_t until = 0;
+      if (body->contains("for_seconds") && (*body)["for_seconds"].is_number()) {
+        until = controller_now() + static_cast<int64_t>((*body)["for_seconds"].get<double>() * 1000);
+      }
+      sim->SetOutage(region, until);
+      spdlog::warn("sim: outage of {}{}{}", *provider, region.empty() ? "" : "/" + region,
+                   until == 0 ? " until restored" : "");
+      return Json(http::status::accepted, J{{"provider", *provider}, {"region", region}, {"until", until}}.dump(), v);
+    }
+    if (target.path == "/v1/sim/restore") {
+      sim->Restore(region);
+      spdlog::info("sim: {}{} restored", *provider, region.empty() ? "" : "/" + region);
+      return Json(http::status::accepted, J{{"provider", *provider}, {"region", region}}.dump(), v);
+    }
+    return Error(http::status::not_found, "no such endpoint (outage, restore, preempt, books)", v);
+  }
+
+  static int64_t controller_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
   Response Catalog(const Target& target, unsigned v) {
     const std::string accelerator = target.query.count("accelerator") ? target.query.at("accelerator") : "";
     const std::string provider = target.query.count("provider") ? target.query.at("provider") : "";
@@ -445,8 +523,8 @@ struct ApiServer::Impl {
 };
 
 ApiServer::ApiServer(controller::JobController& controller, store::Store& store, const catalog::Catalog& catalog,
-                     ServerOptions options)
-    : impl_(std::make_unique<Impl>(controller, store, catalog, std::move(options))) {}
+                     ServerOptions options, const providers::Fleet* fleet)
+    : impl_(std::make_unique<Impl>(controller, store, catalog, std::move(options), fleet)) {}
 
 ApiServer::~ApiServer() { Stop(); }
 

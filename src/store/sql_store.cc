@@ -78,15 +78,21 @@ std::string V1(Dialect d) {
   return sql;
 }
 
+// v2: failover — the allocation a node belongs to, and jobs that retry until a provider has room.
+std::string V2(Dialect) {
+  return "ALTER TABLE nodes ADD COLUMN allocation TEXT NOT NULL DEFAULT '';\n"
+         "ALTER TABLE jobs ADD COLUMN retry_until_up INTEGER NOT NULL DEFAULT 0;\n";
+}
+
 const std::vector<std::function<std::string(Dialect)>>& Migrations() {
-  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1};
+  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2};
   return kMigrations;
 }
 
 constexpr const char* kJobColumns =
     "id, name, state, exit_code, provider, region, zone, instance_type, num_nodes, task_yaml, "
     "task_source, task_base_dir, submitted_at, started_at, ended_at, reason, cancel_requested, "
-    "record_version";
+    "record_version, retry_until_up";
 
 int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
 std::string Str(const std::optional<std::string>& v) { return v.value_or(""); }
@@ -111,6 +117,7 @@ JobRecord JobFromRow(const SqlRow& r) {
   j.reason = Str(r[15]);
   j.cancel_requested = Int(r[16]) != 0;
   j.record_version = static_cast<int>(Int(r[17]));
+  j.retry_until_up = Int(r[18]) != 0;
   return j;
 }
 
@@ -161,11 +168,11 @@ class SqlStore final : public Store {
     absl::Status s = InTransaction([&]() -> absl::Status {
       auto rows = db_->Exec(
           "INSERT INTO jobs (name, state, num_nodes, task_yaml, task_source, task_base_dir, "
-          "submitted_at, reason, record_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+          "submitted_at, reason, record_version, retry_until_up) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
           "RETURNING id",
           {job.name, std::string(JobStateName(JobState::kPending)), int64_t{job.num_nodes},
            job.task_yaml, job.task_source, job.task_base_dir, now, std::string("submitted"),
-           int64_t{kJobRecordVersion}});
+           int64_t{kJobRecordVersion}, int64_t{job.retry_until_up ? 1 : 0}});
       if (!rows.ok()) return rows.status();
       id = Int(rows->at(0)[0]);
       return InsertEvent({id, now, "submitted", fmt::format("{} submitted ({} node{})", job.task_source,
@@ -277,9 +284,10 @@ class SqlStore final : public Store {
         return r.status();
       }
       return db_->Exec(
-                    "INSERT INTO nodes (job_id, rank, provider, host, pid, pid_start, workdir, gpus) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    {n.job_id, int64_t{n.rank}, n.provider, n.host, n.pid, n.pid_start, n.workdir, n.gpus})
+                    "INSERT INTO nodes (job_id, rank, provider, host, pid, pid_start, workdir, gpus, allocation) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    {n.job_id, int64_t{n.rank}, n.provider, n.host, n.pid, n.pid_start, n.workdir, n.gpus,
+                     n.allocation})
           .status();
     });
   }
@@ -287,14 +295,14 @@ class SqlStore final : public Store {
   absl::StatusOr<std::vector<NodeRecord>> ListNodes(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto rows = db_->Exec(
-        "SELECT job_id, rank, provider, host, pid, pid_start, workdir, gpus FROM nodes "
+        "SELECT job_id, rank, provider, host, pid, pid_start, workdir, gpus, allocation FROM nodes "
         "WHERE job_id = $1 ORDER BY rank",
         {job_id});
     if (!rows.ok()) return rows.status();
     std::vector<NodeRecord> nodes;
     for (const SqlRow& r : *rows) {
       nodes.push_back({Int(r[0]), static_cast<int>(Int(r[1])), Str(r[2]), Str(r[3]), Int(r[4]), Int(r[5]),
-                       Str(r[6]), Str(r[7])});
+                       Str(r[6]), Str(r[7]), Str(r[8])});
     }
     return nodes;
   }

@@ -217,9 +217,10 @@ TEST_F(ServerTest, AuthAndBadInputGetClearHttpErrors) {
   auto launch = Awan("launch " + std::string(AWAN_SOURCE_DIR) + "/examples/tasks/broken/bad-values.yaml");
   EXPECT_EQ(launch.code, 2);
   EXPECT_THAT(launch.err, HasSubstr("bad-values.yaml:3:12: num_nodes"));
-  auto never = Awan("launch " + Task("big", "resources: {accelerators: H100:8}\nrun: x\n"));
+  auto never = Awan("launch " + Task("big", "resources: {accelerators: H100:3}\nrun: x\n"));
   EXPECT_EQ(never.code, 2);
-  EXPECT_THAT(never.err, HasSubstr("this machine can never run the task"));
+  EXPECT_THAT(never.err, HasSubstr("no provider of the fleet can run this task"));
+  EXPECT_THAT(never.err, HasSubstr("no instance has exactly 3 H100 per node"));
   EXPECT_EQ(Awan("status 999").code, 1);
   EXPECT_EQ(Awan("cancel nope").code, 2);
 }
@@ -258,6 +259,69 @@ run: |
   EXPECT_EQ(r.code, 0) << r.err << r.out;
   EXPECT_THAT(r.out, HasSubstr("cuda_devices 1 sum 1073741824"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("visible=[0-9]+\n"));
+}
+
+// Issue 4's acceptance test, on the embedded default fleet: the cheapest region has no capacity and
+// the second choice's provider is in outage, so the job lands on the third choice; `awan events`
+// shows both failed attempts with their reasons.
+TEST_F(ServerTest, FailoverLandsOnTheThirdChoice) {
+  // Fill coreweave's US-EAST-04 (4 emulated H100 nodes) with a long job pinned there.
+  const int64_t filler = LaunchDetached(Task("filler", R"(num_nodes: 4
+resources: {accelerators: H100:8, infra: coreweave/US-EAST-04}
+run: sleep 60
+)"));
+  ASSERT_TRUE(WaitState(filler, "RUNNING"));
+  auto outage = Awan("sim outage aws");
+  ASSERT_EQ(outage.code, 0) << outage.err;
+  const std::string task = Task("train", R"(name: train
+resources:
+  accelerators: H100:8
+  ordered:
+    - infra: coreweave/US-EAST-04
+    - infra: aws
+    - infra: gcp
+run: echo "landed on $AWAN_PROVIDER"
+)");
+  auto r = Awan("launch " + task);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("landed on gcp"));
+  const int64_t id = filler + 1;
+  const J job = Job(id);
+  EXPECT_EQ(job["placement"]["provider"], "gcp");
+  auto events = Awan(fmt::format("events {}", id));
+  EXPECT_THAT(events.out, HasSubstr("attempt 1: coreweave US-EAST-04 gd-8xh100ib-i128: capacity_unavailable: 0 free of 4"));
+  EXPECT_THAT(events.out, HasSubstr("attempt 2: aws us-east-1/us-east-1a p5.48xlarge: provider_down: aws is down"));
+  EXPECT_THAT(events.out, HasSubstr("attempt 3: gcp us-central1/us-central1-a a3-highgpu-8g: provisioned"));
+  // No allocation leaked: after the filler is cancelled and every job has ended, nothing is held.
+  ASSERT_EQ(Awan(fmt::format("cancel {}", filler)).code, 0);
+  ASSERT_TRUE(WaitState(filler, "CANCELLED"));
+  bool released = false;
+  for (int i = 0; i < 200 && !released; ++i) {
+    released = J::parse(Awan("sim books --json").out).size() > 0;
+    int held = 0;
+    for (const auto& b : J::parse(Awan("sim books --json").out)) held += b["used"].get<int>();
+    released = released && held == 0;
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(released);
+}
+
+TEST_F(ServerTest, WhenEveryPlacementFailsTheUserGetsTheAttempts) {
+  ASSERT_EQ(Awan("sim outage coreweave").code, 0);
+  ASSERT_EQ(Awan("sim outage aws/us-east-1").code, 0);
+  auto r = Awan("launch " + Task("t", R"(resources:
+  accelerators: H100:8
+  ordered:
+    - infra: coreweave
+    - infra: aws/us-east-1
+run: echo never
+)"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("no placement could be provisioned"));
+  EXPECT_THAT(r.err, HasSubstr("provider_down"));
+  EXPECT_THAT(r.err, HasSubstr("coreweave / US-EAST-04 / - / gd-8xh100ib-i128"));
+  EXPECT_THAT(r.err, HasSubstr("region us-east-1 is down"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("never")));
 }
 
 }  // namespace

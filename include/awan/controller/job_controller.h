@@ -20,6 +20,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "awan/catalog/catalog.h"
+#include "awan/providers/failover.h"
+#include "awan/providers/fleet.h"
 #include "awan/providers/local.h"
 #include "awan/spec/task.h"
 #include "awan/store/store.h"
@@ -30,12 +33,17 @@ struct ControllerOptions {
   std::string home;                // job folders go under home/jobs/<id>/
   int64_t cancel_grace_ms = 5000;  // SIGTERM, then SIGKILL after this long
   int64_t poll_interval_ms = 50;   // how often running nodes are looked at
+  int64_t block_ms = 5 * 60 * 1000;           // how long a failed zone/region/provider is skipped
+  int64_t retry_base_ms = 2000, retry_cap_ms = 60000;  // --retry-until-up backoff
   std::function<int64_t()> now_ms;  // the clock (default: system clock, ms since epoch)
 };
 
 class JobController {
  public:
-  JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options);
+  // Without a fleet, jobs run on this machine only. With one, each job is placed by the optimizer
+  // over what the fleet sells and provisioned with failover; the fleet must outlive the controller.
+  JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options,
+                const providers::Fleet* fleet = nullptr);
   ~JobController();
   JobController(const JobController&) = delete;
   JobController& operator=(const JobController&) = delete;
@@ -43,7 +51,7 @@ class JobController {
   // Parses and checks the task (InvalidArgument naming the file, line and field, or saying why this
   // machine can never run it) and stores it PENDING. Returns the job id.
   absl::StatusOr<int64_t> Submit(std::string_view task_yaml, std::string_view source,
-                                 const std::string& base_dir);
+                                 const std::string& base_dir, bool retry_until_up = false);
   // Records a cancel request (NotFound for an unknown job; nothing for a finished one).
   absl::Status Cancel(int64_t id);
 
@@ -67,7 +75,10 @@ class JobController {
     std::string gpu_name;
   };
   struct Running {
-    Need need;
+    Need need;           // local machine resources held (none for other providers)
+    providers::Provider* provider = nullptr;  // nullptr: the local machine's own accounting
+    std::string allocation;                   // the provider's allocation id
+    bool preempted = false;
     int num_nodes = 1;
     std::vector<int> gpus;  // all GPU indices held
     std::vector<providers::NodeHandle> nodes;
@@ -82,16 +93,34 @@ class JobController {
   absl::StatusOr<Need> NeedFor(const spec::Task& task) const;
   // Whether `need` × `nodes` fits in what is free now; picks the GPUs if so.
   std::optional<std::vector<int>> Fit(const Need& need, int nodes) const;
-  void StartJob(const store::JobRecord& job);
+  // Places a PENDING job: on this machine, or through the fleet's providers with failover.
+  void PlaceJob(const store::JobRecord& job);
+  void StartLocal(const store::JobRecord& job, const spec::Task& task, const Need& need, std::vector<int> gpus);
+  void StartProvisioned(int64_t id);
+  void HandlePreemptions();
+  void ReleaseRunning(int64_t id, Running& r);
   void WatchRunning(int64_t id, Running& r, const store::JobRecord& job);
   void Fail(int64_t id, store::JobState from, const std::string& reason, std::optional<int> code = std::nullopt);
   void Finish(int64_t id, store::JobState from, store::JobState to, const std::string& reason,
               std::optional<int> code);
   void StopNodes(Running& r);
 
+  struct Provisioning {
+    providers::Provider* provider = nullptr;
+    providers::Allocation allocation;
+  };
+
   store::Store& store_;
   const providers::LocalResources machine_;
   const ControllerOptions options_;
+  const providers::Fleet* fleet_;
+  catalog::Catalog fleet_catalog_;  // what the fleet sells (empty without a fleet)
+
+  // Loop-thread state for failover.
+  providers::BlockList blocks_;
+  std::map<int64_t, std::vector<providers::Attempt>> attempts_;  // per PENDING job
+  std::map<int64_t, std::pair<int, int64_t>> retry_;             // job → (retries, next try at)
+  std::map<int64_t, Provisioning> provisioning_;                 // PROVISIONING jobs waiting for nodes
 
   // Loop-thread state.
   std::map<int64_t, Running> running_;   // jobs whose nodes hold resources (RUNNING, or stopping)

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "awan/catalog/catalog.h"
 #include "awan/controller/job_controller.h"
+#include "awan/providers/fleet.h"
 #include "awan/store/store.h"
 
 namespace awan::server {
@@ -25,8 +26,9 @@ struct ServerOptions {
 
 class ApiServer {
  public:
+  // `fleet` (may be nullptr) serves /v1/providers and the emulation controls /v1/sim/...
   ApiServer(controller::JobController& controller, store::Store& store, const catalog::Catalog& catalog,
-            ServerOptions options);
+            ServerOptions options, const providers::Fleet* fleet = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -50,6 +52,7 @@ struct DaemonOptions {
   std::string host = "127.0.0.1";
   int port = 0;
   std::vector<std::string> catalog_paths;
+  std::string config_path;  // fleet config ("" = $AWAN_HOME/config.yaml, else the embedded default)
 };
 int RunServerDaemon(const DaemonOptions& options);
 

@@ -45,6 +45,7 @@ struct JobRecord {
   int64_t submitted_at = 0, started_at = 0, ended_at = 0;
   std::string reason;  // of the last transition
   bool cancel_requested = false;
+  bool retry_until_up = false;  // keep trying (capped backoff) when every placement fails
   int record_version = kJobRecordVersion;
 };
 
@@ -52,6 +53,7 @@ struct NewJob {
   std::string name;
   int num_nodes = 1;
   std::string task_yaml, task_source, task_base_dir;
+  bool retry_until_up = false;
 };
 
 struct JobEvent {
@@ -71,6 +73,7 @@ struct NodeRecord {
   int64_t pid_start = 0;  // its start time (clock ticks since boot) to tell a reused pid apart
   std::string workdir;
   std::string gpus;  // CUDA_VISIBLE_DEVICES given to it
+  std::string allocation;  // the provider's allocation id ("" for the local machine)
 };
 
 struct ProviderRecord {

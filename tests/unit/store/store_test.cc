@@ -63,10 +63,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(StoreTest, MigratesOnceAndDescribesItself) {
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(*store_->SchemaVersion(), 1);
+  EXPECT_EQ(*store_->SchemaVersion(), 2);
   store_.reset();
   store_ = Open();  // reopening applies nothing twice
-  EXPECT_EQ(*store_->SchemaVersion(), 1);
+  EXPECT_EQ(*store_->SchemaVersion(), 2);
   EXPECT_THAT(store_->Describe(), HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
 }
 
@@ -137,6 +137,13 @@ TEST_P(StoreTest, UnknownJobsAreNotFound) {
   EXPECT_EQ(store_->RequestCancel(999, 1).code(), absl::StatusCode::kNotFound);
 }
 
+TEST_P(StoreTest, RetryUntilUpIsKept) {
+  auto id = store_->CreateJob({"r", 1, "run: x\n", "t.yaml", "/", true}, 1);
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(store_->GetJob(*id)->retry_until_up);
+  EXPECT_FALSE(store_->GetJob(NewJob())->retry_until_up);
+}
+
 TEST_P(StoreTest, CancelRequestIsRecordedOnce) {
   const int64_t id = NewJob();
   ASSERT_TRUE(store_->RequestCancel(id, 10).ok());
@@ -161,13 +168,16 @@ TEST_P(StoreTest, ListJobsPagesNewestFirstAndFiltersActive) {
 
 TEST_P(StoreTest, NodesAndProvidersUpsert) {
   const int64_t id = NewJob();
-  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 1234, 99, "/w/0", "0"}).ok());
-  ASSERT_TRUE(store_->PutNode({id, 1, "local", "host", 1235, 98, "/w/1", "1"}).ok());
-  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 4321, 97, "/w/0", "0"}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 1234, 99, "/w/0", "0", "alloc-1"}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 1, "local", "host", 1235, 98, "/w/1", "1", ""}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 4321, 97, "/w/0", "0", ""}).ok());
   auto nodes = store_->ListNodes(id);
   ASSERT_EQ(nodes->size(), 2u);
   EXPECT_EQ((*nodes)[0].pid, 4321);
   EXPECT_EQ((*nodes)[1].gpus, "1");
+  EXPECT_EQ((*nodes)[0].allocation, "");  // replaced by the third PutNode
+  ASSERT_TRUE(store_->PutNode({id, 1, "sim", "h", 1, 1, "/w/1", "", "alloc-9"}).ok());
+  EXPECT_EQ(store_->ListNodes(id)->at(1).allocation, "alloc-9");
   ASSERT_TRUE(store_->PutProvider({"local", "local", "{}", 5}).ok());
   ASSERT_TRUE(store_->PutProvider({"local", "local", "{\"cpus\":2}", 6}).ok());
   auto providers = store_->ListProviders();

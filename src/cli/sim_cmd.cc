@@ -1,0 +1,133 @@
+// `awan sim outage|restore|preempt|books`: the emulated clouds' controls, through the server.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "awan/client/client.h"
+#include "awan/common/text.h"
+#include "commands.h"
+#include "table.h"
+
+namespace awan::cli {
+namespace {
+
+using J = nlohmann::ordered_json;
+
+// "30s", "10m", "2h", "1d", or plain seconds.
+std::optional<double> Seconds(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  double unit = 1;
+  std::string number = text;
+  switch (text.back()) {
+    case 's': unit = 1; number.pop_back(); break;
+    case 'm': unit = 60; number.pop_back(); break;
+    case 'h': unit = 3600; number.pop_back(); break;
+    case 'd': unit = 86400; number.pop_back(); break;
+    default: break;
+  }
+  auto v = ParseNumber(number);
+  if (!v || *v <= 0) return std::nullopt;
+  return *v * unit;
+}
+
+int Post(const std::string& target, const J& body, const std::function<void(const J&)>& done) {
+  auto c = client::ConnectOrStart(client::AwanHome());
+  if (!c.ok()) {
+    std::cerr << "awan: " << c.status().message() << "\n";
+    return kExitFailed;
+  }
+  auto r = c->Call("POST", target, body.dump());
+  if (!r.ok()) {
+    std::cerr << "awan: " << r.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (r->status != 202) {
+    try {
+      std::cerr << "awan: " << J::parse(r->body)["error"]["message"].get<std::string>() << "\n";
+    } catch (const std::exception&) {
+      std::cerr << "awan: HTTP " << r->status << "\n";
+    }
+    return r->status == 400 ? kExitBadInput : kExitFailed;
+  }
+  done(J::parse(r->body));
+  return kExitOk;
+}
+
+std::pair<std::string, std::string> Split(const std::string& where) {
+  const size_t slash = where.find('/');
+  if (slash == std::string::npos) return {where, ""};
+  return {where.substr(0, slash), where.substr(slash + 1)};
+}
+
+}  // namespace
+
+int RunSimOutage(const std::string& where, const std::string& duration) {
+  const auto [provider, region] = Split(where);
+  J body{{"provider", provider}, {"region", region}};
+  if (!duration.empty()) {
+    auto s = Seconds(duration);
+    if (!s) {
+      std::cerr << fmt::format("awan: --for '{}' is not a duration; write e.g. 30s, 10m, 2h\n", duration);
+      return kExitBadInput;
+    }
+    body["for_seconds"] = *s;
+  }
+  return Post("/v1/sim/outage", body, [&](const J&) {
+    std::cout << fmt::format("{}{} is down{} (emulated outage); `awan sim restore {}` ends it.\n", provider,
+                             region.empty() ? "" : "/" + region, duration.empty() ? "" : " for " + duration, where);
+  });
+}
+
+int RunSimRestore(const std::string& where) {
+  const auto [provider, region] = Split(where);
+  return Post("/v1/sim/restore", J{{"provider", provider}, {"region", region}}, [&](const J&) {
+    std::cout << fmt::format("{}{} is up again.\n", provider, region.empty() ? "" : "/" + region);
+  });
+}
+
+int RunSimPreempt(const std::string& node) {
+  return Post("/v1/sim/preempt", J{{"node", node}}, [&](const J& r) {
+    std::cout << fmt::format("{} preempted {}; its job is queued again and failover places it anew.\n",
+                             r["provider"].get<std::string>(), node);
+  });
+}
+
+int RunSimBooks(const std::string& provider, bool json) {
+  auto c = client::ConnectOrStart(client::AwanHome());
+  if (!c.ok()) {
+    std::cerr << "awan: " << c.status().message() << "\n";
+    return kExitFailed;
+  }
+  auto r = c->Call("GET", provider.empty() ? "/v1/sim/books" : "/v1/sim/books?provider=" + provider);
+  if (!r.ok() || r->status != 200) {
+    std::cerr << "awan: cannot read the books\n";
+    return kExitFailed;
+  }
+  const J books = J::parse(r->body);
+  if (json) {
+    std::cout << books.dump(2) << "\n";
+    return kExitOk;
+  }
+  Table t;
+  t.Column("PROVIDER");
+  t.Column("REGION");
+  t.Column("ZONE");
+  t.Column("INSTANCE_TYPE");
+  t.Column("USED", Table::Align::kRight);
+  t.Column("CAPACITY", Table::Align::kRight);
+  int used = 0;
+  for (const J& b : books) {
+    used += b["used"].get<int>();
+    if (b["used"].get<int>() == 0 && !json && books.size() > 40) continue;  // long books: show what is held
+    t.Row({b["provider"].get<std::string>(), b["region"].get<std::string>(),
+           b["zone"].is_null() ? "-" : b["zone"].get<std::string>(), b["instance_type"].get<std::string>(),
+           std::to_string(b["used"].get<int>()), std::to_string(b["capacity"].get<int>())});
+  }
+  if (t.rows() > 0) std::cout << t.Render();
+  std::cout << fmt::format("{} emulated node(s) held{}.\n", used,
+                           books.size() > 40 ? " (rows with nothing held are left out; --json lists all)" : "");
+  return kExitOk;
+}
+
+}  // namespace awan::cli
