@@ -181,6 +181,13 @@ int RunStatus(const StatusArgs& args) {
                              job["exit_code"].is_null() ? "-" : std::to_string(job["exit_code"].get<int>()),
                              Placement(job), Str(job, "submitted_at"), Str(job, "started_at"), Str(job, "ended_at"),
                              Str(job, "reason"), Str(job, "source"));
+    if (job.contains("nodes") && !job["nodes"].empty()) {
+      std::cout << "  nodes:\n";
+      for (const J& n : job["nodes"]) {
+        std::cout << fmt::format("    rank {}  {}  {}\n", n["rank"].get<int>(), n["provider"].get<std::string>(),
+                                 n["host"].get<std::string>());
+      }
+    }
     return kExitOk;
   }
   auto r = c->Call("GET", fmt::format("/v1/jobs?limit={}", args.limit));

@@ -589,7 +589,9 @@ void JobController::Recover() {
       (void)store_.AddEvent({job.id, Now(), "recovered", "running node(s) adopted after a server restart"});
     }
     // Hold its resources while any node lives; WatchRunning settles the rest on the next pass.
-    if (r.provider == nullptr) {
+    if (r.provider != nullptr) {
+      r.provider->Readopt(r.allocation, {job.region, job.zone, job.instance_type, "", 0, false, job.num_nodes});
+    } else {
       used_cpus_ += r.need.cpus * r.num_nodes;
       used_memory_gib_ += r.need.memory_gib * r.num_nodes;
       for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;

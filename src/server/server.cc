@@ -296,10 +296,17 @@ struct ApiServer::Impl {
     return Json(http::status::ok, out, v);
   }
 
+  // The job object plus its nodes: [{"rank", "provider", "host"}].
   Response GetJob(int64_t id, unsigned v) {
     auto job = store.GetJob(id);
     if (!job.ok()) return Error(StatusFor(job.status()), std::string(job.status().message()), v);
-    return Json(http::status::ok, JobJson(*job), v);
+    J j = J::parse(JobJson(*job));
+    J nodes = J::array();
+    if (auto list = store.ListNodes(id); list.ok()) {
+      for (const auto& n : *list) nodes.push_back({{"rank", n.rank}, {"provider", n.provider}, {"host", n.host}});
+    }
+    j["nodes"] = nodes;
+    return Json(http::status::ok, j.dump(), v);
   }
 
   Response Events(int64_t id, unsigned v) {

@@ -306,6 +306,32 @@ run: echo "landed on $AWAN_PROVIDER"
   EXPECT_TRUE(released);
 }
 
+TEST_F(ServerTest, APreemptedJobIsQueuedAgainAndPlacedAnew) {
+  const int64_t id = LaunchDetached(Task("spot", R"(resources: {accelerators: H100:8, infra: coreweave}
+run: echo "run on $AWAN_PROVIDER"; sleep 30
+)"));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  const J job = Job(id);
+  ASSERT_EQ(job["nodes"].size(), 1u);
+  const std::string host = job["nodes"][0]["host"];
+  auto preempt = Awan("sim preempt " + host);
+  ASSERT_EQ(preempt.code, 0) << preempt.err;
+  // PREEMPTED → RECOVERING → PENDING, then placed again on a new allocation.
+  bool replaced = false;
+  for (int i = 0; i < 200 && !replaced; ++i) {
+    const J now = Job(id);
+    replaced = now["state"] == "RUNNING" && now["nodes"][0]["host"] != host;
+    if (!replaced) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(replaced);
+  auto events = Awan(fmt::format("events {}", id)).out;
+  EXPECT_THAT(events, HasSubstr("RUNNING → PREEMPTED"));
+  EXPECT_THAT(events, HasSubstr("RECOVERING → PENDING: queued again after preemption"));
+  EXPECT_THAT(Awan("sim preempt no-such-host").err, HasSubstr("no emulated node 'no-such-host'"));
+  ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  ASSERT_TRUE(WaitState(id, "CANCELLED"));
+}
+
 TEST_F(ServerTest, WhenEveryPlacementFailsTheUserGetsTheAttempts) {
   ASSERT_EQ(Awan("sim outage coreweave").code, 0);
   ASSERT_EQ(Awan("sim outage aws/us-east-1").code, 0);

@@ -80,6 +80,11 @@ class Provider {
   virtual void SignalNode(const NodeHandle& handle, int signal) = 0;
   // Gives the nodes back; unknown or already released ids are ignored.
   virtual void Release(const std::string& allocation_id) = 0;
+  // After a server restart: books an allocation that is still in use again (no-op by default).
+  virtual void Readopt(const std::string& allocation_id, const Offer& offer) {
+    (void)allocation_id;
+    (void)offer;
+  }
 };
 
 }  // namespace awan::providers
