@@ -312,15 +312,17 @@ run: echo "run on $AWAN_PROVIDER"; sleep 30
 )"));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
   const J job = Job(id);
-  ASSERT_EQ(job["nodes"].size(), 1u);
-  const std::string host = job["nodes"][0]["host"];
+  ASSERT_TRUE(job.contains("nodes")) << job.dump();
+  ASSERT_EQ(job["nodes"].size(), 1u) << job.dump();
+  const std::string host = job["nodes"][0].value("host", "");
   auto preempt = Awan("sim preempt " + host);
   ASSERT_EQ(preempt.code, 0) << preempt.err;
   // PREEMPTED → RECOVERING → PENDING, then placed again on a new allocation.
   bool replaced = false;
   for (int i = 0; i < 200 && !replaced; ++i) {
     const J now = Job(id);
-    replaced = now["state"] == "RUNNING" && now["nodes"][0]["host"] != host;
+    replaced = now.value("state", "") == "RUNNING" && now.contains("nodes") && !now["nodes"].empty() &&
+               now["nodes"][0].value("host", host) != host;
     if (!replaced) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(replaced);
