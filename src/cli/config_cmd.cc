@@ -44,6 +44,10 @@ int RunCheckConfig(const CheckConfigArgs& args) {
     return kExitBadInput;
   }
   const catalog::Catalog c = fleet->BuildCatalog();
+  // Reachability and credentials: each provider checks itself (SSH hosts are contacted).
+  for (const auto& p : fleet->providers) {
+    if (absl::Status s = p->Check(); !s.ok()) fleet->errors.push_back(std::string(s.message()));
+  }
   if (args.json) {
     nlohmann::ordered_json out;
     out["source"] = fleet->source;

@@ -403,7 +403,7 @@ void JobController::HandlePreemptions() {
         (void)store_.ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kPreempted,
                                                         fmt::format("{} preempted allocation {}", name, allocation),
                                                         Now()));
-        for (const auto& n : r.nodes) r.provider->SignalNode(n, SIGKILL);
+        Signal(r, SIGKILL);
         r.kill_at = Now();
         r.preempted = true;
       }
@@ -411,8 +411,23 @@ void JobController::HandlePreemptions() {
   }
 }
 
+providers::NodeProbe JobController::Probe(const Running& r, size_t i) const {
+  return r.provider != nullptr ? r.provider->ProbeNode(r.node_dirs[i], r.nodes[i])
+                               : providers::ProbeNode(r.node_dirs[i], r.nodes[i]);
+}
+
+void JobController::Signal(const Running& r, int signal) const {
+  for (size_t i = 0; i < r.nodes.size(); ++i) {
+    if (r.provider != nullptr) {
+      r.provider->SignalNode(r.node_dirs[i], r.nodes[i], signal);
+    } else {
+      providers::SignalNode(r.nodes[i], signal);
+    }
+  }
+}
+
 void JobController::StopNodes(Running& r) {
-  for (const auto& n : r.nodes) providers::SignalNode(n, SIGTERM);
+  Signal(r, SIGTERM);
   r.kill_at = Now() + options_.cancel_grace_ms;
 }
 
@@ -429,7 +444,7 @@ void JobController::WatchRunning(int64_t id, Running& r, const JobRecord& job) {
   int failed_rank = -1;
   std::string gone;
   for (size_t i = 0; i < r.nodes.size(); ++i) {
-    const providers::NodeProbe p = providers::ProbeNode(r.node_dirs[i], r.nodes[i]);
+    const providers::NodeProbe p = Probe(r, i);
     if (p.state == providers::NodeState::kRunning) {
       all_exited = false;
     } else if (p.state == providers::NodeState::kExited) {
@@ -482,11 +497,9 @@ void JobController::ReconcileOnce() {
     if (r.kill_at) {
       bool alive = false;
       for (size_t i = 0; i < r.nodes.size(); ++i) {
-        if (providers::ProbeNode(r.node_dirs[i], r.nodes[i]).state == providers::NodeState::kRunning) alive = true;
+        if (Probe(r, i).state == providers::NodeState::kRunning) alive = true;
       }
-      if (alive && Now() >= *r.kill_at) {
-        for (const auto& n : r.nodes) providers::SignalNode(n, SIGKILL);
-      }
+      if (alive && Now() >= *r.kill_at) Signal(r, SIGKILL);
       if (!alive) {
         ReleaseRunning(it->first, r);
         if (r.preempted) {
@@ -548,7 +561,8 @@ void JobController::Recover() {
       }
       if (handle.pid == 0) continue;
       any_started = true;
-      const providers::NodeProbe p = providers::ProbeNode(n.workdir, handle);
+      const providers::NodeProbe p = r.provider != nullptr ? r.provider->ProbeNode(n.workdir, handle)
+                                                           : providers::ProbeNode(n.workdir, handle);
       if (p.state == providers::NodeState::kRunning) {
         any_running = true;
       } else if (p.state == providers::NodeState::kExited) {

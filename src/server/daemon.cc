@@ -124,6 +124,11 @@ int RunServerDaemon(const DaemonOptions& options) {
     return 1;
   }
   for (const std::string& e : fleet->errors) spdlog::error("fleet: {} (provider left out; the others run)", e);
+  for (const auto& p : fleet->providers) {
+    if (absl::Status s = p->Check(); !s.ok()) {
+      spdlog::error("fleet: {} (kept; its failures will be skipped by failover)", std::string(s.message()));
+    }
+  }
   spdlog::info("fleet from {}: {}", fleet->source, fmt::join(fleet->Names(), ", "));
   controller::ControllerOptions copts;
   copts.home = home.string();

@@ -15,6 +15,8 @@
 
 #include "awan/client/client.h"
 #include "support/command.h"
+#include "support/postgres_server.h"
+#include "support/sshd_server.h"
 
 namespace {
 
@@ -52,17 +54,28 @@ class ServerTest : public ::testing::Test {
     std::string last = r.out;
     while (!last.empty() && last.back() == '\n') last.pop_back();
     last = last.substr(last.rfind('\n') + 1);
-    return std::stoll(last);
+    try {
+      return std::stoll(last);
+    } catch (const std::exception&) {
+      ADD_FAILURE() << "launch -d printed no job id; stdout: " << r.out << "\nstderr: " << r.err
+                    << "\nserver log: " << Slurp(home_ / "server.log");
+      return 0;
+    }
   }
   J Job(int64_t id) {
     auto r = Awan(fmt::format("status {} --json", id));
     EXPECT_EQ(r.code, 0) << r.err;
-    return J::parse(r.out);
+    J j = J::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+      ADD_FAILURE() << "status --json printed no job; stderr: " << r.err;
+      return J::object();
+    }
+    return j;
   }
   bool WaitState(int64_t id, const std::string& state, int seconds = 20) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
-      if (Job(id)["state"] == state) return true;
+      if (Job(id).value("state", "") == state) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
@@ -350,6 +363,94 @@ run: echo never
   EXPECT_THAT(r.err, HasSubstr("coreweave / US-EAST-04 / - / gd-8xh100ib-i128"));
   EXPECT_THAT(r.err, HasSubstr("region us-east-1 is down"));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("never")));
+}
+
+// Two real sshd on loopback ports stand for two SSH hosts (an `ssh` provider of the fleet).
+class SshTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    host1_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
+    host2_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
+    if (!host1_->Available() || !host2_->Available()) GTEST_SKIP() << host1_->Why() << host2_->Why();
+    WriteConfig(host1_->user_key(), host1_->port(), host2_->port());
+  }
+  void WriteConfig(const std::string& key, int port1, int port2) {
+    std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
+  - {{name: local, kind: local}}
+  - name: lab
+    kind: ssh
+    user: root
+    key: {}
+    remote_root: {}
+    hosts:
+      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
+      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
+)",
+                                                        key, (home_ / "remote").string(), port1, port2);
+  }
+  std::unique_ptr<awan::testing::SshdServer> host1_, host2_;
+};
+
+TEST_F(SshTest, TwoNodeGpuJobRunsOnTwoHostsWithLogsAndExitCodes) {
+  auto r = Awan("launch " + Task("two", R"TASK(name: two-hosts
+num_nodes: 2
+resources: {accelerators: H100:8}
+run: |
+  echo "rank $AWAN_NODE_RANK of $AWAN_NUM_NODES via $AWAN_PROVIDER gpus=$CUDA_VISIBLE_DEVICES in $(basename $PWD)"
+  if [ "$AWAN_NODE_RANK" = 1 ]; then exit 7; fi
+)TASK"));
+  EXPECT_EQ(r.code, 7) << r.err;
+  const J job = Job(1);
+  EXPECT_EQ(job["state"], "FAILED");
+  EXPECT_EQ(job["exit_code"], 7);
+  EXPECT_EQ(job["placement"]["provider"], "lab");
+  EXPECT_THAT(job["reason"].get<std::string>(), HasSubstr("node 1 exited with code 7"));
+  ASSERT_EQ(job["nodes"].size(), 2u);
+  EXPECT_NE(job["nodes"][0]["host"], job["nodes"][1]["host"]);  // two hosts, one node each
+  const std::string logs = Awan("logs 1").out;
+  EXPECT_THAT(logs, HasSubstr("(rank 0) rank 0 of 2 via lab gpus=0,1,2,3,4,5,6,7 in work"));
+  EXPECT_THAT(logs, HasSubstr("(rank 1) rank 1 of 2 via lab"));
+  // The work ran on the hosts, in their own folders.
+  EXPECT_TRUE(fs::exists(home_ / "remote" / "lab-job1-node0" / "exit_code"));
+  EXPECT_EQ(Slurp(home_ / "remote" / "lab-job1-node1" / "exit_code"), "7\n");
+}
+
+TEST_F(SshTest, CancelKillsTheRemoteProcessGroup) {
+  const fs::path pidfile = home_ / "remote-child.pid";
+  const int64_t id = LaunchDetached(Task("long", fmt::format(R"(resources: {{accelerators: H100:8}}
+run: |
+  sleep 300 &
+  echo $! > {}
+  wait
+)",
+                                                                pidfile.string())));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  for (int i = 0; i < 300 && Slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const pid_t child = std::stoi(Slurp(pidfile));
+  ASSERT_TRUE(Alive(child));
+  ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  ASSERT_TRUE(WaitState(id, "CANCELLED"));
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {
+    gone = !Alive(child);  // checked on the host (here, the same machine as the sshd)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone);
+}
+
+TEST_F(SshTest, WrongKeyAndUnreachableHostAreClearConfigErrors) {
+  const std::string other_keys = (home_ / "other-keys").string();
+  fs::create_directories(other_keys);
+  std::system(fmt::format("ssh-keygen -q -t ed25519 -N '' -f {}/id_ed25519 >/dev/null", other_keys).c_str());
+  WriteConfig(other_keys + "/id_ed25519", host1_->port(), awan::testing::FreeLoopbackPort());
+  auto r = Awan("check-config");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("Permission denied"));
+  EXPECT_THAT(r.err, HasSubstr("unreachable"));
+  EXPECT_THAT(r.out, HasSubstr("local"));  // the other providers still load
+  WriteConfig("/nonexistent/key", host1_->port(), host2_->port());
+  EXPECT_THAT(Awan("check-config").err, HasSubstr("key file /nonexistent/key does not exist"));
 }
 
 }  // namespace

@@ -104,6 +104,8 @@ class JobController {
   void Finish(int64_t id, store::JobState from, store::JobState to, const std::string& reason,
               std::optional<int> code);
   void StopNodes(Running& r);
+  providers::NodeProbe Probe(const Running& r, size_t i) const;  // through its provider
+  void Signal(const Running& r, int signal) const;                // every node, through its provider
 
   struct Provisioning {
     providers::Provider* provider = nullptr;

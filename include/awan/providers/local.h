@@ -73,6 +73,10 @@ NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle);
 // Reads node_dir/pid (written by the wrapper); nullopt when the node never started.
 std::optional<NodeHandle> ReadNodePid(const std::string& node_dir);
 
+// The bash wrapper every process-based node runs (setup, then run, then the exit code into
+// $AWAN_NODE_DIR/exit_code); shared with providers that start nodes on other hosts.
+const char* NodeWrapperScript();
+
 // Sends `signal` to the node's whole process group.
 void SignalNode(const NodeHandle& handle, int signal);
 

@@ -77,9 +77,12 @@ class Provider {
   // Starts one node's workload on a provisioned allocation.
   virtual absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation, const NodeSpec& spec) = 0;
   virtual NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) = 0;
-  virtual void SignalNode(const NodeHandle& handle, int signal) = 0;
+  virtual void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) = 0;
   // Gives the nodes back; unknown or already released ids are ignored.
   virtual void Release(const std::string& allocation_id) = 0;
+  // Checks that the provider can be used (hosts reachable, credentials accepted); OK by default.
+  // Called by `awan check-config` and at server start; may take a few seconds.
+  virtual absl::Status Check() { return absl::OkStatus(); }
   // After a server restart: books an allocation that is still in use again (no-op by default).
   virtual void Readopt(const std::string& allocation_id, const Offer& offer) {
     (void)allocation_id;

@@ -47,7 +47,7 @@ class SimProvider final : public Provider {
   ProvisionResult Provision(int64_t job_id, const Offer& offer, int64_t now) override;
   absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation, const NodeSpec& spec) override;
   NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) override;
-  void SignalNode(const NodeHandle& handle, int signal) override;
+  void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
   void Release(const std::string& allocation_id) override;
   void Readopt(const std::string& allocation_id, const Offer& offer) override;
 

@@ -65,6 +65,8 @@ absl::Status WriteFile(const fs::path& p, const std::string& text) {
 
 }  // namespace
 
+const char* NodeWrapperScript() { return kWrapper; }
+
 bool GpuMatches(const std::string& gpu_name, const std::string& wanted) {
   if (wanted.empty()) return true;
   // "NVIDIA H100 80GB HBM3" has "H100" as a word; "A100-80GB" wants "A100" with 80GB memory: keep

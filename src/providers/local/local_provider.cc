@@ -48,6 +48,8 @@ absl::StatusOr<NodeHandle> LocalProvider::StartNode(const Allocation&, const Nod
 NodeProbe LocalProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
   return providers::ProbeNode(node_dir, handle);
 }
-void LocalProvider::SignalNode(const NodeHandle& handle, int signal) { providers::SignalNode(handle, signal); }
+void LocalProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
+  providers::SignalNode(handle, signal);
+}
 
 }  // namespace awan::providers

@@ -16,7 +16,7 @@ class LocalProvider final : public Provider {
   ProvisionResult Provision(int64_t job_id, const Offer& offer, int64_t now) override;
   absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation, const NodeSpec& spec) override;
   NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) override;
-  void SignalNode(const NodeHandle& handle, int signal) override;
+  void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
   void Release(const std::string&) override {}
 
  private:

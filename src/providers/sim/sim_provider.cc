@@ -128,7 +128,9 @@ NodeProbe SimProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
   return providers::ProbeNode(node_dir, handle);
 }
 
-void SimProvider::SignalNode(const NodeHandle& handle, int signal) { providers::SignalNode(handle, signal); }
+void SimProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
+  providers::SignalNode(handle, signal);
+}
 
 void SimProvider::Release(const std::string& allocation_id) {
   std::lock_guard<std::mutex> lock(mu_);

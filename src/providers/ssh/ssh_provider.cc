@@ -1,0 +1,307 @@
+#include "awan/providers/ssh.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "awan/catalog/catalog.h"
+#include "awan/common/text.h"
+
+namespace awan::providers {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 'text' for a POSIX shell.
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Where a node lives: written next to the local node folder at start, read by probes and signals.
+struct RemoteNode {
+  std::string host;        // label
+  std::string remote_dir;  // on the host
+  std::string log_path;    // the job's local log
+};
+
+RemoteNode ReadRemote(const std::string& node_dir) {
+  std::istringstream in(ReadAll(fs::path(node_dir) / "remote.txt"));
+  RemoteNode r;
+  std::getline(in, r.host);
+  std::getline(in, r.remote_dir);
+  std::getline(in, r.log_path);
+  return r;
+}
+
+}  // namespace
+
+std::string SshHost::Label() const { return fmt::format("{}@{}:{}", user, host, port); }
+
+std::string SshProvider::InstanceType(const SshHost& h) {
+  if (!h.accelerator.empty()) return fmt::format("ssh-{}x{}", h.accelerator, h.accelerator_count);
+  return fmt::format("ssh-cpu{:g}", h.cpus);
+}
+
+SshProvider::SshProvider(SshConfig config) : config_(std::move(config)) {
+  held_by_.assign(config_.hosts.size(), "");
+}
+
+void SshProvider::AddOfferings(catalog::Catalog& catalog) const {
+  const std::string region = config_.region.empty() ? config_.name : config_.region;
+  std::vector<std::string> seen;
+  for (const SshHost& h : config_.hosts) {
+    const std::string type = InstanceType(h);
+    if (std::find(seen.begin(), seen.end(), type) != seen.end()) continue;
+    seen.push_back(type);
+    // Owned hosts are free; 0 would mean "not offered", so they get the smallest price there is.
+    catalog.Add({config_.name, region, "", type, h.accelerator, h.accelerator_count, h.cpus, h.memory_gib,
+                 h.price > 0 ? h.price : 1e-9, 0});
+  }
+  catalog.SetProviderInfo(config_.name, fmt::format("{} SSH host(s)", config_.hosts.size()), "");
+}
+
+SshProvider::Result SshProvider::Ssh(const SshHost& h, const std::string& remote, const std::string& input) const {
+  const std::string command = fmt::format(
+      "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
+      "-o ConnectTimeout={} -o ControlMaster=auto -o ControlPath=/tmp/awan-ssh-%C -o ControlPersist=60 "
+      "-p {} {} {} {}",
+      config_.connect_timeout_s, h.port, h.key.empty() ? "" : "-i " + Quote(h.key),
+      Quote(h.user.empty() ? h.host : h.user + "@" + h.host), Quote(remote));
+  char out_tmpl[] = "/tmp/awan-ssh-out-XXXXXX";
+  char err_tmpl[] = "/tmp/awan-ssh-err-XXXXXX";
+  char in_tmpl[] = "/tmp/awan-ssh-in-XXXXXX";
+  const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl), in_fd = mkstemp(in_tmpl);
+  if (!input.empty() && in_fd >= 0) {
+    size_t done = 0;
+    while (done < input.size()) {
+      const ssize_t n = write(in_fd, input.data() + done, input.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+  }
+  if (out_fd >= 0) close(out_fd);
+  if (err_fd >= 0) close(err_fd);
+  if (in_fd >= 0) close(in_fd);
+  const int status = std::system(fmt::format("{} <{} >{} 2>{}", command, in_tmpl, out_tmpl, err_tmpl).c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadAll(out_tmpl);
+  r.err = ReadAll(err_tmpl);
+  unlink(out_tmpl);
+  unlink(err_tmpl);
+  unlink(in_tmpl);
+  return r;
+}
+
+std::optional<ProviderError> SshProvider::Health(const SshHost& h) const {
+  const Result r = Ssh(h, "true");
+  if (r.code == 0) return std::nullopt;
+  std::string why = r.err;
+  while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+  if (why.find("Permission denied") != std::string::npos) {
+    return ProviderError{ErrorKind::kAuthFailed, fmt::format("{}: {} (check the user and key)", h.Label(), why)};
+  }
+  return ProviderError{ErrorKind::kProviderDown,
+                       fmt::format("{}: unreachable: {}", h.Label(), why.empty() ? "ssh failed" : why)};
+}
+
+absl::Status SshProvider::Check() {
+  std::string problems;
+  for (const SshHost& h : config_.hosts) {
+    if (auto e = Health(h)) problems += (problems.empty() ? "" : "; ") + e->message;
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::UnavailableError(fmt::format("{}: {}", config_.name, problems));
+}
+
+ProvisionResult SshProvider::Provision(int64_t job_id, const Offer& offer, int64_t now) {
+  std::vector<size_t> chosen;
+  std::string allocation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    allocation = fmt::format("ssh-{}-{}", config_.name, next_id_++);
+    for (size_t i = 0; i < config_.hosts.size() && static_cast<int>(chosen.size()) < offer.num_nodes; ++i) {
+      if (held_by_[i].empty() && InstanceType(config_.hosts[i]) == offer.instance_type) {
+        held_by_[i] = allocation;  // held while checked; given back if the gang cannot be made
+        chosen.push_back(i);
+      }
+    }
+  }
+  auto give_back = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i : chosen) held_by_[i].clear();
+  };
+  if (static_cast<int>(chosen.size()) < offer.num_nodes) {
+    give_back();
+    return ProviderError{ErrorKind::kCapacityUnavailable,
+                         fmt::format("{} free {} host(s), {} asked", chosen.size(), offer.instance_type, offer.num_nodes)};
+  }
+  for (size_t i : chosen) {
+    if (auto e = Health(config_.hosts[i])) {
+      give_back();
+      return *e;
+    }
+  }
+  Allocation a;
+  a.id = allocation;
+  a.region = offer.region;
+  a.instance_type = offer.instance_type;
+  for (size_t i : chosen) a.hosts.push_back(config_.hosts[i].Label());
+  a.ready_at = now;
+  (void)job_id;
+  return a;
+}
+
+const SshHost* SshProvider::FindHost(const std::string& label) const {
+  for (const SshHost& h : config_.hosts) {
+    if (h.Label() == label) return &h;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation, const NodeSpec& spec) {
+  const SshHost* host = FindHost(allocation.hosts.at(static_cast<size_t>(spec.rank)));
+  if (host == nullptr) return absl::InternalError("unknown host in allocation " + allocation.id);
+  const fs::path staging = spec.node_dir;
+  std::error_code ec;
+  fs::create_directories(staging / "work", ec);
+  if (!spec.workdir.empty()) {
+    fs::copy(spec.workdir, staging / "work", fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+    if (ec) return absl::InternalError(fmt::format("cannot stage workdir {}: {}", spec.workdir, ec.message()));
+  }
+  const std::string remote_dir =
+      fmt::format("{}/{}-job{}-node{}", config_.remote_root, config_.name, spec.job_id, spec.rank);
+  std::string env = "# generated by awan\n";
+  std::string gpus;
+  for (int g : spec.gpu_indices) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
+  std::vector<std::pair<std::string, std::string>> vars = spec.envs;
+  vars.emplace_back("CUDA_VISIBLE_DEVICES", gpus);
+  vars.emplace_back("AWAN_JOB_ID", std::to_string(spec.job_id));
+  vars.emplace_back("AWAN_NODE_RANK", std::to_string(spec.rank));
+  vars.emplace_back("AWAN_NUM_NODES", std::to_string(spec.num_nodes));
+  vars.emplace_back("AWAN_NODE_IPS", spec.node_ips);
+  vars.emplace_back("AWAN_NODE_DIR", remote_dir);
+  for (const auto& [k, v] : vars) env += fmt::format("export {}={}\n", k, Quote(v));
+  for (auto [name, text] : {std::pair{"wrapper.sh", std::string(NodeWrapperScript())}, std::pair{"setup.sh", spec.setup},
+                            std::pair{"run.sh", spec.run}, std::pair{"env.sh", env}}) {
+    std::ofstream(staging / name, std::ios::trunc) << text;
+  }
+  // Ship the folder as a tar stream on ssh's stdin, then start the wrapper in its own session.
+  const std::string tar = fmt::format("tar -C {} -cf - wrapper.sh setup.sh run.sh env.sh work", Quote(staging.string()));
+  FILE* pipe = popen(tar.c_str(), "r");
+  if (pipe == nullptr) return absl::InternalError("tar failed");
+  std::string archive;
+  std::array<char, 65536> buffer{};
+  size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) archive.append(buffer.data(), n);
+  pclose(pipe);
+  const Result copied =
+      Ssh(*host, fmt::format("rm -rf {0} && mkdir -p {0} && tar -C {0} -xf -", Quote(remote_dir)), archive);
+  if (copied.code != 0) {
+    return absl::UnavailableError(fmt::format("{}: copying the node's files failed: {}", host->Label(), copied.err));
+  }
+  const Result started =
+      // `cd` on its own: a backgrounded `cd && setsid ...` list would be a subshell holding the session's
+      // output open, and ssh would wait for the job to end.
+      Ssh(*host, fmt::format("cd {0} || exit 1; setsid bash -c '. ./env.sh; exec bash ./wrapper.sh' > {0}/log 2>&1 "
+                             "< /dev/null & echo $!",
+                             Quote(remote_dir)));
+  auto pid = ParseNumber(started.out);
+  if (started.code != 0 || !pid) {
+    return absl::UnavailableError(
+        fmt::format("{}: starting the node failed: {}{}", host->Label(), started.err, started.out));
+  }
+  std::ofstream(staging / "remote.txt", std::ios::trunc)
+      << host->Label() << "\n" << remote_dir << "\n" << spec.log_path << "\n";
+  return NodeHandle{static_cast<int64_t>(*pid), 0};
+}
+
+NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
+  NodeProbe probe;
+  const RemoteNode node = ReadRemote(node_dir);
+  const SshHost* host = FindHost(node.host);
+  if (host == nullptr) {
+    probe.state = NodeState::kGone;
+    probe.detail = "its host is no longer in this provider's config";
+    return probe;
+  }
+  const fs::path offset_file = fs::path(node_dir) / "log_offset";
+  const int64_t offset = static_cast<int64_t>(ParseNumber(ReadAll(offset_file)).value_or(0));
+  const Result r = Ssh(*host, fmt::format("cd {} 2>/dev/null || {{ echo GONE; exit 0; }}; "
+                                          "if [ -f exit_code ]; then echo \"EXIT $(cat exit_code)\"; "
+                                          "elif kill -0 {} 2>/dev/null; then echo RUNNING; else echo GONE; fi; "
+                                          "tail -c +{} log 2>/dev/null",
+                                          Quote(node.remote_dir), handle.pid, offset + 1));
+  if (r.code != 0) {
+    probe.state = NodeState::kRunning;  // the host did not answer this time; look again
+    probe.detail = r.err;
+    return probe;
+  }
+  const size_t eol = r.out.find('\n');
+  const std::string status = r.out.substr(0, eol);
+  const std::string logs = eol == std::string::npos ? "" : r.out.substr(eol + 1);
+  if (!logs.empty()) {
+    std::ofstream(node.log_path, std::ios::app | std::ios::binary) << logs;
+    std::ofstream(offset_file, std::ios::trunc) << offset + static_cast<int64_t>(logs.size());
+  }
+  if (status.rfind("EXIT ", 0) == 0) {
+    probe.state = NodeState::kExited;
+    probe.exit_code = static_cast<int>(ParseNumber(status.substr(5)).value_or(-1));
+  } else if (status == "RUNNING") {
+    probe.state = NodeState::kRunning;
+  } else {
+    probe.state = NodeState::kGone;
+    probe.detail = fmt::format("the process on {} is gone and left no exit status", node.host);
+  }
+  return probe;
+}
+
+void SshProvider::SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) {
+  const RemoteNode node = ReadRemote(node_dir);
+  if (const SshHost* host = FindHost(node.host)) {
+    (void)Ssh(*host, fmt::format("kill -{} -- -{} 2>/dev/null; true", signal, handle.pid));
+  }
+}
+
+void SshProvider::Release(const std::string& allocation_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (std::string& held : held_by_) {
+    if (held == allocation_id) held.clear();
+  }
+}
+
+void SshProvider::Readopt(const std::string& allocation_id, const Offer& offer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int taken = 0;
+  for (size_t i = 0; i < config_.hosts.size() && taken < offer.num_nodes; ++i) {
+    if (held_by_[i].empty() && InstanceType(config_.hosts[i]) == offer.instance_type) {
+      held_by_[i] = allocation_id;
+      ++taken;
+    }
+  }
+}
+
+}  // namespace awan::providers
