@@ -12,6 +12,7 @@
 
 #include "awan/common/text.h"
 #include "awan/providers/sim.h"
+#include "awan/providers/slurm.h"
 #include "awan/providers/ssh.h"
 #include "local/local_provider.h"
 
@@ -171,12 +172,39 @@ std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& ent
   return std::make_unique<SshProvider>(std::move(c));
 }
 
+std::unique_ptr<Provider> MakeSlurm(const std::string& name, const YAML::Node& entry, const std::string& field,
+                                    const Context& ctx) {
+  CheckFields(ctx, entry, field,
+              {"name", "kind", "slurm_conf", "partition", "nodes", "accelerator", "accelerator_count", "gres_type",
+               "cpus", "memory_gib", "price", "immediate_seconds"});
+  SlurmConfig c;
+  c.name = name;
+  if (entry["slurm_conf"]) {
+    c.slurm_conf = entry["slurm_conf"].Scalar();
+    if (!fs::exists(c.slurm_conf)) {
+      throw EntryError{fmt::format("{}.slurm_conf: {} does not exist", Where(ctx, entry["slurm_conf"], field), c.slurm_conf)};
+    }
+  }
+  if (entry["partition"]) c.partition = entry["partition"].Scalar();
+  if (entry["nodes"]) c.nodes = static_cast<int>(Number(ctx, entry["nodes"], field + ".nodes"));
+  if (entry["accelerator"]) c.accelerator = entry["accelerator"].Scalar();
+  if (entry["accelerator_count"]) c.accelerator_count = static_cast<int>(Number(ctx, entry["accelerator_count"], field + ".accelerator_count"));
+  if (!c.accelerator.empty() && c.accelerator_count == 0) c.accelerator_count = 1;
+  if (entry["gres_type"]) c.gres_type = entry["gres_type"].Scalar();
+  if (entry["cpus"]) c.cpus = Number(ctx, entry["cpus"], field + ".cpus");
+  if (entry["memory_gib"]) c.memory_gib = Number(ctx, entry["memory_gib"], field + ".memory_gib");
+  if (entry["price"]) c.price = Number(ctx, entry["price"], field + ".price");
+  if (entry["immediate_seconds"]) c.immediate_seconds = static_cast<int>(Number(ctx, entry["immediate_seconds"], field + ".immediate_seconds"));
+  return std::make_unique<SlurmProvider>(std::move(c));
+}
+
 // The provider kinds: adding one is a factory in its folder and one line here.
 const std::map<std::string, Factory>& Factories() {
   static const std::map<std::string, Factory> kFactories = {
       {"local", MakeLocal},
       {"sim", MakeSim},
       {"ssh", MakeSsh},
+      {"slurm", MakeSlurm},
   };
   return kFactories;
 }

@@ -16,6 +16,7 @@
 #include "awan/client/client.h"
 #include "support/command.h"
 #include "support/postgres_server.h"
+#include "support/slurm_cluster.h"
 #include "support/sshd_server.h"
 
 namespace {
@@ -451,6 +452,89 @@ TEST_F(SshTest, WrongKeyAndUnreachableHostAreClearConfigErrors) {
   EXPECT_THAT(r.out, HasSubstr("local"));  // the other providers still load
   WriteConfig("/nonexistent/key", host1_->port(), host2_->port());
   EXPECT_THAT(Awan("check-config").err, HasSubstr("key file /nonexistent/key does not exist"));
+}
+
+// Two real Slurm clusters (slurmctld + two slurmd each, on loopback ports) stand for two providers.
+class SlurmTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    const std::string tag = std::to_string(getpid() % 100000);
+    one_ = std::make_unique<awan::testing::SlurmCluster>("a" + tag, 2, 8);
+    if (!one_->Available()) GTEST_SKIP() << one_->Why();
+    two_ = std::make_unique<awan::testing::SlurmCluster>("b" + tag, 2, 8);
+    if (!two_->Available()) GTEST_SKIP() << two_->Why();
+    std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
+  - {{name: local, kind: local}}
+  - {{name: hpc1, kind: slurm, slurm_conf: {}, nodes: 2, accelerator: H100, accelerator_count: 8, gres_type: h100, price: 1}}
+  - {{name: hpc2, kind: slurm, slurm_conf: {}, nodes: 2, accelerator: H100, accelerator_count: 8, gres_type: h100, price: 2}}
+)",
+                                                        one_->conf(), two_->conf());
+  }
+  void TearDown() override {
+    ServerTest::TearDown();
+    one_.reset();
+    two_.reset();
+  }
+  std::unique_ptr<awan::testing::SlurmCluster> one_, two_;
+};
+
+TEST_F(SlurmTest, TwoNodeGpuJobRunsOnASlurmClusterWithLogsAndExitCodes) {
+  auto r = Awan("launch " + Task("two", R"TASK(name: on-slurm
+num_nodes: 2
+resources: {accelerators: H100:8}
+run: |
+  echo "rank $AWAN_NODE_RANK of $AWAN_NUM_NODES on $SLURMD_NODENAME via $AWAN_PROVIDER"
+  if [ "$AWAN_NODE_RANK" = 1 ]; then exit 5; fi
+)TASK"));
+  EXPECT_EQ(r.code, 5) << r.err;
+  const J job = Job(1);
+  EXPECT_EQ(job["placement"]["provider"], "hpc1");  // the cheaper cluster
+  EXPECT_EQ(job["exit_code"], 5);
+  const std::string logs = Awan("logs 1").out;
+  EXPECT_THAT(logs, ::testing::ContainsRegex("\\(rank 0\\) rank 0 of 2 on a[0-9]+-node1 via hpc1"));
+  EXPECT_THAT(logs, ::testing::ContainsRegex("\\(rank 1\\) rank 1 of 2 on a[0-9]+-node2 via hpc1"));
+  // The allocation was released: Slurm's queue is empty.
+  bool empty = false;
+  for (int i = 0; i < 100 && !empty; ++i) {
+    empty = one_->Run("squeue -h -o %i").empty();
+    if (!empty) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(empty) << one_->Run("squeue");
+}
+
+TEST_F(SlurmTest, ABusyClusterFailsOverToTheOtherAndCancelStopsTheWork) {
+  const fs::path pidfile = home_ / "slurm-child.pid";
+  const int64_t filler = LaunchDetached(Task("fill", fmt::format(R"(num_nodes: 2
+resources: {{accelerators: H100:8, infra: hpc1}}
+run: |
+  sleep 300 &
+  if [ "$AWAN_NODE_RANK" = 0 ]; then echo $! > {}; fi
+  wait
+)",
+                                                                     pidfile.string())));
+  ASSERT_TRUE(WaitState(filler, "RUNNING"));
+  auto r = Awan("launch " + Task("next", "resources: {accelerators: H100:8}\nrun: echo landed on $AWAN_PROVIDER\n"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("landed on hpc2"));
+  auto events = Awan(fmt::format("events {}", filler + 1)).out;
+  EXPECT_THAT(events, HasSubstr("attempt 1: hpc1 hpc1 slurm-default: capacity_unavailable"));
+  EXPECT_THAT(events, HasSubstr("attempt 2: hpc2 hpc2 slurm-default: provisioned"));
+  // The failed gang left nothing queued on hpc1: only the filler's allocation is there.
+  const std::string queued = one_->Run("squeue -h -t PENDING,RUNNING -o '%i %T %j'");
+  EXPECT_EQ(std::count(queued.begin(), queued.end(), '\n'), 1) << queued;
+  // Cancel really stops the work on the cluster.
+  for (int i = 0; i < 300 && Slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const pid_t child = std::stoi(Slurp(pidfile));
+  ASSERT_TRUE(Alive(child));
+  ASSERT_EQ(Awan(fmt::format("cancel {}", filler)).code, 0);
+  ASSERT_TRUE(WaitState(filler, "CANCELLED"));
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {
+    gone = !Alive(child) && one_->Run("squeue -h -o %i").empty();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(gone) << one_->Run("squeue");
 }
 
 }  // namespace

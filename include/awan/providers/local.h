@@ -49,6 +49,8 @@ struct NodeSpec {
   std::vector<std::pair<std::string, std::string>> envs;
   std::vector<int> gpu_indices;  // CUDA_VISIBLE_DEVICES
   std::string node_ips;          // AWAN_NODE_IPS
+  // Runs the wrapper through this command (argv prefix), e.g. srun onto a Slurm node; empty = here.
+  std::vector<std::string> launcher;
 };
 
 struct NodeHandle {

@@ -185,9 +185,13 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string bash = "/bin/bash";
-  std::string wrapper = (dir / "wrapper.sh").string();
-  std::array<char*, 3> argv = {bash.data(), wrapper.data(), nullptr};
+  std::vector<std::string> args = spec.launcher;
+  args.push_back("/bin/bash");
+  args.push_back((dir / "wrapper.sh").string());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string program = args.front();
   const std::string log = spec.log_path;
   const std::string workdir = (dir / "work").string();
 
@@ -210,7 +214,8 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
     // Nothing of the server's leaks into the job: its lock file, its listening socket, the database.
     close_range(3, ~0U, 0);
     if (chdir(workdir.c_str()) != 0) _exit(127);
-    execve(bash.c_str(), argv.data(), envp.data());
+    // execvpe: the launcher (env, srun) is found on PATH.
+    execvpe(program.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   NodeHandle handle{pid, 0};

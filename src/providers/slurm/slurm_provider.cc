@@ -1,0 +1,154 @@
+#include "awan/providers/slurm.h"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "awan/catalog/catalog.h"
+#include "awan/common/text.h"
+
+namespace awan::providers {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string ReadAll(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+SlurmProvider::SlurmProvider(SlurmConfig config) : config_(std::move(config)) {}
+
+std::string SlurmProvider::InstanceType() const {
+  return "slurm-" + (config_.partition.empty() ? std::string("default") : config_.partition);
+}
+
+std::string SlurmProvider::Gres(int count) const {
+  if (count <= 0) return "";
+  return config_.gres_type.empty() ? fmt::format("gpu:{}", count) : fmt::format("gpu:{}:{}", config_.gres_type, count);
+}
+
+void SlurmProvider::AddOfferings(catalog::Catalog& catalog) const {
+  catalog.Add({config_.name, config_.name, "", InstanceType(), config_.accelerator, config_.accelerator_count,
+               config_.cpus, config_.memory_gib, config_.price > 0 ? config_.price : 1e-9, 0});
+  catalog.SetProviderInfo(config_.name, fmt::format("Slurm cluster ({} nodes)", config_.nodes), "");
+}
+
+SlurmProvider::Result SlurmProvider::Run(const std::string& command) const {
+  char out_tmpl[] = "/tmp/awan-slurm-out-XXXXXX";
+  char err_tmpl[] = "/tmp/awan-slurm-err-XXXXXX";
+  const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl);
+  if (out_fd >= 0) close(out_fd);
+  if (err_fd >= 0) close(err_fd);
+  const std::string env = config_.slurm_conf.empty() ? "" : "SLURM_CONF=" + Quote(config_.slurm_conf) + " ";
+  const int status = std::system(fmt::format("{}{} </dev/null >{} 2>{}", env, command, out_tmpl, err_tmpl).c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadAll(out_tmpl);
+  r.err = ReadAll(err_tmpl);
+  unlink(out_tmpl);
+  unlink(err_tmpl);
+  return r;
+}
+
+absl::Status SlurmProvider::Check() {
+  const Result r = Run("sinfo -h -o %T");
+  if (r.code == 0) return absl::OkStatus();
+  return absl::UnavailableError(fmt::format("{}: the Slurm controller does not answer: {}", config_.name, Trim(r.err)));
+}
+
+ProvisionResult SlurmProvider::Provision(int64_t job_id, const Offer& offer, int64_t now) {
+  if (offer.num_nodes > config_.nodes) {
+    return ProviderError{ErrorKind::kCapacityUnavailable,
+                         fmt::format("the cluster has {} node(s), {} asked", config_.nodes, offer.num_nodes),
+                         ErrorScope::kRegion};
+  }
+  std::string command = fmt::format("salloc --immediate={} --no-shell --nodes={} --job-name=awan-{}",
+                                    config_.immediate_seconds, offer.num_nodes, job_id);
+  if (!config_.partition.empty()) command += " --partition=" + Quote(config_.partition);
+  if (const std::string gres = Gres(offer.accelerator_count); !gres.empty()) command += " --gres=" + gres;
+  const Result r = Run(command);
+  static const std::regex kGranted("Granted job allocation ([0-9]+)");
+  std::smatch m;
+  const std::string all = r.err + r.out;
+  if (r.code == 0 && std::regex_search(all, m, kGranted)) {
+    Allocation a;
+    a.id = m[1].str();
+    a.region = offer.region;
+    a.instance_type = offer.instance_type;
+    for (int i = 0; i < offer.num_nodes; ++i) a.hosts.push_back(fmt::format("{}-job{}-node{}", config_.name, a.id, i));
+    a.ready_at = now;
+    return a;
+  }
+  // Whatever Slurm queued while trying is given back: nothing leaks from a failed gang.
+  if (std::regex_search(all, m, std::regex("job allocation ([0-9]+)"))) (void)Run("scancel " + m[1].str());
+  std::string why = Trim(r.err.empty() ? r.out : r.err);
+  for (char& c : why) {
+    if (c == '\n') c = ' ';
+  }
+  if (why.find("Unable to contact slurm controller") != std::string::npos ||
+      why.find("Connection refused") != std::string::npos) {
+    return ProviderError{ErrorKind::kProviderDown, fmt::format("{}: {}", config_.name, why)};
+  }
+  if (why.find("Invalid generic resource") != std::string::npos || why.find("Invalid partition") != std::string::npos) {
+    return ProviderError{ErrorKind::kCapacityUnavailable, fmt::format("{}: {}", config_.name, why), ErrorScope::kRegion};
+  }
+  return ProviderError{ErrorKind::kCapacityUnavailable, fmt::format("{}: no room now: {}", config_.name, why)};
+}
+
+absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation, const NodeSpec& spec) {
+  NodeSpec s = spec;
+  s.gpu_indices.clear();  // Slurm sets CUDA_VISIBLE_DEVICES from the gres it grants
+  s.launcher = {"env"};
+  if (!config_.slurm_conf.empty()) s.launcher.push_back("SLURM_CONF=" + config_.slurm_conf);
+  for (const std::string& arg :
+       {std::string("srun"), "--jobid=" + allocation.id, std::string("--nodes=1"), std::string("--ntasks=1"),
+        fmt::format("--relative={}", spec.rank), std::string("--kill-on-bad-exit=0"), std::string("--quiet")}) {
+    s.launcher.push_back(arg);
+  }
+  if (const std::string gres = Gres(0); !gres.empty()) s.launcher.push_back("--gres=" + gres);
+  return providers::StartNode(s);
+}
+
+NodeProbe SlurmProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
+  NodeProbe p = providers::ProbeNode(node_dir, handle);
+  if (p.state == NodeState::kGone) p.detail = "srun ended without the node's exit status (" + p.detail + ")";
+  return p;
+}
+
+void SlurmProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
+  providers::SignalNode(handle, signal);  // srun forwards it to the step's tasks
+}
+
+void SlurmProvider::Release(const std::string& allocation_id) {
+  if (!allocation_id.empty()) (void)Run("scancel " + Quote(allocation_id));
+}
+
+}  // namespace awan::providers
