@@ -450,6 +450,11 @@ TEST_F(SshTest, WrongKeyAndUnreachableHostAreClearConfigErrors) {
   EXPECT_THAT(r.err, HasSubstr("Permission denied"));
   EXPECT_THAT(r.err, HasSubstr("unreachable"));
   EXPECT_THAT(r.out, HasSubstr("local"));  // the other providers still load
+  // The server starts anyway and runs jobs on the providers that work.
+  auto hello = Awan("launch " + Task("hello", "resources: {cpus: 1+}\nrun: echo still here\n"));
+  EXPECT_EQ(hello.code, 0) << hello.err;
+  EXPECT_THAT(hello.out, HasSubstr("still here"));
+  EXPECT_THAT(Slurp(home_ / "server.log"), HasSubstr("Permission denied"));
   WriteConfig("/nonexistent/key", host1_->port(), host2_->port());
   EXPECT_THAT(Awan("check-config").err, HasSubstr("key file /nonexistent/key does not exist"));
 }
