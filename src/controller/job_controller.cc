@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "awan/optimizer/optimizer.h"
 #include "awan/providers/sim.h"
@@ -227,7 +228,9 @@ void JobController::PlaceJob(const JobRecord& job) {
       attempts.push_back(a);
       (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
       if (error.kind == providers::ErrorKind::kTransient && tries < 2) {
-        continue;  // the same placement again, at once: transient errors usually are
+        // The same placement again after a short backoff (50, then 100 ms): transient errors usually are.
+        std::this_thread::sleep_for(std::chrono::milliseconds(providers::Backoff(tries, 50, 400)));
+        continue;
       }
       if (error.kind == providers::ErrorKind::kInvalidRequest) {
         Fail(job.id, JobState::kPending, fmt::format("{} refused the request: {}", p.provider, error.message));

@@ -268,10 +268,21 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
         source));
   }
   for (auto it = root.begin(); it != root.end(); ++it) {
-    if (it->first.Scalar() != "providers") {
-      return absl::InvalidArgumentError(fmt::format("{}: unknown field{}; a fleet config has `providers:`",
-                                                    Where(ctx, it->first, it->first.Scalar()),
-                                                    DidYouMean(it->first.Scalar(), std::vector<std::string>{"providers"})));
+    const std::string key = it->first.Scalar();
+    if (key == "failover") {
+      try {
+        const YAML::Node f = it->second;
+        CheckFields(ctx, f, "failover", {"block_seconds", "retry_base_seconds", "retry_cap_seconds"});
+        if (f["block_seconds"]) fleet.failover.block_ms = static_cast<int64_t>(Number(ctx, f["block_seconds"], "failover.block_seconds") * 1000);
+        if (f["retry_base_seconds"]) fleet.failover.retry_base_ms = static_cast<int64_t>(Number(ctx, f["retry_base_seconds"], "failover.retry_base_seconds") * 1000);
+        if (f["retry_cap_seconds"]) fleet.failover.retry_cap_ms = static_cast<int64_t>(Number(ctx, f["retry_cap_seconds"], "failover.retry_cap_seconds") * 1000);
+      } catch (const EntryError& e) {
+        return absl::InvalidArgumentError(e.message);
+      }
+    } else if (key != "providers") {
+      return absl::InvalidArgumentError(fmt::format("{}: unknown field{}; a fleet config has `providers:` and `failover:`",
+                                                    Where(ctx, it->first, key),
+                                                    DidYouMean(key, std::vector<std::string>{"providers", "failover"})));
     }
   }
   std::set<std::string> names;

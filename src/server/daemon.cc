@@ -132,6 +132,9 @@ int RunServerDaemon(const DaemonOptions& options) {
   spdlog::info("fleet from {}: {}", fleet->source, fmt::join(fleet->Names(), ", "));
   controller::ControllerOptions copts;
   copts.home = home.string();
+  copts.block_ms = fleet->failover.block_ms;
+  copts.retry_base_ms = fleet->failover.retry_base_ms;
+  copts.retry_cap_ms = fleet->failover.retry_cap_ms;
   controller::JobController controller(**store, machine, copts, &*fleet);
   if (absl::Status s = controller.Start(); !s.ok()) {
     spdlog::error("controller: {}", std::string(s.message()));

@@ -18,8 +18,16 @@ namespace awan::providers {
 
 class SimProvider;
 
+// `failover:` in the fleet config.
+struct FailoverSettings {
+  int64_t block_ms = 5 * 60 * 1000;      // how long a failed zone/region/provider is skipped
+  int64_t retry_base_ms = 2000;          // --retry-until-up: first wait
+  int64_t retry_cap_ms = 60 * 1000;      // --retry-until-up: longest wait
+};
+
 struct Fleet {
   std::vector<std::unique_ptr<Provider>> providers;
+  FailoverSettings failover;
   std::vector<std::string> errors;  // one per provider left out: "config.yaml:12:5: providers[2].kind: ..."
   std::string source;               // the config file, or "embedded default"
 

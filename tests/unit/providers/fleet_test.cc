@@ -79,6 +79,17 @@ TEST(FleetTest, BadEntriesAreLeftOutWithClearErrorsAndTheRestLoads) {
   EXPECT_THAT(fleet->errors[5], HasSubstr("no offering of 'aws' is left"));
 }
 
+TEST(FleetTest, FailoverSettingsAreRead) {
+  auto fleet = ParseFleet("failover: {block_seconds: 30, retry_base_seconds: 0.5, retry_cap_seconds: 10}\nproviders: []\n",
+                          "f.yaml", Builtin(), Machine());
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  EXPECT_EQ(fleet->failover.block_ms, 30000);
+  EXPECT_EQ(fleet->failover.retry_base_ms, 500);
+  EXPECT_EQ(fleet->failover.retry_cap_ms, 10000);
+  auto bad = ParseFleet("failover: {block_secs: 30}\nproviders: []\n", "f.yaml", Builtin(), Machine());
+  EXPECT_THAT(bad.status().message(), HasSubstr("did you mean 'block_seconds'?"));
+}
+
 TEST(FleetTest, NotAFleetConfigIsAnError) {
   EXPECT_FALSE(ParseFleet("name: x\n", "f.yaml", Builtin(), Machine()).ok());
   EXPECT_THAT(ParseFleet("providers: [\n", "f.yaml", Builtin(), Machine()).status().message(),
