@@ -12,30 +12,14 @@
 
 #include "awan/catalog/catalog.h"
 #include "awan/common/text.h"
+#include "../shell.h"
 
 namespace awan::providers {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-std::string ReadAll(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string Quote(const std::string& text) { return ShellQuote(text); }
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -62,19 +46,12 @@ void SlurmProvider::AddOfferings(catalog::Catalog& catalog) const {
 }
 
 SlurmProvider::Result SlurmProvider::Run(const std::string& command) const {
-  char out_tmpl[] = "/tmp/awan-slurm-out-XXXXXX";
-  char err_tmpl[] = "/tmp/awan-slurm-err-XXXXXX";
-  const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl);
-  if (out_fd >= 0) close(out_fd);
-  if (err_fd >= 0) close(err_fd);
   const std::string env = config_.slurm_conf.empty() ? "" : "SLURM_CONF=" + Quote(config_.slurm_conf) + " ";
-  const int status = std::system(fmt::format("{}{} </dev/null >{} 2>{}", env, command, out_tmpl, err_tmpl).c_str());
+  const ShellResult run = RunShell(env + command);
   Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadAll(out_tmpl);
-  r.err = ReadAll(err_tmpl);
-  unlink(out_tmpl);
-  unlink(err_tmpl);
+  r.code = run.code;
+  r.out = run.out;
+  r.err = run.err;
   return r;
 }
 

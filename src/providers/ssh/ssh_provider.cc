@@ -14,31 +14,15 @@
 
 #include "awan/catalog/catalog.h"
 #include "awan/common/text.h"
+#include "../shell.h"
 
 namespace awan::providers {
 namespace {
 
 namespace fs = std::filesystem;
 
-// 'text' for a POSIX shell.
-std::string Quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string Quote(const std::string& text) { return ShellQuote(text); }
+std::string ReadAll(const fs::path& p) { return ReadWholeFile(p.string()); }
 
 // Where a node lives: written next to the local node folder at start, read by probes and signals.
 struct RemoteNode {
@@ -90,29 +74,11 @@ SshProvider::Result SshProvider::Ssh(const SshHost& h, const std::string& remote
       "-p {} {} {} {}",
       config_.connect_timeout_s, h.port, h.key.empty() ? "" : "-i " + Quote(h.key),
       Quote(h.user.empty() ? h.host : h.user + "@" + h.host), Quote(remote));
-  char out_tmpl[] = "/tmp/awan-ssh-out-XXXXXX";
-  char err_tmpl[] = "/tmp/awan-ssh-err-XXXXXX";
-  char in_tmpl[] = "/tmp/awan-ssh-in-XXXXXX";
-  const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl), in_fd = mkstemp(in_tmpl);
-  if (!input.empty() && in_fd >= 0) {
-    size_t done = 0;
-    while (done < input.size()) {
-      const ssize_t n = write(in_fd, input.data() + done, input.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-  }
-  if (out_fd >= 0) close(out_fd);
-  if (err_fd >= 0) close(err_fd);
-  if (in_fd >= 0) close(in_fd);
-  const int status = std::system(fmt::format("{} <{} >{} 2>{}", command, in_tmpl, out_tmpl, err_tmpl).c_str());
+  const ShellResult run = RunShell(command, input);
   Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadAll(out_tmpl);
-  r.err = ReadAll(err_tmpl);
-  unlink(out_tmpl);
-  unlink(err_tmpl);
-  unlink(in_tmpl);
+  r.code = run.code;
+  r.out = run.out;
+  r.err = run.err;
   return r;
 }
 
