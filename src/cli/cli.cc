@@ -181,6 +181,15 @@ int Run(int argc, char** argv) {
   books_cmd->add_flag("--json", sim_json, "Print a JSON list");
   books_cmd->callback([&] { exit_code = RunSimBooks(sim_provider, sim_json); });
 
+  CLI::App* fleet_cmd = app.add_subcommand("fleet", "Scheduler fleet files (pools, contracts, teams)");
+  fleet_cmd->require_subcommand(1);
+  std::string fleet_path;
+  bool fleet_json = false;
+  CLI::App* fleet_check_cmd = fleet_cmd->add_subcommand("check", "Validate a fleet file and summarise it");
+  fleet_check_cmd->add_option("fleet", fleet_path, "Fleet YAML (e.g. examples/fleets/500k.yaml)")->required();
+  fleet_check_cmd->add_flag("--json", fleet_json, "Print a JSON summary");
+  fleet_check_cmd->callback([&] { exit_code = RunFleetCheck(fleet_path, fleet_json); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -100,4 +100,7 @@ int RunSimRestore(const std::string& where);
 int RunSimPreempt(const std::string& node);
 int RunSimBooks(const std::string& provider, bool json);
 
+// `awan fleet check FLEET.yaml [--json]`: a scheduler fleet file, validated and summarised.
+int RunFleetCheck(const std::string& path, bool json);
+
 }  // namespace awan::cli

@@ -215,6 +215,22 @@ TEST(CliTest, CheckConfigNamesBadProvidersAndKeepsTheRest) {
   EXPECT_THAT(def.out, HasSubstr("kind: sim"));
 }
 
+TEST(CliTest, FleetCheckSummarisesAFleetFile) {
+  Output o = Awan("fleet check " + std::string(AWAN_SOURCE_DIR) + "/examples/fleets/500k.yaml --json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["accelerators"], 500000);
+  EXPECT_EQ(j["nodes"], 62500);
+  EXPECT_EQ(j["regions"], 30);
+  Output table = Awan("fleet check " + std::string(AWAN_SOURCE_DIR) + "/examples/fleets/small.yaml");
+  EXPECT_THAT(table.out, HasSubstr("256 accelerators on 32 nodes"));
+  const fs::path bad = fs::temp_directory_path() / "awan_cli_bad_fleet.yaml";
+  std::ofstream(bad) << "start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, nodez: 1}\n";
+  Output e = Awan("fleet check " + bad.string());
+  EXPECT_EQ(e.code, 1);
+  EXPECT_THAT(e.err, HasSubstr("pools[0].nodez: unknown field (did you mean 'nodes'?)"));
+}
+
 TEST(CliTest, HelpAndUsageErrors) {
   Output help = Awan("--help");
   EXPECT_EQ(help.code, 0);
