@@ -1,0 +1,70 @@
+// The scheduler's capacity books: every node of every pool with its free accelerators, indexed by
+// free level so a gang placement finds its nodes without scanning the fleet. Placement is all or
+// nothing inside one pool (one interconnect domain) and best-fit: nodes with the fewest free
+// accelerators that still fit are used first, keeping whole nodes free for big gangs.
+// Not thread-safe: the scheduler's thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "awan/scheduler/fleet_model.h"
+
+namespace awan::scheduler {
+
+// What a job needs: `nodes` nodes with `per_node` accelerators each, of one type.
+struct Need {
+  std::string accelerator;
+  int nodes = 1;
+  int per_node = 1;
+  int64_t accelerators() const { return static_cast<int64_t>(nodes) * per_node; }
+};
+
+// A placement: which pool, and which nodes (indexes into the pool) took `per_node` each.
+struct Placement {
+  uint32_t pool = 0;
+  int per_node = 0;
+  std::vector<uint32_t> nodes;
+};
+
+class Capacity {
+ public:
+  explicit Capacity(const FleetModel& fleet);
+
+  // Places `need` in pool `pool` if it fits there now; nothing changes otherwise.
+  std::optional<Placement> PlaceIn(uint32_t pool, const Need& need);
+  // Gives a placement's accelerators back.
+  void Release(const Placement& placement);
+  // Takes a pool out of service (outage) or back; an unavailable pool places nothing. Placements
+  // already in it are the caller's to requeue and release.
+  void SetAvailable(uint32_t pool, bool available);
+  bool Available(uint32_t pool) const { return pools_[pool].available; }
+
+  size_t pool_count() const { return pools_.size(); }
+  const Pool& pool(uint32_t i) const { return *pools_[i].spec; }
+  int64_t FreeAccelerators(uint32_t pool) const { return pools_[pool].free_accelerators; }
+  int64_t TotalFree() const;
+  // The pools selling `accelerator` (in fleet order).
+  std::span<const uint32_t> PoolsFor(const std::string& accelerator) const;
+  // Whether `need` could fit in `pool` if it were empty.
+  bool EverFits(uint32_t pool, const Need& need) const;
+
+ private:
+  struct PoolBooks {
+    const Pool* spec = nullptr;
+    bool available = true;
+    int64_t free_accelerators = 0;
+    std::vector<uint8_t> free;                     // per node
+    std::vector<std::vector<uint32_t>> at_level;   // free level → nodes at it
+    std::vector<uint32_t> position;                // node → index in at_level[free[node]]
+  };
+  void Move(PoolBooks& p, uint32_t node, int to_level);
+
+  std::vector<PoolBooks> pools_;
+  std::vector<std::pair<std::string, std::vector<uint32_t>>> by_accelerator_;
+};
+
+}  // namespace awan::scheduler
