@@ -96,6 +96,12 @@ void Capacity::Release(const Placement& placement) {
   p.free_accelerators += static_cast<int64_t>(placement.per_node) * static_cast<int64_t>(placement.nodes.size());
 }
 
+void Capacity::Restore(const Placement& placement) {
+  PoolBooks& p = pools_[placement.pool];
+  for (uint32_t node : placement.nodes) Move(p, node, p.free[node] - placement.per_node);
+  p.free_accelerators -= static_cast<int64_t>(placement.per_node) * static_cast<int64_t>(placement.nodes.size());
+}
+
 void Capacity::SetAvailable(uint32_t pool, bool available) { pools_[pool].available = available; }
 
 }  // namespace awan::scheduler

@@ -38,6 +38,8 @@ class Capacity {
   std::optional<Placement> PlaceIn(uint32_t pool, const Need& need);
   // Gives a placement's accelerators back.
   void Release(const Placement& placement);
+  // Takes exactly these nodes again (they must be free, e.g. just released): undoes a Release.
+  void Restore(const Placement& placement);
   // Takes a pool out of service (outage) or back; an unavailable pool places nothing. Placements
   // already in it are the caller's to requeue and release.
   void SetAvailable(uint32_t pool, bool available);
