@@ -471,8 +471,8 @@ class SlurmTest : public ServerTest {
     if (!two_->Available()) GTEST_SKIP() << two_->Why();
     std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
   - {{name: local, kind: local}}
-  - {{name: hpc1, kind: slurm, slurm_conf: {}, nodes: 2, accelerator: H100, accelerator_count: 8, gres_type: h100, price: 1}}
-  - {{name: hpc2, kind: slurm, slurm_conf: {}, nodes: 2, accelerator: H100, accelerator_count: 8, gres_type: h100, price: 2}}
+  - {{name: hpc1, kind: slurm, slurm_conf: {}, nodes: 2, accelerator: H100, accelerator_count: 8, gres_type: h100, price: 1, immediate_seconds: 5}}
+  - {{name: hpc2, kind: slurm, slurm_conf: {}, nodes: 2, accelerator: H100, accelerator_count: 8, gres_type: h100, price: 2, immediate_seconds: 5}}
 )",
                                                         one_->conf(), two_->conf());
   }
