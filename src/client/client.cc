@@ -88,7 +88,10 @@ absl::StatusOr<HttpResponse> ApiClient::Call(std::string_view method, std::strin
     beast::tcp_stream stream(io);
     stream.expires_after(std::chrono::seconds(30));
     stream.connect(tcp::endpoint(net::ip::make_address(host_), static_cast<unsigned short>(port_)));
-    http::write(stream, MakeRequest(method, target, host_, token_, body));
+    // A server may answer before the whole request is sent (413 for a body over its limit) and stop
+    // reading: a failed write is then not the end, the answer is still there to read.
+    beast::error_code write_error;
+    http::write(stream, MakeRequest(method, target, host_, token_, body), write_error);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(256 << 20);

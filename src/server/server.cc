@@ -8,6 +8,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -142,7 +143,16 @@ struct ApiServer::Impl {
         res.keep_alive(false);
         res.prepare_payload();
         co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
-        break;
+        // Lingering close: stop sending, then read and drop what the client is still sending (for a
+        // few seconds at most), so closing does not reset the connection before it reads the 413.
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream.expires_after(std::chrono::seconds(5));
+        std::array<char, 65536> sink{};
+        size_t drained = 0;
+        while (!ec && drained < 64 * options.max_body_bytes) {
+          drained += co_await stream.async_read_some(net::buffer(sink), net::redirect_error(net::use_awaitable, ec));
+        }
+        co_return;
       }
       if (ec) break;
       Request req = parser.release();

@@ -222,6 +222,7 @@ TEST_F(ServerTest, AuthAndBadInputGetClearHttpErrors) {
   EXPECT_EQ(c.Call("GET", "/v1/jobs/abc")->status, 400);
   EXPECT_EQ(c.Call("GET", "/v1/nothing")->status, 404);
   auto huge = c.Call("POST", "/v1/jobs", std::string(2 << 20, 'x'));
+  ASSERT_TRUE(huge.ok()) << huge.status();
   EXPECT_EQ(huge->status, 413);
   // Nothing already stored was lost.
   auto list = J::parse(c.Call("GET", "/v1/jobs")->body)["jobs"];
