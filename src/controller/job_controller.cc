@@ -217,7 +217,7 @@ void JobController::PlaceJob(const JobRecord& job) {
           (void)store_.PutNode({job.id, rank, p.provider, allocation->hosts[static_cast<size_t>(rank)], 0, 0,
                                 fmt::format("{}/node-{}", JobDir(job.id), rank), "", allocation->id});
         }
-        provisioning_[job.id] = {provider, *allocation};
+        provisioning_[job.id] = {provider, *allocation, p.accelerator_count};
         attempts_.erase(job.id);
         retry_.erase(job.id);
         return;
@@ -354,11 +354,7 @@ void JobController::StartProvisioned(int64_t id) {
     for (const auto& [k, v] : task->envs) spec.envs.emplace_back(k, v.value_or(""));
     spec.envs.emplace_back("AWAN_PROVIDER", prov.provider->name());
     // The node sees the accelerators of its instance, numbered from 0 as on a real cloud node.
-    for (const spec::Resources& res : task->resources) {
-      if (res.accelerator.empty()) continue;
-      for (int g = 0; g < res.accelerator_count; ++g) spec.gpu_indices.push_back(g);
-      break;
-    }
+    for (int g = 0; g < prov.accelerators_per_node; ++g) spec.gpu_indices.push_back(g);
     spec.node_ips = ips;
     auto handle = prov.provider->StartNode(prov.allocation, spec);
     if (!handle.ok()) {

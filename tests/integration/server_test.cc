@@ -349,6 +349,20 @@ run: echo "run on $AWAN_PROVIDER"; sleep 30
   ASSERT_TRUE(WaitState(id, "CANCELLED"));
 }
 
+TEST_F(ServerTest, ANodeSeesTheAcceleratorsOfThePlacementChosen) {
+  // any_of picks the cheaper second alternative (aws p5.4xlarge, 1 × H100, $6.88/h) over the first
+  // (coreweave, 8 × H200, $50.44/h): the node must see 1 GPU, not the first alternative's 8.
+  auto r = Awan("launch " + Task("gpus", R"(resources:
+  any_of:
+    - {accelerators: H200:8, infra: coreweave}
+    - {accelerators: H100:1, infra: aws}
+run: echo "gpus=$CUDA_VISIBLE_DEVICES"
+)"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Job(1)["placement"]["instance_type"], "p5.4xlarge");
+  EXPECT_THAT(r.out, HasSubstr("gpus=0\n"));
+}
+
 TEST_F(ServerTest, WhenEveryPlacementFailsTheUserGetsTheAttempts) {
   ASSERT_EQ(Awan("sim outage coreweave").code, 0);
   ASSERT_EQ(Awan("sim outage aws/us-east-1").code, 0);

@@ -110,6 +110,7 @@ class JobController {
   struct Provisioning {
     providers::Provider* provider = nullptr;
     providers::Allocation allocation;
+    int accelerators_per_node = 0;  // of the placement provisioned (any_of: not always the first choice)
   };
 
   store::Store& store_;
