@@ -190,6 +190,52 @@ int Run(int argc, char** argv) {
   fleet_check_cmd->add_flag("--json", fleet_json, "Print a JSON summary");
   fleet_check_cmd->callback([&] { exit_code = RunFleetCheck(fleet_path, fleet_json); });
 
+  SimulateArgs simulate;
+  CLI::App* simulate_cmd = app.add_subcommand(
+      "simulate", "Replay a cluster trace or a synthetic workload through the fleet scheduler (what-if planning)");
+  simulate_cmd->footer(
+      "Examples:\n"
+      "  awan simulate --fleet examples/fleets/small.yaml --synthetic 10000 --policy backfill\n"
+      "  awan simulate --fleet examples/fleets/500k.yaml --synthetic 1000000 --scenario examples/scenarios/500k-aws-outage.yaml\n"
+      "  awan simulate --fleet-from-nodes openb_node_list_gpu_node.csv --trace openb_pod_list_default.train.csv "
+      "--format alibaba-openb\n"
+      "Formats, scenario files and outputs: docs/simulator.md");
+  simulate_cmd->add_option("--fleet", simulate.fleet, "Fleet YAML (pools, contracts, teams)")->type_name("FLEET.yaml");
+  simulate_cmd->add_option("--fleet-from-nodes", simulate.fleet_from_nodes,
+                           "Use an Alibaba openb node list (CSV) as the fleet instead")
+      ->type_name("NODES.csv");
+  simulate_cmd->add_option("--trace", simulate.trace, "Job trace to replay")->type_name("FILE");
+  simulate_cmd->add_option("--format", simulate.format, "Trace format: philly, alibaba-openb or awan");
+  simulate_cmd->add_option("--synthetic", simulate.synthetic, "Generate N jobs instead of reading a trace")
+      ->type_name("N");
+  simulate_cmd->add_option("--profile", simulate.profile,
+                           "Synthetic workload preset: helios, acme-seren, acme-kalos, philly")
+      ->default_val("helios");
+  simulate_cmd->add_option("--arrivals-per-hour", simulate.arrivals_per_hour,
+                           "Synthetic arrival rate (default: set by --load)");
+  simulate_cmd->add_option("--load", simulate.load,
+                           "Synthetic offered load as a fraction of the fleet's accelerators")
+      ->default_val(0.9);
+  simulate_cmd->add_option("--size-mix", simulate.size_mix, "Synthetic gang sizes, e.g. 1:0.7,8:0.2,64:0.1")
+      ->type_name("N:W,...");
+  simulate_cmd->add_option("--duration-median", simulate.duration_median_s, "Synthetic median run time (s)");
+  simulate_cmd->add_option("--duration-mean", simulate.duration_mean_s, "Synthetic mean run time (s)");
+  simulate_cmd->add_option("--policy", simulate.policy, "fifo, priority, fairshare or backfill")->default_val("fifo");
+  simulate_cmd->add_option("--scenario", simulate.scenario, "What-if scenario: outages, contract slips, checkpoints")
+      ->type_name("SCENARIO.yaml");
+  simulate_cmd->add_option("--seed", simulate.seed, "Seed of the synthetic generator and spot interruptions")
+      ->default_val(1);
+  simulate_cmd->add_option("--backfill-window", simulate.backfill_window,
+                           "Jobs looked at behind a blocked head when backfilling")
+      ->default_val(500);
+  simulate_cmd->add_option("--sample", simulate.sample_s, "Time-series interval in seconds (default: ~500 points)");
+  AddCatalogOption(simulate_cmd, simulate.catalog.paths);
+  simulate_cmd->add_option("--out", simulate.out, "Write summary.json, timeseries.csv and timeseries.svg here")
+      ->type_name("DIR");
+  simulate_cmd->add_flag("--json", simulate.json, "Print the summary as one JSON object");
+  simulate_cmd->add_flag("--quiet,-q", simulate.quiet, "No progress lines on stderr");
+  simulate_cmd->callback([&] { exit_code = RunSimulate(simulate); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

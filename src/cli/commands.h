@@ -103,4 +103,27 @@ int RunSimBooks(const std::string& provider, bool json);
 // `awan fleet check FLEET.yaml [--json]`: a scheduler fleet file, validated and summarised.
 int RunFleetCheck(const std::string& path, bool json);
 
+// `awan simulate ...`: the discrete-event fleet simulator (docs/simulator.md).
+struct SimulateArgs {
+  std::string fleet;             // --fleet FLEET.yaml
+  std::string fleet_from_nodes;  // --fleet-from-nodes openb_node_list_gpu_node.csv
+  std::string trace, format;
+  int64_t synthetic = 0;
+  std::string profile = "helios";
+  double arrivals_per_hour = 0;
+  double load = 0.9;
+  std::string size_mix;
+  std::optional<double> duration_median_s, duration_mean_s;
+  std::string policy = "fifo";
+  std::string scenario;
+  uint64_t seed = 1;
+  size_t backfill_window = 500;
+  int64_t sample_s = 0;
+  CatalogArgs catalog;  // prices of on-demand and spot capacity
+  std::string out;
+  bool json = false;
+  bool quiet = false;
+};
+int RunSimulate(const SimulateArgs& args);
+
 }  // namespace awan::cli

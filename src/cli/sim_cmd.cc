@@ -14,21 +14,11 @@ namespace {
 
 using J = nlohmann::ordered_json;
 
-// "30s", "10m", "2h", "1d", or plain seconds.
+// "30s", "10m", "2h", "1d", or plain seconds; more than zero.
 std::optional<double> Seconds(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  double unit = 1;
-  std::string number = text;
-  switch (text.back()) {
-    case 's': unit = 1; number.pop_back(); break;
-    case 'm': unit = 60; number.pop_back(); break;
-    case 'h': unit = 3600; number.pop_back(); break;
-    case 'd': unit = 86400; number.pop_back(); break;
-    default: break;
-  }
-  auto v = ParseNumber(number);
+  auto v = ParseDuration(text);
   if (!v || *v <= 0) return std::nullopt;
-  return *v * unit;
+  return v;
 }
 
 int Post(const std::string& target, const J& body, const std::function<void(const J&)>& done) {

@@ -108,4 +108,20 @@ std::optional<double> ParseNumber(std::string_view s) {
   return value;
 }
 
+std::optional<double> ParseDuration(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  double unit = 1;
+  switch (s.back()) {
+    case 's': unit = 1; s.remove_suffix(1); break;
+    case 'm': unit = 60; s.remove_suffix(1); break;
+    case 'h': unit = 3600; s.remove_suffix(1); break;
+    case 'd': unit = 86400; s.remove_suffix(1); break;
+    default: break;
+  }
+  auto v = ParseNumber(s);
+  if (!v || *v < 0) return std::nullopt;
+  return *v * unit;
+}
+
 }  // namespace awan

@@ -102,6 +102,39 @@ void Capacity::Restore(const Placement& placement) {
   p.free_accelerators -= static_cast<int64_t>(placement.per_node) * static_cast<int64_t>(placement.nodes.size());
 }
 
+std::optional<int64_t> Capacity::EarliestFit(uint32_t pool, const Need& need, int64_t now,
+                                             std::span<const std::pair<int64_t, const Placement*>> releases) const {
+  size_t i = 0;
+  return EarliestFit(pool, need, now, [&]() -> std::optional<std::pair<int64_t, const Placement*>> {
+    if (i == releases.size()) return std::nullopt;
+    return releases[i++];
+  });
+}
+
+std::optional<int64_t> Capacity::EarliestFit(
+    uint32_t pool, const Need& need, int64_t now,
+    const std::function<std::optional<std::pair<int64_t, const Placement*>>()>& next) const {
+  const PoolBooks& p = pools_[pool];
+  if (!p.available || !EverFits(pool, need)) return std::nullopt;
+  const int per = static_cast<int>(p.at_level.size()) - 1;
+  int64_t fitting = 0;  // nodes with at least per_node free
+  for (int level = need.per_node; level <= per; ++level) {
+    fitting += static_cast<int64_t>(p.at_level[static_cast<size_t>(level)].size());
+  }
+  if (fitting >= need.nodes) return now;
+  std::vector<uint8_t> free = p.free;
+  while (auto release = next()) {
+    const auto& [t, placement] = *release;
+    for (uint32_t node : placement->nodes) {
+      const int before = free[node];
+      free[node] = static_cast<uint8_t>(before + placement->per_node);
+      if (before < need.per_node && free[node] >= need.per_node) ++fitting;
+    }
+    if (fitting >= need.nodes) return std::max(now, t);
+  }
+  return std::nullopt;
+}
+
 void Capacity::SetAvailable(uint32_t pool, bool available) { pools_[pool].available = available; }
 
 }  // namespace awan::scheduler

@@ -120,12 +120,21 @@ class Parser {
       for (size_t i = 0; i < markets.size(); ++i) {
         const YAML::Node m = markets[i];
         const std::string field = fmt::format("on_demand[{}]", i);
-        Fields(m, field, {"provider", "accelerator", "max_on_demand", "max_spot"});
+        Fields(m, field, {"provider", "accelerator", "max_on_demand", "max_spot", "price_per_accelerator_hour",
+                          "spot_price_per_accelerator_hour"});
         MarketLimit limit;
         limit.provider = Text(m, "provider", field);
         limit.accelerator = Text(m, "accelerator", field);
         if (m["max_on_demand"]) limit.max_on_demand = static_cast<int64_t>(Number(m["max_on_demand"], field + ".max_on_demand"));
         if (m["max_spot"]) limit.max_spot = static_cast<int64_t>(Number(m["max_spot"], field + ".max_spot"));
+        if (m["price_per_accelerator_hour"]) {
+          limit.price_per_accelerator_hour =
+              Number(m["price_per_accelerator_hour"], field + ".price_per_accelerator_hour");
+        }
+        if (m["spot_price_per_accelerator_hour"]) {
+          limit.spot_price_per_accelerator_hour =
+              Number(m["spot_price_per_accelerator_hour"], field + ".spot_price_per_accelerator_hour");
+        }
         f.markets.push_back(limit);
       }
     }

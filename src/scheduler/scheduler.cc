@@ -2,38 +2,29 @@
 
 #include <algorithm>
 
+#include "absl/container/inlined_vector.h"
+#include <limits>
+
 namespace awan::scheduler {
 namespace {
 
 class Fifo : public Policy {
  public:
   std::string_view name() const override { return "fifo"; }
-  bool Before(const JobSpec& a, const JobSpec& b, const std::map<std::string, double>&) const override {
-    return a.submit_s != b.submit_s ? a.submit_s < b.submit_s : a.id < b.id;
-  }
 };
 
 class Priority : public Policy {
  public:
   std::string_view name() const override { return "priority"; }
-  bool Before(const JobSpec& a, const JobSpec& b, const std::map<std::string, double>& s) const override {
-    if (a.priority != b.priority) return a.priority > b.priority;
-    return Fifo().Before(a, b, s);
-  }
+  bool by_priority() const override { return true; }
   bool preemption() const override { return true; }
 };
 
 class FairShare : public Policy {
  public:
   std::string_view name() const override { return "fairshare"; }
-  bool Before(const JobSpec& a, const JobSpec& b, const std::map<std::string, double>& s) const override {
-    const auto share = [&](const std::string& team) {
-      auto it = s.find(team);
-      return it == s.end() ? 0.0 : it->second;
-    };
-    if (share(a.team) != share(b.team)) return share(a.team) < share(b.team);
-    return Priority().Before(a, b, s);
-  }
+  bool by_priority() const override { return true; }
+  bool fair_share() const override { return true; }
 };
 
 class Backfill : public Priority {
@@ -42,7 +33,18 @@ class Backfill : public Priority {
   bool backfill() const override { return true; }
 };
 
+constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+
 }  // namespace
+
+std::string_view TierName(Tier tier) {
+  switch (tier) {
+    case Tier::kCommitted: return "committed";
+    case Tier::kOnDemand: return "on_demand";
+    case Tier::kSpot: return "spot";
+  }
+  return "?";
+}
 
 std::unique_ptr<Policy> MakePolicy(std::string_view name) {
   if (name == "fifo") return std::make_unique<Fifo>();
@@ -54,30 +56,207 @@ std::unique_ptr<Policy> MakePolicy(std::string_view name) {
 
 std::vector<std::string> PolicyNames() { return {"fifo", "priority", "fairshare", "backfill"}; }
 
-Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy)
-    : fleet_(fleet), policy_(std::move(policy)), capacity_(fleet) {}
+struct Scheduler::Entry {
+  JobSpec spec;
+  uint32_t team = 0;
+  absl::InlinedVector<uint32_t, 2> accelerators;  // index of each alternative's accelerator
+  uint64_t failed_epoch = kNever;  // the epoch of its last failed start; retried once it changes
+  bool failed_as_head = false;     // that attempt was the head's (preemption allowed, no pool avoided)
+};
 
-void Scheduler::Submit(const JobSpec& job) { queue_.push_back(job); }
-
-int64_t Scheduler::TeamUsage(const std::string& team, const std::string& accelerator) const {
-  auto it = team_usage_.find({team, accelerator});
-  return it == team_usage_.end() ? 0 : it->second;
+Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, SchedulerOptions options)
+    : fleet_(fleet), policy_(std::move(policy)), options_(options), capacity_(fleet) {
+  for (const Team& t : fleet_.teams) {
+    const uint32_t team = TeamIndex(t.name);
+    team_weight_[team] = t.weight > 0 ? t.weight : 1;
+    for (const auto& [acc, n] : t.quota) quota_[team][AcceleratorIndex(acc)] = n;
+  }
+  buckets_.resize(policy_->fair_share() ? team_names_.size() : 1);
+  for (size_t p = 0; p < capacity_.pool_count(); ++p) {
+    victims_.emplace_back(&victim_nodes_);
+    ends_.emplace_back(&victim_nodes_);
+  }
+  unknown_ends_.assign(capacity_.pool_count(), 0);
+  preemptible_by_priority_.resize(capacity_.pool_count());
+  borrowed_accelerators_.assign(capacity_.pool_count(), 0);
+  in_pool_.resize(capacity_.pool_count());
+  auto market = [&](const std::string& provider, const std::string& accelerator) {
+    for (size_t m = 0; m < markets_.size(); ++m) {
+      if (markets_[m].provider == provider && markets_[m].accelerator == accelerator) return m;
+    }
+    markets_.push_back({provider, accelerator});
+    market_contracts_.emplace_back();
+    market_max_on_demand_.emplace_back();
+    market_max_spot_.emplace_back();
+    return markets_.size() - 1;
+  };
+  for (uint32_t p = 0; p < capacity_.pool_count(); ++p) {
+    const Pool& pool = capacity_.pool(p);
+    pool_market_.push_back(market(pool.provider, pool.accelerator));
+    AcceleratorIndex(pool.accelerator);
+  }
+  for (const Contract& c : fleet_.contracts) market_contracts_[market(c.provider, c.accelerator)].push_back(&c);
+  for (const MarketLimit& l : fleet_.markets) {
+    const size_t m = market(l.provider, l.accelerator);
+    market_max_on_demand_[m] = l.max_on_demand;
+    market_max_spot_[m] = l.max_spot;
+  }
+  for (size_t m = 0; m < markets_.size(); ++m) {
+    double sum = 0;
+    for (const Contract* c : market_contracts_[m]) sum += c->price_per_accelerator_hour;
+    if (!market_contracts_[m].empty()) markets_[m].contract_price = sum / static_cast<double>(market_contracts_[m].size());
+    markets_[m].committed_now = CommittedAt(m, 0);
+  }
 }
 
-void Scheduler::Account(const Running& r, int sign) {
-  const Need& need = r.spec.alternatives[r.alternative];
-  team_usage_[{r.spec.team, need.accelerator}] += sign * need.accelerators();
-  if (r.committed) {
-    committed_usage_[{capacity_.pool(r.placement.pool).provider, need.accelerator}] += sign * need.accelerators();
+Scheduler::~Scheduler() = default;
+
+uint32_t Scheduler::TeamIndex(const std::string& team) {
+  for (uint32_t i = 0; i < team_names_.size(); ++i) {
+    if (team_names_[i] == team) return i;
   }
+  team_names_.push_back(team);
+  team_weight_.push_back(1);
+  quota_.emplace_back(accelerators_.size(), 0);
+  team_usage_.emplace_back(accelerators_.size(), 0);
+  if (policy_ && policy_->fair_share() && !buckets_.empty()) buckets_.resize(team_names_.size());
+  return static_cast<uint32_t>(team_names_.size() - 1);
+}
+
+size_t Scheduler::AcceleratorIndex(const std::string& accelerator) {
+  for (size_t i = 0; i < accelerators_.size(); ++i) {
+    if (accelerators_[i] == accelerator) return i;
+  }
+  accelerators_.push_back(accelerator);
+  for (auto& row : quota_) row.push_back(0);
+  for (auto& row : team_usage_) row.push_back(0);
+  return accelerators_.size() - 1;
+}
+
+int64_t Scheduler::CommittedAt(size_t market, int64_t t) const {
+  int64_t n = 0;
+  for (const Contract* c : market_contracts_[market]) n += c->CommittedAt(t);
+  return n;
+}
+
+Scheduler::Key Scheduler::KeyOf(const JobSpec& job) const {
+  return {policy_->by_priority() ? -static_cast<int64_t>(job.priority) : 0, job.submit_s, job.id};
+}
+
+void Scheduler::Submit(JobSpec job) {
+  for (const Need& need : job.alternatives) AcceleratorIndex(need.accelerator);
+  TeamIndex(job.team);
+  bool fits = false;
+  for (const Need& need : job.alternatives) {
+    for (uint32_t p : capacity_.PoolsFor(need.accelerator)) fits = fits || capacity_.EverFits(p, need);
+  }
+  ++queued_;
+  if (!fits) {
+    never_fits_.push_back(std::move(job));
+    return;
+  }
+  Enqueue(std::move(job));
+}
+
+void Scheduler::Enqueue(JobSpec job) {
+  const uint32_t team = TeamIndex(job.team);
+  const Key key = KeyOf(job);
+  absl::InlinedVector<uint32_t, 2> accelerators;
+  for (const Need& need : job.alternatives) accelerators.push_back(static_cast<uint32_t>(AcceleratorIndex(need.accelerator)));
+  buckets_[policy_->fair_share() ? team : 0].emplace(key, Entry{std::move(job), team, std::move(accelerators)});
+}
+
+void Scheduler::SetEstimate(int64_t id, std::optional<int64_t> duration_s) {
+  for (auto& bucket : buckets_) {
+    for (auto& [key, e] : bucket) {
+      if (key.id == id) {
+        e.spec.duration_s = duration_s;
+        return;
+      }
+    }
+  }
+}
+
+int64_t Scheduler::TeamUsage(const std::string& team, const std::string& accelerator) const {
+  for (size_t t = 0; t < team_names_.size(); ++t) {
+    if (team_names_[t] != team) continue;
+    for (size_t a = 0; a < accelerators_.size(); ++a) {
+      if (accelerators_[a] == accelerator) return team_usage_[t][a];
+    }
+  }
+  return 0;
+}
+
+void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) {
+  const int64_t n = r.spec.alternatives[r.alternative].accelerators();
+  team_usage_[team][accelerator] += n;
+  MarketUse& use = markets_[pool_market_[r.placement.pool]];
+  use.in_use[0] += r.committed_accelerators;
+  if (r.tier != Tier::kCommitted) use.in_use[static_cast<int>(r.tier)] += n - r.committed_accelerators;
+  const uint32_t pool = r.placement.pool;
+  r.index = {};
+  r.index.position = static_cast<uint32_t>(in_pool_[pool].size());
+  r.index.team = team;
+  r.index.accelerator = accelerator;
+  if ((r.spec.preemptible || r.borrowed) && policy_->preemption()) {  // only preemption looks there
+    r.index.victim = true;
+    r.index.victim_it =
+        victims_[pool].insert({r.spec.priority, -r.start_s, id, team, r.spec.preemptible, r.borrowed, n}).first;
+    if (r.spec.preemptible) preemptible_by_priority_[pool][r.spec.priority] += n;
+    if (r.borrowed) borrowed_accelerators_[pool] += n;
+  }
+  if (policy_->backfill()) {
+    if (r.spec.duration_s) {
+      r.index.has_end = true;
+      r.index.end_it = ends_[pool].insert({r.start_s + *r.spec.duration_s, id}).first;
+    } else {
+      ++unknown_ends_[pool];
+    }
+  }
+  in_pool_[pool].push_back(id);
+  running_.emplace(id, std::move(r));
+  ++epoch_;
+}
+
+Running Scheduler::Remove(int64_t id) { return Remove(running_.find(id)); }
+
+Running Scheduler::Remove(absl::flat_hash_map<int64_t, Running>::iterator it) {
+  const int64_t id = it->first;
+  Running r = std::move(it->second);
+  running_.erase(it);
+  const detail::RunningIndex& slot = r.index;
+  const int64_t n = r.spec.alternatives[r.alternative].accelerators();
+  team_usage_[slot.team][slot.accelerator] -= n;
+  MarketUse& use = markets_[pool_market_[r.placement.pool]];
+  use.in_use[0] -= r.committed_accelerators;
+  if (r.tier != Tier::kCommitted) use.in_use[static_cast<int>(r.tier)] -= n - r.committed_accelerators;
+  const uint32_t pool = r.placement.pool;
+  if (slot.victim) {
+    victims_[pool].erase(slot.victim_it);
+    if (r.spec.preemptible) {
+      auto level = preemptible_by_priority_[pool].find(r.spec.priority);
+      if ((level->second -= n) == 0) preemptible_by_priority_[pool].erase(level);
+    }
+    if (r.borrowed) borrowed_accelerators_[pool] -= n;
+  }
+  if (slot.has_end) {
+    ends_[pool].erase(slot.end_it);
+  } else if (policy_->backfill()) {
+    --unknown_ends_[pool];
+  }
+  auto& ids = in_pool_[pool];
+  ids[slot.position] = ids.back();
+  if (ids[slot.position] != id) running_.find(ids[slot.position])->second.index.position = slot.position;
+  ids.pop_back();
+  ++epoch_;
+  return r;
 }
 
 void Scheduler::Finish(int64_t id) {
   auto it = running_.find(id);
   if (it == running_.end()) return;
-  capacity_.Release(it->second.placement);
-  Account(it->second, -1);
-  running_.erase(it);
+  Running r = Remove(it);
+  capacity_.Release(r.placement);
 }
 
 std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std::string& region, bool down) {
@@ -86,190 +265,269 @@ std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std
     const Pool& pool = capacity_.pool(p);
     if (pool.provider != provider || (!region.empty() && pool.region != region)) continue;
     capacity_.SetAvailable(p, !down);
+    if (down) requeued.insert(requeued.end(), in_pool_[p].begin(), in_pool_[p].end());
   }
-  if (!down) return requeued;
-  for (auto it = running_.begin(); it != running_.end();) {
-    const Pool& pool = capacity_.pool(it->second.placement.pool);
-    if (pool.provider == provider && (region.empty() || pool.region == region)) {
-      requeued.push_back(it->first);
-      capacity_.Release(it->second.placement);
-      Account(it->second, -1);
-      queue_.push_back(it->second.spec);
-      it = running_.erase(it);
-    } else {
-      ++it;
-    }
+  ++epoch_;
+  std::sort(requeued.begin(), requeued.end());
+  for (int64_t id : requeued) {
+    Running r = Remove(id);
+    capacity_.Release(r.placement);
+    Enqueue(std::move(r.spec));
+    ++queued_;
   }
   return requeued;
 }
 
-bool Scheduler::WithinQuota(const JobSpec& job, const Need& need) const {
-  for (const Team& t : fleet_.teams) {
-    if (t.name != job.team) continue;
-    auto q = t.quota.find(need.accelerator);
-    const int64_t quota = q == t.quota.end() ? 0 : q->second;
-    return TeamUsage(job.team, need.accelerator) + need.accelerators() <= quota;
+// How the job would pay for `need` in `pool`: what the contracts still have room for, and the rest
+// (if any) from spot (preemptible jobs, where the fleet allows spot) or on-demand within its limit.
+std::optional<Scheduler::Payment> Scheduler::PaymentFor(uint32_t pool, const JobSpec& job, const Need& need) const {
+  const size_t m = pool_market_[pool];
+  const MarketUse& use = markets_[m];
+  const int64_t n = need.accelerators();
+  Payment pay;
+  pay.committed = std::clamp<int64_t>(use.committed_now - use.in_use[0], 0, n);
+  const int64_t rest = n - pay.committed;
+  if (rest == 0) {
+    pay.tier = Tier::kCommitted;
+  } else if (job.preemptible && market_max_spot_[m] && use.in_use[2] + rest <= *market_max_spot_[m]) {
+    pay.tier = Tier::kSpot;
+  } else if (!market_max_on_demand_[m] || use.in_use[1] + rest <= *market_max_on_demand_[m]) {
+    pay.tier = Tier::kOnDemand;
+  } else {
+    return std::nullopt;
   }
-  return false;  // a team without quotas only borrows
+  return pay;
 }
 
-// Pools that can ever hold `need`, those with unused committed capacity first (fleet order within).
-std::vector<uint32_t> Scheduler::PoolOrder(const Need& need, int64_t now) const {
-  std::vector<uint32_t> committed, market;
-  for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
-    if (!capacity_.EverFits(p, need)) continue;
-    const Pool& pool = capacity_.pool(p);
-    int64_t commit = 0;
-    for (const Contract& c : fleet_.contracts) {
-      if (c.provider == pool.provider && c.accelerator == need.accelerator) commit += c.CommittedAt(now);
-    }
-    auto used = committed_usage_.find({pool.provider, need.accelerator});
-    const int64_t in_use = used == committed_usage_.end() ? 0 : used->second;
-    (commit - in_use >= need.accelerators() ? committed : market).push_back(p);
-  }
-  committed.insert(committed.end(), market.begin(), market.end());
-  return committed;
-}
-
-bool Scheduler::TryStart(const JobSpec& job, int64_t now, std::vector<Decision>& out, bool allow_preemption,
+bool Scheduler::TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, bool allow_preemption,
                          const std::optional<uint32_t>& avoid_pool) {
+  const uint32_t team = TeamIndex(job.team);
   for (size_t a = 0; a < job.alternatives.size(); ++a) {
     const Need& need = job.alternatives[a];
-    const bool within = WithinQuota(job, need);
-    const std::vector<uint32_t> order = PoolOrder(need, now);
-    auto start = [&](const Placement& placement) {
-      Running r{job, placement, a, now, !within, false};
-      const Pool& pool = capacity_.pool(placement.pool);
-      int64_t commit = 0;
-      for (const Contract& c : fleet_.contracts) {
-        if (c.provider == pool.provider && c.accelerator == need.accelerator) commit += c.CommittedAt(now);
+    const uint32_t accelerator = static_cast<uint32_t>(AcceleratorIndex(need.accelerator));
+    const bool within = team_usage_[team][accelerator] + need.accelerators() <= quota_[team][accelerator];
+    // Pools with room in their commitment first, then the market's (fleet order within each).
+    const auto pools = capacity_.PoolsFor(need.accelerator);
+    auto for_each_pool = [&](auto&& visit) {
+      for (int pass = 0; pass < 2; ++pass) {
+        for (uint32_t p : pools) {
+          if ((avoid_pool && *avoid_pool == p) || !capacity_.Available(p) ||
+              !capacity_.ShapeFits(p, need.nodes, need.per_node)) {
+            continue;
+          }
+          const std::optional<Payment> pay = PaymentFor(p, job, need);
+          if (pay && (pay->tier == Tier::kCommitted) == (pass == 0) && visit(p, *pay)) return true;
+        }
       }
-      auto used = committed_usage_.find({pool.provider, need.accelerator});
-      r.committed = commit - (used == committed_usage_.end() ? 0 : used->second) >= need.accelerators();
-      Account(r, +1);
-      running_[job.id] = std::move(r);
-      out.push_back({Decision::Kind::kStart, job.id});
+      return false;
     };
-    for (uint32_t p : order) {
-      if (avoid_pool && *avoid_pool == p) continue;
-      if (auto placement = capacity_.PlaceIn(p, need)) {
-        start(*placement);
-        return true;
-      }
-    }
+    auto start = [&](const Placement& placement, Payment pay) {
+      const int64_t id = job.id;
+      Running r{std::move(job), placement, a, now, !within, pay.tier == Tier::kCommitted, pay.tier, pay.committed, {}};
+      Add(id, std::move(r), team, accelerator);
+      out.push_back({Decision::Kind::kStart, id});
+    };
+    const bool placed = for_each_pool([&](uint32_t p, Payment pay) {
+      if (capacity_.FreeAccelerators(p) < need.accelerators()) return false;
+      auto placement = capacity_.PlaceIn(p, need);
+      if (placement) start(*placement, pay);
+      return placement.has_value();
+    });
+    if (placed) return true;
     if (!allow_preemption) continue;
+    std::vector<std::pair<uint32_t, Payment>>& order = order_scratch_;
+    order.clear();
+    for_each_pool([&](uint32_t p, Payment pay) {
+      order.emplace_back(p, pay);
+      return false;
+    });
     // Preempt in one pool: lower-priority preemptible jobs, and (for a job within its quota) jobs
-    // borrowing other teams' idle quota; cheapest victims first. All or nothing: undo if it fails.
-    for (uint32_t p : order) {
-      if (avoid_pool && *avoid_pool == p) continue;
-      std::vector<const Running*> victims;
-      for (const auto& [id, r] : running_) {
-        if (r.placement.pool != p) continue;
-        const bool lower = r.spec.preemptible && r.spec.priority < job.priority;
-        const bool reclaim = within && r.borrowed && r.spec.team != job.team;
-        if (lower || reclaim) victims.push_back(&r);
+    // borrowing other teams' idle quota; lowest priority and most recent first (they lose least).
+    // All or nothing: what was released is restored if the gang still does not fit.
+    for (const auto& [p, pay] : order) {
+      // An upper bound first: free, plus every lower-priority preemptible and every borrowed
+      // accelerator. Most pools are ruled out here without looking at a single job.
+      int64_t bound = capacity_.FreeAccelerators(p) + (within ? borrowed_accelerators_[p] : 0);
+      for (const auto& [priority, n] : preemptible_by_priority_[p]) {
+        if (priority >= job.priority) break;
+        bound += n;
       }
-      std::sort(victims.begin(), victims.end(), [](const Running* x, const Running* y) {
-        if (x->spec.priority != y->spec.priority) return x->spec.priority < y->spec.priority;
-        return x->start_s > y->start_s;  // the most recent loses least work
-      });
+      if (bound < need.accelerators()) continue;
       std::vector<const Running*> taken;
       std::optional<Placement> placement;
-      for (const Running* v : victims) {
-        capacity_.Release(v->placement);
-        taken.push_back(v);
+      for (const detail::VictimKey& v : victims_[p]) {
+        if (!within && v.priority >= job.priority) break;  // only reclaims could follow
+        const bool lower = v.preemptible && v.priority < job.priority;
+        const bool reclaim = within && v.borrowed && v.team != team;
+        if (!lower && !reclaim) continue;
+        const Running& r = running_.at(v.id);
+        capacity_.Release(r.placement);
+        taken.push_back(&r);
         if ((placement = capacity_.PlaceIn(p, need))) break;
       }
       if (!placement) {
         for (auto it = taken.rbegin(); it != taken.rend(); ++it) capacity_.Restore((*it)->placement);
         continue;
       }
-      for (const Running* v : taken) {
-        const int64_t id = v->spec.id;
-        Account(*v, -1);
-        queue_.push_back(v->spec);
+      std::vector<int64_t> ids;
+      for (const Running* v : taken) ids.push_back(v->spec.id);
+      for (int64_t id : ids) {
+        preempted_.push_back(Remove(id).spec);  // queued again after the pass
         out.push_back({Decision::Kind::kPreempt, id});
-        running_.erase(id);
       }
-      start(*placement);
+      // Preempting may have freed commitment: settle the payment again.
+      start(*placement, PaymentFor(p, job, need).value_or(pay));
       return true;
     }
   }
   return false;
 }
 
-std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job, int64_t now) const {
-  std::vector<const Running*> by_end;
-  for (const auto& [id, r] : running_) {
-    if (!r.spec.duration_s) return std::nullopt;
-    by_end.push_back(&r);
-  }
-  std::sort(by_end.begin(), by_end.end(), [](const Running* a, const Running* b) {
-    return a->start_s + *a->spec.duration_s < b->start_s + *b->spec.duration_s;
-  });
-  Capacity future = capacity_;
-  for (const Running* r : by_end) {
-    future.Release(r->placement);
-    for (const Need& need : job.alternatives) {
-      for (uint32_t p : future.PoolsFor(need.accelerator)) {
-        if (future.PlaceIn(p, need)) return std::make_pair(std::max(now, r->start_s + *r->spec.duration_s), p);
-      }
+bool Scheduler::AdmissibleNow(const JobSpec& job) const {
+  for (const Need& need : job.alternatives) {
+    for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
+      if (!capacity_.Available(p) || !capacity_.EverFits(p, need)) continue;
+      const size_t m = pool_market_[p];
+      if (!market_max_on_demand_[m]) return true;
+      int64_t limit = markets_[m].committed_now + *market_max_on_demand_[m];
+      if (job.preemptible && market_max_spot_[m]) limit += *market_max_spot_[m];
+      if (need.accelerators() <= limit) return true;
     }
   }
-  return std::nullopt;
+  return false;
+}
+
+std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job, int64_t now) const {
+  std::optional<std::pair<int64_t, uint32_t>> best;
+  for (const Need& need : job.alternatives) {
+    for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
+      // A pool with a running job of unknown length has no reservation time to offer.
+      if (!capacity_.Available(p) || !capacity_.EverFits(p, need) || unknown_ends_[p] > 0) continue;
+      auto it = ends_[p].begin();
+      const auto next = [&]() -> std::optional<std::pair<int64_t, const Placement*>> {
+        if (it == ends_[p].end() || (best && it->end >= best->first)) return std::nullopt;  // no better
+        const Running& r = running_.at(it->id);
+        return std::make_pair(std::max(now, (it++)->end), &r.placement);
+      };
+      if (auto t = capacity_.EarliestFit(p, need, now, next); t && (!best || *t < best->first)) best = {{*t, p}};
+    }
+  }
+  return best;
 }
 
 std::vector<Decision> Scheduler::Schedule(int64_t now) {
   std::vector<Decision> out;
-  std::map<std::string, double> share;
-  for (const Team& t : fleet_.teams) {
-    double used = 0;
-    for (const auto& [key, n] : team_usage_) {
-      if (key.first == t.name) used += static_cast<double>(n);
-    }
-    share[t.name] = used / t.weight;
+  for (size_t m = 0; m < markets_.size(); ++m) {
+    const int64_t committed = CommittedAt(m, now);
+    if (committed != markets_[m].committed_now) ++epoch_;
+    markets_[m].committed_now = committed;
   }
-  std::stable_sort(queue_.begin(), queue_.end(),
-                   [&](const JobSpec& a, const JobSpec& b) { return policy_->Before(a, b, share); });
-  std::vector<JobSpec> waiting;
-  std::optional<std::pair<int64_t, uint32_t>> reservation;  // the blocked head's (time, pool), backfill only
-  bool blocked = false;
-  std::vector<JobSpec> queue;
-  queue.swap(queue_);
-  auto ever_fits = [&](const JobSpec& job) {
-    for (const Need& need : job.alternatives) {
-      for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
-        if (capacity_.EverFits(p, need)) return true;
+  // Team shares are fixed for the pass (usage per weight at its start).
+  std::vector<double>& share = share_scratch_;
+  share.assign(buckets_.size(), 0);
+  if (policy_->fair_share()) {
+    for (size_t t = 0; t < buckets_.size(); ++t) {
+      int64_t used = 0;
+      for (int64_t n : team_usage_[t]) used += n;
+      share[t] = static_cast<double>(used) / team_weight_[t];
+    }
+  }
+  std::vector<std::map<Key, Entry>::iterator>& cursor = cursor_scratch_;
+  cursor.clear();
+  for (auto& bucket : buckets_) cursor.push_back(bucket.begin());
+  auto next = [&]() -> std::optional<size_t> {
+    std::optional<size_t> best;
+    for (size_t b = 0; b < buckets_.size(); ++b) {
+      if (cursor[b] == buckets_[b].end()) continue;
+      if (!best || share[b] < share[*best] ||
+          (share[b] == share[*best] && cursor[b]->first < cursor[*best]->first)) {
+        best = b;
       }
     }
-    return false;
+    return best;
   };
-  for (const JobSpec& job : queue) {
-    if (!ever_fits(job)) {
-      waiting.push_back(job);  // no pool can ever hold it: it waits without holding up the others
+  std::optional<std::pair<int64_t, uint32_t>> reservation;  // the blocked head's (time, pool), backfill only
+  bool blocked = false;
+  bool backfilling = false;
+  struct FailedShape {
+    uint32_t accelerator;
+    int nodes, per_node;
+    bool preemptible, avoided;  // avoided: tried keeping out of the reserved pool
+  };
+  std::vector<FailedShape> failed_shapes;
+  size_t looked_behind = 0;
+  while (auto b = next()) {
+    auto it = cursor[*b]++;
+    Entry& e = it->second;
+    const bool as_head = !blocked;
+    if (blocked && (!policy_->backfill() || !backfilling || !reservation ||
+                    ++looked_behind > options_.backfill_window)) {
+      break;
+    }
+    if (blocked && capacity_.TotalFree() == 0) break;
+    bool started = false;
+    if (e.failed_epoch != epoch_ || e.failed_as_head != as_head) {
+      if (as_head) {
+        started = TryStart(e.spec, now, out, policy_->preemption(), std::nullopt);
+      } else {
+        // EASY backfill: a later job may start if it ends before the head's reservation, or if it
+        // keeps out of the reserved pool.
+        const bool ends_in_time = e.spec.duration_s && now + *e.spec.duration_s <= reservation->first;
+        // Nothing is freed during a scan: a job at least as big as one that already failed, of the
+        // same accelerator and kind, fails too (queues hold few distinct shapes).
+        bool dominated = true;
+        for (size_t k = 0; k < e.spec.alternatives.size() && dominated; ++k) {
+          const Need& need = e.spec.alternatives[k];
+          dominated = std::any_of(failed_shapes.begin(), failed_shapes.end(), [&](const FailedShape& f) {
+            return f.accelerator == e.accelerators[k] && f.preemptible == e.spec.preemptible &&
+                   (!f.avoided || !ends_in_time) && need.nodes >= f.nodes && need.per_node >= f.per_node;
+          });
+        }
+        if (!dominated) {
+          started = TryStart(e.spec, now, out, false,
+                             ends_in_time ? std::nullopt : std::optional<uint32_t>(reservation->second));
+          if (!started) {
+            for (size_t k = 0; k < e.spec.alternatives.size(); ++k) {
+              const FailedShape f{e.accelerators[k], e.spec.alternatives[k].nodes, e.spec.alternatives[k].per_node,
+                                  e.spec.preemptible, !ends_in_time};
+              // Keep only the smallest failed shapes: a bigger one adds nothing.
+              std::erase_if(failed_shapes, [&](const FailedShape& g) {
+                return g.accelerator == f.accelerator && g.preemptible == f.preemptible && g.avoided == f.avoided &&
+                       g.nodes >= f.nodes && g.per_node >= f.per_node;
+              });
+              failed_shapes.push_back(f);
+            }
+          }
+        }
+      }
+      if (!started) {
+        e.failed_epoch = epoch_;
+        e.failed_as_head = as_head;
+      }
+    }
+    if (started) {
+      buckets_[*b].erase(it);
+      --queued_;
       continue;
     }
-    if (blocked && !policy_->backfill()) {
-      waiting.push_back(job);
-      continue;
+    if (!blocked) {
+      // A job no pool could take now even if it were empty (pools down, or beyond what the contracts
+      // and market limits allow for now) waits without holding up the queue.
+      if (!AdmissibleNow(e.spec)) continue;
+      blocked = true;
+      backfilling = policy_->backfill() &&
+                    (!last_backfill_s_ || now - *last_backfill_s_ >= options_.backfill_interval_s);
+      if (backfilling) {
+        last_backfill_s_ = now;
+        reservation = Shadow(e.spec, now);
+        if (reservation != last_reservation_) ++epoch_;  // backfill failures were judged against the old one
+        last_reservation_ = reservation;
+      }
     }
-    if (blocked) {
-      // EASY backfill: a later job may start if it ends before the head's reservation, or if it
-      // keeps out of the reserved pool.
-      const bool ends_in_time = reservation && job.duration_s && now + *job.duration_s <= reservation->first;
-      const std::optional<uint32_t> avoid =
-          ends_in_time || !reservation ? std::nullopt : std::optional<uint32_t>(reservation->second);
-      if (!reservation || !TryStart(job, now, out, false, avoid)) waiting.push_back(job);
-      continue;
-    }
-    if (TryStart(job, now, out, policy_->preemption(), std::nullopt)) continue;
-    waiting.push_back(job);
-    blocked = true;
-    if (policy_->backfill()) reservation = Shadow(job, now);
   }
-  // Jobs preempted during this pass were appended to queue_; keep them with the waiting ones.
-  waiting.insert(waiting.end(), queue_.begin(), queue_.end());
-  queue_ = std::move(waiting);
+  queued_ += preempted_.size();
+  for (JobSpec& job : preempted_) Enqueue(std::move(job));
+  preempted_.clear();
   return out;
 }
 

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "awan/scheduler/fleet_model.h"
@@ -51,6 +53,21 @@ class Capacity {
   int64_t TotalFree() const;
   // The pools selling `accelerator` (in fleet order).
   std::span<const uint32_t> PoolsFor(const std::string& accelerator) const;
+  // The earliest time `need` fits in `pool` if the placements in `releases` (sorted by time) are
+  // given back at their times: `now` if it fits already, nullopt if it never does (or the pool is
+  // down). Copies only that pool's per-node free counts.
+  std::optional<int64_t> EarliestFit(uint32_t pool, const Need& need, int64_t now,
+                                     std::span<const std::pair<int64_t, const Placement*>> releases) const;
+  // The same, with the releases produced one at a time by `next` (nullopt when there are no more),
+  // so a caller walking an index in time order stops as soon as the gang fits.
+  std::optional<int64_t> EarliestFit(
+      uint32_t pool, const Need& need, int64_t now,
+      const std::function<std::optional<std::pair<int64_t, const Placement*>>()>& next) const;
+  // Whether a gang of `nodes` × `per_node` fits the pool's shape (accelerator type not checked).
+  bool ShapeFits(uint32_t pool, int nodes, int per_node) const {
+    const Pool& spec = *pools_[pool].spec;
+    return per_node <= spec.accelerators_per_node && nodes <= spec.nodes;
+  }
   // Whether `need` could fit in `pool` if it were empty.
   bool EverFits(uint32_t pool, const Need& need) const;
 

@@ -38,10 +38,13 @@ struct Contract {
   int64_t CommittedAt(int64_t t) const;
 };
 
-// Capacity bought beyond the contracts, at catalog prices.
+// Capacity bought beyond the contracts, at catalog prices unless a price is given here. On-demand
+// has no limit unless max_on_demand says so; spot is used only where max_spot is given (preemptible
+// jobs beyond the commitment).
 struct MarketLimit {
   std::string provider, accelerator;
-  std::optional<int64_t> max_on_demand, max_spot;  // accelerators; nullopt = no limit
+  std::optional<int64_t> max_on_demand, max_spot;  // accelerators
+  std::optional<double> price_per_accelerator_hour, spot_price_per_accelerator_hour;  // override the catalog
 };
 
 struct Team {

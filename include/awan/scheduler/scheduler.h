@@ -2,18 +2,27 @@
 // name (fifo, priority, fairshare, backfill). Gangs are placed all or nothing inside one pool; a job
 // may preempt running jobs only if they are preemptible and of lower priority, or if they borrow
 // another team's idle quota while this job is within its own; pools whose provider still has
-// committed capacity unused are tried before on-demand ones. No I/O; time is passed in. Used by the
-// server and the simulator alike. Not thread-safe.
+// committed capacity unused are tried before on-demand ones, and on-demand/spot use stays within the
+// fleet's limits. No I/O; time is passed in. Used by the server and the simulator alike.
+// Not thread-safe.
+//
+// Cost model of one pass: the queue is kept ordered (one ordered map per team for fair share), a
+// pass stops at the first blocked job unless the policy backfills (then it looks at most
+// `backfill_window` jobs further), and a job that failed to start is not tried again until the
+// books change (an epoch counter). Preemption candidates are indexed per pool.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "awan/scheduler/capacity.h"
 
 namespace awan::scheduler {
@@ -21,12 +30,54 @@ namespace awan::scheduler {
 struct JobSpec {
   int64_t id = 0;
   std::string team;
-  int priority = 0;                 // higher goes first (priority, backfill policies)
+  int priority = 0;                 // higher goes first (priority, fairshare, backfill policies)
   std::vector<Need> alternatives;   // accelerator choices, best first
   std::optional<int64_t> duration_s;  // estimate; backfill needs it
   bool preemptible = false;
   int64_t submit_s = 0;
 };
+
+// Where a running job's accelerators are paid from.
+enum class Tier : uint8_t { kCommitted, kOnDemand, kSpot };
+std::string_view TierName(Tier tier);
+
+namespace detail {
+// Preemption candidates of a pool, lowest priority and most recent first; with what the search
+// needs to know about each, so that it looks up only the jobs it takes.
+struct VictimKey {
+  int priority = 0;
+  int64_t neg_start = 0;
+  int64_t id = 0;
+  // Not part of the order:
+  uint32_t team = 0;
+  bool preemptible = false, borrowed = false;
+  int64_t accelerators = 0;
+};
+struct VictimOrder {
+  bool operator()(const VictimKey& a, const VictimKey& b) const {
+    if (a.priority != b.priority) return a.priority < b.priority;
+    if (a.neg_start != b.neg_start) return a.neg_start < b.neg_start;
+    return a.id < b.id;
+  }
+};
+using VictimSet = std::pmr::set<VictimKey, VictimOrder>;
+// Running jobs of a pool by estimated end (backfill's reservations).
+struct EndKey {
+  int64_t end = 0;
+  int64_t id = 0;
+  auto operator<=>(const EndKey&) const = default;
+};
+using EndSet = std::pmr::set<EndKey>;
+// Where a running job sits in the scheduler's indexes (its own bookkeeping).
+struct RunningIndex {
+  uint32_t position = 0;  // in the pool's list of running jobs
+  uint32_t team = 0, accelerator = 0;
+  bool victim = false;
+  bool has_end = false;
+  VictimSet::iterator victim_it;
+  EndSet::iterator end_it;
+};
+}  // namespace detail
 
 struct Running {
   JobSpec spec;
@@ -34,7 +85,10 @@ struct Running {
   size_t alternative = 0;
   int64_t start_s = 0;
   bool borrowed = false;   // beyond its team's quota: may be reclaimed
-  bool committed = false;  // on committed capacity
+  bool committed = false;  // wholly on committed capacity (tier == kCommitted)
+  Tier tier = Tier::kOnDemand;  // kCommitted, or where the part beyond the commitment is paid from
+  int64_t committed_accelerators = 0;  // how many of its accelerators the contracts pay for
+  detail::RunningIndex index;          // the scheduler's bookkeeping
 };
 
 struct Decision {
@@ -47,8 +101,9 @@ class Policy {
  public:
   virtual ~Policy() = default;
   virtual std::string_view name() const = 0;
-  // true if `a` goes before `b`. `share` is a team's usage divided by its weight.
-  virtual bool Before(const JobSpec& a, const JobSpec& b, const std::map<std::string, double>& share) const = 0;
+  // Order: (team usage per weight, if fair_share) → (priority, if by_priority) → submission → id.
+  virtual bool by_priority() const { return false; }
+  virtual bool fair_share() const { return false; }
   virtual bool preemption() const { return false; }
   virtual bool backfill() const { return false; }
 };
@@ -56,42 +111,113 @@ class Policy {
 std::unique_ptr<Policy> MakePolicy(std::string_view name);
 std::vector<std::string> PolicyNames();
 
+struct SchedulerOptions {
+  // Jobs looked at behind a blocked head when backfilling (Slurm's bf_max_job_test plays this part).
+  size_t backfill_window = 500;
+  // Seconds between backfill scans (Slurm's bf_interval): the head is tried on every pass, the
+  // jobs behind it at most this often.
+  int64_t backfill_interval_s = 0;
+};
+
 class Scheduler {
  public:
-  Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy);
+  Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, SchedulerOptions options = {});
+  ~Scheduler();
 
-  void Submit(const JobSpec& job);
+  void Submit(JobSpec job);
   // A running job ended (or was cancelled): its capacity is free again.
   void Finish(int64_t id);
   // Takes pools down (or up) by provider and optionally region; returns the running jobs that were
-  // on the pools taken down — they are back in the queue.
+  // on the pools taken down (ascending ids) — they are back in the queue.
   std::vector<int64_t> SetOutage(const std::string& provider, const std::string& region, bool down);
   // One scheduling pass at `now` (seconds since the fleet's start): starts what it can, preempting
   // where the policy allows. Preempted jobs are back in the queue.
   std::vector<Decision> Schedule(int64_t now);
+  // Replaces a queued job's duration estimate (e.g. the work left after a preemption).
+  void SetEstimate(int64_t id, std::optional<int64_t> duration_s);
 
-  const std::map<int64_t, Running>& running() const { return running_; }
-  size_t queued() const { return queue_.size(); }
+  const absl::flat_hash_map<int64_t, Running>& running() const { return running_; }
+  size_t queued() const { return queued_; }
+  // Queued jobs no pool of the fleet could ever hold (they wait without blocking others).
+  size_t unplaceable() const { return never_fits_.size(); }
   int64_t TeamUsage(const std::string& team, const std::string& accelerator) const;
   const Capacity& capacity() const { return capacity_; }
+  const Policy& policy() const { return *policy_; }
+  // Accelerators in use per (provider, accelerator) market and tier; for cost accounting.
+  struct MarketUse {
+    std::string provider, accelerator;
+    int64_t committed_now = 0;  // what the contracts commit at the last pass
+    double contract_price = 0;  // accelerator-hour price of the committed capacity (mean over contracts)
+    int64_t in_use[3] = {0, 0, 0};  // indexed by Tier
+  };
+  const std::vector<MarketUse>& markets() const { return markets_; }
+  // Committed accelerators of market `m` at `t` (all contracts summed).
+  int64_t CommittedAt(size_t market, int64_t t) const;
+  size_t MarketOf(uint32_t pool) const { return pool_market_[pool]; }
 
  private:
-  bool TryStart(const JobSpec& job, int64_t now, std::vector<Decision>& out, bool allow_preemption,
+  struct Entry;
+  struct Key {
+    int64_t rank = 0;  // -priority, or 0 when the policy ignores priority
+    int64_t submit_s = 0;
+    int64_t id = 0;
+    auto operator<=>(const Key&) const = default;
+  };
+
+  void Enqueue(JobSpec job);
+  Key KeyOf(const JobSpec& job) const;
+  size_t BucketOf(const JobSpec& job);
+  uint32_t TeamIndex(const std::string& team);
+  size_t AcceleratorIndex(const std::string& accelerator);
+  // Starts `job` if it can (moving it into the running set) and returns true.
+  bool TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, bool allow_preemption,
                 const std::optional<uint32_t>& avoid_pool);
-  std::vector<uint32_t> PoolOrder(const Need& need, int64_t now) const;
-  bool WithinQuota(const JobSpec& job, const Need& need) const;
-  void Account(const Running& r, int sign);
+  struct Payment {
+    int64_t committed = 0;
+    Tier tier = Tier::kCommitted;
+  };
+  std::optional<Payment> PaymentFor(uint32_t pool, const JobSpec& job, const Need& need) const;
+  // Whether some available pool could take the job now if it were empty, within the market limits.
+  bool AdmissibleNow(const JobSpec& job) const;
+  void Add(int64_t id, Running r, uint32_t team, uint32_t accelerator);
+  Running Remove(int64_t id);
+  Running Remove(absl::flat_hash_map<int64_t, Running>::iterator it);
   // When the blocked `job` could start at the earliest (and in which pool), given running jobs'
-  // estimated ends; nullopt if some running job has no estimate.
+  // estimated ends; nullopt if some running job there has no estimate.
   std::optional<std::pair<int64_t, uint32_t>> Shadow(const JobSpec& job, int64_t now) const;
 
   const FleetModel& fleet_;
   std::unique_ptr<Policy> policy_;
+  SchedulerOptions options_;
   Capacity capacity_;
-  std::vector<JobSpec> queue_;
-  std::map<int64_t, Running> running_;
-  std::map<std::pair<std::string, std::string>, int64_t> team_usage_;       // (team, accelerator)
-  std::map<std::pair<std::string, std::string>, int64_t> committed_usage_;  // (provider, accelerator)
+  std::vector<std::map<Key, Entry>> buckets_;  // one per team with fair share, else one
+  std::vector<JobSpec> never_fits_;
+  std::vector<JobSpec> preempted_;  // during a pass; queued again at its end
+  std::optional<std::pair<int64_t, uint32_t>> last_reservation_;
+  size_t queued_ = 0;
+  uint64_t epoch_ = 1;  // changes whenever a failed start could now succeed
+  absl::flat_hash_map<int64_t, Running> running_;
+  std::pmr::unsynchronized_pool_resource victim_nodes_;       // recycles the sets' nodes
+  std::vector<detail::VictimSet> victims_;                    // per pool: preemptible or borrowing jobs
+  // Per pool, for a quick "preemption cannot help here": preemptible accelerators by priority, and
+  // borrowed accelerators.
+  std::vector<std::map<int, int64_t>> preemptible_by_priority_;
+  std::vector<int64_t> borrowed_accelerators_;
+  std::vector<detail::EndSet> ends_;                          // per pool, backfill only: by estimated end
+  std::vector<int64_t> unknown_ends_;                         // per pool, backfill only: jobs without estimate
+  std::optional<int64_t> last_backfill_s_;
+  std::vector<std::vector<int64_t>> in_pool_;                   // per pool: running job ids (unordered)
+  std::vector<std::pair<uint32_t, Payment>> order_scratch_;
+  std::vector<double> share_scratch_;
+  std::vector<std::map<Key, Entry>::iterator> cursor_scratch_;  // TryStart's pool order, reused
+  std::vector<std::string> team_names_;
+  std::vector<double> team_weight_;
+  std::vector<std::vector<int64_t>> quota_, team_usage_;        // [team][accelerator]
+  std::vector<std::string> accelerators_;
+  std::vector<MarketUse> markets_;
+  std::vector<std::vector<const Contract*>> market_contracts_;
+  std::vector<std::optional<int64_t>> market_max_on_demand_, market_max_spot_;
+  std::vector<size_t> pool_market_;
 };
 
 }  // namespace awan::scheduler

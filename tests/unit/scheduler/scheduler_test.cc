@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace awan::scheduler {
 namespace {
 
@@ -134,6 +136,7 @@ TEST(SchedulerTest, AnOutageRequeuesExactlyTheAffectedJobs) {
     if (s.capacity().pool(r.placement.pool).provider == "q") on_q.push_back(id);
   }
   ASSERT_EQ(on_q.size(), 2u);
+  std::sort(on_q.begin(), on_q.end());
   EXPECT_EQ(s.SetOutage("q", "", true), on_q);
   EXPECT_EQ(s.running().size(), 2u);
   EXPECT_EQ(s.queued(), 2u);
