@@ -228,6 +228,9 @@ int Run(int argc, char** argv) {
   simulate_cmd->add_option("--backfill-window", simulate.backfill_window,
                            "Jobs looked at behind a blocked head when backfilling")
       ->default_val(500);
+  simulate_cmd->add_option("--backfill-interval", simulate.backfill_interval_s,
+                           "Seconds between backfill scans (0 = every pass; Slurm uses 30)")
+      ->default_val(0);
   simulate_cmd->add_option("--sample", simulate.sample_s, "Time-series interval in seconds (default: ~500 points)");
   AddCatalogOption(simulate_cmd, simulate.catalog.paths);
   simulate_cmd->add_option("--out", simulate.out, "Write summary.json, timeseries.csv and timeseries.svg here")

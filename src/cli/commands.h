@@ -118,6 +118,7 @@ struct SimulateArgs {
   std::string scenario;
   uint64_t seed = 1;
   size_t backfill_window = 500;
+  int64_t backfill_interval_s = 0;
   int64_t sample_s = 0;
   CatalogArgs catalog;  // prices of on-demand and spot capacity
   std::string out;

@@ -180,6 +180,7 @@ int RunSimulate(const SimulateArgs& args) {
   options.policy = args.policy;
   options.seed = args.seed;
   options.scheduler.backfill_window = args.backfill_window;
+  options.scheduler.backfill_interval_s = args.backfill_interval_s;
   options.sample_s = args.sample_s;
   const int64_t total = static_cast<int64_t>(workload.jobs.size());
   if (!args.quiet) {
@@ -190,6 +191,12 @@ int RunSimulate(const SimulateArgs& args) {
   }
   const sim::SimResult result = sim::Simulate(*fleet, workload, scenario, prices, options);
 
+  if (args.json) {
+    std::cout << sim::ToJson(result);
+  } else {
+    PrintSummary(result);
+  }
+  std::cout.flush();
   if (!args.out.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(args.out, ec);
@@ -202,11 +209,6 @@ int RunSimulate(const SimulateArgs& args) {
     if (!args.quiet) {
       std::cerr << fmt::format("wrote {0}/summary.json, {0}/timeseries.csv, {0}/timeseries.svg\n", args.out);
     }
-  }
-  if (args.json) {
-    std::cout << sim::ToJson(result);
-  } else {
-    PrintSummary(result);
   }
   return kExitOk;
 }

@@ -135,6 +135,15 @@ std::optional<int64_t> Capacity::EarliestFit(
   return std::nullopt;
 }
 
+bool Capacity::TryRestore(const Placement& placement) {
+  const PoolBooks& p = pools_[placement.pool];
+  for (uint32_t node : placement.nodes) {
+    if (p.free[node] < placement.per_node) return false;
+  }
+  Restore(placement);
+  return true;
+}
+
 void Capacity::SetAvailable(uint32_t pool, bool available) { pools_[pool].available = available; }
 
 }  // namespace awan::scheduler

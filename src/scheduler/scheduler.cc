@@ -78,8 +78,10 @@ Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, Sc
   }
   unknown_ends_.assign(capacity_.pool_count(), 0);
   preemptible_by_priority_.resize(capacity_.pool_count());
+  for (uint32_t p = 0; p < capacity_.pool_count(); ++p) {
+    victim_on_node_.emplace_back(static_cast<size_t>(capacity_.pool(p).nodes), 0);
+  }
   borrowed_accelerators_.assign(capacity_.pool_count(), 0);
-  in_pool_.resize(capacity_.pool_count());
   auto market = [&](const std::string& provider, const std::string& accelerator) {
     for (size_t m = 0; m < markets_.size(); ++m) {
       if (markets_[m].provider == provider && markets_[m].accelerator == accelerator) return m;
@@ -195,13 +197,17 @@ void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) 
   if (r.tier != Tier::kCommitted) use.in_use[static_cast<int>(r.tier)] += n - r.committed_accelerators;
   const uint32_t pool = r.placement.pool;
   r.index = {};
-  r.index.position = static_cast<uint32_t>(in_pool_[pool].size());
   r.index.team = team;
   r.index.accelerator = accelerator;
   if ((r.spec.preemptible || r.borrowed) && policy_->preemption()) {  // only preemption looks there
     r.index.victim = true;
-    r.index.victim_it =
-        victims_[pool].insert({r.spec.priority, -r.start_s, id, team, r.spec.preemptible, r.borrowed, n}).first;
+    r.index.victim_it = victims_[pool]
+                            .insert({r.spec.priority, -r.start_s, id, team, r.spec.preemptible, r.borrowed, n,
+                                     r.placement.nodes.size() == 1, r.placement.nodes[0]})
+                            .first;
+    for (uint32_t node : r.placement.nodes) {
+      victim_on_node_[pool][node] = static_cast<uint16_t>(victim_on_node_[pool][node] + r.placement.per_node);
+    }
     if (r.spec.preemptible) preemptible_by_priority_[pool][r.spec.priority] += n;
     if (r.borrowed) borrowed_accelerators_[pool] += n;
   }
@@ -213,7 +219,6 @@ void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) 
       ++unknown_ends_[pool];
     }
   }
-  in_pool_[pool].push_back(id);
   running_.emplace(id, std::move(r));
   ++epoch_;
 }
@@ -221,7 +226,6 @@ void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) 
 Running Scheduler::Remove(int64_t id) { return Remove(running_.find(id)); }
 
 Running Scheduler::Remove(absl::flat_hash_map<int64_t, Running>::iterator it) {
-  const int64_t id = it->first;
   Running r = std::move(it->second);
   running_.erase(it);
   const detail::RunningIndex& slot = r.index;
@@ -238,16 +242,15 @@ Running Scheduler::Remove(absl::flat_hash_map<int64_t, Running>::iterator it) {
       if ((level->second -= n) == 0) preemptible_by_priority_[pool].erase(level);
     }
     if (r.borrowed) borrowed_accelerators_[pool] -= n;
+    for (uint32_t node : r.placement.nodes) {
+      victim_on_node_[pool][node] = static_cast<uint16_t>(victim_on_node_[pool][node] - r.placement.per_node);
+    }
   }
   if (slot.has_end) {
     ends_[pool].erase(slot.end_it);
   } else if (policy_->backfill()) {
     --unknown_ends_[pool];
   }
-  auto& ids = in_pool_[pool];
-  ids[slot.position] = ids.back();
-  if (ids[slot.position] != id) running_.find(ids[slot.position])->second.index.position = slot.position;
-  ids.pop_back();
   ++epoch_;
   return r;
 }
@@ -261,11 +264,18 @@ void Scheduler::Finish(int64_t id) {
 
 std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std::string& region, bool down) {
   std::vector<int64_t> requeued;
+  std::vector<bool> hit(capacity_.pool_count(), false);
   for (uint32_t p = 0; p < capacity_.pool_count(); ++p) {
     const Pool& pool = capacity_.pool(p);
     if (pool.provider != provider || (!region.empty() && pool.region != region)) continue;
     capacity_.SetAvailable(p, !down);
-    if (down) requeued.insert(requeued.end(), in_pool_[p].begin(), in_pool_[p].end());
+    hit[p] = down;
+    ++outage_changes_;
+  }
+  if (down) {  // rare: a scan of the running jobs
+    for (const auto& [id, r] : running_) {
+      if (hit[r.placement.pool]) requeued.push_back(id);
+    }
   }
   ++epoch_;
   std::sort(requeued.begin(), requeued.end());
@@ -353,6 +363,15 @@ bool Scheduler::TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, 
         bound += n;
       }
       if (bound < need.accelerators()) continue;
+      // Then per node: enough nodes must be able to get per_node free (free plus every preemption
+      // candidate on it, an upper bound) — else releasing and restoring would be wasted work.
+      const std::vector<uint16_t>& on_node = victim_on_node_[p];
+      const auto could_free = [&](uint32_t node) {
+        return capacity_.FreeOn(p, node) + on_node[node] >= need.per_node;
+      };
+      int64_t nodes_ok = 0;
+      for (uint32_t node = 0; node < on_node.size() && nodes_ok < need.nodes; ++node) nodes_ok += could_free(node);
+      if (nodes_ok < need.nodes) continue;
       std::vector<const Running*> taken;
       std::optional<Placement> placement;
       for (const detail::VictimKey& v : victims_[p]) {
@@ -360,6 +379,7 @@ bool Scheduler::TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, 
         const bool lower = v.preemptible && v.priority < job.priority;
         const bool reclaim = within && v.borrowed && v.team != team;
         if (!lower && !reclaim) continue;
+        if (v.single_node && !could_free(v.node)) continue;  // freeing it would not help the gang
         const Running& r = running_.at(v.id);
         capacity_.Release(r.placement);
         taken.push_back(&r);
@@ -369,8 +389,13 @@ bool Scheduler::TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, 
         for (auto it = taken.rbegin(); it != taken.rend(); ++it) capacity_.Restore((*it)->placement);
         continue;
       }
+      // Victims whose accelerators the gang did not need after all keep running: taken back, most
+      // valuable (last released) first, where their nodes still have the room.
       std::vector<int64_t> ids;
-      for (const Running* v : taken) ids.push_back(v->spec.id);
+      for (auto it = taken.rbegin(); it != taken.rend(); ++it) {
+        if (!capacity_.TryRestore((*it)->placement)) ids.push_back((*it)->spec.id);
+      }
+      std::sort(ids.begin(), ids.end());
       for (int64_t id : ids) {
         preempted_.push_back(Remove(id).spec);  // queued again after the pass
         out.push_back({Decision::Kind::kPreempt, id});
@@ -519,9 +544,19 @@ std::vector<Decision> Scheduler::Schedule(int64_t now) {
                     (!last_backfill_s_ || now - *last_backfill_s_ >= options_.backfill_interval_s);
       if (backfilling) {
         last_backfill_s_ = now;
-        reservation = Shadow(e.spec, now);
-        if (reservation != last_reservation_) ++epoch_;  // backfill failures were judged against the old one
-        last_reservation_ = reservation;
+        // The head's reservation holds while it stays the head and its time has not come: running
+        // jobs only end earlier than estimated, and nothing that would end later may start in the
+        // reserved pool. Recomputed when the head changes, when the time passes, after outages.
+        if (reservation_head_ != e.spec.id || !last_reservation_ || now >= last_reservation_->first ||
+            reservation_outages_ != outage_changes_) {
+          reservation = Shadow(e.spec, now);
+          reservation_head_ = e.spec.id;
+          reservation_outages_ = outage_changes_;
+          if (reservation != last_reservation_) ++epoch_;  // backfill failures were judged against the old one
+          last_reservation_ = reservation;
+        } else {
+          reservation = last_reservation_;
+        }
       }
     }
   }

@@ -136,14 +136,17 @@ std::string SeriesSvg(const SimResult& r) {
   }
   // Time axis ticks under both panels.
   const double t_step = NiceStep(span_units, 8);
-  for (double u = 0; u <= span_units + 1e-9; u += t_step) {
+  const double first_unit = static_cast<double>(t0) / unit;
+  for (double tick = std::ceil(first_unit / t_step) * t_step; tick <= first_unit + span_units + 1e-9;
+       tick += t_step) {
+    const double u = tick - first_unit;
     const double px = left + plot_w * u / std::max(span_units, 1e-9);
     for (const Panel& p : {util, queue}) {
       svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#999\"/>", px,
                          p.y0 + panel, p.y0 + panel + 5);
     }
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:g}</text>\n", px,
-                       queue.y0 + panel + 18, u + static_cast<double>(t0) / unit);
+                       queue.y0 + panel + 18, tick);
   }
   svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time since the fleet's start ({})</text>\n",
                      left + plot_w / 2, queue.y0 + panel + 38, days ? "days" : "hours");

@@ -247,7 +247,8 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
     int64_t t = std::numeric_limits<int64_t>::max();
     if (next_arrival < n) t = std::min(t, workload.jobs[next_arrival].submit_s);
     if (!heap.empty()) t = std::min(t, heap.Top());
-    const bool work_left = next_arrival < n || !heap.empty() || sched.queued() > 0;
+    // Scenario events still matter while something waits that a pool could ever hold.
+    const bool work_left = next_arrival < n || !heap.empty() || sched.queued() > sched.unplaceable();
     if (next_change < changes.size() && work_left) t = std::min(t, changes[next_change].t);
     if (t == std::numeric_limits<int64_t>::max()) break;
     if (scenario.horizon_s && t > *scenario.horizon_s) break;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -229,6 +230,95 @@ TEST(CliTest, FleetCheckSummarisesAFleetFile) {
   Output e = Awan("fleet check " + bad.string());
   EXPECT_EQ(e.code, 1);
   EXPECT_THAT(e.err, HasSubstr("pools[0].nodez: unknown field (did you mean 'nodes'?)"));
+}
+
+const std::string kFleets = std::string(AWAN_SOURCE_DIR) + "/examples/fleets/";
+
+std::string WithoutWall(const std::string& json) {
+  auto j = nlohmann::ordered_json::parse(json);
+  j.erase("wall_s");
+  return j.dump();
+}
+
+TEST(CliTest, SimulateJsonHasTheContractFieldsAndIsDeterministic) {
+  const std::string args = "simulate --fleet " + kFleets + "small.yaml --synthetic 2000 --policy priority --seed 3 " +
+                           "--scenario " + std::string(AWAN_SOURCE_DIR) + "/examples/scenarios/small-outage.yaml --json -q";
+  Output a = Awan(args);
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto j = nlohmann::json::parse(a.out);
+  for (const char* f : {"submitted", "completed", "preempted", "requeued"}) EXPECT_TRUE(j["jobs"].contains(f)) << f;
+  EXPECT_EQ(j["jobs"]["submitted"], 2000);
+  EXPECT_TRUE(j["utilization"].contains("overall"));
+  EXPECT_TRUE(j["utilization"]["by_provider"].contains("aws"));
+  for (const char* metric : {"jct_s", "queue_delay_s"}) {
+    for (const char* f : {"mean", "p50", "p99"}) EXPECT_TRUE(j[metric].contains(f)) << metric << "." << f;
+  }
+  for (const char* f : {"committed", "on_demand", "spot", "idle_committed"}) EXPECT_TRUE(j["cost_usd"].contains(f)) << f;
+  EXPECT_GT(j["events"].get<int64_t>(), 6000);
+  EXPECT_TRUE(j.contains("wall_s"));
+  EXPECT_GT(j["jobs"]["requeued"].get<int64_t>(), 0);  // the outages hit running jobs
+  Output b = Awan(args);
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(WithoutWall(a.out), WithoutWall(b.out));
+}
+
+TEST(CliTest, SimulateAnAwanTraceWritesCsvAndSvg) {
+  const fs::path out = fs::temp_directory_path() / ("awan_cli_sim_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  Output o = Awan("simulate --fleet " + kFleets + "small.yaml --trace " + std::string(AWAN_SOURCE_DIR) +
+                  "/examples/traces/small-lab.csv --format awan --policy backfill --out " + out.string());
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("Simulated 60 jobs"));
+  EXPECT_THAT(o.out, HasSubstr("queue delay"));
+  EXPECT_THAT(o.out, HasSubstr("COST  committed $"));
+  EXPECT_THAT(o.err, HasSubstr("timeseries.svg"));
+  std::ifstream csv(out / "timeseries.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "time_s,utilization,busy_accelerators,running_jobs,queued_jobs,committed_accelerators,down_accelerators");
+  std::stringstream svg;
+  svg << std::ifstream(out / "timeseries.svg").rdbuf();
+  EXPECT_THAT(svg.str(), HasSubstr("<polyline"));
+  EXPECT_THAT(svg.str(), HasSubstr("</svg>"));
+  EXPECT_TRUE(nlohmann::json::parse(std::ifstream(out / "summary.json")).contains("cost_usd"));
+  fs::remove_all(out);
+}
+
+TEST(CliTest, SimulateTheSharedTraces) {
+  const fs::path root = fs::path(AWAN_SHARED_DATA) / "gpu_job_traces";
+  if (!fs::exists(root)) GTEST_SKIP() << "shared data not found at " << root << "; skipping";
+  Output philly = Awan("simulate --fleet " + kFleets + "small.yaml --trace " +
+                       (root / "philly_derived/chronus_trace_job_Philly_MIX1.train.csv").string() +
+                       " --format philly --json -q");
+  ASSERT_EQ(philly.code, 0) << philly.err;
+  EXPECT_EQ(nlohmann::json::parse(philly.out)["jobs"]["submitted"], 24526);
+  Output openb = Awan("simulate --fleet-from-nodes " + (root / "alibaba_gpu_v2023/openb_node_list_gpu_node.csv").string() +
+                      " --trace " + (root / "alibaba_gpu_v2023/openb_pod_list_default.train.csv").string() +
+                      " --format alibaba-openb");
+  ASSERT_EQ(openb.code, 0) << openb.err;
+  EXPECT_THAT(openb.out, HasSubstr("queue delay recorded in the trace"));
+  EXPECT_THAT(openb.out, HasSubstr("left out: 936 rows: CPU-only pod"));
+}
+
+TEST(CliTest, SimulateUsageErrorsSayWhatToDo) {
+  Output none = Awan("simulate --synthetic 10");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_THAT(none.err, HasSubstr("--fleet FLEET.yaml"));
+  Output both = Awan("simulate --fleet " + kFleets + "small.yaml");
+  EXPECT_EQ(both.code, 2);
+  EXPECT_THAT(both.err, HasSubstr("--trace FILE --format FORMAT, or --synthetic N"));
+  Output format = Awan("simulate --fleet " + kFleets + "small.yaml --trace x.csv --format phily");
+  EXPECT_EQ(format.code, 2);
+  EXPECT_THAT(format.err, HasSubstr("did you mean 'philly'"));
+  Output policy = Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --policy fairshar");
+  EXPECT_THAT(policy.err, HasSubstr("did you mean 'fairshare'"));
+  const fs::path bad = fs::temp_directory_path() / "awan_cli_bad_scenario.yaml";
+  std::ofstream(bad) << "events:\n  - {at: 1d, outage: aws, region: us-east-9}\n";
+  Output scenario = Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --scenario " + bad.string());
+  EXPECT_EQ(scenario.code, 2);
+  EXPECT_THAT(scenario.err, HasSubstr(bad.string() + ":2:"));
+  EXPECT_THAT(scenario.err, HasSubstr("events[0].region"));
+  EXPECT_THAT(scenario.err, HasSubstr("did you mean 'us-east-1'"));
 }
 
 TEST(CliTest, HelpAndUsageErrors) {

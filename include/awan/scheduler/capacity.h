@@ -42,6 +42,8 @@ class Capacity {
   void Release(const Placement& placement);
   // Takes exactly these nodes again (they must be free, e.g. just released): undoes a Release.
   void Restore(const Placement& placement);
+  // Restore if every node of the placement has the room; false (and nothing changes) otherwise.
+  bool TryRestore(const Placement& placement);
   // Takes a pool out of service (outage) or back; an unavailable pool places nothing. Placements
   // already in it are the caller's to requeue and release.
   void SetAvailable(uint32_t pool, bool available);
@@ -50,6 +52,7 @@ class Capacity {
   size_t pool_count() const { return pools_.size(); }
   const Pool& pool(uint32_t i) const { return *pools_[i].spec; }
   int64_t FreeAccelerators(uint32_t pool) const { return pools_[pool].free_accelerators; }
+  int FreeOn(uint32_t pool, uint32_t node) const { return pools_[pool].free[node]; }
   int64_t TotalFree() const;
   // The pools selling `accelerator` (in fleet order).
   std::span<const uint32_t> PoolsFor(const std::string& accelerator) const;

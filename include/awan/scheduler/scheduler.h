@@ -52,6 +52,8 @@ struct VictimKey {
   uint32_t team = 0;
   bool preemptible = false, borrowed = false;
   int64_t accelerators = 0;
+  bool single_node = false;
+  uint32_t node = 0;  // its (first) node
 };
 struct VictimOrder {
   bool operator()(const VictimKey& a, const VictimKey& b) const {
@@ -70,7 +72,6 @@ struct EndKey {
 using EndSet = std::pmr::set<EndKey>;
 // Where a running job sits in the scheduler's indexes (its own bookkeeping).
 struct RunningIndex {
-  uint32_t position = 0;  // in the pool's list of running jobs
   uint32_t team = 0, accelerator = 0;
   bool victim = false;
   bool has_end = false;
@@ -194,6 +195,8 @@ class Scheduler {
   std::vector<JobSpec> never_fits_;
   std::vector<JobSpec> preempted_;  // during a pass; queued again at its end
   std::optional<std::pair<int64_t, uint32_t>> last_reservation_;
+  int64_t reservation_head_ = -1;
+  uint64_t outage_changes_ = 0, reservation_outages_ = 0;
   size_t queued_ = 0;
   uint64_t epoch_ = 1;  // changes whenever a failed start could now succeed
   absl::flat_hash_map<int64_t, Running> running_;
@@ -203,10 +206,10 @@ class Scheduler {
   // borrowed accelerators.
   std::vector<std::map<int, int64_t>> preemptible_by_priority_;
   std::vector<int64_t> borrowed_accelerators_;
+  std::vector<std::vector<uint16_t>> victim_on_node_;  // per pool, per node: accelerators of candidates
   std::vector<detail::EndSet> ends_;                          // per pool, backfill only: by estimated end
   std::vector<int64_t> unknown_ends_;                         // per pool, backfill only: jobs without estimate
   std::optional<int64_t> last_backfill_s_;
-  std::vector<std::vector<int64_t>> in_pool_;                   // per pool: running job ids (unordered)
   std::vector<std::pair<uint32_t, Payment>> order_scratch_;
   std::vector<double> share_scratch_;
   std::vector<std::map<Key, Entry>::iterator> cursor_scratch_;  // TryStart's pool order, reused
