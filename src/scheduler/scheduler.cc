@@ -150,7 +150,10 @@ void Scheduler::Submit(JobSpec job) {
   TeamIndex(job.team);
   bool fits = false;
   for (const Need& need : job.alternatives) {
-    for (uint32_t p : capacity_.PoolsFor(need.accelerator)) fits = fits || capacity_.EverFits(p, need);
+    for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
+      if ((fits = capacity_.ShapeFits(p, need.nodes, need.per_node))) break;
+    }
+    if (fits) break;
   }
   ++queued_;
   if (!fits) {
@@ -442,10 +445,21 @@ std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job
 
 std::vector<Decision> Scheduler::Schedule(int64_t now) {
   std::vector<Decision> out;
-  for (size_t m = 0; m < markets_.size(); ++m) {
-    const int64_t committed = CommittedAt(m, now);
-    if (committed != markets_[m].committed_now) ++epoch_;
-    markets_[m].committed_now = committed;
+  // Commitments change only at ramp steps: recomputed when time crosses the next one (or goes back).
+  if (!commitments_valid_ || now >= next_ramp_s_ || now < commitments_at_s_) {
+    next_ramp_s_ = std::numeric_limits<int64_t>::max();
+    for (size_t m = 0; m < markets_.size(); ++m) {
+      const int64_t committed = CommittedAt(m, now);
+      if (committed != markets_[m].committed_now) ++epoch_;
+      markets_[m].committed_now = committed;
+      for (const Contract* c : market_contracts_[m]) {
+        for (const RampStep& step : c->ramp) {
+          if (step.from_s > now) next_ramp_s_ = std::min(next_ramp_s_, step.from_s);
+        }
+      }
+    }
+    commitments_valid_ = true;
+    commitments_at_s_ = now;
   }
   // Team shares are fixed for the pass (usage per weight at its start).
   std::vector<double>& share = share_scratch_;

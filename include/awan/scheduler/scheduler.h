@@ -196,6 +196,8 @@ class Scheduler {
   std::vector<JobSpec> preempted_;  // during a pass; queued again at its end
   std::optional<std::pair<int64_t, uint32_t>> last_reservation_;
   int64_t reservation_head_ = -1;
+  bool commitments_valid_ = false;
+  int64_t commitments_at_s_ = 0, next_ramp_s_ = 0;
   uint64_t outage_changes_ = 0, reservation_outages_ = 0;
   size_t queued_ = 0;
   uint64_t epoch_ = 1;  // changes whenever a failed start could now succeed

@@ -249,6 +249,21 @@ on_demand:
   EXPECT_EQ(s.capacity().pool(r.placement.pool).provider, "p");
 }
 
+TEST(SchedulerTest, TheCommitmentFollowsTheContractRamp) {
+  const FleetModel f = Fleet(R"(contracts:
+  - {name: c, provider: p, accelerator: H100, price_per_accelerator_hour: 2,
+     ramp: [{from: 2026-01-01, accelerators: 8}, {from: 2026-01-02, accelerators: 24}]}
+)");
+  Scheduler s(f, MakePolicy("fifo"));
+  s.Submit(Job(1, 2));
+  s.Schedule(0);
+  EXPECT_EQ(s.running().at(1).committed_accelerators, 8);  // only 8 committed on day one
+  s.Submit(Job(2, 2));
+  s.Schedule(86400);  // day two: 24 committed, 8 of them in use
+  EXPECT_EQ(s.running().at(2).committed_accelerators, 16);
+  EXPECT_TRUE(s.running().at(2).committed);
+}
+
 TEST(SchedulerTest, AJobNoPoolCanTakeNowDoesNotBlockTheQueue) {
   // q is down; job 1 asks for more than p's market allows: neither blocks job 2 under FIFO.
   const FleetModel f = Fleet(R"(on_demand:

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 #include <regex>
 
 #include "awan/simulator/report.h"
@@ -86,6 +87,36 @@ TEST(SimulatorTest, UtilizationMatchesTheWorkDoneWhenNothingWaits) {
   const double span = static_cast<double>(r.end_s - r.start_s);
   EXPECT_NEAR(r.utilization, work / (800.0 * span), 1e-12);
   EXPECT_NEAR(r.utilization_by_provider.at("p"), r.utilization, 1e-12);
+}
+
+TEST(SimulatorTest, RunsEndExactlyWhenTheirWorkIsDone) {
+  // Random arrivals and run times on a fleet too big to queue: at every sample, the running jobs
+  // are exactly those with submit <= t < submit + duration.
+  const FleetModel f = OnePool(2000);
+  std::mt19937_64 rng(9);
+  std::vector<TraceJob> jobs;
+  int64_t t = 0;
+  for (int i = 0; i < 3000; ++i) {
+    t += static_cast<int64_t>(rng() % 50);
+    jobs.push_back(Job(i, t, 1 + static_cast<int64_t>(rng() % 20000), 1 + static_cast<int>(rng() % 8)));
+  }
+  SimOptions o;
+  o.sample_s = 97;
+  const SimResult r = Simulate(f, Jobs(jobs), {}, {}, o);
+  ASSERT_GT(r.series.size(), 100u);
+  for (const Sample& s : r.series) {
+    size_t alive = 0;
+    int64_t busy = 0;
+    for (const TraceJob& j : jobs) {
+      if (j.submit_s <= s.t_s && s.t_s < j.submit_s + j.duration_s) {
+        ++alive;
+        busy += j.alternatives[0].accelerators();
+      }
+    }
+    ASSERT_EQ(s.running_jobs, alive) << "at t=" << s.t_s;
+    ASSERT_EQ(s.busy_accelerators, busy) << "at t=" << s.t_s;
+  }
+  EXPECT_DOUBLE_EQ(r.queue_delay_s.p99, 0);
 }
 
 TEST(SimulatorTest, AnOutageRequeuesAndLosesTheWorkSinceTheLastCheckpoint) {
