@@ -59,8 +59,8 @@ struct SyntheticOptions {
   double duration_mean_s = 6652;
   double duration_max_s = 30 * 86400.0;
   // Accelerators per job → weight. Default: Helios-like (most jobs one GPU, mean about 3.7).
-  std::map<int, double> size_mix = {{1, 0.70}, {2, 0.08}, {4, 0.08}, {8, 0.10}, {16, 0.02},
-                                     {32, 0.012}, {64, 0.006}, {128, 0.002}};
+  std::map<int, double> size_mix = {{1, 0.70}, {2, 0.08}, {4, 0.08},   {8, 0.10},   {16, 0.02},
+                                     {32, 0.012}, {64, 0.006}, {128, 0.003}, {256, 0.001}};
   double preemptible_fraction = 0.3;  // preemptible jobs get priority 0, the others 1-3
   uint64_t seed = 1;
 };

@@ -279,6 +279,18 @@ TEST(SimulatorTest, SizeMixAndPresetsParse) {
   EXPECT_FALSE(ParseSizeMix("1:0.7,eight:0.3").ok());
   EXPECT_THAT(std::string(ParseSizeMix("1").status().message()), HasSubstr("ACCELERATORS:WEIGHT"));
   for (const std::string& name : SyntheticPresetNames()) EXPECT_TRUE(SyntheticPreset(name)) << name;
+  // The presets' mixes are near the summaries' mean GPUs per job (docs/simulator.md).
+  const auto mean = [](const std::map<int, double>& mix) {
+    double n = 0, w = 0;
+    for (const auto& [size, weight] : mix) {
+      n += size * weight;
+      w += weight;
+    }
+    return n / w;
+  };
+  EXPECT_NEAR(mean(SyntheticPreset("helios")->size_mix), 3.716, 0.1);
+  EXPECT_NEAR(mean(SyntheticPreset("acme-seren")->size_mix), 5.68, 0.3);
+  EXPECT_NEAR(mean(SyntheticPreset("philly")->size_mix), 1.928, 0.1);
   EXPECT_FALSE(SyntheticPreset("borg"));
 }
 
