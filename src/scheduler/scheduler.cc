@@ -73,8 +73,8 @@ Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, Sc
   }
   buckets_.resize(policy_->fair_share() ? team_names_.size() : 1);
   for (size_t p = 0; p < capacity_.pool_count(); ++p) {
-    victims_.emplace_back(&victim_nodes_);
-    ends_.emplace_back(&victim_nodes_);
+    in_pool_.emplace_back();
+    victims_.emplace_back();
   }
   unknown_ends_.assign(capacity_.pool_count(), 0);
   preemptible_by_priority_.resize(capacity_.pool_count());
@@ -204,33 +204,41 @@ void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) 
   r.index.accelerator = accelerator;
   if ((r.spec.preemptible || r.borrowed) && policy_->preemption()) {  // only preemption looks there
     r.index.victim = true;
-    r.index.victim_it = victims_[pool]
-                            .insert({r.spec.priority, -r.start_s, id, team, r.spec.preemptible, r.borrowed, n,
-                                     r.placement.nodes.size() == 1, r.placement.nodes[0]})
-                            .first;
     for (uint32_t node : r.placement.nodes) {
       victim_on_node_[pool][node] = static_cast<uint16_t>(victim_on_node_[pool][node] + r.placement.per_node);
     }
     if (r.spec.preemptible) preemptible_by_priority_[pool][r.spec.priority] += n;
     if (r.borrowed) borrowed_accelerators_[pool] += n;
   }
-  if (policy_->backfill()) {
-    if (r.spec.duration_s) {
-      r.index.has_end = true;
-      r.index.end_it = ends_[pool].insert({r.start_s + *r.spec.duration_s, id}).first;
-    } else {
-      ++unknown_ends_[pool];
-    }
+  if (!r.spec.duration_s) ++unknown_ends_[pool];
+  uint32_t slot;
+  if (running_.free_.empty()) {
+    slot = static_cast<uint32_t>(running_.slab_.size());
+    running_.slab_.emplace_back();
+  } else {
+    slot = running_.free_.back();
+    running_.free_.pop_back();
   }
-  running_.emplace(id, std::move(r));
+  r.index.position = static_cast<uint32_t>(in_pool_[pool].size());
+  in_pool_[pool].push_back(
+      {slot, r.spec.duration_s ? r.start_s + *r.spec.duration_s : std::numeric_limits<int64_t>::max()});
+  if (r.index.victim) {
+    r.index.victim_position = static_cast<uint32_t>(victims_[pool].size());
+    victims_[pool].push_back({slot, team, r.spec.priority, r.spec.preemptible, r.borrowed,
+                              r.placement.nodes.size() == 1 ? r.placement.nodes[0] : UINT32_MAX, r.start_s, id});
+  }
+  running_.slab_[slot] = std::move(r);
+  running_.slot_.emplace(id, slot);
   ++epoch_;
 }
 
-Running Scheduler::Remove(int64_t id) { return Remove(running_.find(id)); }
-
-Running Scheduler::Remove(absl::flat_hash_map<int64_t, Running>::iterator it) {
-  Running r = std::move(it->second);
-  running_.erase(it);
+Running Scheduler::Remove(int64_t id) {
+  auto it = running_.slot_.find(id);
+  const uint32_t at = it->second;
+  running_.slot_.erase(it);
+  Running r = std::move(running_.slab_[at]);
+  running_.slab_[at] = Running{};
+  running_.free_.push_back(at);
   const detail::RunningIndex& slot = r.index;
   const int64_t n = r.spec.alternatives[r.alternative].accelerators();
   team_usage_[slot.team][slot.accelerator] -= n;
@@ -239,7 +247,6 @@ Running Scheduler::Remove(absl::flat_hash_map<int64_t, Running>::iterator it) {
   if (r.tier != Tier::kCommitted) use.in_use[static_cast<int>(r.tier)] -= n - r.committed_accelerators;
   const uint32_t pool = r.placement.pool;
   if (slot.victim) {
-    victims_[pool].erase(slot.victim_it);
     if (r.spec.preemptible) {
       auto level = preemptible_by_priority_[pool].find(r.spec.priority);
       if ((level->second -= n) == 0) preemptible_by_priority_[pool].erase(level);
@@ -249,19 +256,24 @@ Running Scheduler::Remove(absl::flat_hash_map<int64_t, Running>::iterator it) {
       victim_on_node_[pool][node] = static_cast<uint16_t>(victim_on_node_[pool][node] - r.placement.per_node);
     }
   }
-  if (slot.has_end) {
-    ends_[pool].erase(slot.end_it);
-  } else if (policy_->backfill()) {
-    --unknown_ends_[pool];
+  if (!r.spec.duration_s) --unknown_ends_[pool];
+  std::vector<PoolJob>& jobs = in_pool_[pool];
+  jobs[slot.position] = jobs.back();
+  running_.slab_[jobs[slot.position].slot].index.position = slot.position;
+  jobs.pop_back();
+  if (slot.victim) {
+    std::vector<Victim>& victims = victims_[pool];
+    victims[slot.victim_position] = victims.back();
+    running_.slab_[victims[slot.victim_position].slot].index.victim_position = slot.victim_position;
+    victims.pop_back();
   }
   ++epoch_;
   return r;
 }
 
 void Scheduler::Finish(int64_t id) {
-  auto it = running_.find(id);
-  if (it == running_.end()) return;
-  Running r = Remove(it);
+  if (!running_.contains(id)) return;
+  Running r = Remove(id);
   capacity_.Release(r.placement);
 }
 
@@ -275,10 +287,9 @@ std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std
     hit[p] = down;
     ++outage_changes_;
   }
-  if (down) {  // rare: a scan of the running jobs
-    for (const auto& [id, r] : running_) {
-      if (hit[r.placement.pool]) requeued.push_back(id);
-    }
+  for (uint32_t p = 0; p < capacity_.pool_count(); ++p) {
+    if (!hit[p]) continue;
+    for (const PoolJob& j : in_pool_[p]) requeued.push_back(running_.slab_[j.slot].spec.id);
   }
   ++epoch_;
   std::sort(requeued.begin(), requeued.end());
@@ -375,15 +386,25 @@ bool Scheduler::TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, 
       int64_t nodes_ok = 0;
       for (uint32_t node = 0; node < on_node.size() && nodes_ok < need.nodes; ++node) nodes_ok += could_free(node);
       if (nodes_ok < need.nodes) continue;
-      std::vector<const Running*> taken;
-      std::optional<Placement> placement;
-      for (const detail::VictimKey& v : victims_[p]) {
-        if (!within && v.priority >= job.priority) break;  // only reclaims could follow
+      // The candidates, lowest priority and most recent first (they lose least); a single-node job
+      // on a node that could never get per_node free would not help.
+      std::vector<const Victim*> candidates;
+      for (const Victim& v : victims_[p]) {
         const bool lower = v.preemptible && v.priority < job.priority;
         const bool reclaim = within && v.borrowed && v.team != team;
         if (!lower && !reclaim) continue;
-        if (v.single_node && !could_free(v.node)) continue;  // freeing it would not help the gang
-        const Running& r = running_.at(v.id);
+        if (v.single_node != UINT32_MAX && !could_free(v.single_node)) continue;
+        candidates.push_back(&v);
+      }
+      std::sort(candidates.begin(), candidates.end(), [](const Victim* x, const Victim* y) {
+        if (x->priority != y->priority) return x->priority < y->priority;
+        if (x->start_s != y->start_s) return x->start_s > y->start_s;
+        return x->id < y->id;
+      });
+      std::vector<const Running*> taken;  // stay in place until Remove below
+      std::optional<Placement> placement;
+      for (const Victim* v : candidates) {
+        const Running& r = running_.slab_[v->slot];
         capacity_.Release(r.placement);
         taken.push_back(&r);
         if ((placement = capacity_.PlaceIn(p, need))) break;
@@ -431,11 +452,17 @@ std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job
     for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
       // A pool with a running job of unknown length has no reservation time to offer.
       if (!capacity_.Available(p) || !capacity_.EverFits(p, need) || unknown_ends_[p] > 0) continue;
-      auto it = ends_[p].begin();
+      // Running jobs by estimated end (jobs of equal end give the same answer in any order). A
+      // heap, not a sort: most gangs fit after a few ends, so only those come out in order.
+      std::vector<PoolJob> ends = in_pool_[p];
+      const auto later = [](const PoolJob& x, const PoolJob& y) { return x.end > y.end; };
+      std::make_heap(ends.begin(), ends.end(), later);
       const auto next = [&]() -> std::optional<std::pair<int64_t, const Placement*>> {
-        if (it == ends_[p].end() || (best && it->end >= best->first)) return std::nullopt;  // no better
-        const Running& r = running_.at(it->id);
-        return std::make_pair(std::max(now, (it++)->end), &r.placement);
+        if (ends.empty() || (best && ends.front().end >= best->first)) return std::nullopt;  // no better
+        std::pop_heap(ends.begin(), ends.end(), later);
+        const PoolJob e = ends.back();
+        ends.pop_back();
+        return std::make_pair(std::max(now, e.end), &running_.slab_[e.slot].placement);
       };
       if (auto t = capacity_.EarliestFit(p, need, now, next); t && (!best || *t < best->first)) best = {{*t, p}};
     }

@@ -332,9 +332,9 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
         }
         continue;
       }
-      auto running = sched.running().find(d.job);
-      if (running == sched.running().end()) continue;  // preempted later in the same pass
-      const scheduler::Running& r = running->second;
+      const scheduler::Running* running = sched.running().find(d.job);
+      if (!running) continue;  // preempted later in the same pass
+      const scheduler::Running& r = *running;
       s.run_start = t;
       if (s.first_start < 0) {
         s.first_start = t;

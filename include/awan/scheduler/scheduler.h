@@ -13,9 +13,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
-#include <memory_resource>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,41 +42,12 @@ enum class Tier : uint8_t { kCommitted, kOnDemand, kSpot };
 std::string_view TierName(Tier tier);
 
 namespace detail {
-// Preemption candidates of a pool, lowest priority and most recent first; with what the search
-// needs to know about each, so that it looks up only the jobs it takes.
-struct VictimKey {
-  int priority = 0;
-  int64_t neg_start = 0;
-  int64_t id = 0;
-  // Not part of the order:
-  uint32_t team = 0;
-  bool preemptible = false, borrowed = false;
-  int64_t accelerators = 0;
-  bool single_node = false;
-  uint32_t node = 0;  // its (first) node
-};
-struct VictimOrder {
-  bool operator()(const VictimKey& a, const VictimKey& b) const {
-    if (a.priority != b.priority) return a.priority < b.priority;
-    if (a.neg_start != b.neg_start) return a.neg_start < b.neg_start;
-    return a.id < b.id;
-  }
-};
-using VictimSet = std::pmr::set<VictimKey, VictimOrder>;
-// Running jobs of a pool by estimated end (backfill's reservations).
-struct EndKey {
-  int64_t end = 0;
-  int64_t id = 0;
-  auto operator<=>(const EndKey&) const = default;
-};
-using EndSet = std::pmr::set<EndKey>;
 // Where a running job sits in the scheduler's indexes (its own bookkeeping).
 struct RunningIndex {
   uint32_t team = 0, accelerator = 0;
-  bool victim = false;
-  bool has_end = false;
-  VictimSet::iterator victim_it;
-  EndSet::iterator end_it;
+  uint32_t position = 0;         // in its pool's list of running jobs
+  uint32_t victim_position = 0;  // in its pool's list of preemption candidates, when `victim`
+  bool victim = false;           // preemptible or borrowing, under a policy that preempts
 };
 }  // namespace detail
 
@@ -90,6 +61,48 @@ struct Running {
   Tier tier = Tier::kOnDemand;  // kCommitted, or where the part beyond the commitment is paid from
   int64_t committed_accelerators = 0;  // how many of its accelerators the contracts pay for
   detail::RunningIndex index;          // the scheduler's bookkeeping
+};
+
+// The running jobs by id: a read-only view of the scheduler's slab (jobs stay at one address while
+// they run; only small slot numbers live in the hash map). Iterates as (id, const Running&) pairs,
+// in no particular order.
+class RunningJobs {
+ public:
+  size_t size() const { return slot_.size(); }
+  bool empty() const { return slot_.empty(); }
+  bool contains(int64_t id) const { return slot_.contains(id); }
+  size_t count(int64_t id) const { return slot_.count(id); }
+  // The job, or nullptr when it is not running.
+  const Running* find(int64_t id) const {
+    auto it = slot_.find(id);
+    return it == slot_.end() ? nullptr : &slab_[it->second];
+  }
+  // Throws std::out_of_range when it is not running.
+  const Running& at(int64_t id) const { return slab_[slot_.at(id)]; }
+
+  class iterator {
+   public:
+    using Inner = absl::flat_hash_map<int64_t, uint32_t>::const_iterator;
+    iterator(Inner it, const std::deque<Running>* slab) : it_(it), slab_(slab) {}
+    std::pair<int64_t, const Running&> operator*() const { return {it_->first, (*slab_)[it_->second]}; }
+    iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    bool operator==(const iterator& o) const { return it_ == o.it_; }
+
+   private:
+    Inner it_;
+    const std::deque<Running>* slab_;
+  };
+  iterator begin() const { return {slot_.begin(), &slab_}; }
+  iterator end() const { return {slot_.end(), &slab_}; }
+
+ private:
+  friend class Scheduler;
+  absl::flat_hash_map<int64_t, uint32_t> slot_;
+  std::deque<Running> slab_;
+  std::vector<uint32_t> free_;  // slots to reuse
 };
 
 struct Decision {
@@ -137,7 +150,7 @@ class Scheduler {
   // Replaces a queued job's duration estimate (e.g. the work left after a preemption).
   void SetEstimate(int64_t id, std::optional<int64_t> duration_s);
 
-  const absl::flat_hash_map<int64_t, Running>& running() const { return running_; }
+  const RunningJobs& running() const { return running_; }
   size_t queued() const { return queued_; }
   // Queued jobs no pool of the fleet could ever hold (they wait without blocking others).
   size_t unplaceable() const { return never_fits_.size(); }
@@ -182,7 +195,6 @@ class Scheduler {
   bool AdmissibleNow(const JobSpec& job) const;
   void Add(int64_t id, Running r, uint32_t team, uint32_t accelerator);
   Running Remove(int64_t id);
-  Running Remove(absl::flat_hash_map<int64_t, Running>::iterator it);
   // When the blocked `job` could start at the earliest (and in which pool), given running jobs'
   // estimated ends; nullopt if some running job there has no estimate.
   std::optional<std::pair<int64_t, uint32_t>> Shadow(const JobSpec& job, int64_t now) const;
@@ -201,15 +213,30 @@ class Scheduler {
   uint64_t outage_changes_ = 0, reservation_outages_ = 0;
   size_t queued_ = 0;
   uint64_t epoch_ = 1;  // changes whenever a failed start could now succeed
-  absl::flat_hash_map<int64_t, Running> running_;
-  std::pmr::unsynchronized_pool_resource victim_nodes_;       // recycles the sets' nodes
-  std::vector<detail::VictimSet> victims_;                    // per pool: preemptible or borrowing jobs
+  RunningJobs running_;
+  Running& RunningAt(int64_t id) { return running_.slab_[running_.slot_.at(id)]; }
+  // Per pool, unordered, each job knowing its position: its running jobs (slab slot and estimated
+  // end) and its preemption candidates (what the search filters and orders by). Ordered views are
+  // built when a preemption or a reservation needs them: keeping ordered trees of every running job
+  // costs a cache miss per tree level per start, and these compact lists are read contiguously.
+  struct PoolJob {
+    uint32_t slot = 0;
+    int64_t end = 0;  // estimated; INT64_MAX when unknown
+  };
+  struct Victim {
+    uint32_t slot = 0, team = 0;
+    int priority = 0;
+    bool preemptible = false, borrowed = false;
+    uint32_t single_node = UINT32_MAX;  // its node when it runs on one, else UINT32_MAX
+    int64_t start_s = 0, id = 0;
+  };
+  std::vector<std::vector<PoolJob>> in_pool_;
+  std::vector<std::vector<Victim>> victims_;
   // Per pool, for a quick "preemption cannot help here": preemptible accelerators by priority, and
   // borrowed accelerators.
   std::vector<std::map<int, int64_t>> preemptible_by_priority_;
   std::vector<int64_t> borrowed_accelerators_;
   std::vector<std::vector<uint16_t>> victim_on_node_;  // per pool, per node: accelerators of candidates
-  std::vector<detail::EndSet> ends_;                          // per pool, backfill only: by estimated end
   std::vector<int64_t> unknown_ends_;                         // per pool, backfill only: jobs without estimate
   std::optional<int64_t> last_backfill_s_;
   std::vector<std::pair<uint32_t, Payment>> order_scratch_;
