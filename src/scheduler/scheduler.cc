@@ -95,7 +95,9 @@ Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, Sc
   for (uint32_t p = 0; p < capacity_.pool_count(); ++p) {
     const Pool& pool = capacity_.pool(p);
     pool_market_.push_back(market(pool.provider, pool.accelerator));
-    AcceleratorIndex(pool.accelerator);
+    const size_t accelerator = AcceleratorIndex(pool.accelerator);
+    if (pools_of_.size() <= accelerator) pools_of_.resize(accelerator + 1);
+    pools_of_[accelerator].push_back(p);
   }
   for (const Contract& c : fleet_.contracts) market_contracts_[market(c.provider, c.accelerator)].push_back(&c);
   for (const MarketLimit& l : fleet_.markets) {
@@ -146,11 +148,10 @@ Scheduler::Key Scheduler::KeyOf(const JobSpec& job) const {
 }
 
 void Scheduler::Submit(JobSpec job) {
-  for (const Need& need : job.alternatives) AcceleratorIndex(need.accelerator);
   TeamIndex(job.team);
   bool fits = false;
   for (const Need& need : job.alternatives) {
-    for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
+    for (uint32_t p : PoolsOf(AcceleratorIndex(need.accelerator))) {
       if ((fits = capacity_.ShapeFits(p, need.nodes, need.per_node))) break;
     }
     if (fits) break;
@@ -236,11 +237,16 @@ Running Scheduler::Remove(int64_t id) {
   auto it = running_.slot_.find(id);
   const uint32_t at = it->second;
   running_.slot_.erase(it);
+  Unindex(at);
   Running r = std::move(running_.slab_[at]);
-  running_.slab_[at] = Running{};
-  running_.free_.push_back(at);
+  running_.free_.push_back(at);  // the moved-from entry is overwritten by the next start
+  return r;
+}
+
+void Scheduler::Unindex(uint32_t at) {
+  const Running& r = running_.slab_[at];
   const detail::RunningIndex& slot = r.index;
-  const int64_t n = r.spec.alternatives[r.alternative].accelerators();
+  const int64_t n = static_cast<int64_t>(r.placement.per_node) * static_cast<int64_t>(r.placement.nodes.size());
   team_usage_[slot.team][slot.accelerator] -= n;
   MarketUse& use = markets_[pool_market_[r.placement.pool]];
   use.in_use[0] -= r.committed_accelerators;
@@ -268,13 +274,16 @@ Running Scheduler::Remove(int64_t id) {
     victims.pop_back();
   }
   ++epoch_;
-  return r;
 }
 
 void Scheduler::Finish(int64_t id) {
-  if (!running_.contains(id)) return;
-  Running r = Remove(id);
-  capacity_.Release(r.placement);
+  auto it = running_.slot_.find(id);
+  if (it == running_.slot_.end()) return;
+  const uint32_t at = it->second;
+  running_.slot_.erase(it);
+  Unindex(at);
+  capacity_.Release(running_.slab_[at].placement);
+  running_.free_.push_back(at);  // the entry is overwritten by the next start
 }
 
 std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std::string& region, bool down) {
@@ -323,15 +332,18 @@ std::optional<Scheduler::Payment> Scheduler::PaymentFor(uint32_t pool, const Job
   return pay;
 }
 
-bool Scheduler::TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, bool allow_preemption,
-                         const std::optional<uint32_t>& avoid_pool) {
-  const uint32_t team = TeamIndex(job.team);
+std::span<const uint32_t> Scheduler::PoolsOf(size_t accelerator) const {
+  return accelerator < pools_of_.size() ? std::span<const uint32_t>(pools_of_[accelerator]) : std::span<const uint32_t>();
+}
+
+bool Scheduler::TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> accelerators, int64_t now,
+                         std::vector<Decision>& out, bool allow_preemption, const std::optional<uint32_t>& avoid_pool) {
   for (size_t a = 0; a < job.alternatives.size(); ++a) {
     const Need& need = job.alternatives[a];
-    const uint32_t accelerator = static_cast<uint32_t>(AcceleratorIndex(need.accelerator));
+    const uint32_t accelerator = accelerators[a];
     const bool within = team_usage_[team][accelerator] + need.accelerators() <= quota_[team][accelerator];
     // Pools with room in their commitment first, then the market's (fleet order within each).
-    const auto pools = capacity_.PoolsFor(need.accelerator);
+    const auto pools = PoolsOf(accelerator);
     auto for_each_pool = [&](auto&& visit) {
       for (int pass = 0; pass < 2; ++pass) {
         for (uint32_t p : pools) {
@@ -534,7 +546,7 @@ std::vector<Decision> Scheduler::Schedule(int64_t now) {
     bool started = false;
     if (e.failed_epoch != epoch_ || e.failed_as_head != as_head) {
       if (as_head) {
-        started = TryStart(e.spec, now, out, policy_->preemption(), std::nullopt);
+        started = TryStart(e.spec, e.team, e.accelerators, now, out, policy_->preemption(), std::nullopt);
       } else {
         // EASY backfill: a later job may start if it ends before the head's reservation, or if it
         // keeps out of the reserved pool.
@@ -550,7 +562,7 @@ std::vector<Decision> Scheduler::Schedule(int64_t now) {
           });
         }
         if (!dominated) {
-          started = TryStart(e.spec, now, out, false,
+          started = TryStart(e.spec, e.team, e.accelerators, now, out, false,
                              ends_in_time ? std::nullopt : std::optional<uint32_t>(reservation->second));
           if (!started) {
             for (size_t k = 0; k < e.spec.alternatives.size(); ++k) {

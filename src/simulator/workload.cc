@@ -125,8 +125,8 @@ std::vector<std::pair<std::string, int>> FleetShapes(const FleetModel& fleet) {
   return shapes;
 }
 
-std::vector<Need> AnyAccelerator(const std::vector<std::pair<std::string, int>>& shapes, int64_t accelerators) {
-  std::vector<Need> out;
+scheduler::Needs AnyAccelerator(const std::vector<std::pair<std::string, int>>& shapes, int64_t accelerators) {
+  scheduler::Needs out;
   for (const auto& [name, per_node] : shapes) out.push_back(ShapeFor(name, accelerators, per_node));
   return out;
 }

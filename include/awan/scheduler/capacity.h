@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "awan/scheduler/fleet_model.h"
 
 namespace awan::scheduler {
@@ -25,11 +26,14 @@ struct Need {
   int64_t accelerators() const { return static_cast<int64_t>(nodes) * per_node; }
 };
 
+// Accelerator alternatives of a job, best first: usually one, kept inline (no allocation per job).
+using Needs = absl::InlinedVector<Need, 1>;
+
 // A placement: which pool, and which nodes (indexes into the pool) took `per_node` each.
 struct Placement {
   uint32_t pool = 0;
   int per_node = 0;
-  std::vector<uint32_t> nodes;
+  absl::InlinedVector<uint32_t, 2> nodes;  // most jobs use one node: no allocation for them
 };
 
 class Capacity {

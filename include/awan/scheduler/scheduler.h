@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,7 +32,7 @@ struct JobSpec {
   int64_t id = 0;
   std::string team;
   int priority = 0;                 // higher goes first (priority, fairshare, backfill policies)
-  std::vector<Need> alternatives;   // accelerator choices, best first
+  Needs alternatives;               // accelerator choices, best first
   std::optional<int64_t> duration_s;  // estimate; backfill needs it
   bool preemptible = false;
   int64_t submit_s = 0;
@@ -184,8 +185,11 @@ class Scheduler {
   uint32_t TeamIndex(const std::string& team);
   size_t AcceleratorIndex(const std::string& accelerator);
   // Starts `job` if it can (moving it into the running set) and returns true.
-  bool TryStart(JobSpec& job, int64_t now, std::vector<Decision>& out, bool allow_preemption,
-                const std::optional<uint32_t>& avoid_pool);
+  // `team` and `accelerators` (per alternative) are the job's interned indexes.
+  bool TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> accelerators, int64_t now,
+                std::vector<Decision>& out, bool allow_preemption, const std::optional<uint32_t>& avoid_pool);
+  // The pools selling accelerator `accelerator` (an index of accelerators_), in fleet order.
+  std::span<const uint32_t> PoolsOf(size_t accelerator) const;
   struct Payment {
     int64_t committed = 0;
     Tier tier = Tier::kCommitted;
@@ -195,6 +199,8 @@ class Scheduler {
   bool AdmissibleNow(const JobSpec& job) const;
   void Add(int64_t id, Running r, uint32_t team, uint32_t accelerator);
   Running Remove(int64_t id);
+  // Takes the job in slab slot `at` out of every index (the slab entry itself is left as it is).
+  void Unindex(uint32_t at);
   // When the blocked `job` could start at the earliest (and in which pool), given running jobs'
   // estimated ends; nullopt if some running job there has no estimate.
   std::optional<std::pair<int64_t, uint32_t>> Shadow(const JobSpec& job, int64_t now) const;
@@ -246,6 +252,7 @@ class Scheduler {
   std::vector<double> team_weight_;
   std::vector<std::vector<int64_t>> quota_, team_usage_;        // [team][accelerator]
   std::vector<std::string> accelerators_;
+  std::vector<std::vector<uint32_t>> pools_of_;  // by accelerator index
   std::vector<MarketUse> markets_;
   std::vector<std::vector<const Contract*>> market_contracts_;
   std::vector<std::optional<int64_t>> market_max_on_demand_, market_max_spot_;

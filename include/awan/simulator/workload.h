@@ -22,7 +22,7 @@ struct TraceJob {
   std::string team = "default";
   int priority = 0;
   bool preemptible = false;
-  std::vector<scheduler::Need> alternatives;
+  scheduler::Needs alternatives;
   std::optional<int64_t> checkpoint_s;   // checkpoint interval; default: the scenario's
   std::optional<int64_t> recorded_queue_delay_s;  // from the trace, where it says (openb)
 };
