@@ -151,6 +151,12 @@ int RunSimulate(const SimulateArgs& args) {
       return fail(fmt::format("--profile '{}' is not a preset{}; use one of: {}", args.profile,
                               DidYouMean(args.profile, names), fmt::join(names, ", ")));
     }
+    if (args.load <= 0 || args.arrivals_per_hour < 0) {
+      return fail("--load must be more than 0 (e.g. 0.9) and --arrivals-per-hour not negative");
+    }
+    if ((args.duration_median_s && *args.duration_median_s < 1) || (args.duration_mean_s && *args.duration_mean_s < 1)) {
+      return fail("--duration-median and --duration-mean are seconds, at least 1");
+    }
     options->jobs = args.synthetic;
     options->seed = args.seed;
     options->arrivals_per_hour = args.arrivals_per_hour;

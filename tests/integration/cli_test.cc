@@ -310,6 +310,9 @@ TEST(CliTest, SimulateUsageErrorsSayWhatToDo) {
   Output format = Awan("simulate --fleet " + kFleets + "small.yaml --trace x.csv --format phily");
   EXPECT_EQ(format.code, 2);
   EXPECT_THAT(format.err, HasSubstr("did you mean 'philly'"));
+  Output load = Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --load 0");
+  EXPECT_EQ(load.code, 2);
+  EXPECT_THAT(load.err, HasSubstr("--load must be more than 0"));
   Output policy = Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --policy fairshar");
   EXPECT_THAT(policy.err, HasSubstr("did you mean 'fairshare'"));
   const fs::path bad = fs::temp_directory_path() / "awan_cli_bad_scenario.yaml";

@@ -3,13 +3,15 @@
 // may preempt running jobs only if they are preemptible and of lower priority, or if they borrow
 // another team's idle quota while this job is within its own; pools whose provider still has
 // committed capacity unused are tried before on-demand ones, and on-demand/spot use stays within the
-// fleet's limits. No I/O; time is passed in. Used by the server and the simulator alike.
+// fleet's limits. No I/O; time is passed in: the simulator drives it, and it is meant to run inside
+// the server as it is (the server's controller still places jobs in FIFO order today).
 // Not thread-safe.
 //
 // Cost model of one pass: the queue is kept ordered (one ordered map per team for fair share), a
 // pass stops at the first blocked job unless the policy backfills (then it looks at most
 // `backfill_window` jobs further), and a job that failed to start is not tried again until the
-// books change (an epoch counter). Preemption candidates are indexed per pool.
+// books change (an epoch counter). Running jobs live in a slab with compact per-pool lists of jobs
+// and preemption candidates.
 #pragma once
 
 #include <cstdint>
@@ -181,7 +183,6 @@ class Scheduler {
 
   void Enqueue(JobSpec job);
   Key KeyOf(const JobSpec& job) const;
-  size_t BucketOf(const JobSpec& job);
   uint32_t TeamIndex(const std::string& team);
   size_t AcceleratorIndex(const std::string& accelerator);
   // Starts `job` if it can (moving it into the running set) and returns true.
