@@ -1,7 +1,6 @@
 // `awan simulate`: replays a trace (or a synthetic workload) through the fleet scheduler on a fleet
 // model, under a what-if scenario, and reports waiting, utilisation and cost.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>

@@ -1,9 +1,9 @@
 #include "awan/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/container/inlined_vector.h"
-#include <limits>
 
 namespace awan::scheduler {
 namespace {
@@ -170,17 +170,6 @@ void Scheduler::Enqueue(JobSpec job) {
   absl::InlinedVector<uint32_t, 2> accelerators;
   for (const Need& need : job.alternatives) accelerators.push_back(static_cast<uint32_t>(AcceleratorIndex(need.accelerator)));
   buckets_[policy_->fair_share() ? team : 0].emplace(key, Entry{std::move(job), team, std::move(accelerators)});
-}
-
-void Scheduler::SetEstimate(int64_t id, std::optional<int64_t> duration_s) {
-  for (auto& bucket : buckets_) {
-    for (auto& [key, e] : bucket) {
-      if (key.id == id) {
-        e.spec.duration_s = duration_s;
-        return;
-      }
-    }
-  }
 }
 
 int64_t Scheduler::TeamUsage(const std::string& team, const std::string& accelerator) const {

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <functional>
 #include <random>
-#include <set>
 #include <sstream>
 
 #include "awan/common/text.h"

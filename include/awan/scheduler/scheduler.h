@@ -150,8 +150,6 @@ class Scheduler {
   // One scheduling pass at `now` (seconds since the fleet's start): starts what it can, preempting
   // where the policy allows. Preempted jobs are back in the queue.
   std::vector<Decision> Schedule(int64_t now);
-  // Replaces a queued job's duration estimate (e.g. the work left after a preemption).
-  void SetEstimate(int64_t id, std::optional<int64_t> duration_s);
 
   const RunningJobs& running() const { return running_; }
   size_t queued() const { return queued_; }
