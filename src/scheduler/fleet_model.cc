@@ -9,33 +9,14 @@
 #include <sstream>
 
 #include "awan/common/text.h"
+#include "awan/scheduler/yaml_fields.h"
 
 namespace awan::scheduler {
 namespace {
 
-struct ParseError {
-  std::string message;
-};
-
-class Parser {
+class Parser : public YamlFields {
  public:
-  explicit Parser(std::string_view source) : source_(source) {}
-
-  [[noreturn]] void Fail(const YAML::Node& at, const std::string& field, const std::string& message) const {
-    const YAML::Mark m = at.Mark();
-    throw ParseError{fmt::format("{}:{}:{}: {}: {}", source_, m.line + 1, m.column + 1, field, message)};
-  }
-
-  void Fields(const YAML::Node& map, const std::string& field, const std::vector<std::string>& allowed) const {
-    if (!map.IsMap()) Fail(map, field, "must be a mapping");
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const std::string key = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        Fail(it->first, field.empty() ? key : field + "." + key,
-             fmt::format("unknown field{}; allowed: {}", DidYouMean(key, allowed), JoinLimited(allowed, allowed.size())));
-      }
-    }
-  }
+  explicit Parser(std::string_view source) : YamlFields(source) {}
 
   std::string Text(const YAML::Node& map, const char* key, const std::string& field, bool required = true) const {
     const YAML::Node v = map[key];
@@ -160,8 +141,6 @@ class Parser {
     return f;
   }
 
- private:
-  std::string_view source_;
 };
 
 }  // namespace
@@ -220,14 +199,7 @@ size_t FleetModel::Regions() const {
 }
 
 absl::StatusOr<FleetModel> ParseFleetModel(std::string_view yaml, std::string_view source) {
-  try {
-    return Parser(source).Parse(YAML::Load(std::string(yaml)));
-  } catch (const ParseError& e) {
-    return absl::InvalidArgumentError(e.message);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}:{}:{}: YAML error: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
+  return ParseYaml(yaml, source, [&](const YAML::Node& root) { return Parser(source).Parse(root); });
 }
 
 absl::StatusOr<FleetModel> LoadFleetModel(const std::string& path) {

@@ -148,27 +148,33 @@ Scheduler::Key Scheduler::KeyOf(const JobSpec& job) const {
 }
 
 void Scheduler::Submit(JobSpec job) {
-  TeamIndex(job.team);
+  const uint32_t team = TeamIndex(job.team);
+  absl::InlinedVector<uint32_t, 2> accelerators;
   bool fits = false;
   for (const Need& need : job.alternatives) {
-    for (uint32_t p : PoolsOf(AcceleratorIndex(need.accelerator))) {
-      if ((fits = capacity_.ShapeFits(p, need.nodes, need.per_node))) break;
+    accelerators.push_back(static_cast<uint32_t>(AcceleratorIndex(need.accelerator)));
+    for (uint32_t p : PoolsOf(accelerators.back())) {
+      if (fits) break;
+      fits = capacity_.ShapeFits(p, need.nodes, need.per_node);
     }
-    if (fits) break;
   }
   ++queued_;
   if (!fits) {
     never_fits_.push_back(std::move(job));
     return;
   }
-  Enqueue(std::move(job));
+  Enqueue(std::move(job), team, std::move(accelerators));
 }
 
 void Scheduler::Enqueue(JobSpec job) {
   const uint32_t team = TeamIndex(job.team);
-  const Key key = KeyOf(job);
   absl::InlinedVector<uint32_t, 2> accelerators;
   for (const Need& need : job.alternatives) accelerators.push_back(static_cast<uint32_t>(AcceleratorIndex(need.accelerator)));
+  Enqueue(std::move(job), team, std::move(accelerators));
+}
+
+void Scheduler::Enqueue(JobSpec job, uint32_t team, absl::InlinedVector<uint32_t, 2> accelerators) {
+  const Key key = KeyOf(job);
   buckets_[policy_->fair_share() ? team : 0].emplace(key, Entry{std::move(job), team, std::move(accelerators)});
 }
 

@@ -8,33 +8,14 @@
 #include <sstream>
 
 #include "awan/common/text.h"
+#include "awan/scheduler/yaml_fields.h"
 
 namespace awan::simulator {
 namespace {
 
-struct ParseError {
-  std::string message;
-};
-
-class Parser {
+class Parser : public scheduler::YamlFields {
  public:
-  Parser(std::string_view source, const scheduler::FleetModel& fleet) : source_(source), fleet_(fleet) {}
-
-  [[noreturn]] void Fail(const YAML::Node& at, const std::string& field, const std::string& message) const {
-    const YAML::Mark m = at.Mark();
-    throw ParseError{fmt::format("{}:{}:{}: {}: {}", source_, m.line + 1, m.column + 1, field, message)};
-  }
-
-  void Fields(const YAML::Node& map, const std::string& field, const std::vector<std::string>& allowed) const {
-    if (!map.IsMap()) Fail(map, field, "must be a mapping");
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const std::string key = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        Fail(it->first, field.empty() ? key : field + "." + key,
-             fmt::format("unknown field{}; allowed: {}", DidYouMean(key, allowed), JoinLimited(allowed, allowed.size())));
-      }
-    }
-  }
+  Parser(std::string_view source, const scheduler::FleetModel& fleet) : YamlFields(source), fleet_(fleet) {}
 
   // "12h", "3d", "90" (seconds) or a date "2026-03-01" (relative to the fleet's start).
   int64_t Time(const YAML::Node& v, const std::string& field) const {
@@ -124,7 +105,6 @@ class Parser {
   }
 
  private:
-  std::string_view source_;
   const scheduler::FleetModel& fleet_;
 };
 
@@ -132,14 +112,8 @@ class Parser {
 
 absl::StatusOr<Scenario> ParseScenario(std::string_view yaml, std::string_view source,
                                        const scheduler::FleetModel& fleet) {
-  try {
-    return Parser(source, fleet).Parse(YAML::Load(std::string(yaml)));
-  } catch (const ParseError& e) {
-    return absl::InvalidArgumentError(e.message);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}:{}:{}: YAML error: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
+  return scheduler::ParseYaml(yaml, source,
+                              [&](const YAML::Node& root) { return Parser(source, fleet).Parse(root); });
 }
 
 absl::StatusOr<Scenario> LoadScenario(const std::string& path, const scheduler::FleetModel& fleet) {

@@ -179,7 +179,8 @@ class Scheduler {
     auto operator<=>(const Key&) const = default;
   };
 
-  void Enqueue(JobSpec job);
+  void Enqueue(JobSpec job);  // interns its team and accelerators, then the overload below
+  void Enqueue(JobSpec job, uint32_t team, absl::InlinedVector<uint32_t, 2> accelerators);
   Key KeyOf(const JobSpec& job) const;
   uint32_t TeamIndex(const std::string& team);
   size_t AcceleratorIndex(const std::string& accelerator);

@@ -238,11 +238,16 @@ TEST(SimulatorTest, SpotInterruptionsRequeueSpotJobsOnly) {
   s.spot_interruptions_per_hour = 2;
   std::vector<TraceJob> jobs;
   for (int i = 0; i < 20; ++i) jobs.push_back(Job(i, 0, 4 * 3600, 1, 0, /*preemptible=*/i % 2 == 0));
-  const SimResult r = Sim(f, Jobs(jobs), s);
+  const PriceBook prices{{{"p", "H100"}, {4.0, 1.0}}};
+  const SimResult r = Sim(f, Jobs(jobs), s, "fifo", prices);
   EXPECT_GT(r.interrupted, 0);
   EXPECT_EQ(r.requeued, r.interrupted);
   EXPECT_EQ(r.completed, 20);
-  EXPECT_GT(r.cost_spot, -1);  // priced at 0 without a price book, but counted
+  // The ten preemptible jobs ran on spot at $1, the others on demand at $4: 10 x 4 h of work each;
+  // on spot, the work lost to interruptions was run (and paid) twice.
+  EXPECT_DOUBLE_EQ(r.cost_on_demand, 10 * 4 * 4.0);
+  EXPECT_GT(r.lost_work_accelerator_hours, 0);
+  EXPECT_NEAR(r.cost_spot, 10 * 4 * 1.0 + r.lost_work_accelerator_hours, 1e-9);
 }
 
 TEST(SimulatorTest, SyntheticWorkloadFollowsItsParameters) {
