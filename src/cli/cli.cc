@@ -146,6 +146,9 @@ int Run(int argc, char** argv) {
   ServerArgs server_args;
   bool server_json = false;
   CLI::App* start_cmd = server_cmd->add_subcommand("start", "Start it in the background (if not running)");
+  start_cmd->add_option("--config", server_args.config,
+                        "Fleet config (default: $AWAN_HOME/config.yaml, else the embedded default)")
+      ->type_name("FILE");
   start_cmd->callback([&] { exit_code = RunServerStart(server_args); });
   CLI::App* stop_cmd = server_cmd->add_subcommand("stop", "Stop it (jobs keep running; adopted at next start)");
   stop_cmd->callback([&] { exit_code = RunServerStop(); });

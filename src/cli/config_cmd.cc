@@ -60,6 +60,15 @@ int RunCheckConfig(const CheckConfigArgs& args) {
       list.push_back({{"name", p->name()}, {"kind", p->kind()}, {"offerings", offerings}});
     }
     out["providers"] = list;
+    if (fleet->scheduler) {
+      const scheduler::FleetModel& m = *fleet->scheduler->model;
+      out["scheduler"] = {{"policy", fleet->scheduler->policy},
+                          {"fleet", fleet->scheduler->fleet_file},
+                          {"pools", m.pools.size()},
+                          {"accelerators", m.TotalAccelerators()}};
+    } else {
+      out["scheduler"] = nullptr;
+    }
     out["errors"] = fleet->errors;
     std::cout << out.dump(2) << "\n";
     return fleet->errors.empty() ? kExitOk : kExitFailed;
@@ -85,6 +94,14 @@ int RunCheckConfig(const CheckConfigArgs& args) {
     t.Row({p->name(), std::string(p->kind()), std::to_string(offerings), notes});
   }
   std::cout << t.Render();
+  if (fleet->scheduler) {
+    const scheduler::FleetModel& m = *fleet->scheduler->model;
+    std::cout << fmt::format("\nFleet scheduler: policy {} over {} pool(s), {} accelerators, from {}; accelerator jobs "
+                             "queue there, CPU-only jobs are placed directly.\n",
+                             fleet->scheduler->policy, m.pools.size(), m.TotalAccelerators(), fleet->scheduler->fleet_file);
+  } else {
+    std::cout << "\nNo fleet scheduler (`scheduler:`): jobs are placed in arrival order.\n";
+  }
   for (const std::string& e : fleet->errors) std::cerr << "error: " << e << "\n";
   if (!fleet->errors.empty()) {
     std::cerr << fmt::format("{} provider(s) left out; the others are usable.\n", fleet->errors.size());

@@ -3,6 +3,7 @@
 // only the job's output.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -97,8 +98,20 @@ int RunLaunch(const LaunchArgs& args) {
   const fs::path path = fs::absolute(args.task, ec);
   auto c = Client();
   if (!c.ok()) return kExitFailed;
-  // Where it will run: the server's ranking over its fleet (failover walks it in this order).
-  {
+  // Where it will run: the server's ranking over its fleet (failover walks it in this order) — unless
+  // the server's fleet scheduler places accelerator jobs (then its `scheduled` event says where).
+  bool scheduled = false;
+  if (auto server = c->Call("GET", "/v1/server"); server.ok() && server->status == 200) {
+    const J info = J::parse(server->body, nullptr, false);
+    const bool accelerators = std::any_of(task->resources.begin(), task->resources.end(),
+                                          [](const spec::Resources& r) { return !r.accelerator.empty(); });
+    if (accelerators && info.is_object() && info.contains("scheduler") && info["scheduler"].is_object()) {
+      scheduled = true;
+      std::cerr << fmt::format("The server's fleet scheduler (policy {}) decides when and where it runs.\n",
+                               info["scheduler"].value("policy", "?"));
+    }
+  }
+  if (!scheduled) {
     J request{{"task_yaml", text.str()}, {"source", path.string()}, {"base_dir", path.parent_path().string()},
               {"top", 5}};
     if (auto ranked = c->Call("POST", "/v1/optimize", request.dump()); ranked.ok() && ranked->status == 200) {

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "awan/catalog/loader.h"
 #include "awan/client/client.h"
+#include "awan/providers/fleet.h"
 #include "awan/server/server.h"
 #include "commands.h"
 
@@ -37,7 +39,16 @@ int RunServerStart(const ServerArgs& args) {
                  "service manager, or use `awan server start` for the defaults\n";
     return kExitBadInput;
   }
-  auto c = client::ConnectOrStart(home, /*quiet=*/true);
+  // A config the server would refuse is reported here, not after a 15 s wait for a server that exited.
+  catalog::LoadReport report;
+  if (auto builtin = catalog::BuiltinCatalog(report); builtin.ok()) {
+    auto fleet = providers::LoadFleet(args.config, home, *builtin, providers::DetectLocalResources());
+    if (!fleet.ok()) {
+      std::cerr << "awan: " << fleet.status().message() << "\n";
+      return kExitBadInput;
+    }
+  }
+  auto c = client::ConnectOrStart(home, /*quiet=*/true, args.config);
   if (!c.ok()) {
     std::cerr << "awan: " << c.status().message() << "\n";
     return kExitFailed;
@@ -75,6 +86,14 @@ int RunServerStatus(bool json) {
   auto info = client::ReadServerInfo(home);
   auto c = client::Connect(home);
   const bool running = info.ok() && c.ok();
+  // The fleet scheduler, when the server runs one (null otherwise, or when the server does not answer).
+  nlohmann::ordered_json scheduler = nullptr;
+  if (running) {
+    if (auto r = c->Call("GET", "/v1/server"); r.ok() && r->status == 200) {
+      auto j = nlohmann::ordered_json::parse(r->body, nullptr, false);
+      if (j.is_object() && j.contains("scheduler")) scheduler = j["scheduler"];
+    }
+  }
   if (json) {
     nlohmann::ordered_json j;
     j["running"] = running;
@@ -82,6 +101,7 @@ int RunServerStatus(bool json) {
     j["pid"] = running ? nlohmann::ordered_json(info->pid) : nlohmann::ordered_json(nullptr);
     j["store"] = running ? nlohmann::ordered_json(info->store) : nlohmann::ordered_json(nullptr);
     j["home"] = home;
+    j["scheduler"] = scheduler;
     std::cout << j.dump(2) << "\n";
     return running ? kExitOk : kExitFailed;
   }
@@ -93,6 +113,12 @@ int RunServerStatus(bool json) {
   }
   std::cout << fmt::format("awan server running\n  url:   {}\n  pid:   {}\n  store: {}\n  home:  {}\n", info->url,
                            info->pid, info->store, home);
+  if (scheduler.is_object()) {
+    std::cout << fmt::format("  fleet scheduler: policy {}, {} queued, {} running, {} of {} accelerators in use ({})\n",
+                             scheduler.value("policy", ""), scheduler.value("queued", 0), scheduler.value("running", 0),
+                             scheduler.value("accelerators_in_use", 0), scheduler.value("accelerators_total", 0),
+                             scheduler.value("fleet", ""));
+  }
   return kExitOk;
 }
 

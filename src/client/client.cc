@@ -157,7 +157,7 @@ absl::StatusOr<ApiClient> Connect(const std::string& home) {
   return client;
 }
 
-absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet) {
+absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet, const std::string& config) {
   if (auto client = Connect(home); client.ok()) return client;
   std::error_code ec;
   fs::create_directories(home, ec);
@@ -165,6 +165,7 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet) {
   if (!quiet) std::cerr << fmt::format("awan: starting a local server for {} (log: {}/server.log)\n", home, home);
   std::string self = fs::read_symlink("/proc/self/exe", ec).string();
   const std::string log = (fs::path(home) / "server.log").string();
+  const std::string config_path = config.empty() ? "" : fs::absolute(config, ec).string();
   const pid_t pid = fork();
   if (pid < 0) return absl::ResourceExhaustedError("fork failed");
   if (pid == 0) {
@@ -178,7 +179,11 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet) {
     }
     // Double fork: the server is not our child, so it outlives us without a zombie.
     if (fork() != 0) _exit(0);
-    execl(self.c_str(), "awan", "server", "run", static_cast<char*>(nullptr));
+    if (config_path.empty()) {
+      execl(self.c_str(), "awan", "server", "run", static_cast<char*>(nullptr));
+    } else {
+      execl(self.c_str(), "awan", "server", "run", "--config", config_path.c_str(), static_cast<char*>(nullptr));
+    }
     _exit(127);
   }
   int status = 0;

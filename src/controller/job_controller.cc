@@ -9,8 +9,10 @@
 #include <fstream>
 #include <thread>
 
+#include "awan/common/text.h"
 #include "awan/optimizer/optimizer.h"
 #include "awan/providers/sim.h"
+#include "awan/scheduler/scheduler.h"
 #include "awan/spec/task_parser.h"
 
 namespace awan::controller {
@@ -29,11 +31,63 @@ int64_t SystemNowMs() {
 
 }  // namespace
 
+// The fleet scheduler inside the controller: its books, and what the controller knows of each job it
+// holds. Loop-thread state.
+struct JobController::FleetQueue {
+  struct Job {
+    scheduler::JobSpec spec;
+    bool started = false;            // the scheduler started it (else it is in its queue)
+    uint32_t pool = 0;               // when started
+    std::vector<int64_t> victims;    // jobs preempted for it whose nodes must go before it starts
+  };
+  FleetQueue(const providers::SchedulerSettings& settings)
+      : model(settings.model), policy(settings.policy), fleet_file(settings.fleet_file),
+        sched(*model, scheduler::MakePolicy(settings.policy)) {}
+  // Seconds since the fleet file's `start` (the scheduler's clock).
+  int64_t Seconds(int64_t now_ms) const { return now_ms / 1000 - model->start_epoch_s; }
+  // The pools' name for an accelerator (users write h100 or H100); "" when no pool sells it.
+  std::string PoolAccelerator(const std::string& name) const {
+    for (const scheduler::Pool& p : model->pools) {
+      if (EqualsIgnoreCase(p.accelerator, name)) return p.accelerator;
+    }
+    return "";
+  }
+
+  // The scheduler's view of a job: one alternative per accelerator choice (none: CPU-only).
+  scheduler::JobSpec SpecFor(const store::JobRecord& job, const spec::Task& task) const {
+    scheduler::JobSpec spec;
+    spec.id = job.id;
+    spec.team = task.scheduling.team;
+    spec.priority = task.scheduling.priority;
+    spec.preemptible = task.scheduling.preemptible;
+    spec.duration_s = task.scheduling.estimated_duration_s;
+    spec.submit_s = Seconds(job.submitted_at);
+    for (const spec::Resources& r : task.resources) {
+      if (r.accelerator.empty()) continue;
+      std::string name = PoolAccelerator(r.accelerator);
+      scheduler::Need need{name.empty() ? r.accelerator : name, task.num_nodes, r.accelerator_count};
+      const bool seen = std::any_of(spec.alternatives.begin(), spec.alternatives.end(), [&](const scheduler::Need& n) {
+        return n.accelerator == need.accelerator && n.per_node == need.per_node;
+      });
+      if (!seen) spec.alternatives.push_back(need);
+    }
+    return spec;
+  }
+
+  std::shared_ptr<const scheduler::FleetModel> model;
+  std::string policy, fleet_file;
+  scheduler::Scheduler sched;
+  std::map<int64_t, Job> jobs;  // every job the scheduler holds, queued or started
+  std::map<std::pair<std::string, std::string>, bool> down;  // (provider, region) → in outage
+};
+
 JobController::JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options,
                              const providers::Fleet* fleet)
     : store_(store), machine_(std::move(machine)), options_(std::move(options)), fleet_(fleet) {
   gpu_used_.assign(machine_.gpus.size(), false);
   if (fleet_ != nullptr) fleet_catalog_ = fleet_->BuildCatalog();
+  if (fleet_ != nullptr && fleet_->scheduler) queue_ = std::make_unique<FleetQueue>(*fleet_->scheduler);
+  UpdateSummary();
 }
 
 JobController::~JobController() { Stop(); }
@@ -106,8 +160,13 @@ absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::s
           "{}: envs.{} has no value; give it one in the task file", source, name));
     }
   }
+  const bool scheduled = queue_ && std::any_of(task->resources.begin(), task->resources.end(),
+                                               [](const spec::Resources& r) { return !r.accelerator.empty(); });
+  if (scheduled) {
+    if (absl::Status s = CheckSchedulable(*task); !s.ok()) return s;
+  }
   auto local = NeedFor(*task);
-  if (!local.ok()) {
+  if (!local.ok() && !scheduled) {
     if (fleet_ == nullptr) return local.status();
     // Some provider of the fleet must be able to run it, even if none has room right now.
     optimizer::OptimizeOptions o;
@@ -190,59 +249,15 @@ void JobController::PlaceJob(const JobRecord& job) {
       }
       return;  // this machine is the best place: wait for it to free up rather than pay elsewhere
     }
-    providers::Provider* provider = fleet_->Find(p.provider);
-    if (provider == nullptr) continue;
-    providers::Offer offer{p.region, p.zone, p.instance_type, p.accelerator, p.accelerator_count, p.spot,
-                           p.num_nodes};
-    for (int tries = 0;; ++tries) {
-      providers::ProvisionResult result = provider->Provision(job.id, offer, Now());
-      providers::Attempt a{Now(), p.provider, p.region, p.zone, p.instance_type, "ok", ""};
-      if (auto* allocation = std::get_if<providers::Allocation>(&result)) {
-        attempts.push_back(a);
-        (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
-        store::Transition placed = MakeTransition(
-            JobState::kPending, JobState::kProvisioning,
-            fmt::format("provisioning {} × {} on {} {}{}", p.num_nodes, p.instance_type, p.provider, p.region,
-                        p.zone.empty() ? "" : "/" + p.zone),
-            Now());
-        placed.provider = p.provider;
-        placed.region = p.region;
-        placed.zone = p.zone;
-        placed.instance_type = p.instance_type;
-        if (!store_.ApplyTransition(job.id, placed).ok()) {
-          provider->Release(allocation->id);  // cancelled meanwhile: give the nodes back
-          return;
-        }
-        for (int rank = 0; rank < task->num_nodes; ++rank) {
-          (void)store_.PutNode({job.id, rank, p.provider, allocation->hosts[static_cast<size_t>(rank)], 0, 0,
-                                fmt::format("{}/node-{}", JobDir(job.id), rank), "", allocation->id});
-        }
-        provisioning_[job.id] = {provider, *allocation, p.accelerator_count};
-        attempts_.erase(job.id);
-        retry_.erase(job.id);
-        return;
-      }
-      const auto& error = std::get<providers::ProviderError>(result);
-      a.outcome = std::string(providers::ErrorKindName(error.kind));
-      a.message = error.message;
-      attempts.push_back(a);
-      (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
-      if (error.kind == providers::ErrorKind::kTransient && tries < 2) {
-        // The same placement again after a short backoff (50, then 100 ms): transient errors usually are.
-        std::this_thread::sleep_for(std::chrono::milliseconds(providers::Backoff(tries, 50, 400)));
-        continue;
-      }
-      if (error.kind == providers::ErrorKind::kInvalidRequest) {
-        Fail(job.id, JobState::kPending, fmt::format("{} refused the request: {}", p.provider, error.message));
-        attempts_.erase(job.id);
-        return;
-      }
-      if (auto block = providers::BlockFor(p.provider, offer, error, Now(), options_.block_ms)) {
-        blocks_.Add(*block);
-      } else {  // transient three times: skip this zone for a little while
-        blocks_.Add({p.provider, p.region, p.zone, Now() + options_.retry_base_ms, "transient errors"});
-      }
-      break;
+    const TryResult tried = TryProvision(job, *task, p, attempts, /*block_on_capacity=*/true);
+    if (tried == TryResult::kProvisioned) {
+      attempts_.erase(job.id);
+      retry_.erase(job.id);
+      return;
+    }
+    if (tried == TryResult::kJobFailed) {
+      attempts_.erase(job.id);
+      return;
     }
   }
   // Nothing could be provisioned anywhere.
@@ -263,6 +278,62 @@ void JobController::PlaceJob(const JobRecord& job) {
   }
   Fail(job.id, JobState::kPending, "no placement could be provisioned: " + summary);
   attempts_.erase(job.id);
+}
+
+JobController::TryResult JobController::TryProvision(const JobRecord& job, const spec::Task& task,
+                                                    const optimizer::Placement& p,
+                                                    std::vector<providers::Attempt>& attempts, bool block_on_capacity) {
+  providers::Provider* provider = fleet_->Find(p.provider);
+  if (provider == nullptr) return TryResult::kFailed;
+  providers::Offer offer{p.region, p.zone, p.instance_type, p.accelerator, p.accelerator_count, p.spot, p.num_nodes};
+  for (int tries = 0;; ++tries) {
+    providers::ProvisionResult result = provider->Provision(job.id, offer, Now());
+    providers::Attempt a{Now(), p.provider, p.region, p.zone, p.instance_type, "ok", ""};
+    if (auto* allocation = std::get_if<providers::Allocation>(&result)) {
+      attempts.push_back(a);
+      (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
+      store::Transition placed = MakeTransition(
+          JobState::kPending, JobState::kProvisioning,
+          fmt::format("provisioning {} × {} on {} {}{}", p.num_nodes, p.instance_type, p.provider, p.region,
+                      p.zone.empty() ? "" : "/" + p.zone),
+          Now());
+      placed.provider = p.provider;
+      placed.region = p.region;
+      placed.zone = p.zone;
+      placed.instance_type = p.instance_type;
+      if (!store_.ApplyTransition(job.id, placed).ok()) {
+        provider->Release(allocation->id);  // cancelled meanwhile: give the nodes back
+        return TryResult::kJobFailed;
+      }
+      for (int rank = 0; rank < task.num_nodes; ++rank) {
+        (void)store_.PutNode({job.id, rank, p.provider, allocation->hosts[static_cast<size_t>(rank)], 0, 0,
+                              fmt::format("{}/node-{}", JobDir(job.id), rank), "", allocation->id});
+      }
+      provisioning_[job.id] = {provider, *allocation, p.accelerator_count};
+      return TryResult::kProvisioned;
+    }
+    const auto& error = std::get<providers::ProviderError>(result);
+    a.outcome = std::string(providers::ErrorKindName(error.kind));
+    a.message = error.message;
+    attempts.push_back(a);
+    (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
+    if (error.kind == providers::ErrorKind::kTransient && tries < 2) {
+      // The same placement again after a short backoff (50, then 100 ms): transient errors usually are.
+      std::this_thread::sleep_for(std::chrono::milliseconds(providers::Backoff(tries, 50, 400)));
+      continue;
+    }
+    if (error.kind == providers::ErrorKind::kInvalidRequest) {
+      Fail(job.id, JobState::kPending, fmt::format("{} refused the request: {}", p.provider, error.message));
+      return TryResult::kJobFailed;
+    }
+    if (!block_on_capacity && error.kind == providers::ErrorKind::kCapacityUnavailable) return TryResult::kFailed;
+    if (auto block = providers::BlockFor(p.provider, offer, error, Now(), options_.block_ms)) {
+      blocks_.Add(*block);
+    } else {  // transient three times: skip this zone for a little while
+      blocks_.Add({p.provider, p.region, p.zone, Now() + options_.retry_base_ms, "transient errors"});
+    }
+    return TryResult::kFailed;
+  }
 }
 
 void JobController::StartLocal(const JobRecord& job, const spec::Task& task, const Need& need,
@@ -469,6 +540,7 @@ void JobController::WatchRunning(int64_t id, Running& r, const JobRecord& job) {
 
 void JobController::ReconcileOnce() {
   HandlePreemptions();
+  if (queue_) SyncOutages();
   // Provisioning jobs whose nodes are ready (or that were cancelled meanwhile).
   for (auto it = provisioning_.begin(); it != provisioning_.end();) {
     const int64_t id = it->first;
@@ -477,6 +549,7 @@ void JobController::ReconcileOnce() {
       it->second.provider->Release(it->second.allocation.id);
       Finish(id, JobState::kProvisioning, JobState::kCancelled, "cancelled while provisioning", std::nullopt);
       it = provisioning_.erase(it);
+      Forget(id);
       continue;
     }
     if (Now() >= it->second.allocation.ready_at) {
@@ -501,6 +574,7 @@ void JobController::ReconcileOnce() {
       if (alive && Now() >= *r.kill_at) Signal(r, SIGKILL);
       if (!alive) {
         ReleaseRunning(it->first, r);
+        NodesReleased(it->first);
         if (r.preempted) {
           (void)store_.ApplyTransition(it->first, MakeTransition(JobState::kPreempted, JobState::kRecovering,
                                                                  "nodes released", Now()));
@@ -523,6 +597,15 @@ void JobController::ReconcileOnce() {
       Finish(job.id, JobState::kPending, JobState::kCancelled, "cancelled before it started", std::nullopt);
       attempts_.erase(job.id);
       retry_.erase(job.id);
+      Forget(job.id);
+      continue;
+    }
+    if (queue_) {  // the fleet scheduler decides when and where; CPU-only jobs are placed directly
+      if (auto q = queue_->jobs.find(job.id); q != queue_->jobs.end()) {
+        if (q->second.started) StartScheduled(job);
+      } else if (auto r = retry_.find(job.id); r == retry_.end() || r->second.second <= Now()) {
+        SubmitToScheduler(job);
+      }
       continue;
     }
     PlaceJob(job);
@@ -530,6 +613,269 @@ void JobController::ReconcileOnce() {
     // The head waits for this machine: later jobs do not overtake it.
     if (now.ok() && now->state == JobState::kPending && retry_.count(job.id) == 0) break;
   }
+  if (queue_) {
+    Schedule();
+    UpdateSummary();
+  }
+}
+
+// One pass of the fleet scheduler: carries out its preemptions, then provisions what it started.
+void JobController::Schedule() {
+  const std::vector<scheduler::Decision> decisions = queue_->sched.Schedule(queue_->Seconds(Now()));
+  std::vector<int64_t> victims;  // preempted for the next job started (they come before it)
+  for (const scheduler::Decision& d : decisions) {
+    FleetQueue::Job& q = queue_->jobs.at(d.job);
+    if (d.kind == scheduler::Decision::Kind::kPreempt) {
+      q.started = false;
+      q.victims.clear();
+      victims.push_back(d.job);
+      continue;
+    }
+    q.started = true;
+    q.pool = queue_->sched.running().at(d.job).placement.pool;
+    const scheduler::Running& run = queue_->sched.running().at(d.job);
+    const scheduler::Pool& pool = queue_->model->pools[q.pool];
+    for (int64_t v : victims) {
+      StopForScheduler(v, fmt::format("preempted by job {} (priority {}) — fleet scheduler, policy {}", d.job,
+                                      q.spec.priority, queue_->policy));
+    }
+    (void)store_.AddEvent({d.job, Now(), "scheduled",
+                           fmt::format("pool {} ({} {}, {} × {}:{}), paid {}{}", pool.name, pool.provider, pool.region,
+                                       run.placement.nodes.size(), pool.accelerator, run.placement.per_node,
+                                       scheduler::TierName(run.tier),
+                                       victims.empty() ? "" : fmt::format("; preempted job(s) {}", fmt::join(victims, ", ")))});
+    q.victims = std::move(victims);
+    victims.clear();
+    if (auto job = store_.GetJob(d.job); job.ok() && job->state == JobState::kPending) StartScheduled(*job);
+  }
+}
+
+// --- The fleet scheduler's side ---------------------------------------------------------------
+
+absl::Status JobController::CheckSchedulable(const spec::Task& task) const {
+  const scheduler::FleetModel& model = *queue_->model;
+  std::vector<std::string> why;
+  for (const spec::Resources& r : task.resources) {
+    if (r.accelerator.empty()) continue;
+    if (!r.provider.empty() || !r.region.empty() || !r.zone.empty() || !r.instance_type.empty()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}:{}: resources: this server's fleet scheduler chooses where accelerator jobs run (pools of {}); "
+          "remove infra/cloud/region/zone/instance_type from the task",
+          task.source, r.line, queue_->fleet_file));
+    }
+    for (const scheduler::Pool& p : model.pools) {
+      if (EqualsIgnoreCase(p.accelerator, r.accelerator) && r.accelerator_count <= p.accelerators_per_node &&
+          task.num_nodes <= p.nodes) {
+        return absl::OkStatus();
+      }
+    }
+    why.push_back(fmt::format("{} × {}", task.num_nodes, spec::AcceleratorLabel(r)));
+  }
+  std::vector<std::string> pools;
+  for (const scheduler::Pool& p : model.pools) {
+    pools.push_back(fmt::format("{} ({} × {}:{})", p.name, p.nodes, p.accelerator, p.accelerators_per_node));
+  }
+  return absl::InvalidArgumentError(fmt::format(
+      "{}: no pool of the fleet scheduler's fleet file {} can ever hold {} (a gang runs inside one pool); its "
+      "pools: {}",
+      task.source, queue_->fleet_file, JoinLimited(why, why.size()), JoinLimited(pools, 8)));
+}
+
+void JobController::SubmitToScheduler(const JobRecord& job) {
+  auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
+  if (!task.ok()) {
+    Fail(job.id, JobState::kPending, std::string(task.status().message()));
+    return;
+  }
+  scheduler::JobSpec spec = queue_->SpecFor(job, *task);
+  if (spec.alternatives.empty()) {  // CPU-only: not the scheduler's (its books are accelerators)
+    PlaceJob(job);
+    return;
+  }
+  if (absl::Status s = CheckSchedulable(*task); !s.ok()) {
+    Fail(job.id, JobState::kPending, std::string(s.message()));
+    return;
+  }
+  (void)store_.AddEvent({job.id, Now(), "queued",
+                         fmt::format("in the fleet scheduler's queue (policy {}, team {}, priority {}{})",
+                                     queue_->policy, spec.team.empty() ? "-" : spec.team, spec.priority,
+                                     spec.preemptible ? ", preemptible" : "")});
+  queue_->sched.Submit(spec);
+  queue_->jobs[job.id] = {std::move(spec), false, 0, {}};
+}
+
+void JobController::StartScheduled(const JobRecord& job) {
+  FleetQueue::Job& q = queue_->jobs.at(job.id);
+  for (int64_t victim : q.victims) {
+    if (running_.count(victim) != 0 || provisioning_.count(victim) != 0) return;  // its nodes are still going
+  }
+  q.victims.clear();
+  const scheduler::Pool& pool = queue_->model->pools[q.pool];
+  auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
+  if (!task.ok()) {
+    Fail(job.id, JobState::kPending, std::string(task.status().message()));
+    Forget(job.id);
+    return;
+  }
+  if (pool.provider == "local") {
+    auto need = NeedFor(*task);
+    if (!need.ok()) {
+      Requeue(job.id, std::string(need.status().message()));
+    } else if (auto gpus = Fit(*need, task->num_nodes)) {
+      StartLocal(job, *task, *need, std::move(*gpus));
+    } else {
+      Requeue(job.id, "this machine has no room for it now");
+    }
+    return;
+  }
+  // The pool's provider and region decide; the optimizer ranks that region's matching offerings.
+  optimizer::OptimizeOptions o;
+  o.top = 0;
+  o.providers = {pool.provider};
+  o.blocklist = blocks_.Active(Now());
+  auto ranking = optimizer::Optimize(*task, fleet_catalog_, o);
+  std::vector<providers::Attempt>& attempts = attempts_[job.id];
+  if (ranking.ok()) {
+    for (const optimizer::Placement& p : ranking->candidates) {
+      if (p.region != pool.region || !EqualsIgnoreCase(p.accelerator, pool.accelerator) ||
+          p.accelerator_count != pool.accelerators_per_node || blocks_.Blocked(p.provider, p.region, p.zone, Now())) {
+        continue;
+      }
+      const TryResult tried = TryProvision(job, *task, p, attempts, /*block_on_capacity=*/false);
+      if (tried == TryResult::kProvisioned) {
+        attempts_.erase(job.id);
+        retry_.erase(job.id);
+        return;
+      }
+      if (tried == TryResult::kJobFailed) {
+        attempts_.erase(job.id);
+        Forget(job.id);
+        return;
+      }
+    }
+  }
+  std::string why = !ranking.ok() ? std::string(ranking.status().message())
+                    : attempts.empty()
+                        ? fmt::format("{} {} offers no node with {} × {} that is not blocked after failures",
+                                      pool.provider, pool.region, pool.accelerators_per_node, pool.accelerator)
+                        : fmt::format("{} attempt(s) failed:\n{}", attempts.size(), providers::AttemptsTable(attempts));
+  attempts_.erase(job.id);
+  Requeue(job.id, why);
+}
+
+// The scheduler started the job in a pool whose provider would not take it: it goes back to the
+// scheduler's queue after a backoff, and the scheduler chooses again.
+void JobController::Requeue(int64_t id, const std::string& why) {
+  FleetQueue::Job& q = queue_->jobs.at(id);
+  const scheduler::Pool& pool = queue_->model->pools[q.pool];
+  auto& [retries, next] = retry_[id];
+  const int64_t wait = providers::Backoff(retries++, options_.retry_base_ms, options_.retry_cap_ms);
+  next = Now() + wait;
+  (void)store_.AddEvent({id, Now(), "retry",
+                         fmt::format("pool {} ({} {}) could not take it: {}; back in the scheduler's queue in {:.1f} s",
+                                     pool.name, pool.provider, pool.region, why, static_cast<double>(wait) / 1000)});
+  queue_->sched.Finish(id);
+  queue_->jobs.erase(id);
+}
+
+void JobController::Forget(int64_t id) {
+  if (!queue_) return;
+  auto it = queue_->jobs.find(id);
+  if (it == queue_->jobs.end()) return;
+  if (it->second.started) {
+    queue_->sched.Finish(id);
+  } else {
+    (void)queue_->sched.Withdraw(it->second.spec);
+  }
+  queue_->jobs.erase(it);
+}
+
+void JobController::NodesReleased(int64_t id) {
+  if (!queue_) return;
+  auto it = queue_->jobs.find(id);
+  if (it == queue_->jobs.end()) return;
+  auto job = store_.GetJob(id);
+  if (!job.ok() || store::IsTerminal(job->state)) {
+    Forget(id);
+  } else if (it->second.started) {
+    // Preempted by its provider (spot): it leaves the books and is queued again when PENDING.
+    queue_->sched.Finish(id);
+    queue_->jobs.erase(it);
+  }
+  // Else the scheduler preempted it: it already waits in the scheduler's queue.
+}
+
+void JobController::StopForScheduler(int64_t id, const std::string& reason) {
+  auto job = store_.GetJob(id);
+  if (!job.ok()) return;
+  if (auto r = running_.find(id); r != running_.end() && job->state == JobState::kRunning && !r->second.kill_at) {
+    (void)store_.ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kPreempted, reason, Now()));
+    StopNodes(r->second);  // SIGTERM first: a training job may checkpoint in the grace period
+    r->second.preempted = true;
+  } else if (auto p = provisioning_.find(id); p != provisioning_.end()) {
+    p->second.provider->Release(p->second.allocation.id);
+    provisioning_.erase(p);
+    (void)store_.ApplyTransition(id, MakeTransition(JobState::kProvisioning, JobState::kPending, reason, Now()));
+  } else if (job->state == JobState::kPending) {
+    (void)store_.AddEvent({id, Now(), "preempted", reason + " (before it started)"});
+  }
+}
+
+// Emulated outages (`awan sim outage`) take the scheduler's pools there down: the jobs on them are
+// stopped and queued again, and nothing new is placed there until the outage ends.
+void JobController::SyncOutages() {
+  for (const scheduler::Pool& pool : queue_->model->pools) {
+    const providers::SimProvider* sim = fleet_->FindSim(pool.provider);
+    const bool down = sim != nullptr && sim->InOutage(pool.region, Now());
+    bool& was = queue_->down[{pool.provider, pool.region}];
+    if (down == was) continue;
+    was = down;
+    const std::vector<int64_t> requeued = queue_->sched.SetOutage(pool.provider, pool.region, down);
+    for (int64_t id : requeued) {
+      FleetQueue::Job& q = queue_->jobs.at(id);
+      q.started = false;
+      q.victims.clear();
+      StopForScheduler(id, fmt::format("{} {} is down; queued again by the fleet scheduler", pool.provider, pool.region));
+    }
+  }
+}
+
+void JobController::AdoptIntoScheduler(int64_t id, const JobRecord& job) {
+  auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
+  if (!task.ok()) return;
+  scheduler::JobSpec spec = queue_->SpecFor(job, *task);
+  if (spec.alternatives.empty()) return;
+  const std::vector<scheduler::Pool>& pools = queue_->model->pools;
+  for (uint32_t p = 0; p < pools.size(); ++p) {
+    if (pools[p].provider != job.provider || pools[p].region != job.region) continue;
+    if (queue_->sched.Adopt(spec, p, queue_->Seconds(Now()))) {
+      queue_->jobs[id] = {std::move(spec), true, p, {}};
+      return;
+    }
+  }
+  (void)store_.AddEvent({id, Now(), "recovered",
+                         fmt::format("no pool of {} has room for it in {} {}; it runs outside the scheduler's books",
+                                     queue_->fleet_file, job.provider, job.region)});
+}
+
+void JobController::UpdateSummary() {
+  SchedulerSummary s;
+  if (queue_) {
+    s.enabled = true;
+    s.policy = queue_->policy;
+    s.fleet_file = queue_->fleet_file;
+    s.queued = queue_->sched.queued();
+    s.running = queue_->sched.running().size();
+    s.accelerators_total = queue_->model->TotalAccelerators();
+    for (const auto& m : queue_->sched.markets()) s.accelerators_in_use += m.in_use[0] + m.in_use[1] + m.in_use[2];
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  summary_ = std::move(s);
+}
+
+JobController::SchedulerSummary JobController::scheduler_summary() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return summary_;
 }
 
 void JobController::Recover() {
@@ -621,6 +967,7 @@ void JobController::Recover() {
       r.kill_at = Now();
     }
     running_[job.id] = std::move(r);
+    if (queue_) AdoptIntoScheduler(job.id, job);
   }
 }
 

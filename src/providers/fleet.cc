@@ -14,6 +14,7 @@
 #include "awan/providers/sim.h"
 #include "awan/providers/slurm.h"
 #include "awan/providers/ssh.h"
+#include "awan/scheduler/scheduler.h"
 #include "local/local_provider.h"
 
 namespace awan::providers {
@@ -198,6 +199,79 @@ std::unique_ptr<Provider> MakeSlurm(const std::string& name, const YAML::Node& e
   return std::make_unique<SlurmProvider>(std::move(c));
 }
 
+// `scheduler: {fleet: FILE, policy: NAME}`: the fleet file is read now, relative to the config's folder.
+SchedulerSettings ParseSchedulerSettings(const Context& ctx, const YAML::Node& node) {
+  if (!node.IsMap()) {
+    throw EntryError{fmt::format("{}: must be a mapping {{fleet: FLEET.yaml, policy: fifo}}", Where(ctx, node, "scheduler"))};
+  }
+  CheckFields(ctx, node, "scheduler", {"fleet", "policy"});
+  SchedulerSettings settings;
+  if (const YAML::Node policy = node["policy"]) {
+    settings.policy = policy.Scalar();
+    if (scheduler::MakePolicy(settings.policy) == nullptr) {
+      const std::vector<std::string> names = scheduler::PolicyNames();
+      throw EntryError{fmt::format("{}: unknown policy '{}'{}; policies: {}", Where(ctx, policy, "scheduler.policy"),
+                                   settings.policy, DidYouMean(settings.policy, names), JoinLimited(names, names.size()))};
+    }
+  }
+  const YAML::Node file = node["fleet"];
+  if (!file || !file.IsScalar() || file.Scalar().empty()) {
+    throw EntryError{fmt::format("{}: name the fleet file whose pools the scheduler places jobs on, e.g. "
+                                 "fleet: fleets/lab.yaml (see docs/scheduler.md)",
+                                 Where(ctx, file ? file : node, "scheduler.fleet"))};
+  }
+  fs::path path = file.Scalar();
+  std::error_code ec;
+  if (path.is_relative() && fs::is_regular_file(fs::path(ctx.source), ec)) {
+    path = fs::path(ctx.source).parent_path() / path;
+  }
+  settings.fleet_file = path.lexically_normal().string();
+  auto model = scheduler::LoadFleetModel(settings.fleet_file);
+  if (!model.ok()) {
+    throw EntryError{fmt::format("{}: {}", Where(ctx, file, "scheduler.fleet"), std::string(model.status().message()))};
+  }
+  settings.model = std::make_shared<const scheduler::FleetModel>(std::move(*model));
+  return settings;
+}
+
+// Each pool of the scheduler's fleet file must be sold by a provider of this config in its region,
+// with its accelerator and accelerators per node: the scheduler's books and the providers' must agree.
+absl::Status CheckPools(const Fleet& fleet) {
+  const catalog::Catalog sold = fleet.BuildCatalog();
+  const scheduler::FleetModel& model = *fleet.scheduler->model;
+  for (const scheduler::Pool& pool : model.pools) {
+    const std::string where = fmt::format("{}: pool {}", model.source, pool.name);
+    if (fleet.Find(pool.provider) == nullptr) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: provider '{}' is not a provider of {}{}; its providers: {}", where, pool.provider, fleet.source,
+          DidYouMean(pool.provider, fleet.Names()), JoinLimited(fleet.Names(), fleet.Names().size())));
+    }
+    bool region = false, found = false;
+    std::vector<std::string> shapes;
+    for (const catalog::Offering& o : sold.offerings()) {
+      if (sold.Name(o.provider) != pool.provider || sold.Name(o.region) != pool.region) continue;
+      region = true;
+      if (o.accelerator == catalog::kNoSymbol) continue;
+      const std::string shape = fmt::format("{}:{}", sold.Name(o.accelerator), o.accelerator_count);
+      if (std::find(shapes.begin(), shapes.end(), shape) == shapes.end()) shapes.push_back(shape);
+      found = found || (EqualsIgnoreCase(sold.Name(o.accelerator), pool.accelerator) &&
+                        o.accelerator_count == pool.accelerators_per_node);
+    }
+    if (!region) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: provider {} sells nothing in region '{}'; give a region it has (awan catalog ls --provider {})",
+                      where, pool.provider, pool.region, pool.provider));
+    }
+    if (!found) {
+      std::sort(shapes.begin(), shapes.end());
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: {} {} sells no node with {} × {}; it sells {}", where, pool.provider, pool.region,
+          pool.accelerators_per_node, pool.accelerator, shapes.empty() ? "no accelerators" : JoinLimited(shapes, 12)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The provider kinds: adding one is a factory in its folder and one line here.
 const std::map<std::string, Factory>& Factories() {
   static const std::map<std::string, Factory> kFactories = {
@@ -279,10 +353,17 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
       } catch (const EntryError& e) {
         return absl::InvalidArgumentError(e.message);
       }
+    } else if (key == "scheduler") {
+      try {
+        fleet.scheduler = ParseSchedulerSettings(ctx, it->second);
+      } catch (const EntryError& e) {
+        return absl::InvalidArgumentError(e.message);
+      }
     } else if (key != "providers") {
-      return absl::InvalidArgumentError(fmt::format("{}: unknown field{}; a fleet config has `providers:` and `failover:`",
-                                                    Where(ctx, it->first, key),
-                                                    DidYouMean(key, std::vector<std::string>{"providers", "failover"})));
+      return absl::InvalidArgumentError(
+          fmt::format("{}: unknown field{}; a fleet config has `providers:`, `failover:` and `scheduler:`",
+                      Where(ctx, it->first, key),
+                      DidYouMean(key, std::vector<std::string>{"providers", "failover", "scheduler"})));
     }
   }
   std::set<std::string> names;
@@ -312,6 +393,9 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
     } catch (const YAML::Exception& e) {
       fleet.errors.push_back(fmt::format("{}: {}", Where(ctx, entry, field), e.msg));
     }
+  }
+  if (fleet.scheduler) {
+    if (absl::Status s = CheckPools(fleet); !s.ok()) return s;
   }
   return fleet;
 }

@@ -166,6 +166,44 @@ void Scheduler::Submit(JobSpec job) {
   Enqueue(std::move(job), team, std::move(accelerators));
 }
 
+bool Scheduler::Withdraw(const JobSpec& job) {
+  auto never = std::find_if(never_fits_.begin(), never_fits_.end(), [&](const JobSpec& j) { return j.id == job.id; });
+  if (never != never_fits_.end()) {
+    never_fits_.erase(never);
+    --queued_;
+    return true;
+  }
+  auto& bucket = buckets_[policy_->fair_share() ? TeamIndex(job.team) : 0];
+  auto it = bucket.find(KeyOf(job));
+  if (it == bucket.end() || it->second.spec.id != job.id) return false;
+  bucket.erase(it);
+  --queued_;
+  if (reservation_head_ == job.id) reservation_head_ = -1;
+  ++epoch_;  // the jobs behind it may start now
+  return true;
+}
+
+bool Scheduler::Adopt(JobSpec job, uint32_t pool, int64_t now) {
+  if (pool >= capacity_.pool_count() || running_.contains(job.id)) return false;
+  const uint32_t team = TeamIndex(job.team);
+  for (size_t a = 0; a < job.alternatives.size(); ++a) {
+    const Need& need = job.alternatives[a];
+    if (need.accelerator != capacity_.pool(pool).accelerator || !capacity_.ShapeFits(pool, need.nodes, need.per_node)) {
+      continue;
+    }
+    auto placement = capacity_.PlaceIn(pool, need);
+    if (!placement) return false;
+    const uint32_t accelerator = static_cast<uint32_t>(AcceleratorIndex(need.accelerator));
+    const bool within = team_usage_[team][accelerator] + need.accelerators() <= quota_[team][accelerator];
+    const Payment pay = PaymentFor(pool, job, need).value_or(Payment{0, Tier::kOnDemand});
+    const int64_t id = job.id;
+    Add(id, Running{std::move(job), *placement, a, now, !within, pay.tier == Tier::kCommitted, pay.tier, pay.committed, {}},
+        team, accelerator);
+    return true;
+  }
+  return false;
+}
+
 void Scheduler::Enqueue(JobSpec job) {
   const uint32_t team = TeamIndex(job.team);
   absl::InlinedVector<uint32_t, 2> accelerators;

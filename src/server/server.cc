@@ -263,6 +263,14 @@ struct ApiServer::Impl {
           {"cpus", controller.machine().cpus},
           {"memory_gib", controller.machine().memory_gib},
           {"gpus", gpus}}}};
+    const controller::JobController::SchedulerSummary sched = controller.scheduler_summary();
+    j["scheduler"] = sched.enabled ? J{{"policy", sched.policy},
+                                       {"fleet", sched.fleet_file},
+                                       {"queued", sched.queued},
+                                       {"running", sched.running},
+                                       {"accelerators_in_use", sched.accelerators_in_use},
+                                       {"accelerators_total", sched.accelerators_total}}
+                                   : J(nullptr);
     return Json(http::status::ok, j.dump(), v);
   }
 

@@ -23,8 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTopLevelFields = {"name", "workdir", "num_nodes", "resources",
-                                                  "envs", "setup",   "run",       "file_mounts"};
+const std::vector<std::string> kTopLevelFields = {"name", "workdir",     "num_nodes", "resources", "envs",
+                                                  "setup", "run",         "file_mounts", "scheduling"};
+const std::vector<std::string> kSchedulingFields = {"team", "priority", "preemptible", "estimated_duration"};
 // SkyPilot fields that awan does not support yet: named as such rather than "unknown".
 const std::set<std::string> kSkyPilotTopLevelOnly = {
     "service",     "config",  "volumes",        "secrets",
@@ -107,6 +108,8 @@ class Walker {
         if (auto s = String(value, "run")) task.run = *s;
       } else if (key == "file_mounts") {
         WalkFileMounts(value, task);
+      } else if (key == "scheduling") {
+        WalkScheduling(value, task.scheduling);
       } else {
         UnknownField(it->first, "", key, kTopLevelFields, kSkyPilotTopLevelOnly);
       }
@@ -242,6 +245,40 @@ class Walker {
       return {};
     }
     return abs.string();
+  }
+
+  void WalkScheduling(const YAML::Node& node, Scheduling& out) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      Error(node, "scheduling", "must be a mapping, e.g. {team: research, priority: 10, preemptible: true}");
+      return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const YAML::Node value = it->second;
+      const std::string field = "scheduling." + key;
+      if (key == "team") {
+        if (auto s = String(value, field)) out.team = *s;
+      } else if (key == "priority") {
+        auto v = Number(value, field, "10");
+        if (v && (*v != std::floor(*v) || std::abs(*v) > 1e6)) {
+          Error(value, field, fmt::format("must be a whole number between -1000000 and 1000000, not {}", value.Scalar()));
+        } else if (v) {
+          out.priority = static_cast<int>(*v);
+        }
+      } else if (key == "preemptible") {
+        if (auto b = Bool(value, field)) out.preemptible = *b;
+      } else if (key == "estimated_duration") {
+        auto d = value.IsScalar() ? ParseDuration(value.Scalar()) : std::nullopt;
+        if (!d || *d <= 0) {
+          Error(value, field, "must be a positive duration such as 90m, 4h, 2d or seconds (3600)");
+        } else {
+          out.estimated_duration_s = static_cast<int64_t>(std::ceil(*d));
+        }
+      } else {
+        UnknownField(it->first, "scheduling", key, kSchedulingFields, {});
+      }
+    }
   }
 
   void WalkEnvs(const YAML::Node& node, Task& task) {
@@ -624,6 +661,14 @@ nlohmann::ordered_json TaskJson(const Task& task) {
   j["file_mounts"] = mounts;
   j["setup"] = task.setup;
   j["run"] = task.run;
+  nlohmann::ordered_json scheduling;
+  scheduling["team"] = task.scheduling.team;
+  scheduling["priority"] = task.scheduling.priority;
+  scheduling["preemptible"] = task.scheduling.preemptible;
+  scheduling["estimated_duration_s"] = task.scheduling.estimated_duration_s
+                                           ? nlohmann::ordered_json(*task.scheduling.estimated_duration_s)
+                                           : nlohmann::ordered_json(nullptr);
+  j["scheduling"] = scheduling;
   return j;
 }
 
@@ -703,6 +748,17 @@ std::string TaskToYaml(const Task& task) {
     out << YAML::Key << "file_mounts" << YAML::Value << YAML::BeginMap;
     for (const auto& [remote, local] : task.file_mounts)
       out << YAML::Key << remote << YAML::Value << local;
+    out << YAML::EndMap;
+  }
+  const Scheduling& sched = task.scheduling;
+  if (sched != Scheduling{}) {
+    out << YAML::Key << "scheduling" << YAML::Value << YAML::BeginMap;
+    if (!sched.team.empty()) out << YAML::Key << "team" << YAML::Value << sched.team;
+    if (sched.priority != 0) out << YAML::Key << "priority" << YAML::Value << sched.priority;
+    if (sched.preemptible) out << YAML::Key << "preemptible" << YAML::Value << true;
+    if (sched.estimated_duration_s) {
+      out << YAML::Key << "estimated_duration" << YAML::Value << *sched.estimated_duration_s;
+    }
     out << YAML::EndMap;
   }
   // Scripts with several lines as literal blocks; one-liners stay plain so they read back

@@ -558,3 +558,164 @@ run: |
 }
 
 }  // namespace
+
+// The server with awan's fleet scheduler on (`scheduler:` in $AWAN_HOME/config.yaml): two emulated
+// providers (sim: a stand-in for real clouds) and a fleet file with one 2-node H100 pool on each; the
+// AWS pool is committed by a contract, so it is filled first although CoreWeave's catalog price is lower.
+class FleetSchedulerTest : public ServerTest {
+ protected:
+  void Configure(const std::string& policy) {
+    std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
+  - {{name: local, kind: local}}
+  - {{name: coreweave, kind: sim, emulates: coreweave, default_capacity: 4, delay_ms: [0, 20]}}
+  - {{name: aws, kind: sim, emulates: aws, default_capacity: 4, delay_ms: [0, 20]}}
+scheduler: {{fleet: fleet.yaml, policy: {}}}
+)",
+                                                        policy);
+    std::ofstream(home_ / "fleet.yaml") << R"(name: test
+start: 2026-01-01
+pools:
+  - {name: cw, provider: coreweave, region: US-EAST-04, domain: cw, accelerator: H100, accelerators_per_node: 8, nodes: 2}
+  - {name: aws, provider: aws, region: us-east-1, domain: use1, accelerator: H100, accelerators_per_node: 8, nodes: 2}
+contracts:
+  - {name: aws-h100, provider: aws, accelerator: H100, price_per_accelerator_hour: 3, ramp: [{from: 2026-01-01, accelerators: 16}]}
+)";
+  }
+  // A 2-node × H100:8 job (a whole pool).
+  std::string Gang(const std::string& name, int priority, bool preemptible, const std::string& run) {
+    return Task(name, fmt::format("name: {}\nnum_nodes: 2\nresources: {{accelerators: H100:8}}\n"
+                                  "scheduling: {{team: t, priority: {}, preemptible: {}}}\nrun: {}\n",
+                                  name, priority, preemptible, run));
+  }
+  std::string Events(int64_t id) { return Awan(fmt::format("events {}", id)).out; }
+  std::vector<std::string> Hosts(int64_t id) {
+    std::vector<std::string> hosts;
+    for (const J& n : Job(id).value("nodes", J::array())) hosts.push_back(n.value("host", ""));
+    return hosts;
+  }
+};
+
+TEST_F(FleetSchedulerTest, CommittedPoolFirstAndOnlyPreemptibleLowerJobsArePreempted) {
+  Configure("priority");
+  const int64_t a = LaunchDetached(Gang("a", 0, true, "sleep 60"));
+  ASSERT_TRUE(WaitState(a, "RUNNING"));
+  EXPECT_EQ(Job(a)["placement"]["provider"], "aws");  // committed, though coreweave is cheaper
+  EXPECT_THAT(Events(a), HasSubstr("scheduled  pool aws (aws us-east-1, 2 × H100:8), paid committed"));
+  const int64_t b = LaunchDetached(Gang("b", 0, false, "sleep 60"));
+  ASSERT_TRUE(WaitState(b, "RUNNING"));
+  EXPECT_EQ(Job(b)["placement"]["provider"], "coreweave");
+  EXPECT_THAT(Events(b), HasSubstr("paid on_demand"));
+  const std::vector<std::string> b_hosts = Hosts(b);
+  // The fleet is full: a priority-10 job preempts a (preemptible), never b (not preemptible).
+  const int64_t c = LaunchDetached(Gang("c", 10, false, "sleep 2"));
+  ASSERT_TRUE(WaitState(c, "RUNNING"));
+  EXPECT_EQ(Job(c)["placement"]["provider"], "aws");
+  EXPECT_THAT(Events(a), HasSubstr(fmt::format("RUNNING → PREEMPTED: preempted by job {} (priority 10)", c)));
+  EXPECT_THAT(Events(c), HasSubstr(fmt::format("preempted job(s) {}", a)));
+  // Another priority-10 job finds nothing it may preempt (b is not preemptible, c is not lower): it waits.
+  const int64_t d = LaunchDetached(Gang("d", 10, false, "echo d"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_EQ(Job(d)["state"], "PENDING");
+  EXPECT_EQ(Job(b)["state"], "RUNNING");
+  EXPECT_EQ(Hosts(b), b_hosts);
+  EXPECT_THAT(Events(b), ::testing::Not(HasSubstr("PREEMPTED")));
+  // c ends; d (priority 10) goes before a (priority 0, queued again); then a runs again.
+  ASSERT_TRUE(WaitState(c, "SUCCEEDED"));
+  ASSERT_TRUE(WaitState(d, "SUCCEEDED"));
+  ASSERT_TRUE(WaitState(a, "RUNNING"));
+  EXPECT_GE(Job(d)["started_at"].get<std::string>(), Job(c)["ended_at"].get<std::string>());
+  auto server = J::parse(Awan("server status --json").out);
+  EXPECT_EQ(server["scheduler"]["policy"], "priority");
+  EXPECT_EQ(server["scheduler"]["running"], 2);
+  EXPECT_EQ(server["scheduler"]["accelerators_in_use"], 32);
+  EXPECT_EQ(server["scheduler"]["accelerators_total"], 32);
+  ASSERT_EQ(Awan(fmt::format("cancel {}", a)).code, 0);
+  ASSERT_EQ(Awan(fmt::format("cancel {}", b)).code, 0);
+  ASSERT_TRUE(WaitState(a, "CANCELLED"));
+  ASSERT_TRUE(WaitState(b, "CANCELLED"));
+}
+
+TEST_F(FleetSchedulerTest, AnOutageRequeuesExactlyTheJobsOnThatProvider) {
+  Configure("fifo");
+  const int64_t a = LaunchDetached(Gang("a", 0, false, "echo \"a on $AWAN_PROVIDER\"; sleep 60"));
+  ASSERT_TRUE(WaitState(a, "RUNNING"));
+  const int64_t b = LaunchDetached(Gang("b", 0, false, "sleep 60"));
+  ASSERT_TRUE(WaitState(b, "RUNNING"));
+  ASSERT_EQ(Job(a)["placement"]["provider"], "aws");
+  ASSERT_EQ(Job(b)["placement"]["provider"], "coreweave");
+  const std::vector<std::string> b_hosts = Hosts(b);
+  ASSERT_EQ(Awan("sim outage aws").code, 0);
+  ASSERT_TRUE(WaitState(a, "PENDING"));
+  EXPECT_THAT(Events(a), HasSubstr("RUNNING → PREEMPTED: aws us-east-1 is down; queued again by the fleet scheduler"));
+  // b, on another provider, runs on untouched; a waits: the only other pool is full.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(Job(a)["state"], "PENDING");
+  EXPECT_EQ(Job(b)["state"], "RUNNING");
+  EXPECT_EQ(Hosts(b), b_hosts);
+  EXPECT_THAT(Events(b), ::testing::Not(HasSubstr("PREEMPTED")));
+  ASSERT_EQ(Awan("sim restore aws").code, 0);
+  ASSERT_TRUE(WaitState(a, "RUNNING"));
+  EXPECT_EQ(Job(a)["placement"]["provider"], "aws");
+  for (int64_t id : {a, b}) ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  ASSERT_TRUE(WaitState(a, "CANCELLED"));
+  ASSERT_TRUE(WaitState(b, "CANCELLED"));
+  EXPECT_THAT(Awan(fmt::format("logs {}", a)).out, HasSubstr("a on aws"));
+}
+
+TEST_F(FleetSchedulerTest, AJobAdoptedAfterAServerRestartStaysInTheBooks) {
+  Configure("priority");
+  const int64_t a = LaunchDetached(Gang("a", 0, true, "sleep 60"));
+  ASSERT_TRUE(WaitState(a, "RUNNING"));
+  const int64_t b = LaunchDetached(Gang("b", 0, false, "sleep 60"));
+  ASSERT_TRUE(WaitState(b, "RUNNING"));
+  auto info = awan::client::ReadServerInfo(home_.string());
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(kill(static_cast<pid_t>(info->pid), SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Any command starts a new server with $AWAN_HOME/config.yaml; it adopts both jobs into its books.
+  ASSERT_TRUE(WaitState(a, "RUNNING"));
+  auto server = J::parse(Awan("server status --json").out);
+  EXPECT_EQ(server["scheduler"]["running"], 2);
+  EXPECT_EQ(server["scheduler"]["accelerators_in_use"], 32);
+  // So a higher-priority job must preempt a (an empty book would have let it start beside a).
+  const int64_t c = LaunchDetached(Gang("c", 10, false, "echo c"));
+  ASSERT_TRUE(WaitState(c, "SUCCEEDED"));
+  EXPECT_THAT(Events(a), HasSubstr(fmt::format("preempted by job {}", c)));
+  for (int64_t id : {a, b}) ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  ASSERT_TRUE(WaitState(a, "CANCELLED"));
+  ASSERT_TRUE(WaitState(b, "CANCELLED"));
+}
+
+TEST_F(FleetSchedulerTest, BadConfigAndUnschedulableTasksGetClearErrors) {
+  Configure("priorty");
+  auto r = Awan("server start");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("config.yaml:5:40: scheduler.policy: unknown policy 'priorty' (did you mean 'priority'?)"));
+  Configure("backfill");
+  {
+    std::string fleet = Slurp(home_ / "fleet.yaml");
+    fleet.replace(fleet.find("us-east-1"), 9, "us-east-9");
+    std::ofstream(home_ / "fleet.yaml") << fleet;
+  }
+  r = Awan("server start");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("pool aws: provider aws sells nothing in region 'us-east-9'"));
+  Configure("backfill");
+  r = Awan("server start");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto check = J::parse(Awan("check-config --json").out);
+  EXPECT_EQ(check["scheduler"]["policy"], "backfill");
+  EXPECT_EQ(check["scheduler"]["accelerators"], 32);
+  // A gang bigger than any pool, and a task that pins its own placement, are refused at launch.
+  r = Awan("launch " + Task("big", "num_nodes: 3\nresources: {accelerators: H100:8}\nrun: echo never\n"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("no pool of the fleet scheduler's fleet file"));
+  EXPECT_THAT(r.err, HasSubstr("cw (2 × H100:8)"));
+  r = Awan("launch " + Task("pinned", "resources: {accelerators: H100:8, infra: aws}\nrun: echo never\n"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("remove infra/cloud/region/zone/instance_type"));
+  // CPU-only jobs are not the scheduler's: they are placed directly and run.
+  r = Awan("launch " + Task("cpu", "run: echo cpu job\n"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("cpu job"));
+}

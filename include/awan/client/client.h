@@ -44,6 +44,7 @@ absl::StatusOr<ServerInfo> ReadServerInfo(const std::string& home);
 // A client for the running server, if it answers its health check.
 absl::StatusOr<ApiClient> Connect(const std::string& home);
 // Connect, or start `awan server run` in the background (log in HOME/server.log) and wait for it.
-absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet = false);
+// `config`: the fleet config it runs with (default: $AWAN_HOME/config.yaml, else the embedded default).
+absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet = false, const std::string& config = "");
 
 }  // namespace awan::client

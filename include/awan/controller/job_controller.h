@@ -4,6 +4,11 @@
 // still running is adopted again, one that finished while the server was down is recorded with its
 // real exit code, one that died without a status is FAILED with the reason, and a job whose start
 // never happened is queued again — no job runs twice.
+// With a fleet scheduler (`scheduler:` in the fleet config), accelerator jobs are queued in awan's
+// fleet scheduler — the same one `awan simulate` drives — which decides when each starts, in which
+// pool of its fleet file, and which running jobs it preempts; the controller then provisions the job
+// in that pool's provider and region, and tells the scheduler when it ends. CPU-only jobs are placed
+// directly, as without a scheduler.
 // Threading: Start() runs the loop on its own thread, which owns all in-memory state. Submit() and
 // Cancel() may be called from any thread: they write to the (thread-safe) store and wake the loop.
 #pragma once
@@ -13,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "awan/catalog/catalog.h"
+#include "awan/optimizer/optimizer.h"
 #include "awan/providers/failover.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/local.h"
@@ -67,6 +74,15 @@ class JobController {
   std::string LogPath(int64_t id) const;
   const providers::LocalResources& machine() const { return machine_; }
 
+  // What the fleet scheduler holds, as of the loop's last pass (for `awan server status`).
+  struct SchedulerSummary {
+    bool enabled = false;
+    std::string policy, fleet_file;
+    size_t queued = 0, running = 0;
+    int64_t accelerators_in_use = 0, accelerators_total = 0;
+  };
+  SchedulerSummary scheduler_summary() const;
+
  private:
   struct Need {  // per node
     double cpus = 1;
@@ -95,6 +111,25 @@ class JobController {
   std::optional<std::vector<int>> Fit(const Need& need, int nodes) const;
   // Places a PENDING job: on this machine, or through the fleet's providers with failover.
   void PlaceJob(const store::JobRecord& job);
+  // Provisions one candidate placement (with a few retries of transient errors). kFailed: try the
+  // next; kJobFailed: the job was failed (the provider refused the request).
+  enum class TryResult { kProvisioned, kFailed, kJobFailed };
+  TryResult TryProvision(const store::JobRecord& job, const spec::Task& task, const optimizer::Placement& p,
+                         std::vector<providers::Attempt>& attempts, bool block_on_capacity);
+
+  // The fleet scheduler's side (queue_ set).
+  struct FleetQueue;
+  void SubmitToScheduler(const store::JobRecord& job);
+  void StartScheduled(const store::JobRecord& job);  // provisions a job the scheduler started
+  void StopForScheduler(int64_t id, const std::string& reason);
+  void SyncOutages();
+  void Schedule();
+  void Requeue(int64_t id, const std::string& why);
+  void Forget(int64_t id);            // the job ended: its capacity is free in the scheduler's books
+  void NodesReleased(int64_t id);     // its nodes are gone (ended, or preempted)
+  void AdoptIntoScheduler(int64_t id, const store::JobRecord& job);
+  absl::Status CheckSchedulable(const spec::Task& task) const;
+  void UpdateSummary();
   void StartLocal(const store::JobRecord& job, const spec::Task& task, const Need& need, std::vector<int> gpus);
   void StartProvisioned(int64_t id);
   void HandlePreemptions();
@@ -130,7 +165,10 @@ class JobController {
   double used_cpus_ = 0, used_memory_gib_ = 0;
   std::vector<bool> gpu_used_;
 
-  std::mutex mu_;
+  std::unique_ptr<FleetQueue> queue_;  // the fleet scheduler, when the fleet config has `scheduler:`
+
+  mutable std::mutex mu_;
+  SchedulerSummary summary_;  // guarded by mu_
   std::condition_variable wake_cv_;
   bool wake_ = false;     // guarded by mu_
   bool stopping_ = false;  // guarded by mu_

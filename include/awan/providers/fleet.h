@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "awan/catalog/catalog.h"
 #include "awan/providers/local.h"
 #include "awan/providers/provider.h"
+#include "awan/scheduler/fleet_model.h"
 
 namespace awan::providers {
 
@@ -25,9 +27,18 @@ struct FailoverSettings {
   int64_t retry_cap_ms = 60 * 1000;      // --retry-until-up: longest wait
 };
 
+// `scheduler:` in the fleet config: the server queues accelerator jobs in awan's fleet scheduler
+// (the one `awan simulate` drives) over the pools of a fleet file, under a policy chosen by name.
+struct SchedulerSettings {
+  std::string fleet_file;  // as resolved (relative paths are read from the config file's folder)
+  std::string policy = "fifo";
+  std::shared_ptr<const scheduler::FleetModel> model;
+};
+
 struct Fleet {
   std::vector<std::unique_ptr<Provider>> providers;
   FailoverSettings failover;
+  std::optional<SchedulerSettings> scheduler;  // none: jobs are placed in arrival order (FIFO)
   std::vector<std::string> errors;  // one per provider left out: "config.yaml:12:5: providers[2].kind: ..."
   std::string source;               // the config file, or "embedded default"
 

@@ -142,6 +142,13 @@ class Scheduler {
   ~Scheduler();
 
   void Submit(JobSpec job);
+  // Takes a queued job out of the queue (cancelled before it started); false if it is not queued.
+  // `job` must be the spec it was submitted with (its team, priority and submission find it).
+  bool Withdraw(const JobSpec& job);
+  // Books a job that is already running in `pool` (the server adopting its jobs after a restart):
+  // the first alternative of the pool's accelerator is placed there without preemption. False when
+  // the pool has no room for it or sells no accelerator it asks for.
+  bool Adopt(JobSpec job, uint32_t pool, int64_t now);
   // A running job ended (or was cancelled): its capacity is free again.
   void Finish(int64_t id);
   // Takes pools down (or up) by provider and optionally region; returns the running jobs that were

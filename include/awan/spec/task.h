@@ -2,6 +2,7 @@
 // Plain data; the parser (task_parser.h) produces it in normalised form. See docs/task-spec.md.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -49,6 +50,17 @@ enum class ResourceOrder {
   kOrdered,  // first alternative that is feasible, in the user's order
 };
 
+// How the fleet scheduler treats the job (`scheduling:`; used when the server runs one, see
+// docs/scheduler.md). Ignored by servers without a fleet scheduler.
+struct Scheduling {
+  std::string team;         // whose quota it uses; "" = no team (no quota: borrows only)
+  int priority = 0;         // higher goes first under the priority, fairshare and backfill policies
+  bool preemptible = false;  // a higher-priority job may stop it; it is queued again
+  std::optional<int64_t> estimated_duration_s;  // lets backfill run it in a hole
+
+  friend bool operator==(const Scheduling&, const Scheduling&) = default;
+};
+
 struct Task {
   std::string name;
   std::string workdir;  // absolute path, or "" when none
@@ -60,6 +72,7 @@ struct Task {
   std::string setup;
   std::string run;
   std::vector<std::pair<std::string, std::string>> file_mounts;  // remote path -> local path
+  Scheduling scheduling;
   std::string source;  // the file it was read from ("<string>" when parsed from memory)
 };
 

@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "awan/catalog/loader.h"
@@ -88,6 +92,38 @@ TEST(FleetTest, FailoverSettingsAreRead) {
   EXPECT_EQ(fleet->failover.retry_cap_ms, 10000);
   auto bad = ParseFleet("failover: {block_secs: 30}\nproviders: []\n", "f.yaml", Builtin(), Machine());
   EXPECT_THAT(bad.status().message(), HasSubstr("did you mean 'block_seconds'?"));
+}
+
+TEST(FleetTest, SchedulerSectionLoadsTheFleetFileAndChecksItsPools) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("awan-fleet-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "pools.yaml") << "start: 2026-01-01\npools:\n"
+                                       "  - {name: cw, provider: coreweave, region: US-EAST-04, domain: d, "
+                                       "accelerator: h100, accelerators_per_node: 8, nodes: 2}\n";
+  const std::string providers = "providers:\n  - {name: coreweave, kind: sim, emulates: coreweave}\n";
+  const std::string config = (dir / "config.yaml").string();
+  std::ofstream(config) << "";  // a relative fleet file is read from the config file's folder
+  auto fleet = ParseFleet(providers + "scheduler: {fleet: pools.yaml, policy: fairshare}\n", config, Builtin(), Machine());
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  ASSERT_TRUE(fleet->scheduler.has_value());
+  EXPECT_EQ(fleet->scheduler->policy, "fairshare");
+  EXPECT_EQ(fleet->scheduler->model->TotalAccelerators(), 16);
+  EXPECT_EQ(fleet->scheduler->fleet_file, (dir / "pools.yaml").string());
+  EXPECT_FALSE(ParseFleet(providers, config, Builtin(), Machine())->scheduler.has_value());
+  // Errors name the file, the field and what to do.
+  auto bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml, policy: lottery}\n", config, Builtin(), Machine());
+  EXPECT_THAT(bad.status().message(), HasSubstr("scheduler.policy: unknown policy 'lottery'"));
+  bad = ParseFleet(providers + "scheduler: {policy: fifo}\n", config, Builtin(), Machine());
+  EXPECT_THAT(bad.status().message(), HasSubstr("scheduler.fleet: name the fleet file"));
+  bad = ParseFleet("providers:\n  - {name: aws, kind: sim, emulates: aws}\nscheduler: {fleet: pools.yaml}\n", config,
+                   Builtin(), Machine());
+  EXPECT_THAT(bad.status().message(), HasSubstr("pool cw: provider 'coreweave' is not a provider of"));
+  std::ofstream(dir / "pools.yaml") << "start: 2026-01-01\npools:\n"
+                                       "  - {name: cw, provider: coreweave, region: US-EAST-04, domain: d, "
+                                       "accelerator: H100, accelerators_per_node: 2, nodes: 2}\n";
+  bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml}\n", config, Builtin(), Machine());
+  EXPECT_THAT(bad.status().message(), HasSubstr("coreweave US-EAST-04 sells no node with 2 × H100; it sells"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(FleetTest, NotAFleetConfigIsAnError) {

@@ -353,5 +353,42 @@ teams:
   }
 }
 
+TEST(SchedulerTest, AWithdrawnJobLeavesTheQueueAndUnblocksThoseBehindIt) {
+  const FleetModel fleet = Fleet();
+  Scheduler s(fleet, MakePolicy("fifo"));
+  s.Submit(Job(1, 4));
+  s.Submit(Job(2, 4));
+  EXPECT_THAT(Started(s.Schedule(0)), ElementsAre(1, 2));
+  s.Submit(Job(3, 4));  // waits: both pools are full, and FIFO keeps 4 behind it
+  s.Submit(Job(4, 1));
+  JobSpec never = Job(5, 9);  // bigger than any pool
+  s.Submit(never);
+  EXPECT_TRUE(Started(s.Schedule(1)).empty());
+  EXPECT_EQ(s.queued(), 3u);
+  EXPECT_TRUE(s.Withdraw(Job(3, 4)));
+  EXPECT_FALSE(s.Withdraw(Job(3, 4)));
+  EXPECT_TRUE(s.Withdraw(never));
+  EXPECT_EQ(s.queued(), 1u);
+  s.Finish(1);
+  EXPECT_THAT(Started(s.Schedule(2)), ElementsAre(4));
+  EXPECT_FALSE(s.Withdraw(Job(4, 1)));  // running, not queued
+}
+
+TEST(SchedulerTest, AdoptedJobsHoldTheirPoolAndCanBePreempted) {
+  const FleetModel fleet = Fleet();
+  Scheduler s(fleet, MakePolicy("priority"));
+  EXPECT_TRUE(s.Adopt(Job(1, 4, 0, true), 1, 0));  // in q-b, as a restarted server finds it
+  EXPECT_FALSE(s.Adopt(Job(2, 1), 1, 0));           // no room left there
+  EXPECT_FALSE(s.Adopt(Job(1, 1), 0, 0));           // already running
+  EXPECT_EQ(s.running().at(1).placement.pool, 1u);
+  s.Submit(Job(3, 4));
+  EXPECT_THAT(Started(s.Schedule(1)), ElementsAre(3));
+  EXPECT_EQ(s.running().at(3).placement.pool, 0u);  // not on top of the adopted job
+  s.Submit(Job(4, 4, 5));
+  const auto d = s.Schedule(2);
+  EXPECT_THAT(Preempted(d), ElementsAre(1));
+  EXPECT_THAT(Started(d), ElementsAre(4));
+}
+
 }  // namespace
 }  // namespace awan::scheduler
