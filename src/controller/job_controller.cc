@@ -631,9 +631,11 @@ void JobController::Schedule() {
       victims.push_back(d.job);
       continue;
     }
+    const scheduler::Running* found = queue_->sched.running().find(d.job);
+    if (found == nullptr) continue;  // started, then preempted later in the same pass: still queued
+    const scheduler::Running& run = *found;
     q.started = true;
-    q.pool = queue_->sched.running().at(d.job).placement.pool;
-    const scheduler::Running& run = queue_->sched.running().at(d.job);
+    q.pool = run.placement.pool;
     const scheduler::Pool& pool = queue_->model->pools[q.pool];
     for (int64_t v : victims) {
       StopForScheduler(v, fmt::format("preempted by job {} (priority {}) — fleet scheduler, policy {}", d.job,

@@ -597,7 +597,7 @@ contracts:
 
 TEST_F(FleetSchedulerTest, CommittedPoolFirstAndOnlyPreemptibleLowerJobsArePreempted) {
   Configure("priority");
-  const int64_t a = LaunchDetached(Gang("a", 0, true, "sleep 60"));
+  const int64_t a = LaunchDetached(Gang("a", 0, true, "trap 'echo checkpoint saved; exit 143' TERM; sleep 60 & wait"));
   ASSERT_TRUE(WaitState(a, "RUNNING"));
   EXPECT_EQ(Job(a)["placement"]["provider"], "aws");  // committed, though coreweave is cheaper
   EXPECT_THAT(Events(a), HasSubstr("scheduled  pool aws (aws us-east-1, 2 × H100:8), paid committed"));
@@ -612,6 +612,8 @@ TEST_F(FleetSchedulerTest, CommittedPoolFirstAndOnlyPreemptibleLowerJobsArePreem
   EXPECT_EQ(Job(c)["placement"]["provider"], "aws");
   EXPECT_THAT(Events(a), HasSubstr(fmt::format("RUNNING → PREEMPTED: preempted by job {} (priority 10)", c)));
   EXPECT_THAT(Events(c), HasSubstr(fmt::format("preempted job(s) {}", a)));
+  // It got SIGTERM first, and what it printed while stopping is in its log.
+  EXPECT_THAT(Awan(fmt::format("logs {}", a)).out, HasSubstr("(rank 1) checkpoint saved"));
   // Another priority-10 job finds nothing it may preempt (b is not preemptible, c is not lower): it waits.
   const int64_t d = LaunchDetached(Gang("d", 10, false, "echo d"));
   std::this_thread::sleep_for(std::chrono::milliseconds(800));

@@ -29,7 +29,8 @@ echo $$ > "$AWAN_NODE_DIR/pid"
 cd "$AWAN_NODE_DIR/work" || exit 1
 step() {
   if [ "$AWAN_NUM_NODES" -gt 1 ]; then
-    bash "$1" 2>&1 | sed -u "s/^/(rank $AWAN_NODE_RANK) /"
+    # The prefixer ignores SIGTERM, so what the job prints while stopping (a checkpoint) is kept.
+    bash "$1" 2>&1 | (trap '' TERM; exec sed -u "s/^/(rank $AWAN_NODE_RANK) /")
     return "${PIPESTATUS[0]}"
   fi
   bash "$1"
