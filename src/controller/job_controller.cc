@@ -650,6 +650,8 @@ void JobController::Schedule() {
     victims.clear();
     if (auto job = store_.GetJob(d.job); job.ok() && job->state == JobState::kPending) StartScheduled(*job);
   }
+  // Victims of a job that was itself preempted later in the pass: the scheduler requeued them all the same.
+  for (int64_t v : victims) StopForScheduler(v, fmt::format("preempted — fleet scheduler, policy {}", queue_->policy));
 }
 
 // --- The fleet scheduler's side ---------------------------------------------------------------

@@ -562,13 +562,15 @@ run: |
 // The server with awan's fleet scheduler on (`scheduler:` in $AWAN_HOME/config.yaml): two emulated
 // providers (sim: a stand-in for real clouds) and a fleet file with one 2-node H100 pool on each; the
 // AWS pool is committed by a contract, so it is filled first although CoreWeave's catalog price is lower.
+// The emulated regions' quotas hold exactly the pools' nodes, so provisioning before the nodes of
+// preempted jobs are released would fail.
 class FleetSchedulerTest : public ServerTest {
  protected:
   void Configure(const std::string& policy) {
     std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
   - {{name: local, kind: local}}
-  - {{name: coreweave, kind: sim, emulates: coreweave, default_capacity: 4, delay_ms: [0, 20]}}
-  - {{name: aws, kind: sim, emulates: aws, default_capacity: 4, delay_ms: [0, 20]}}
+  - {{name: coreweave, kind: sim, emulates: coreweave, quota: {{US-EAST-04: 2}}, delay_ms: [0, 20]}}
+  - {{name: aws, kind: sim, emulates: aws, quota: {{us-east-1: 2}}, delay_ms: [0, 20]}}
 scheduler: {{fleet: fleet.yaml, policy: {}}}
 )",
                                                         policy);
@@ -612,6 +614,7 @@ TEST_F(FleetSchedulerTest, CommittedPoolFirstAndOnlyPreemptibleLowerJobsArePreem
   EXPECT_EQ(Job(c)["placement"]["provider"], "aws");
   EXPECT_THAT(Events(a), HasSubstr(fmt::format("RUNNING → PREEMPTED: preempted by job {} (priority 10)", c)));
   EXPECT_THAT(Events(c), HasSubstr(fmt::format("preempted job(s) {}", a)));
+  EXPECT_THAT(Events(c), ::testing::Not(HasSubstr("retry")));  // provisioned once a's nodes were gone
   // It got SIGTERM first, and what it printed while stopping is in its log.
   EXPECT_THAT(Awan(fmt::format("logs {}", a)).out, HasSubstr("(rank 1) checkpoint saved"));
   // Another priority-10 job finds nothing it may preempt (b is not preemptible, c is not lower): it waits.
