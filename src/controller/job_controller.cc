@@ -667,22 +667,33 @@ absl::Status JobController::CheckSchedulable(const spec::Task& task) const {
           "remove infra/cloud/region/zone/instance_type from the task",
           task.source, r.line, queue_->fleet_file));
     }
+    // Each accelerator comes in one node size (checked when the config was loaded); jobs take whole nodes.
+    const scheduler::Pool* shape = nullptr;
+    int most_nodes = 0;
     for (const scheduler::Pool& p : model.pools) {
-      if (EqualsIgnoreCase(p.accelerator, r.accelerator) && r.accelerator_count <= p.accelerators_per_node &&
-          task.num_nodes <= p.nodes) {
-        return absl::OkStatus();
-      }
+      if (!EqualsIgnoreCase(p.accelerator, r.accelerator)) continue;
+      shape = &p;
+      most_nodes = std::max(most_nodes, p.nodes);
     }
-    why.push_back(fmt::format("{} × {}", task.num_nodes, spec::AcceleratorLabel(r)));
+    if (shape == nullptr) {
+      why.push_back(fmt::format("no pool sells {}", r.accelerator));
+    } else if (r.accelerator_count != shape->accelerators_per_node) {
+      why.push_back(fmt::format("{} comes in whole nodes of {}: ask for {}:{} per node", shape->accelerator,
+                                shape->accelerators_per_node, shape->accelerator, shape->accelerators_per_node));
+    } else if (task.num_nodes > most_nodes) {
+      why.push_back(fmt::format("a gang runs inside one pool, and the largest {} pool has {} nodes (the task asks for {})",
+                                shape->accelerator, most_nodes, task.num_nodes));
+    } else {
+      return absl::OkStatus();
+    }
   }
   std::vector<std::string> pools;
   for (const scheduler::Pool& p : model.pools) {
     pools.push_back(fmt::format("{} ({} × {}:{})", p.name, p.nodes, p.accelerator, p.accelerators_per_node));
   }
-  return absl::InvalidArgumentError(fmt::format(
-      "{}: no pool of the fleet scheduler's fleet file {} can ever hold {} (a gang runs inside one pool); its "
-      "pools: {}",
-      task.source, queue_->fleet_file, JoinLimited(why, why.size()), JoinLimited(pools, 8)));
+  return absl::InvalidArgumentError(fmt::format("{}: the fleet scheduler's pools ({}) cannot hold this task: {}; its pools: {}",
+                                                task.source, queue_->fleet_file, JoinLimited(why, why.size()),
+                                                JoinLimited(pools, 8)));
 }
 
 void JobController::SubmitToScheduler(const JobRecord& job) {

@@ -239,6 +239,18 @@ SchedulerSettings ParseSchedulerSettings(const Context& ctx, const YAML::Node& n
 absl::Status CheckPools(const Fleet& fleet) {
   const catalog::Catalog sold = fleet.BuildCatalog();
   const scheduler::FleetModel& model = *fleet.scheduler->model;
+  // A pool's node is one instance of its provider, and a job takes whole nodes, so each accelerator
+  // comes in one node size: the size a task asks for then names the pools that can hold it.
+  for (const scheduler::Pool& a : model.pools) {
+    for (const scheduler::Pool& b : model.pools) {
+      if (EqualsIgnoreCase(a.accelerator, b.accelerator) && a.accelerators_per_node < b.accelerators_per_node) {
+        return absl::InvalidArgumentError(fmt::format(
+            "{}: pools {} and {} sell {} in nodes of {} and {}; the server's fleet scheduler runs jobs on whole "
+            "nodes (one instance each), so keep one node size per accelerator in this fleet file",
+            model.source, a.name, b.name, a.accelerator, a.accelerators_per_node, b.accelerators_per_node));
+      }
+    }
+  }
   for (const scheduler::Pool& pool : model.pools) {
     const std::string where = fmt::format("{}: pool {}", model.source, pool.name);
     if (fleet.Find(pool.provider) == nullptr) {

@@ -714,8 +714,11 @@ TEST_F(FleetSchedulerTest, BadConfigAndUnschedulableTasksGetClearErrors) {
   // A gang bigger than any pool, and a task that pins its own placement, are refused at launch.
   r = Awan("launch " + Task("big", "num_nodes: 3\nresources: {accelerators: H100:8}\nrun: echo never\n"));
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, HasSubstr("no pool of the fleet scheduler's fleet file"));
+  EXPECT_THAT(r.err, HasSubstr("the largest H100 pool has 2 nodes (the task asks for 3)"));
   EXPECT_THAT(r.err, HasSubstr("cw (2 × H100:8)"));
+  r = Awan("launch " + Task("part", "resources: {accelerators: H100:2}\nrun: echo never\n"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("H100 comes in whole nodes of 8: ask for H100:8 per node"));
   r = Awan("launch " + Task("pinned", "resources: {accelerators: H100:8, infra: aws}\nrun: echo never\n"));
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("remove infra/cloud/region/zone/instance_type"));

@@ -123,6 +123,13 @@ TEST(FleetTest, SchedulerSectionLoadsTheFleetFileAndChecksItsPools) {
                                        "accelerator: H100, accelerators_per_node: 2, nodes: 2}\n";
   bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml}\n", config, Builtin(), Machine());
   EXPECT_THAT(bad.status().message(), HasSubstr("coreweave US-EAST-04 sells no node with 2 × H100; it sells"));
+  std::ofstream(dir / "pools.yaml") << "start: 2026-01-01\npools:\n"
+                                       "  - {name: a, provider: coreweave, region: US-EAST-04, domain: d, "
+                                       "accelerator: H100, accelerators_per_node: 8, nodes: 2}\n"
+                                       "  - {name: b, provider: coreweave, region: US-EAST-04, domain: e, "
+                                       "accelerator: H100, accelerators_per_node: 4, nodes: 2}\n";
+  bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml}\n", config, Builtin(), Machine());
+  EXPECT_THAT(bad.status().message(), HasSubstr("pools b and a sell H100 in nodes of 4 and 8"));
   std::filesystem::remove_all(dir);
 }
 
