@@ -897,9 +897,26 @@ void JobController::Recover() {
   auto active = store_.ListJobs({100000, 0, true});
   if (!active.ok()) return;
   for (const JobRecord& job : *active) {
-    if (job.state != JobState::kProvisioning && job.state != JobState::kRunning) continue;
+    if (job.state == JobState::kRecovering) {  // its nodes were released just before the server went
+      (void)store_.ApplyTransition(job.id, MakeTransition(JobState::kRecovering, JobState::kPending,
+                                                          "queued again after preemption (server restarted)", Now()));
+      continue;
+    }
+    if (job.state != JobState::kProvisioning && job.state != JobState::kRunning && job.state != JobState::kPreempted) {
+      continue;
+    }
     auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
     auto nodes = store_.ListNodes(job.id);
+    // Books its resources again: the provider's allocation, or this machine's CPUs, memory and GPUs.
+    const auto hold = [&](const Running& r) {
+      if (r.provider != nullptr) {
+        r.provider->Readopt(r.allocation, {job.region, job.zone, job.instance_type, "", 0, false, job.num_nodes});
+        return;
+      }
+      used_cpus_ += r.need.cpus * r.num_nodes;
+      used_memory_gib_ += r.need.memory_gib * r.num_nodes;
+      for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;
+    };
     Running r;
     r.num_nodes = job.num_nodes;
     if (task.ok()) {
@@ -946,6 +963,16 @@ void JobController::Recover() {
       }
     }
     JobState state = job.state;
+    if (state == JobState::kPreempted) {
+      // Stopped while the server was away, or not yet: its nodes are killed and released, and it is
+      // queued again (the release below does both).
+      hold(r);
+      Signal(r, SIGKILL);
+      r.preempted = true;
+      r.kill_at = Now();
+      running_[job.id] = std::move(r);
+      continue;
+    }
     if (!any_started) {
       if (state == JobState::kProvisioning) {
         (void)store_.ApplyTransition(job.id, MakeTransition(state, JobState::kPending,
@@ -963,13 +990,7 @@ void JobController::Recover() {
       (void)store_.AddEvent({job.id, Now(), "recovered", "running node(s) adopted after a server restart"});
     }
     // Hold its resources while any node lives; WatchRunning settles the rest on the next pass.
-    if (r.provider != nullptr) {
-      r.provider->Readopt(r.allocation, {job.region, job.zone, job.instance_type, "", 0, false, job.num_nodes});
-    } else {
-      used_cpus_ += r.need.cpus * r.num_nodes;
-      used_memory_gib_ += r.need.memory_gib * r.num_nodes;
-      for (int g : r.gpus) gpu_used_[static_cast<size_t>(g)] = true;
-    }
+    hold(r);
     if (any_gone) {
       Fail(job.id, state, detail);
       StopNodes(r);

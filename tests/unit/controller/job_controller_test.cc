@@ -233,5 +233,39 @@ TEST_F(ControllerTest, RestartRequeuesAJobWhoseStartNeverHappened) {
   EXPECT_EQ(Slurp(home_ / "runs"), "once\n");  // ran exactly once
 }
 
+TEST_F(ControllerTest, RestartFinishesAPreemptionTheServerLeftHalfDone) {
+  // Preempted (marked) but its nodes not yet stopped when the server went: the new server kills and
+  // releases them and queues the job again; it runs anew.
+  const int64_t preempted = Submit("run: echo run >> " + (home_ / "runs").string() + "; sleep 300\n");
+  ASSERT_TRUE(WaitFor(preempted, JobState::kRunning));
+  const pid_t pid = static_cast<pid_t>(store_->ListNodes(preempted)->at(0).pid);
+  controller_.reset();
+  ASSERT_TRUE(store_->ApplyTransition(preempted, store::MakeTransition(JobState::kRunning, JobState::kPreempted, "p", 3)).ok());
+  // Another whose nodes were released, but that was not yet queued again.
+  auto recovering = store_->CreateJob({"r", 1, "run: echo recovered\n", "t.yaml", home_.string()}, 4);
+  ASSERT_TRUE(recovering.ok());
+  for (auto [from, to] : {std::pair{JobState::kPending, JobState::kProvisioning}, {JobState::kProvisioning, JobState::kRunning},
+                          {JobState::kRunning, JobState::kPreempted}, {JobState::kPreempted, JobState::kRecovering}}) {
+    ASSERT_TRUE(store_->ApplyTransition(*recovering, store::MakeTransition(from, to, "", 5)).ok());
+  }
+  NewController();
+  controller_->Recover();
+  EXPECT_EQ(State(*recovering), JobState::kPending);
+  ASSERT_TRUE(WaitFor(*recovering, JobState::kSucceeded));
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = !Alive(pid);
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone);
+  ASSERT_TRUE(WaitFor(preempted, JobState::kRunning));
+  for (int i = 0; i < 200 && Slurp(home_ / "runs") != "run\nrun\n"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Slurp(home_ / "runs"), "run\nrun\n");  // it ran again, from the start
+  ASSERT_TRUE(controller_->Cancel(preempted).ok());
+  ASSERT_TRUE(WaitFor(preempted, JobState::kCancelled));
+}
+
 }  // namespace
 }  // namespace awan::controller
