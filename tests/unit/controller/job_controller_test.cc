@@ -238,6 +238,8 @@ TEST_F(ControllerTest, RestartFinishesAPreemptionTheServerLeftHalfDone) {
   // releases them and queues the job again; it runs anew.
   const int64_t preempted = Submit("run: echo run >> " + (home_ / "runs").string() + "; sleep 300\n");
   ASSERT_TRUE(WaitFor(preempted, JobState::kRunning));
+  for (int i = 0; i < 500 && Slurp(home_ / "runs").empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(Slurp(home_ / "runs"), "run\n");  // the first run is under way
   const pid_t pid = static_cast<pid_t>(store_->ListNodes(preempted)->at(0).pid);
   controller_.reset();
   ASSERT_TRUE(store_->ApplyTransition(preempted, store::MakeTransition(JobState::kRunning, JobState::kPreempted, "p", 3)).ok());
