@@ -727,3 +727,28 @@ TEST_F(FleetSchedulerTest, BadConfigAndUnschedulableTasksGetClearErrors) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("cpu job"));
 }
+
+TEST_F(FleetSchedulerTest, APoolOnThisMachinePreemptsThroughTheLocalProvider) {
+  // This machine as a one-GPU pool (AWAN_LOCAL_GPUS stands in for the GPU; on a GPU machine the same
+  // runs on the real one): the preempted job's process stops and the GPU goes to the higher job.
+  const std::string env = "AWAN_LOCAL_GPUS=H100";
+  std::ofstream(home_ / "config.yaml") << "providers:\n  - {name: local, kind: local}\nscheduler: {fleet: fleet.yaml, policy: priority}\n";
+  std::ofstream(home_ / "fleet.yaml") << "start: 2026-01-01\npools:\n  - {name: here, provider: local, region: local, domain: here, "
+                                         "accelerator: H100, accelerators_per_node: 1, nodes: 1}\n";
+  const auto task = [&](const std::string& name, int priority, bool preemptible, const std::string& run) {
+    return Task(name, fmt::format("resources: {{accelerators: H100:1}}\nscheduling: {{priority: {}, preemptible: {}}}\nrun: {}\n",
+                                  priority, preemptible, run));
+  };
+  const int64_t low = LaunchDetached(task("low", 0, true, "echo low gpu=$CUDA_VISIBLE_DEVICES; sleep 60"), env);
+  ASSERT_TRUE(WaitState(low, "RUNNING"));
+  EXPECT_EQ(Job(low)["placement"]["provider"], "local");
+  auto r = Awan("launch " + task("high", 10, false, "echo high gpu=$CUDA_VISIBLE_DEVICES"), env);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("high gpu=0"));
+  EXPECT_THAT(r.err, HasSubstr(fmt::format("pool here (local local, 1 × H100:1), paid on_demand; preempted job(s) {}", low)));
+  EXPECT_THAT(Events(low), HasSubstr("RUNNING → PREEMPTED: preempted by job"));
+  ASSERT_TRUE(WaitState(low, "RUNNING"));  // back on the GPU once the high job ended
+  ASSERT_EQ(Awan(fmt::format("cancel {}", low)).code, 0);
+  ASSERT_TRUE(WaitState(low, "CANCELLED"));
+  EXPECT_EQ(Awan(fmt::format("logs {}", low)).out, "low gpu=0\nlow gpu=0\n");
+}
