@@ -3,8 +3,8 @@
 // may preempt running jobs only if they are preemptible and of lower priority, or if they borrow
 // another team's idle quota while this job is within its own; pools whose provider still has
 // committed capacity unused are tried before on-demand ones, and on-demand/spot use stays within the
-// fleet's limits. No I/O; time is passed in: the simulator drives it, and it is meant to run inside
-// the server as it is (the server's controller still places jobs in FIFO order today).
+// fleet's limits. No I/O; time is passed in: the simulator drives it, and so does the server's job
+// controller when its fleet config has `scheduler:` (docs/scheduler.md).
 // Not thread-safe.
 //
 // Cost model of one pass: the queue is kept ordered (one ordered map per team for fair share), a
