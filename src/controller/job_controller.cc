@@ -249,16 +249,7 @@ void JobController::PlaceJob(const JobRecord& job) {
       }
       return;  // this machine is the best place: wait for it to free up rather than pay elsewhere
     }
-    const TryResult tried = TryProvision(job, *task, p, attempts, /*block_on_capacity=*/true);
-    if (tried == TryResult::kProvisioned) {
-      attempts_.erase(job.id);
-      retry_.erase(job.id);
-      return;
-    }
-    if (tried == TryResult::kJobFailed) {
-      attempts_.erase(job.id);
-      return;
-    }
+    if (TryProvision(job, *task, p, attempts, /*block_on_capacity=*/true) != TryResult::kFailed) return;
   }
   // Nothing could be provisioned anywhere.
   std::string summary = attempts.empty()
@@ -303,6 +294,7 @@ JobController::TryResult JobController::TryProvision(const JobRecord& job, const
       placed.instance_type = p.instance_type;
       if (!store_.ApplyTransition(job.id, placed).ok()) {
         provider->Release(allocation->id);  // cancelled meanwhile: give the nodes back
+        attempts_.erase(job.id);
         return TryResult::kJobFailed;
       }
       for (int rank = 0; rank < task.num_nodes; ++rank) {
@@ -310,6 +302,8 @@ JobController::TryResult JobController::TryProvision(const JobRecord& job, const
                               fmt::format("{}/node-{}", JobDir(job.id), rank), "", allocation->id});
       }
       provisioning_[job.id] = {provider, *allocation, p.accelerator_count};
+      attempts_.erase(job.id);  // `attempts` is this entry: not used after this
+      retry_.erase(job.id);
       return TryResult::kProvisioned;
     }
     const auto& error = std::get<providers::ProviderError>(result);
@@ -324,6 +318,7 @@ JobController::TryResult JobController::TryProvision(const JobRecord& job, const
     }
     if (error.kind == providers::ErrorKind::kInvalidRequest) {
       Fail(job.id, JobState::kPending, fmt::format("{} refused the request: {}", p.provider, error.message));
+      attempts_.erase(job.id);
       return TryResult::kJobFailed;
     }
     if (!block_on_capacity && error.kind == providers::ErrorKind::kCapacityUnavailable) return TryResult::kFailed;
@@ -757,16 +752,8 @@ void JobController::StartScheduled(const JobRecord& job) {
         continue;
       }
       const TryResult tried = TryProvision(job, *task, p, attempts, /*block_on_capacity=*/false);
-      if (tried == TryResult::kProvisioned) {
-        attempts_.erase(job.id);
-        retry_.erase(job.id);
-        return;
-      }
-      if (tried == TryResult::kJobFailed) {
-        attempts_.erase(job.id);
-        Forget(job.id);
-        return;
-      }
+      if (tried == TryResult::kJobFailed) Forget(job.id);
+      if (tried != TryResult::kFailed) return;
     }
   }
   std::string why = !ranking.ok() ? std::string(ranking.status().message())

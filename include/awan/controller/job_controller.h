@@ -112,7 +112,8 @@ class JobController {
   // Places a PENDING job: on this machine, or through the fleet's providers with failover.
   void PlaceJob(const store::JobRecord& job);
   // Provisions one candidate placement (with a few retries of transient errors). kFailed: try the
-  // next; kJobFailed: the job was failed (the provider refused the request).
+  // next; kJobFailed: the job was failed (the provider refused the request) or cancelled meanwhile.
+  // `attempts` must be attempts_[job.id]: it is dropped (with the job's retry state) unless kFailed.
   enum class TryResult { kProvisioned, kFailed, kJobFailed };
   TryResult TryProvision(const store::JobRecord& job, const spec::Task& task, const optimizer::Placement& p,
                          std::vector<providers::Attempt>& attempts, bool block_on_capacity);
