@@ -1,8 +1,9 @@
-// The fleet scheduler inside the server (issue 5): what one pass of the controller's loop costs with
-// N accelerator jobs waiting in the scheduler's queue, against the floor every pass pays anyway (the
-// store's list of active jobs, measured in the same process), and how long a high-priority job takes
-// from submit to RUNNING when it must preempt a running job first. The providers are emulated (sim,
-// zero delay), so what is timed is awan's own work. A runner that prints figures:
+// The fleet scheduler inside the server (issue 5): what one pass of the controller's loop costs
+// with N accelerator jobs waiting in the scheduler's queue, against the floor every pass pays
+// anyway (the store's list of active jobs, measured in the same process), and how long a
+// high-priority job takes from submit to RUNNING when it must preempt a running job first. The
+// providers are emulated (sim, zero delay), so what is timed is awan's own work. A runner that
+// prints figures:
 //   build/release/bench/queue_bench        (figures recorded in docs/performance.md)
 #include <fmt/format.h>
 #include <signal.h>
@@ -10,8 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -38,9 +39,11 @@ double Ms(F&& f) {
 }
 
 std::string Gang(int priority, bool preemptible, const std::string& run) {
-  return fmt::format("num_nodes: 2\nresources: {{accelerators: H100:8}}\nscheduling: {{priority: {}, preemptible: {}}}\n"
-                     "run: {}\n",
-                     priority, preemptible, run);
+  return fmt::format(
+      "num_nodes: 2\nresources: {{accelerators: H100:8}}\nscheduling: {{priority: {}, preemptible: "
+      "{}}}\n"
+      "run: {}\n",
+      priority, preemptible, run);
 }
 
 }  // namespace
@@ -62,7 +65,8 @@ scheduler: {fleet: fleet.yaml, policy: priority}
   awan::catalog::LoadReport report;
   auto builtin = awan::catalog::BuiltinCatalog(report);
   const awan::providers::LocalResources machine = awan::providers::DetectLocalResources();
-  auto fleet = awan::providers::ParseFleet(config, (home / "config.yaml").string(), *builtin, machine);
+  auto fleet =
+      awan::providers::ParseFleet(config, (home / "config.yaml").string(), *builtin, machine);
   if (!fleet.ok()) {
     fmt::print(stderr, "fleet: {}\n", std::string(fleet.status().message()));
     return 1;
@@ -83,8 +87,10 @@ scheduler: {fleet: fleet.yaml, policy: priority}
   if (!filler.ok()) return 1;
   until(*filler, awan::store::JobState::kRunning);
 
-  fmt::print("Server loop with the fleet scheduler (policy priority), SQLite store, emulated provider\n");
-  fmt::print("{:>8}  {:>16}  {:>16}  {:>20}\n", "QUEUED", "FIRST PASS (ms)", "PASS p50 (ms)", "LIST ACTIVE p50 (ms)");
+  fmt::print(
+      "Server loop with the fleet scheduler (policy priority), SQLite store, emulated provider\n");
+  fmt::print("{:>8}  {:>16}  {:>16}  {:>20}\n", "QUEUED", "FIRST PASS (ms)", "PASS p50 (ms)",
+             "LIST ACTIVE p50 (ms)");
   int queued = 0;
   for (int target : {1000, 10000}) {
     for (; queued < target; ++queued) {
@@ -101,8 +107,8 @@ scheduler: {fleet: fleet.yaml, policy: priority}
       fmt::print(stderr, "expected {} queued, the scheduler holds {}\n", queued, s.queued);
       return 1;
     }
-    fmt::print("{:>8}  {:>16.1f}  {:>16.1f}  {:>20.1f}   (pass / list = {:.2f})\n", queued, first, Median(pass),
-               Median(list), Median(pass) / Median(list));
+    fmt::print("{:>8}  {:>16.1f}  {:>16.1f}  {:>20.1f}   (pass / list = {:.2f})\n", queued, first,
+               Median(pass), Median(list), Median(pass) / Median(list));
     std::fflush(stdout);
   }
   // A priority-10 job preempts the filler: submit → RUNNING, driving the loop as its thread would.
@@ -111,17 +117,21 @@ scheduler: {fleet: fleet.yaml, policy: priority}
     auto high = controller.Submit(Gang(10, false, "sleep 600"), "high.yaml", home.string());
     if (!high.ok()) return 1;
     latency.push_back(Ms([&] { until(*high, awan::store::JobState::kRunning); }));
-    // The next round: the high job ends and the filler (first in the queue again) takes the pool back.
+    // The next round: the high job ends and the filler (first in the queue again) takes the pool
+    // back.
     if (!controller.Cancel(*high).ok()) return 1;
     until(*high, awan::store::JobState::kCancelled);
     until(*filler, awan::store::JobState::kRunning);
   }
-  fmt::print("\nA priority-10 gang preempting a running one, {} queued behind: submit → RUNNING median {:.0f} ms "
-             "(includes SIGTERM, the victim's exit and release; {} runs)\n",
-             queued, Median(latency), latency.size());
+  fmt::print(
+      "\nA priority-10 gang preempting a running one, {} queued behind: submit → RUNNING median "
+      "{:.0f} ms "
+      "(includes SIGTERM, the victim's exit and release; {} runs)\n",
+      queued, Median(latency), latency.size());
   // Stop what still runs.
   const auto active = (*store)->ListJobs({100000, 0, true});
-  for (const auto& job : active.ok() ? *active : std::vector<awan::store::JobRecord>{}) (void)controller.Cancel(job.id);
+  for (const auto& job : active.ok() ? *active : std::vector<awan::store::JobRecord>{})
+    (void)controller.Cancel(job.id);
   for (int i = 0; i < 200; ++i) {
     controller.ReconcileOnce();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -1,8 +1,9 @@
-// Scheduler benchmark (issue 5) on examples/fleets/500k.yaml (500,000 accelerators, 62,500 nodes), a
-// runner printing figures against the issue's targets:
+// Scheduler benchmark (issue 5) on examples/fleets/500k.yaml (500,000 accelerators, 62,500 nodes),
+// a runner printing figures against the issue's targets:
 //   1. capacity books alone: one gang placement with the fleet ~70% busy;
 //   2. incremental placement of one gang job through the scheduler (Submit + Schedule) with the
-//      fleet ~70% busy and a blocked queue of 10,000 jobs behind — target p50 <= 50 µs, p99 <= 1 ms;
+//      fleet ~70% busy and a blocked queue of 10,000 jobs behind — target p50 <= 50 µs, p99 <= 1
+//      ms;
 //   3. one full scheduling pass over 100,000 queued jobs on the empty fleet, per policy, and one
 //      over 100,000 high-priority jobs on a fleet full of preemptible ones — target <= 2 s.
 // Run: build/release/bench/scheduler_bench   (figures recorded in docs/performance.md)
@@ -22,7 +23,9 @@ using namespace awan::scheduler;
 
 const std::vector<std::string> kTypes = {"H100", "H200", "B200"};
 
-double Us(Clock::time_point since) { return std::chrono::duration<double, std::micro>(Clock::now() - since).count(); }
+double Us(Clock::time_point since) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - since).count();
+}
 
 // Accelerator types in proportion to the fleet's capacity of each.
 const std::string& PickType(std::mt19937_64& rng, const FleetModel& fleet) {
@@ -63,8 +66,8 @@ int main() {
     fmt::print(stderr, "{}\n", std::string(fleet.status().message()));
     return 1;
   }
-  fmt::print("fleet {}: {} accelerators on {} nodes, {} pools\n\n", fleet->name, fleet->TotalAccelerators(),
-             fleet->TotalNodes(), fleet->pools.size());
+  fmt::print("fleet {}: {} accelerators on {} nodes, {} pools\n\n", fleet->name,
+             fleet->TotalAccelerators(), fleet->TotalNodes(), fleet->pools.size());
 
   // 1. The capacity books alone.
   {
@@ -79,7 +82,8 @@ int main() {
       const int kind = static_cast<int>(rng() % 4);
       const Need need{acc, kind == 3 ? 8 : 1, kind == 0 ? 1 : kind == 1 ? 4 : 8};
       auto pools = capacity.PoolsFor(acc);
-      if (!pools.empty() && capacity.PlaceIn(pools[rng() % pools.size()], need)) placed += need.accelerators();
+      if (!pools.empty() && capacity.PlaceIn(pools[rng() % pools.size()], need))
+        placed += need.accelerators();
     }
     std::vector<double> us;
     for (int i = 0; i < 20000; ++i) {
@@ -92,9 +96,11 @@ int main() {
       us.push_back(Us(start));
       if (p) capacity.Release(*p);
     }
-    fmt::print("capacity books: built in {:.1f} ms; gang placement (1-16 nodes x 8, 70% busy): p50 {:.2f} us, "
-               "p99 {:.2f} us\n",
-               build_ms, Percentile(us, 0.5), Percentile(us, 0.99));
+    fmt::print(
+        "capacity books: built in {:.1f} ms; gang placement (1-16 nodes x 8, 70% busy): p50 {:.2f} "
+        "us, "
+        "p99 {:.2f} us\n",
+        build_ms, Percentile(us, 0.5), Percentile(us, 0.99));
   }
 
   // 2. Incremental placement through the scheduler.
@@ -120,8 +126,8 @@ int main() {
       }
     }
     s.Schedule(0);
-    const double busy_share =
-        1 - static_cast<double>(s.capacity().TotalFree()) / static_cast<double>(fleet->TotalAccelerators());
+    const double busy_share = 1 - static_cast<double>(s.capacity().TotalFree()) /
+                                      static_cast<double>(fleet->TotalAccelerators());
     for (int i = 0; i < 10000; ++i) {
       JobSpec job = MixedJob(++id, rng, *fleet);
       job.alternatives = {{"GB200", 1 + i % 8, 8}};
@@ -147,16 +153,19 @@ int main() {
         s.Finish(gang.id);
       }
     }
-    fmt::print("incremental gang placement via the scheduler (priority policy, fleet {:.0f}% busy with {} running "
-               "jobs, {} queued behind a blocked head): {} of {} placed, p50 {:.1f} us, p99 {:.1f} us, max {:.0f} us "
-               "(targets: p50 <= 50 us, p99 <= 1,000 us)\n",
-               100 * busy_share, s.running().size(), s.queued(), started, us.size(), Percentile(us, 0.5),
-               Percentile(us, 0.99), us.back());
+    fmt::print(
+        "incremental gang placement via the scheduler (priority policy, fleet {:.0f}% busy with {} "
+        "running "
+        "jobs, {} queued behind a blocked head): {} of {} placed, p50 {:.1f} us, p99 {:.1f} us, "
+        "max {:.0f} us "
+        "(targets: p50 <= 50 us, p99 <= 1,000 us)\n",
+        100 * busy_share, s.running().size(), s.queued(), started, us.size(), Percentile(us, 0.5),
+        Percentile(us, 0.99), us.back());
   }
 
-  // 3. Full passes over 100,000 queued jobs. First where every job fits (1-8 accelerators each, about
-  // 375,000 in all), so the pass places all of them; then a mixed queue whose head blocks once the
-  // fleet is full (FIFO semantics: the rest wait; backfill looks 500 further).
+  // 3. Full passes over 100,000 queued jobs. First where every job fits (1-8 accelerators each,
+  // about 375,000 in all), so the pass places all of them; then a mixed queue whose head blocks
+  // once the fleet is full (FIFO semantics: the rest wait; backfill looks 500 further).
   for (const char* policy : {"fifo", "fairshare", "backfill"}) {
     Scheduler s(*fleet, MakePolicy(policy));
     std::mt19937_64 rng(5);
@@ -167,11 +176,14 @@ int main() {
     }
     const auto start = Clock::now();
     const auto decisions = s.Schedule(0);
-    fmt::print("full pass, {:>9}: 100,000 queued jobs that all fit -> {} started ({:.0f}% of the fleet busy), "
-               "in {:.0f} ms (target <= 2,000 ms)\n",
-               policy, decisions.size(),
-               100 * (1 - static_cast<double>(s.capacity().TotalFree()) / static_cast<double>(fleet->TotalAccelerators())),
-               Us(start) / 1000);
+    fmt::print(
+        "full pass, {:>9}: 100,000 queued jobs that all fit -> {} started ({:.0f}% of the fleet "
+        "busy), "
+        "in {:.0f} ms (target <= 2,000 ms)\n",
+        policy, decisions.size(),
+        100 * (1 - static_cast<double>(s.capacity().TotalFree()) /
+                       static_cast<double>(fleet->TotalAccelerators())),
+        Us(start) / 1000);
   }
   for (const char* policy : {"fifo", "priority", "fairshare", "backfill"}) {
     Scheduler s(*fleet, MakePolicy(policy));
@@ -179,11 +191,14 @@ int main() {
     for (int64_t id = 1; id <= 100000; ++id) s.Submit(MixedJob(id, rng, *fleet));
     const auto start = Clock::now();
     const auto decisions = s.Schedule(0);
-    fmt::print("full pass, {:>9}: 100,000 queued on the empty fleet -> {} started ({:.0f}% of the fleet busy), {} "
-               "still queued, in {:.0f} ms (target <= 2,000 ms)\n",
-               policy, decisions.size(),
-               100 * (1 - static_cast<double>(s.capacity().TotalFree()) / static_cast<double>(fleet->TotalAccelerators())),
-               s.queued(), Us(start) / 1000);
+    fmt::print(
+        "full pass, {:>9}: 100,000 queued on the empty fleet -> {} started ({:.0f}% of the fleet "
+        "busy), {} "
+        "still queued, in {:.0f} ms (target <= 2,000 ms)\n",
+        policy, decisions.size(),
+        100 * (1 - static_cast<double>(s.capacity().TotalFree()) /
+                       static_cast<double>(fleet->TotalAccelerators())),
+        s.queued(), Us(start) / 1000);
   }
   {
     // Preemption at scale: the fleet full of low-priority preemptible jobs, then 100,000 queued
@@ -215,9 +230,11 @@ int main() {
     const auto decisions = s.Schedule(1);
     size_t preempted = 0;
     for (const Decision& d : decisions) preempted += d.kind == Decision::Kind::kPreempt ? 1 : 0;
-    fmt::print("full pass,  priority: 100,000 high-priority queued on a fleet full of {} preemptible jobs -> {} "
-               "started, {} preempted, in {:.0f} ms (target <= 2,000 ms)\n",
-               low_running, decisions.size() - preempted, preempted, Us(start) / 1000);
+    fmt::print(
+        "full pass,  priority: 100,000 high-priority queued on a fleet full of {} preemptible jobs "
+        "-> {} "
+        "started, {} preempted, in {:.0f} ms (target <= 2,000 ms)\n",
+        low_running, decisions.size() - preempted, preempted, Us(start) / 1000);
   }
   return 0;
 }

@@ -15,7 +15,8 @@
 int main(int argc, char** argv) {
   using namespace awan;
   const int64_t jobs = argc > 1 ? std::atoll(argv[1]) : 1000000;
-  auto fleet = scheduler::LoadFleetModel(std::string(AWAN_SOURCE_DIR) + "/examples/fleets/500k.yaml");
+  auto fleet =
+      scheduler::LoadFleetModel(std::string(AWAN_SOURCE_DIR) + "/examples/fleets/500k.yaml");
   if (!fleet.ok()) {
     fmt::print(stderr, "{}\n", std::string(fleet.status().message()));
     return 1;
@@ -25,8 +26,9 @@ int main(int argc, char** argv) {
     o.jobs = jobs;
     o.arrivals_per_hour = per_hour;
     const simulator::Workload w = simulator::GenerateSynthetic(o, *fleet);
-    fmt::print("{} jobs, {}:\n", jobs,
-               per_hour == 0 ? "default load (0.9 offered)" : "stress load (1,000,000 arrivals per hour)");
+    fmt::print(
+        "{} jobs, {}:\n", jobs,
+        per_hour == 0 ? "default load (0.9 offered)" : "stress load (1,000,000 arrivals per hour)");
     for (const char* policy : {"fifo", "fairshare", "priority", "backfill"}) {
       simulator::SimOptions so;
       so.policy = policy;
@@ -36,14 +38,16 @@ int main(int argc, char** argv) {
         simulator::SimResult next = simulator::Simulate(*fleet, w, {}, {}, so);
         if (next.wall_s < r.wall_s) r = std::move(next);
       }
-      fmt::print("  {:>9}: {:>9} events in {:6.2f} s = {:5.2f} M events/s; queue delay p99 {:.0f} s, "
-                 "{} preemptions (target >= 3 M events/s)\n",
-                 policy, r.events, r.wall_s, static_cast<double>(r.events) / r.wall_s / 1e6, r.queue_delay_s.p99,
-                 r.preempted);
+      fmt::print(
+          "  {:>9}: {:>9} events in {:6.2f} s = {:5.2f} M events/s; queue delay p99 {:.0f} s, "
+          "{} preemptions (target >= 3 M events/s)\n",
+          policy, r.events, r.wall_s, static_cast<double>(r.events) / r.wall_s / 1e6,
+          r.queue_delay_s.p99, r.preempted);
     }
   }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  fmt::print("peak memory of this process: {:.0f} MiB (target <= 2,048 MiB)\n", usage.ru_maxrss / 1024.0);
+  fmt::print("peak memory of this process: {:.0f} MiB (target <= 2,048 MiB)\n",
+             usage.ru_maxrss / 1024.0);
   return 0;
 }

@@ -82,9 +82,11 @@ int Run(int argc, char** argv) {
                    "Never place here (repeatable): PROVIDER, PROVIDER/REGION or "
                    "PROVIDER/REGION/ZONE")
       ->type_name("WHERE");
-  opt_cmd->add_option("--config", opt.config,
-                      "Fleet config whose providers to rank over (default: $AWAN_HOME/config.yaml, else the "
-                      "embedded default fleet); ignored with --catalog")
+  opt_cmd
+      ->add_option(
+          "--config", opt.config,
+          "Fleet config whose providers to rank over (default: $AWAN_HOME/config.yaml, else the "
+          "embedded default fleet); ignored with --catalog")
       ->type_name("FILE");
   opt_cmd->add_option("--flops", opt.flops,
                       "Total FLOPs of the job, for --objective time (overrides "
@@ -99,144 +101,194 @@ int Run(int argc, char** argv) {
   CheckConfigArgs check_config;
   CLI::App* check_config_cmd = app.add_subcommand(
       "check-config", "Validate the fleet config: which providers load, and why any is left out");
-  check_config_cmd->add_option("--config", check_config.config, "Fleet config (default: $AWAN_HOME/config.yaml, "
-                                                                "else the embedded default)")
+  check_config_cmd
+      ->add_option("--config", check_config.config,
+                   "Fleet config (default: $AWAN_HOME/config.yaml, "
+                   "else the embedded default)")
       ->type_name("FILE");
-  check_config_cmd->add_flag("--default", check_config.print_default, "Print the embedded default fleet's config");
+  check_config_cmd->add_flag("--default", check_config.print_default,
+                             "Print the embedded default fleet's config");
   check_config_cmd->add_flag("--json", check_config.json, "Print {source, providers, errors}");
   check_config_cmd->callback([&] { exit_code = RunCheckConfig(check_config); });
 
   LaunchArgs launch;
   CLI::App* launch_cmd = app.add_subcommand(
-      "launch", "Run a task: show where, then its progress and logs until it ends (exit code = the job's)");
+      "launch",
+      "Run a task: show where, then its progress and logs until it ends (exit code = the job's)");
   launch_cmd->add_option("task", launch.task, "Task YAML file")->required()->type_name("TASK.yaml");
-  launch_cmd->add_flag("-d,--detach", launch.detach, "Submit and return; the job id is the last line of stdout");
-  launch_cmd->add_flag("--retry-until-up", launch.retry_until_up,
-                       "When every placement fails, keep trying (capped backoff) instead of failing");
+  launch_cmd->add_flag("-d,--detach", launch.detach,
+                       "Submit and return; the job id is the last line of stdout");
+  launch_cmd->add_flag(
+      "--retry-until-up", launch.retry_until_up,
+      "When every placement fails, keep trying (capped backoff) instead of failing");
   launch_cmd->callback([&] { exit_code = RunLaunch(launch); });
 
   StatusArgs status;
-  CLI::App* status_cmd = app.add_subcommand("status", "Jobs and their states (newest first), or one job");
+  CLI::App* status_cmd =
+      app.add_subcommand("status", "Jobs and their states (newest first), or one job");
   status_cmd->add_option("job", status.job, "A job id (default: list jobs)")->type_name("JOB");
-  status_cmd->add_flag("--json", status.json, "One job object, or a list of them (see docs/api.md)");
+  status_cmd->add_flag("--json", status.json,
+                       "One job object, or a list of them (see docs/api.md)");
   status_cmd->add_option("--limit,-n", status.limit, "List at most N jobs")->default_val(100);
   status_cmd->callback([&] { exit_code = RunStatus(status); });
 
   std::string logs_job;
   bool follow = false;
-  CLI::App* logs_cmd = app.add_subcommand("logs", "A job's output (stdout and stderr of setup and run)");
+  CLI::App* logs_cmd =
+      app.add_subcommand("logs", "A job's output (stdout and stderr of setup and run)");
   logs_cmd->add_option("job", logs_job, "Job id")->required()->type_name("JOB");
   logs_cmd->add_flag("-f,--follow", follow, "Keep printing new output until the job ends");
   logs_cmd->callback([&] { exit_code = RunLogs(logs_job, follow); });
 
   std::string cancel_job;
-  CLI::App* cancel_cmd = app.add_subcommand("cancel", "Stop a job (SIGTERM to its process group, then SIGKILL)");
+  CLI::App* cancel_cmd =
+      app.add_subcommand("cancel", "Stop a job (SIGTERM to its process group, then SIGKILL)");
   cancel_cmd->add_option("job", cancel_job, "Job id")->required()->type_name("JOB");
   cancel_cmd->callback([&] { exit_code = RunCancel(cancel_job); });
 
   std::string events_job;
   bool events_json = false;
-  CLI::App* events_cmd = app.add_subcommand("events", "Every state change of a job, with time and reason");
+  CLI::App* events_cmd =
+      app.add_subcommand("events", "Every state change of a job, with time and reason");
   events_cmd->add_option("job", events_job, "Job id")->required()->type_name("JOB");
   events_cmd->add_flag("--json", events_json, "A list of {time, type, message}");
   events_cmd->callback([&] { exit_code = RunEvents(events_job, events_json); });
 
-  CLI::App* server_cmd = app.add_subcommand("server", "The awan server of $AWAN_HOME (default ~/.awan)");
+  CLI::App* server_cmd =
+      app.add_subcommand("server", "The awan server of $AWAN_HOME (default ~/.awan)");
   server_cmd->require_subcommand(1);
   ServerArgs server_args;
   bool server_json = false;
-  CLI::App* start_cmd = server_cmd->add_subcommand("start", "Start it in the background (if not running)");
-  start_cmd->add_option("--config", server_args.config,
-                        "Fleet config (default: $AWAN_HOME/config.yaml, else the embedded default)")
+  CLI::App* start_cmd =
+      server_cmd->add_subcommand("start", "Start it in the background (if not running)");
+  start_cmd
+      ->add_option("--config", server_args.config,
+                   "Fleet config (default: $AWAN_HOME/config.yaml, else the embedded default)")
       ->type_name("FILE");
   start_cmd->callback([&] { exit_code = RunServerStart(server_args); });
-  CLI::App* stop_cmd = server_cmd->add_subcommand("stop", "Stop it (jobs keep running; adopted at next start)");
+  CLI::App* stop_cmd =
+      server_cmd->add_subcommand("stop", "Stop it (jobs keep running; adopted at next start)");
   stop_cmd->callback([&] { exit_code = RunServerStop(); });
-  CLI::App* server_status_cmd = server_cmd->add_subcommand("status", "Whether it runs: url, pid, store");
+  CLI::App* server_status_cmd =
+      server_cmd->add_subcommand("status", "Whether it runs: url, pid, store");
   server_status_cmd->add_flag("--json", server_json, "Print {running, url, pid, store, home}");
   server_status_cmd->callback([&] { exit_code = RunServerStatus(server_json); });
-  CLI::App* run_cmd = server_cmd->add_subcommand("run", "Run it in the foreground (logs to stderr)");
+  CLI::App* run_cmd =
+      server_cmd->add_subcommand("run", "Run it in the foreground (logs to stderr)");
   run_cmd->add_option("--host", server_args.host, "Address to listen on")->default_val("127.0.0.1");
-  run_cmd->add_option("--config", server_args.config,
-                      "Fleet config (default: $AWAN_HOME/config.yaml, else the embedded default)")
+  run_cmd
+      ->add_option("--config", server_args.config,
+                   "Fleet config (default: $AWAN_HOME/config.yaml, else the embedded default)")
       ->type_name("FILE");
-  run_cmd->add_option("--port", server_args.port, "Port (0 = any free port; see server.json)")->default_val(0);
+  run_cmd->add_option("--port", server_args.port, "Port (0 = any free port; see server.json)")
+      ->default_val(0);
   AddCatalogOption(run_cmd, server_args.catalog);
   run_cmd->callback([&] { exit_code = RunServerForeground(server_args); });
 
-  CLI::App* sim_cmd = app.add_subcommand(
-      "sim", "Control the emulated clouds (sim providers) of the running server: outages, preemptions, books");
+  CLI::App* sim_cmd = app.add_subcommand("sim",
+                                         "Control the emulated clouds (sim providers) of the "
+                                         "running server: outages, preemptions, books");
   sim_cmd->require_subcommand(1);
   std::string sim_where, sim_for, sim_node, sim_provider;
   bool sim_json = false;
-  CLI::App* outage_cmd = sim_cmd->add_subcommand("outage", "Take a provider or one of its regions down");
+  CLI::App* outage_cmd =
+      sim_cmd->add_subcommand("outage", "Take a provider or one of its regions down");
   outage_cmd->add_option("where", sim_where, "PROVIDER or PROVIDER/REGION")->required();
-  outage_cmd->add_option("--for", sim_for, "How long, e.g. 30s, 10m, 2h (default: until `awan sim restore`)");
+  outage_cmd->add_option("--for", sim_for,
+                         "How long, e.g. 30s, 10m, 2h (default: until `awan sim restore`)");
   outage_cmd->callback([&] { exit_code = RunSimOutage(sim_where, sim_for); });
   CLI::App* restore_cmd = sim_cmd->add_subcommand("restore", "End an outage");
   restore_cmd->add_option("where", sim_where, "PROVIDER or PROVIDER/REGION")->required();
   restore_cmd->callback([&] { exit_code = RunSimRestore(sim_where); });
-  CLI::App* preempt_cmd = sim_cmd->add_subcommand("preempt", "Preempt the emulated node (its job is queued again)");
-  preempt_cmd->add_option("node", sim_node, "A node's host name, as `awan status JOB` shows")->required();
+  CLI::App* preempt_cmd =
+      sim_cmd->add_subcommand("preempt", "Preempt the emulated node (its job is queued again)");
+  preempt_cmd->add_option("node", sim_node, "A node's host name, as `awan status JOB` shows")
+      ->required();
   preempt_cmd->callback([&] { exit_code = RunSimPreempt(sim_node); });
-  CLI::App* books_cmd = sim_cmd->add_subcommand("books", "Nodes held against capacity, per zone and instance type");
+  CLI::App* books_cmd =
+      sim_cmd->add_subcommand("books", "Nodes held against capacity, per zone and instance type");
   books_cmd->add_option("--provider", sim_provider, "Only this provider");
   books_cmd->add_flag("--json", sim_json, "Print a JSON list");
   books_cmd->callback([&] { exit_code = RunSimBooks(sim_provider, sim_json); });
 
-  CLI::App* fleet_cmd = app.add_subcommand("fleet", "Scheduler fleet files (pools, contracts, teams)");
+  CLI::App* fleet_cmd =
+      app.add_subcommand("fleet", "Scheduler fleet files (pools, contracts, teams)");
   fleet_cmd->require_subcommand(1);
   std::string fleet_path;
   bool fleet_json = false;
-  CLI::App* fleet_check_cmd = fleet_cmd->add_subcommand("check", "Validate a fleet file and summarise it");
-  fleet_check_cmd->add_option("fleet", fleet_path, "Fleet YAML (e.g. examples/fleets/500k.yaml)")->required();
+  CLI::App* fleet_check_cmd =
+      fleet_cmd->add_subcommand("check", "Validate a fleet file and summarise it");
+  fleet_check_cmd->add_option("fleet", fleet_path, "Fleet YAML (e.g. examples/fleets/500k.yaml)")
+      ->required();
   fleet_check_cmd->add_flag("--json", fleet_json, "Print a JSON summary");
   fleet_check_cmd->callback([&] { exit_code = RunFleetCheck(fleet_path, fleet_json); });
 
   SimulateArgs simulate;
-  CLI::App* simulate_cmd = app.add_subcommand(
-      "simulate", "Replay a cluster trace or a synthetic workload through the fleet scheduler (what-if planning)");
+  CLI::App* simulate_cmd = app.add_subcommand("simulate",
+                                              "Replay a cluster trace or a synthetic workload "
+                                              "through the fleet scheduler (what-if planning)");
   simulate_cmd->footer(
       "Examples:\n"
       "  awan simulate --fleet examples/fleets/small.yaml --synthetic 10000 --policy backfill\n"
-      "  awan simulate --fleet examples/fleets/500k.yaml --synthetic 1000000 --scenario examples/scenarios/500k-aws-outage.yaml\n"
-      "  awan simulate --fleet-from-nodes openb_node_list_gpu_node.csv --trace openb_pod_list_default.train.csv "
+      "  awan simulate --fleet examples/fleets/500k.yaml --synthetic 1000000 --scenario "
+      "examples/scenarios/500k-aws-outage.yaml\n"
+      "  awan simulate --fleet-from-nodes openb_node_list_gpu_node.csv --trace "
+      "openb_pod_list_default.train.csv "
       "--format alibaba-openb\n"
       "Formats, scenario files and outputs: docs/simulator.md");
-  simulate_cmd->add_option("--fleet", simulate.fleet, "Fleet YAML (pools, contracts, teams)")->type_name("FLEET.yaml");
-  simulate_cmd->add_option("--fleet-from-nodes", simulate.fleet_from_nodes,
-                           "Use an Alibaba openb node list (CSV) as the fleet instead")
+  simulate_cmd->add_option("--fleet", simulate.fleet, "Fleet YAML (pools, contracts, teams)")
+      ->type_name("FLEET.yaml");
+  simulate_cmd
+      ->add_option("--fleet-from-nodes", simulate.fleet_from_nodes,
+                   "Use an Alibaba openb node list (CSV) as the fleet instead")
       ->type_name("NODES.csv");
   simulate_cmd->add_option("--trace", simulate.trace, "Job trace to replay")->type_name("FILE");
-  simulate_cmd->add_option("--format", simulate.format, "Trace format: philly, alibaba-openb or awan");
-  simulate_cmd->add_option("--synthetic", simulate.synthetic, "Generate N jobs instead of reading a trace")
+  simulate_cmd->add_option("--format", simulate.format,
+                           "Trace format: philly, alibaba-openb or awan");
+  simulate_cmd
+      ->add_option("--synthetic", simulate.synthetic, "Generate N jobs instead of reading a trace")
       ->type_name("N");
-  simulate_cmd->add_option("--profile", simulate.profile,
-                           "Synthetic workload preset: helios, acme-seren, acme-kalos, philly")
+  simulate_cmd
+      ->add_option("--profile", simulate.profile,
+                   "Synthetic workload preset: helios, acme-seren, acme-kalos, philly")
       ->default_val("helios");
   simulate_cmd->add_option("--arrivals-per-hour", simulate.arrivals_per_hour,
                            "Synthetic arrival rate (default: set by --load)");
-  simulate_cmd->add_option("--load", simulate.load,
-                           "Synthetic offered load as a fraction of the fleet's accelerators")
+  simulate_cmd
+      ->add_option("--load", simulate.load,
+                   "Synthetic offered load as a fraction of the fleet's accelerators")
       ->default_val(0.9);
-  simulate_cmd->add_option("--size-mix", simulate.size_mix, "Synthetic gang sizes, e.g. 1:0.7,8:0.2,64:0.1")
+  simulate_cmd
+      ->add_option("--size-mix", simulate.size_mix, "Synthetic gang sizes, e.g. 1:0.7,8:0.2,64:0.1")
       ->type_name("N:W,...");
-  simulate_cmd->add_option("--duration-median", simulate.duration_median_s, "Synthetic median run time (s)");
-  simulate_cmd->add_option("--duration-mean", simulate.duration_mean_s, "Synthetic mean run time (s)");
-  simulate_cmd->add_option("--policy", simulate.policy, "fifo, priority, fairshare or backfill")->default_val("fifo");
-  simulate_cmd->add_option("--scenario", simulate.scenario, "What-if scenario: outages, contract slips, checkpoints")
+  simulate_cmd->add_option("--duration-median", simulate.duration_median_s,
+                           "Synthetic median run time (s)");
+  simulate_cmd->add_option("--duration-mean", simulate.duration_mean_s,
+                           "Synthetic mean run time (s)");
+  simulate_cmd->add_option("--policy", simulate.policy, "fifo, priority, fairshare or backfill")
+      ->default_val("fifo");
+  simulate_cmd
+      ->add_option("--scenario", simulate.scenario,
+                   "What-if scenario: outages, contract slips, checkpoints")
       ->type_name("SCENARIO.yaml");
-  simulate_cmd->add_option("--seed", simulate.seed, "Seed of the synthetic generator and spot interruptions")
+  simulate_cmd
+      ->add_option("--seed", simulate.seed,
+                   "Seed of the synthetic generator and spot interruptions")
       ->default_val(1);
-  simulate_cmd->add_option("--backfill-window", simulate.backfill_window,
-                           "Jobs looked at behind a blocked head when backfilling")
+  simulate_cmd
+      ->add_option("--backfill-window", simulate.backfill_window,
+                   "Jobs looked at behind a blocked head when backfilling")
       ->default_val(500);
-  simulate_cmd->add_option("--backfill-interval", simulate.backfill_interval_s,
-                           "Seconds between backfill scans (0 = every pass; Slurm uses 30)")
+  simulate_cmd
+      ->add_option("--backfill-interval", simulate.backfill_interval_s,
+                   "Seconds between backfill scans (0 = every pass; Slurm uses 30)")
       ->default_val(0);
-  simulate_cmd->add_option("--sample", simulate.sample_s, "Time-series interval in seconds (default: ~500 points)");
+  simulate_cmd->add_option("--sample", simulate.sample_s,
+                           "Time-series interval in seconds (default: ~500 points)");
   AddCatalogOption(simulate_cmd, simulate.catalog.paths);
-  simulate_cmd->add_option("--out", simulate.out, "Write summary.json, timeseries.csv and timeseries.svg here")
+  simulate_cmd
+      ->add_option("--out", simulate.out,
+                   "Write summary.json, timeseries.csv and timeseries.svg here")
       ->type_name("DIR");
   simulate_cmd->add_flag("--json", simulate.json, "Print the summary as one JSON object");
   simulate_cmd->add_flag("--quiet,-q", simulate.quiet, "No progress lines on stderr");

@@ -14,8 +14,10 @@
 namespace awan::cli {
 namespace {
 
-absl::StatusOr<providers::Fleet> Load(const std::string& config_path, const catalog::Catalog& builtin) {
-  return providers::LoadFleet(config_path, client::AwanHome(), builtin, providers::DetectLocalResources());
+absl::StatusOr<providers::Fleet> Load(const std::string& config_path,
+                                      const catalog::Catalog& builtin) {
+  return providers::LoadFleet(config_path, client::AwanHome(), builtin,
+                              providers::DetectLocalResources());
 }
 
 }  // namespace
@@ -26,7 +28,8 @@ absl::StatusOr<catalog::Catalog> LoadFleetCatalog(const std::string& config_path
   if (!builtin.ok()) return builtin.status();
   auto fleet = Load(config_path, *builtin);
   if (!fleet.ok()) return fleet.status();
-  for (const std::string& e : fleet->errors) std::cerr << "awan: fleet: " << e << " (provider left out)\n";
+  for (const std::string& e : fleet->errors)
+    std::cerr << "awan: fleet: " << e << " (provider left out)\n";
   return fleet->BuildCatalog();
 }
 
@@ -86,8 +89,8 @@ int RunCheckConfig(const CheckConfigArgs& args) {
     }
     std::string notes;
     if (const auto* sim = fleet->FindSim(p->name())) {
-      notes = fmt::format("emulated {}, {} nodes per zone and type by default", sim->config().emulates,
-                          sim->config().default_capacity);
+      notes = fmt::format("emulated {}, {} nodes per zone and type by default",
+                          sim->config().emulates, sim->config().default_capacity);
     } else if (p->kind() == "local") {
       notes = "this machine";
     }
@@ -96,15 +99,18 @@ int RunCheckConfig(const CheckConfigArgs& args) {
   std::cout << t.Render();
   if (fleet->scheduler) {
     const scheduler::FleetModel& m = *fleet->scheduler->model;
-    std::cout << fmt::format("\nFleet scheduler: policy {} over {} pool(s), {} accelerators, from {}; accelerator jobs "
-                             "queue there, CPU-only jobs are placed directly.\n",
-                             fleet->scheduler->policy, m.pools.size(), m.TotalAccelerators(), fleet->scheduler->fleet_file);
+    std::cout << fmt::format(
+        "\nFleet scheduler: policy {} over {} pool(s), {} accelerators, from {}; accelerator jobs "
+        "queue there, CPU-only jobs are placed directly.\n",
+        fleet->scheduler->policy, m.pools.size(), m.TotalAccelerators(),
+        fleet->scheduler->fleet_file);
   } else {
     std::cout << "\nNo fleet scheduler (`scheduler:`): jobs are placed in arrival order.\n";
   }
   for (const std::string& e : fleet->errors) std::cerr << "error: " << e << "\n";
   if (!fleet->errors.empty()) {
-    std::cerr << fmt::format("{} provider(s) left out; the others are usable.\n", fleet->errors.size());
+    std::cerr << fmt::format("{} provider(s) left out; the others are usable.\n",
+                             fleet->errors.size());
     return kExitFailed;
   }
   return kExitOk;

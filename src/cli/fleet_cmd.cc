@@ -30,10 +30,11 @@ int RunFleetCheck(const std::string& path, bool json) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << fmt::format("Fleet '{}' ({}): {} accelerators on {} nodes, {} pools in {} interconnect domains and {} "
-                           "regions; {} contracts, {} teams.\n\n",
-                           fleet->name, path, fleet->TotalAccelerators(), fleet->TotalNodes(), fleet->pools.size(),
-                           fleet->Domains(), fleet->Regions(), fleet->contracts.size(), fleet->teams.size());
+  std::cout << fmt::format(
+      "Fleet '{}' ({}): {} accelerators on {} nodes, {} pools in {} interconnect domains and {} "
+      "regions; {} contracts, {} teams.\n\n",
+      fleet->name, path, fleet->TotalAccelerators(), fleet->TotalNodes(), fleet->pools.size(),
+      fleet->Domains(), fleet->Regions(), fleet->contracts.size(), fleet->teams.size());
   Table t;
   t.Column("PROVIDER");
   t.Column("ACCELERATORS", Table::Align::kRight);

@@ -1,6 +1,6 @@
-// `awan launch|status|logs|cancel|events`: talk to the server of AWAN_HOME (starting one if needed).
-// Logs go to stdout; awan's own progress lines go to stderr, so `awan launch t.yaml > out.log` keeps
-// only the job's output.
+// `awan launch|status|logs|cancel|events`: talk to the server of AWAN_HOME (starting one if
+// needed). Logs go to stdout; awan's own progress lines go to stderr, so `awan launch t.yaml >
+// out.log` keeps only the job's output.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -98,35 +98,46 @@ int RunLaunch(const LaunchArgs& args) {
   const fs::path path = fs::absolute(args.task, ec);
   auto c = Client();
   if (!c.ok()) return kExitFailed;
-  // Where it will run: the server's ranking over its fleet (failover walks it in this order) — unless
-  // the server's fleet scheduler places accelerator jobs (then its `scheduled` event says where).
+  // Where it will run: the server's ranking over its fleet (failover walks it in this order) —
+  // unless the server's fleet scheduler places accelerator jobs (then its `scheduled` event says
+  // where).
   bool scheduled = false;
   if (auto server = c->Call("GET", "/v1/server"); server.ok() && server->status == 200) {
     const J info = J::parse(server->body, nullptr, false);
-    const bool accelerators = std::any_of(task->resources.begin(), task->resources.end(),
-                                          [](const spec::Resources& r) { return !r.accelerator.empty(); });
-    if (accelerators && info.is_object() && info.contains("scheduler") && info["scheduler"].is_object()) {
+    const bool accelerators =
+        std::any_of(task->resources.begin(), task->resources.end(),
+                    [](const spec::Resources& r) { return !r.accelerator.empty(); });
+    if (accelerators && info.is_object() && info.contains("scheduler") &&
+        info["scheduler"].is_object()) {
       scheduled = true;
-      std::cerr << fmt::format("The server's fleet scheduler (policy {}) decides when and where it runs.\n",
-                               info["scheduler"].value("policy", "?"));
+      std::cerr << fmt::format(
+          "The server's fleet scheduler (policy {}) decides when and where it runs.\n",
+          info["scheduler"].value("policy", "?"));
     }
   }
   if (!scheduled) {
-    J request{{"task_yaml", text.str()}, {"source", path.string()}, {"base_dir", path.parent_path().string()},
+    J request{{"task_yaml", text.str()},
+              {"source", path.string()},
+              {"base_dir", path.parent_path().string()},
               {"top", 5}};
-    if (auto ranked = c->Call("POST", "/v1/optimize", request.dump()); ranked.ok() && ranked->status == 200) {
+    if (auto ranked = c->Call("POST", "/v1/optimize", request.dump());
+        ranked.ok() && ranked->status == 200) {
       const J r = J::parse(ranked->body);
       if (!r["candidates"].empty()) {
         std::cerr << "Placements, best first (failover tries them in this order):\n";
         for (const J& p : r["candidates"]) {
-          std::cerr << fmt::format("  {:<10} {:<16} {:<16} {:<26} ${:.2f}/h\n", p["provider"].get<std::string>(),
-                                   p["region"].get<std::string>(), p["zone"].is_null() ? "-" : p["zone"].get<std::string>(),
-                                   p["instance_type"].get<std::string>(), p["hourly_cost"].get<double>());
+          std::cerr << fmt::format("  {:<10} {:<16} {:<16} {:<26} ${:.2f}/h\n",
+                                   p["provider"].get<std::string>(), p["region"].get<std::string>(),
+                                   p["zone"].is_null() ? "-" : p["zone"].get<std::string>(),
+                                   p["instance_type"].get<std::string>(),
+                                   p["hourly_cost"].get<double>());
         }
       }
     }
   }
-  J body{{"task_yaml", text.str()}, {"source", path.string()}, {"base_dir", path.parent_path().string()},
+  J body{{"task_yaml", text.str()},
+         {"source", path.string()},
+         {"base_dir", path.parent_path().string()},
          {"retry_until_up", args.retry_until_up}};
   auto r = c->Call("POST", "/v1/jobs", body.dump());
   if (!r.ok()) {
@@ -137,14 +148,16 @@ int RunLaunch(const LaunchArgs& args) {
   const J job = J::parse(r->body);
   const int64_t id = job["id"].get<int64_t>();
   if (args.detach) {
-    std::cerr << fmt::format("Job {} ({}) submitted. Follow it with `awan logs {} -f`; see it with `awan status {}`.\n",
-                             id, job["name"].get<std::string>(), id, id);
+    std::cerr << fmt::format(
+        "Job {} ({}) submitted. Follow it with `awan logs {} -f`; see it with `awan status {}`.\n",
+        id, job["name"].get<std::string>(), id, id);
     std::cout << id << "\n";
     return kExitOk;
   }
-  std::cerr << fmt::format("Job {} ({}) submitted; following it (Ctrl-C stops following, the job keeps running; "
-                           "`awan cancel {}` stops it).\n",
-                           id, job["name"].get<std::string>(), id);
+  std::cerr << fmt::format(
+      "Job {} ({}) submitted; following it (Ctrl-C stops following, the job keeps running; "
+      "`awan cancel {}` stops it).\n",
+      id, job["name"].get<std::string>(), id);
   // Progress until it runs (or ends), then its logs, then the rest of its events.
   size_t seen = 0;
   for (;;) {
@@ -155,10 +168,11 @@ int RunLaunch(const LaunchArgs& args) {
     if (state != "PENDING" && state != "PROVISIONING") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  auto streamed = c->Stream(fmt::format("/v1/jobs/{}/logs?follow=1", id), [](std::string_view data) {
-    std::cout << data;
-    std::cout.flush();
-  });
+  auto streamed =
+      c->Stream(fmt::format("/v1/jobs/{}/logs?follow=1", id), [](std::string_view data) {
+        std::cout << data;
+        std::cout.flush();
+      });
   if (!streamed.ok()) std::cerr << "awan: " << streamed.status().message() << "\n";
   PrintEvents(*c, id, seen);
   auto end = c->Call("GET", fmt::format("/v1/jobs/{}", id));
@@ -169,7 +183,8 @@ int RunLaunch(const LaunchArgs& args) {
                            final_job["exit_code"].is_null()
                                ? ""
                                : fmt::format(" (exit code {})", final_job["exit_code"].get<int>()));
-  if (state != "SUCCEEDED") std::cerr << "Reason: " << final_job["reason"].get<std::string>() << "\n";
+  if (state != "SUCCEEDED")
+    std::cerr << "Reason: " << final_job["reason"].get<std::string>() << "\n";
   if (!final_job["exit_code"].is_null()) return final_job["exit_code"].get<int>();
   return state == "SUCCEEDED" ? kExitOk : kExitFailed;
 }
@@ -188,17 +203,18 @@ int RunStatus(const StatusArgs& args) {
       std::cout << job.dump(2) << "\n";
       return kExitOk;
     }
-    std::cout << fmt::format("Job {} ({})\n  state:      {}\n  exit code:  {}\n  placement:  {}\n  submitted:  {}\n"
-                             "  started:    {}\n  ended:      {}\n  reason:     {}\n  task:       {}\n",
-                             job["id"].get<int64_t>(), job["name"].get<std::string>(), job["state"].get<std::string>(),
-                             job["exit_code"].is_null() ? "-" : std::to_string(job["exit_code"].get<int>()),
-                             Placement(job), Str(job, "submitted_at"), Str(job, "started_at"), Str(job, "ended_at"),
-                             Str(job, "reason"), Str(job, "source"));
+    std::cout << fmt::format(
+        "Job {} ({})\n  state:      {}\n  exit code:  {}\n  placement:  {}\n  submitted:  {}\n"
+        "  started:    {}\n  ended:      {}\n  reason:     {}\n  task:       {}\n",
+        job["id"].get<int64_t>(), job["name"].get<std::string>(), job["state"].get<std::string>(),
+        job["exit_code"].is_null() ? "-" : std::to_string(job["exit_code"].get<int>()),
+        Placement(job), Str(job, "submitted_at"), Str(job, "started_at"), Str(job, "ended_at"),
+        Str(job, "reason"), Str(job, "source"));
     if (job.contains("nodes") && !job["nodes"].empty()) {
       std::cout << "  nodes:\n";
       for (const J& n : job["nodes"]) {
-        std::cout << fmt::format("    rank {}  {}  {}\n", n["rank"].get<int>(), n["provider"].get<std::string>(),
-                                 n["host"].get<std::string>());
+        std::cout << fmt::format("    rank {}  {}  {}\n", n["rank"].get<int>(),
+                                 n["provider"].get<std::string>(), n["host"].get<std::string>());
       }
     }
     return kExitOk;
@@ -226,9 +242,10 @@ int RunStatus(const StatusArgs& args) {
   for (const J& job : jobs) {
     std::string reason = job["reason"].get<std::string>();
     if (reason.size() > 60) reason = reason.substr(0, 57) + "...";
-    t.Row({std::to_string(job["id"].get<int64_t>()), job["name"].get<std::string>(), job["state"].get<std::string>(),
-           job["exit_code"].is_null() ? "-" : std::to_string(job["exit_code"].get<int>()), Placement(job),
-           Str(job, "submitted_at"), reason});
+    t.Row({std::to_string(job["id"].get<int64_t>()), job["name"].get<std::string>(),
+           job["state"].get<std::string>(),
+           job["exit_code"].is_null() ? "-" : std::to_string(job["exit_code"].get<int>()),
+           Placement(job), Str(job, "submitted_at"), reason});
   }
   std::cout << t.Render();
   return kExitOk;
@@ -273,8 +290,9 @@ int RunCancel(const std::string& job) {
   if (state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED") {
     std::cout << fmt::format("Job {} had already ended ({}); nothing to cancel.\n", *id, state);
   } else {
-    std::cout << fmt::format("Job {}: cancel requested (it was {}); `awan status {}` shows when it has stopped.\n",
-                             *id, state, *id);
+    std::cout << fmt::format(
+        "Job {}: cancel requested (it was {}); `awan status {}` shows when it has stopped.\n", *id,
+        state, *id);
   }
   return kExitOk;
 }
@@ -296,7 +314,9 @@ int RunEvents(const std::string& job, bool json) {
   t.Column("TIME");
   t.Column("TYPE");
   t.Column("MESSAGE");
-  for (const J& e : events) t.Row({e["time"].get<std::string>(), e["type"].get<std::string>(), e["message"].get<std::string>()});
+  for (const J& e : events)
+    t.Row({e["time"].get<std::string>(), e["type"].get<std::string>(),
+           e["message"].get<std::string>()});
   std::cout << t.Render();
   return kExitOk;
 }

@@ -80,7 +80,8 @@ int RunOptimize(const OptimizeArgs& args) {
     }
     options.blocklist.push_back(*rule);
   }
-  // With --catalog, that catalog; otherwise what the fleet sells (the providers `awan launch` uses).
+  // With --catalog, that catalog; otherwise what the fleet sells (the providers `awan launch`
+  // uses).
   absl::StatusOr<catalog::Catalog> catalog;
   if (!args.catalog.paths.empty()) {
     catalog = LoadCatalog(args.catalog);

@@ -31,18 +31,22 @@ int RunServerStart(const ServerArgs& args) {
   const std::string home = client::AwanHome();
   if (auto c = client::Connect(home); c.ok()) {
     auto info = client::ReadServerInfo(home);
-    std::cout << fmt::format("awan server already running at {} (pid {})\n", c->url(), info.ok() ? info->pid : 0);
+    std::cout << fmt::format("awan server already running at {} (pid {})\n", c->url(),
+                             info.ok() ? info->pid : 0);
     return kExitOk;
   }
   if (args.port != 0 || args.host != "127.0.0.1" || !args.catalog.empty()) {
-    std::cerr << "awan: --host/--port/--catalog apply to `awan server run` (foreground); run it under your "
+    std::cerr << "awan: --host/--port/--catalog apply to `awan server run` (foreground); run it "
+                 "under your "
                  "service manager, or use `awan server start` for the defaults\n";
     return kExitBadInput;
   }
-  // A config the server would refuse is reported here, not after a 15 s wait for a server that exited.
+  // A config the server would refuse is reported here, not after a 15 s wait for a server that
+  // exited.
   catalog::LoadReport report;
   if (auto builtin = catalog::BuiltinCatalog(report); builtin.ok()) {
-    auto fleet = providers::LoadFleet(args.config, home, *builtin, providers::DetectLocalResources());
+    auto fleet =
+        providers::LoadFleet(args.config, home, *builtin, providers::DetectLocalResources());
     if (!fleet.ok()) {
       std::cerr << "awan: " << fleet.status().message() << "\n";
       return kExitBadInput;
@@ -54,8 +58,9 @@ int RunServerStart(const ServerArgs& args) {
     return kExitFailed;
   }
   auto info = client::ReadServerInfo(home);
-  std::cout << fmt::format("awan server started at {} (pid {}, store {}, log {}/server.log)\n", c->url(),
-                           info.ok() ? info->pid : 0, info.ok() ? info->store : "?", home);
+  std::cout << fmt::format("awan server started at {} (pid {}, store {}, log {}/server.log)\n",
+                           c->url(), info.ok() ? info->pid : 0, info.ok() ? info->store : "?",
+                           home);
   return kExitOk;
 }
 
@@ -75,9 +80,10 @@ int RunServerStop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::cout << fmt::format("awan server (pid {}) stopped; running jobs keep running and are adopted at the next "
-                           "start\n",
-                           info->pid);
+  std::cout << fmt::format(
+      "awan server (pid {}) stopped; running jobs keep running and are adopted at the next "
+      "start\n",
+      info->pid);
   return kExitOk;
 }
 
@@ -86,7 +92,8 @@ int RunServerStatus(bool json) {
   auto info = client::ReadServerInfo(home);
   auto c = client::Connect(home);
   const bool running = info.ok() && c.ok();
-  // The fleet scheduler, when the server runs one (null otherwise, or when the server does not answer).
+  // The fleet scheduler, when the server runs one (null otherwise, or when the server does not
+  // answer).
   nlohmann::ordered_json scheduler = nullptr;
   if (running) {
     if (auto r = c->Call("GET", "/v1/server"); r.ok() && r->status == 200) {
@@ -106,18 +113,21 @@ int RunServerStatus(bool json) {
     return running ? kExitOk : kExitFailed;
   }
   if (!running) {
-    std::cout << fmt::format("no awan server is running for {} (`awan server start` starts one; any command "
-                             "that needs it starts one too)\n",
-                             home);
+    std::cout << fmt::format(
+        "no awan server is running for {} (`awan server start` starts one; any command "
+        "that needs it starts one too)\n",
+        home);
     return kExitFailed;
   }
-  std::cout << fmt::format("awan server running\n  url:   {}\n  pid:   {}\n  store: {}\n  home:  {}\n", info->url,
-                           info->pid, info->store, home);
+  std::cout << fmt::format(
+      "awan server running\n  url:   {}\n  pid:   {}\n  store: {}\n  home:  {}\n", info->url,
+      info->pid, info->store, home);
   if (scheduler.is_object()) {
-    std::cout << fmt::format("  fleet scheduler: policy {}, {} queued, {} running, {} of {} accelerators in use ({})\n",
-                             scheduler.value("policy", ""), scheduler.value("queued", 0), scheduler.value("running", 0),
-                             scheduler.value("accelerators_in_use", 0), scheduler.value("accelerators_total", 0),
-                             scheduler.value("fleet", ""));
+    std::cout << fmt::format(
+        "  fleet scheduler: policy {}, {} queued, {} running, {} of {} accelerators in use ({})\n",
+        scheduler.value("policy", ""), scheduler.value("queued", 0), scheduler.value("running", 0),
+        scheduler.value("accelerators_in_use", 0), scheduler.value("accelerators_total", 0),
+        scheduler.value("fleet", ""));
   }
   return kExitOk;
 }

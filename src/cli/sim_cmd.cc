@@ -58,14 +58,16 @@ int RunSimOutage(const std::string& where, const std::string& duration) {
   if (!duration.empty()) {
     auto s = Seconds(duration);
     if (!s) {
-      std::cerr << fmt::format("awan: --for '{}' is not a duration; write e.g. 30s, 10m, 2h\n", duration);
+      std::cerr << fmt::format("awan: --for '{}' is not a duration; write e.g. 30s, 10m, 2h\n",
+                               duration);
       return kExitBadInput;
     }
     body["for_seconds"] = *s;
   }
   return Post("/v1/sim/outage", body, [&](const J&) {
-    std::cout << fmt::format("{}{} is down{} (emulated outage); `awan sim restore {}` ends it.\n", provider,
-                             region.empty() ? "" : "/" + region, duration.empty() ? "" : " for " + duration, where);
+    std::cout << fmt::format("{}{} is down{} (emulated outage); `awan sim restore {}` ends it.\n",
+                             provider, region.empty() ? "" : "/" + region,
+                             duration.empty() ? "" : " for " + duration, where);
   });
 }
 
@@ -78,8 +80,9 @@ int RunSimRestore(const std::string& where) {
 
 int RunSimPreempt(const std::string& node) {
   return Post("/v1/sim/preempt", J{{"node", node}}, [&](const J& r) {
-    std::cout << fmt::format("{} preempted {}; its job is queued again and failover places it anew.\n",
-                             r["provider"].get<std::string>(), node);
+    std::cout << fmt::format(
+        "{} preempted {}; its job is queued again and failover places it anew.\n",
+        r["provider"].get<std::string>(), node);
   });
 }
 
@@ -89,7 +92,8 @@ int RunSimBooks(const std::string& provider, bool json) {
     std::cerr << "awan: " << c.status().message() << "\n";
     return kExitFailed;
   }
-  auto r = c->Call("GET", provider.empty() ? "/v1/sim/books" : "/v1/sim/books?provider=" + provider);
+  auto r =
+      c->Call("GET", provider.empty() ? "/v1/sim/books" : "/v1/sim/books?provider=" + provider);
   if (!r.ok() || r->status != 200) {
     std::cerr << "awan: cannot read the books\n";
     return kExitFailed;
@@ -109,14 +113,17 @@ int RunSimBooks(const std::string& provider, bool json) {
   int used = 0;
   for (const J& b : books) {
     used += b["used"].get<int>();
-    if (b["used"].get<int>() == 0 && !json && books.size() > 40) continue;  // long books: show what is held
+    if (b["used"].get<int>() == 0 && !json && books.size() > 40)
+      continue;  // long books: show what is held
     t.Row({b["provider"].get<std::string>(), b["region"].get<std::string>(),
-           b["zone"].is_null() ? "-" : b["zone"].get<std::string>(), b["instance_type"].get<std::string>(),
-           std::to_string(b["used"].get<int>()), std::to_string(b["capacity"].get<int>())});
+           b["zone"].is_null() ? "-" : b["zone"].get<std::string>(),
+           b["instance_type"].get<std::string>(), std::to_string(b["used"].get<int>()),
+           std::to_string(b["capacity"].get<int>())});
   }
   if (t.rows() > 0) std::cout << t.Render();
-  std::cout << fmt::format("{} emulated node(s) held{}.\n", used,
-                           books.size() > 40 ? " (rows with nothing held are left out; --json lists all)" : "");
+  std::cout << fmt::format(
+      "{} emulated node(s) held{}.\n", used,
+      books.size() > 40 ? " (rows with nothing held are left out; --json lists all)" : "");
   return kExitOk;
 }
 

@@ -33,8 +33,10 @@ sim::PriceBook Prices(const scheduler::FleetModel& fleet, const catalog::Catalog
         continue;
       }
       const double per = static_cast<double>(o.accelerator_count);
-      if (o.price > 0 && (price.on_demand == 0 || o.price / per < price.on_demand)) price.on_demand = o.price / per;
-      if (o.spot_price > 0 && (price.spot == 0 || o.spot_price / per < price.spot)) price.spot = o.spot_price / per;
+      if (o.price > 0 && (price.on_demand == 0 || o.price / per < price.on_demand))
+        price.on_demand = o.price / per;
+      if (o.spot_price > 0 && (price.spot == 0 || o.spot_price / per < price.spot))
+        price.spot = o.spot_price / per;
       found = true;
     }
     if (found) book[key] = price;
@@ -49,7 +51,8 @@ sim::PriceBook Prices(const scheduler::FleetModel& fleet, const catalog::Catalog
 
 std::string Count(int64_t n) {
   std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > (n < 0 ? 1 : 0); i -= 3) s.insert(static_cast<size_t>(i), ",");
+  for (int i = static_cast<int>(s.size()) - 3; i > (n < 0 ? 1 : 0); i -= 3)
+    s.insert(static_cast<size_t>(i), ",");
   return s;
 }
 
@@ -64,24 +67,30 @@ void PrintSummary(const sim::SimResult& r) {
   std::cout << fmt::format(
       "Simulated {} jobs ({}: {}) on fleet '{}' ({} accelerators), policy {}{}.\n"
       "{} simulated in {:.2f} s: {} events ({:.2f} M events/s).\n\n",
-      Count(r.submitted), r.workload_format, r.workload_source, r.fleet, Count(r.total_accelerators), r.policy,
-      r.scenario_source.empty() ? "" : ", scenario " + r.scenario_source, Span(static_cast<double>(r.end_s - r.start_s)),
-      r.wall_s, Count(r.events), events_per_s / 1e6);
-  for (const auto& [reason, n] : r.skipped) std::cout << fmt::format("  left out: {} rows: {}\n", Count(n), reason);
-  for (const auto& [what, n] : r.adjusted) std::cout << fmt::format("  adjusted: {} rows: {}\n", Count(n), what);
+      Count(r.submitted), r.workload_format, r.workload_source, r.fleet,
+      Count(r.total_accelerators), r.policy,
+      r.scenario_source.empty() ? "" : ", scenario " + r.scenario_source,
+      Span(static_cast<double>(r.end_s - r.start_s)), r.wall_s, Count(r.events),
+      events_per_s / 1e6);
+  for (const auto& [reason, n] : r.skipped)
+    std::cout << fmt::format("  left out: {} rows: {}\n", Count(n), reason);
+  for (const auto& [what, n] : r.adjusted)
+    std::cout << fmt::format("  adjusted: {} rows: {}\n", Count(n), what);
   if (!r.skipped.empty() || !r.adjusted.empty()) std::cout << "\n";
-  std::cout << fmt::format("JOBS  submitted {} · completed {} · preempted {} · interrupted {} · requeued {} · "
-                           "unfinished {}{}\n\n",
-                           Count(r.submitted), Count(r.completed), Count(r.preempted), Count(r.interrupted),
-                           Count(r.requeued), Count(r.unfinished),
-                           r.unplaceable ? fmt::format(" ({} fit no pool of the fleet)", Count(r.unplaceable)) : "");
+  std::cout << fmt::format(
+      "JOBS  submitted {} · completed {} · preempted {} · interrupted {} · requeued {} · "
+      "unfinished {}{}\n\n",
+      Count(r.submitted), Count(r.completed), Count(r.preempted), Count(r.interrupted),
+      Count(r.requeued), Count(r.unfinished),
+      r.unplaceable ? fmt::format(" ({} fit no pool of the fleet)", Count(r.unplaceable)) : "");
   Table t;
   t.Column("SECONDS");
   t.Column("MEAN", Table::Align::kRight);
   t.Column("P50", Table::Align::kRight);
   t.Column("P99", Table::Align::kRight);
   auto row = [&](const std::string& name, const sim::Stats& s) {
-    t.Row({name, fmt::format("{:.0f}", s.mean), fmt::format("{:.0f}", s.p50), fmt::format("{:.0f}", s.p99)});
+    t.Row({name, fmt::format("{:.0f}", s.mean), fmt::format("{:.0f}", s.p50),
+           fmt::format("{:.0f}", s.p99)});
   };
   row("queue delay", r.queue_delay_s);
   if (r.recorded_queue_delay_s) row("queue delay recorded in the trace", *r.recorded_queue_delay_s);
@@ -93,17 +102,20 @@ void PrintSummary(const sim::SimResult& r) {
   for (const auto& [p, v] : r.utilization_by_provider) u.Row({p, fmt::format("{:.1f}%", 100 * v)});
   u.Row({"(all)", fmt::format("{:.1f}%", 100 * r.utilization)});
   std::cout << u.Render() << "\n";
-  std::cout << fmt::format("COST  committed ${} (idle ${}) · on-demand ${} · spot ${} · total ${}\n",
-                           FormatUsd(r.cost_committed), FormatUsd(r.cost_idle_committed), FormatUsd(r.cost_on_demand),
-                           FormatUsd(r.cost_spot), FormatUsd(r.cost_committed + r.cost_on_demand + r.cost_spot));
+  std::cout << fmt::format(
+      "COST  committed ${} (idle ${}) · on-demand ${} · spot ${} · total ${}\n",
+      FormatUsd(r.cost_committed), FormatUsd(r.cost_idle_committed), FormatUsd(r.cost_on_demand),
+      FormatUsd(r.cost_spot), FormatUsd(r.cost_committed + r.cost_on_demand + r.cost_spot));
   if (r.lost_work_accelerator_hours > 0) {
-    std::cout << fmt::format("      work lost to preemptions and outages: {:.0f} accelerator-hours\n",
-                             r.lost_work_accelerator_hours);
+    std::cout << fmt::format(
+        "      work lost to preemptions and outages: {:.0f} accelerator-hours\n",
+        r.lost_work_accelerator_hours);
   }
   if (!r.unpriced.empty()) {
-    std::cout << fmt::format("      no price known for {} (counted as $0; give prices in the fleet's on_demand "
-                             "entries)\n",
-                             fmt::join(r.unpriced, ", "));
+    std::cout << fmt::format(
+        "      no price known for {} (counted as $0; give prices in the fleet's on_demand "
+        "entries)\n",
+        fmt::join(r.unpriced, ", "));
   }
 }
 
@@ -121,7 +133,8 @@ int RunSimulate(const SimulateArgs& args) {
     return kExitBadInput;
   };
   if (args.fleet.empty() == args.fleet_from_nodes.empty()) {
-    return fail("give the fleet: --fleet FLEET.yaml, or --fleet-from-nodes NODES.csv (an openb node list)");
+    return fail(
+        "give the fleet: --fleet FLEET.yaml, or --fleet-from-nodes NODES.csv (an openb node list)");
   }
   if (args.trace.empty() == (args.synthetic <= 0)) {
     return fail("give the workload: --trace FILE --format FORMAT, or --synthetic N");
@@ -153,7 +166,8 @@ int RunSimulate(const SimulateArgs& args) {
     if (args.load <= 0 || args.arrivals_per_hour < 0) {
       return fail("--load must be more than 0 (e.g. 0.9) and --arrivals-per-hour not negative");
     }
-    if ((args.duration_median_s && *args.duration_median_s < 1) || (args.duration_mean_s && *args.duration_mean_s < 1)) {
+    if ((args.duration_median_s && *args.duration_median_s < 1) ||
+        (args.duration_mean_s && *args.duration_mean_s < 1)) {
       return fail("--duration-median and --duration-mean are seconds, at least 1");
     }
     options->jobs = args.synthetic;
@@ -190,8 +204,9 @@ int RunSimulate(const SimulateArgs& args) {
   const int64_t total = static_cast<int64_t>(workload.jobs.size());
   if (!args.quiet) {
     options.progress = [total](int64_t now, int64_t done, size_t queued) {
-      std::cerr << fmt::format("simulating: t = {}, {} of {} jobs done, {} queued\n", Span(static_cast<double>(now)),
-                               Count(done), Count(total), Count(static_cast<int64_t>(queued)));
+      std::cerr << fmt::format("simulating: t = {}, {} of {} jobs done, {} queued\n",
+                               Span(static_cast<double>(now)), Count(done), Count(total),
+                               Count(static_cast<int64_t>(queued)));
     };
   }
   const sim::SimResult result = sim::Simulate(*fleet, workload, scenario, prices, options);
@@ -209,10 +224,12 @@ int RunSimulate(const SimulateArgs& args) {
     if (ec || !WriteFile(dir / "summary.json", sim::ToJson(result)) ||
         !WriteFile(dir / "timeseries.csv", sim::SeriesCsv(result)) ||
         !WriteFile(dir / "timeseries.svg", sim::SeriesSvg(result))) {
-      return fail(fmt::format("--out {}: cannot write there{}", args.out, ec ? ": " + ec.message() : ""));
+      return fail(
+          fmt::format("--out {}: cannot write there{}", args.out, ec ? ": " + ec.message() : ""));
     }
     if (!args.quiet) {
-      std::cerr << fmt::format("wrote {0}/summary.json, {0}/timeseries.csv, {0}/timeseries.svg\n", args.out);
+      std::cerr << fmt::format("wrote {0}/summary.json, {0}/timeseries.csv, {0}/timeseries.svg\n",
+                               args.out);
     }
   }
   return kExitOk;

@@ -100,7 +100,8 @@ absl::StatusOr<HttpResponse> ApiClient::Call(std::string_view method, std::strin
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     return HttpResponse{static_cast<int>(parser.get().result_int()), parser.get().body()};
   } catch (const std::exception& e) {
-    return absl::UnavailableError(fmt::format("cannot reach the awan server at {}: {}", url(), e.what()));
+    return absl::UnavailableError(
+        fmt::format("cannot reach the awan server at {}: {}", url(), e.what()));
   }
 }
 
@@ -138,7 +139,8 @@ absl::StatusOr<ServerInfo> ReadServerInfo(const std::string& home) {
   if (!in) return absl::NotFoundError(fmt::format("no server is running for {}", home));
   try {
     auto j = nlohmann::json::parse(in);
-    return ServerInfo{j.at("url").get<std::string>(), j.value("store", ""), j.at("pid").get<int64_t>()};
+    return ServerInfo{j.at("url").get<std::string>(), j.value("store", ""),
+                      j.at("pid").get<int64_t>()};
   } catch (const std::exception& e) {
     return absl::DataLossError(fmt::format("{}/server.json is unreadable: {}", home, e.what()));
   }
@@ -148,21 +150,26 @@ absl::StatusOr<ApiClient> Connect(const std::string& home) {
   auto info = ReadServerInfo(home);
   if (!info.ok()) return info.status();
   auto url = ParseUrl(info->url);
-  if (!url) return absl::DataLossError(fmt::format("{}/server.json has a bad url '{}'", home, info->url));
+  if (!url)
+    return absl::DataLossError(fmt::format("{}/server.json has a bad url '{}'", home, info->url));
   ApiClient client(url->host, url->port, ReadToken(home));
   auto health = client.Call("GET", "/v1/health");
   if (!health.ok() || health->status != 200) {
-    return absl::UnavailableError(fmt::format("the server in {}/server.json (pid {}) does not answer", home, info->pid));
+    return absl::UnavailableError(
+        fmt::format("the server in {}/server.json (pid {}) does not answer", home, info->pid));
   }
   return client;
 }
 
-absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet, const std::string& config) {
+absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet,
+                                         const std::string& config) {
   if (auto client = Connect(home); client.ok()) return client;
   std::error_code ec;
   fs::create_directories(home, ec);
   fs::remove(fs::path(home) / "server.json", ec);
-  if (!quiet) std::cerr << fmt::format("awan: starting a local server for {} (log: {}/server.log)\n", home, home);
+  if (!quiet)
+    std::cerr << fmt::format("awan: starting a local server for {} (log: {}/server.log)\n", home,
+                             home);
   std::string self = fs::read_symlink("/proc/self/exe", ec).string();
   const std::string log = (fs::path(home) / "server.log").string();
   const std::string config_path = config.empty() ? "" : fs::absolute(config, ec).string();
@@ -182,7 +189,8 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet, co
     if (config_path.empty()) {
       execl(self.c_str(), "awan", "server", "run", static_cast<char*>(nullptr));
     } else {
-      execl(self.c_str(), "awan", "server", "run", "--config", config_path.c_str(), static_cast<char*>(nullptr));
+      execl(self.c_str(), "awan", "server", "run", "--config", config_path.c_str(),
+            static_cast<char*>(nullptr));
     }
     _exit(127);
   }

@@ -113,11 +113,24 @@ std::optional<double> ParseDuration(std::string_view s) {
   if (s.empty()) return std::nullopt;
   double unit = 1;
   switch (s.back()) {
-    case 's': unit = 1; s.remove_suffix(1); break;
-    case 'm': unit = 60; s.remove_suffix(1); break;
-    case 'h': unit = 3600; s.remove_suffix(1); break;
-    case 'd': unit = 86400; s.remove_suffix(1); break;
-    default: break;
+    case 's':
+      unit = 1;
+      s.remove_suffix(1);
+      break;
+    case 'm':
+      unit = 60;
+      s.remove_suffix(1);
+      break;
+    case 'h':
+      unit = 3600;
+      s.remove_suffix(1);
+      break;
+    case 'd':
+      unit = 86400;
+      s.remove_suffix(1);
+      break;
+    default:
+      break;
   }
   auto v = ParseNumber(s);
   if (!v || *v < 0) return std::nullopt;

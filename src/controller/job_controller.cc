@@ -31,17 +31,19 @@ int64_t SystemNowMs() {
 
 }  // namespace
 
-// The fleet scheduler inside the controller: its books, and what the controller knows of each job it
-// holds. Loop-thread state.
+// The fleet scheduler inside the controller: its books, and what the controller knows of each job
+// it holds. Loop-thread state.
 struct JobController::FleetQueue {
   struct Job {
     scheduler::JobSpec spec;
-    bool started = false;            // the scheduler started it (else it is in its queue)
-    uint32_t pool = 0;               // when started
-    std::vector<int64_t> victims;    // jobs preempted for it whose nodes must go before it starts
+    bool started = false;          // the scheduler started it (else it is in its queue)
+    uint32_t pool = 0;             // when started
+    std::vector<int64_t> victims;  // jobs preempted for it whose nodes must go before it starts
   };
   FleetQueue(const providers::SchedulerSettings& settings)
-      : model(settings.model), policy(settings.policy), fleet_file(settings.fleet_file),
+      : model(settings.model),
+        policy(settings.policy),
+        fleet_file(settings.fleet_file),
         sched(*model, scheduler::MakePolicy(settings.policy)) {}
   // Seconds since the fleet file's `start` (the scheduler's clock).
   int64_t Seconds(int64_t now_ms) const { return now_ms / 1000 - model->start_epoch_s; }
@@ -65,10 +67,12 @@ struct JobController::FleetQueue {
     for (const spec::Resources& r : task.resources) {
       if (r.accelerator.empty()) continue;
       std::string name = PoolAccelerator(r.accelerator);
-      scheduler::Need need{name.empty() ? r.accelerator : name, task.num_nodes, r.accelerator_count};
-      const bool seen = std::any_of(spec.alternatives.begin(), spec.alternatives.end(), [&](const scheduler::Need& n) {
-        return n.accelerator == need.accelerator && n.per_node == need.per_node;
-      });
+      scheduler::Need need{name.empty() ? r.accelerator : name, task.num_nodes,
+                           r.accelerator_count};
+      const bool seen = std::any_of(
+          spec.alternatives.begin(), spec.alternatives.end(), [&](const scheduler::Need& n) {
+            return n.accelerator == need.accelerator && n.per_node == need.per_node;
+          });
       if (!seen) spec.alternatives.push_back(need);
     }
     return spec;
@@ -81,12 +85,13 @@ struct JobController::FleetQueue {
   std::map<std::pair<std::string, std::string>, bool> down;  // (provider, region) → in outage
 };
 
-JobController::JobController(store::Store& store, providers::LocalResources machine, ControllerOptions options,
-                             const providers::Fleet* fleet)
+JobController::JobController(store::Store& store, providers::LocalResources machine,
+                             ControllerOptions options, const providers::Fleet* fleet)
     : store_(store), machine_(std::move(machine)), options_(std::move(options)), fleet_(fleet) {
   gpu_used_.assign(machine_.gpus.size(), false);
   if (fleet_ != nullptr) fleet_catalog_ = fleet_->BuildCatalog();
-  if (fleet_ != nullptr && fleet_->scheduler) queue_ = std::make_unique<FleetQueue>(*fleet_->scheduler);
+  if (fleet_ != nullptr && fleet_->scheduler)
+    queue_ = std::make_unique<FleetQueue>(*fleet_->scheduler);
   UpdateSummary();
 }
 
@@ -104,9 +109,10 @@ absl::StatusOr<JobController::Need> JobController::NeedFor(const spec::Task& tas
   for (const spec::Resources& r : task.resources) {
     const std::string label = spec::AcceleratorLabel(r);
     if (!r.provider.empty() && r.provider != "local") {
-      why.push_back(fmt::format("{} asks for provider '{}'; this server runs jobs on the local machine "
-                                "only (remove `infra`/`cloud`, or use infra: local)",
-                                label, r.provider));
+      why.push_back(
+          fmt::format("{} asks for provider '{}'; this server runs jobs on the local machine "
+                      "only (remove `infra`/`cloud`, or use infra: local)",
+                      label, r.provider));
       continue;
     }
     Need need;
@@ -115,9 +121,9 @@ absl::StatusOr<JobController::Need> JobController::NeedFor(const spec::Task& tas
     need.gpus = r.accelerator.empty() ? 0 : r.accelerator_count;
     need.gpu_name = r.accelerator;
     const int nodes = task.num_nodes;
-    const int matching = static_cast<int>(std::count_if(machine_.gpus.begin(), machine_.gpus.end(), [&](const auto& g) {
-      return providers::GpuMatches(g.name, need.gpu_name);
-    }));
+    const int matching = static_cast<int>(
+        std::count_if(machine_.gpus.begin(), machine_.gpus.end(),
+                      [&](const auto& g) { return providers::GpuMatches(g.name, need.gpu_name); }));
     if (need.cpus * nodes > machine_.cpus) {
       why.push_back(fmt::format("{} needs {} CPUs ({} per node × {}); this machine has {}", label,
                                 need.cpus * nodes, need.cpus, nodes, machine_.cpus));
@@ -125,9 +131,11 @@ absl::StatusOr<JobController::Need> JobController::NeedFor(const spec::Task& tas
       why.push_back(fmt::format("{} needs {:.1f} GiB of memory; this machine has {:.1f}", label,
                                 need.memory_gib * nodes, machine_.memory_gib));
     } else if (need.gpus * nodes > matching) {
-      std::string have = machine_.gpus.empty() ? "no GPUs" : fmt::format("{} × {}", machine_.gpus.size(), machine_.gpus[0].name);
-      why.push_back(fmt::format("{} needs {} {} GPU(s) ({} per node × {}); this machine has {}", label,
-                                need.gpus * nodes, need.gpu_name, need.gpus, nodes, have));
+      std::string have = machine_.gpus.empty()
+                             ? "no GPUs"
+                             : fmt::format("{} × {}", machine_.gpus.size(), machine_.gpus[0].name);
+      why.push_back(fmt::format("{} needs {} {} GPU(s) ({} per node × {}); this machine has {}",
+                                label, need.gpus * nodes, need.gpu_name, need.gpus, nodes, have));
     } else {
       return need;
     }
@@ -141,7 +149,8 @@ std::optional<std::vector<int>> JobController::Fit(const Need& need, int nodes) 
   if (used_cpus_ + need.cpus * nodes > machine_.cpus + 1e-9) return std::nullopt;
   if (used_memory_gib_ + need.memory_gib * nodes > machine_.memory_gib + 1e-9) return std::nullopt;
   std::vector<int> gpus;
-  for (size_t i = 0; i < machine_.gpus.size() && static_cast<int>(gpus.size()) < need.gpus * nodes; ++i) {
+  for (size_t i = 0; i < machine_.gpus.size() && static_cast<int>(gpus.size()) < need.gpus * nodes;
+       ++i) {
     if (!gpu_used_[i] && providers::GpuMatches(machine_.gpus[i].name, need.gpu_name)) {
       gpus.push_back(static_cast<int>(i));
     }
@@ -156,12 +165,13 @@ absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::s
   if (!task.ok()) return task.status();
   for (const auto& [name, value] : task->envs) {
     if (!value) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{}: envs.{} has no value; give it one in the task file", source, name));
+      return absl::InvalidArgumentError(
+          fmt::format("{}: envs.{} has no value; give it one in the task file", source, name));
     }
   }
-  const bool scheduled = queue_ && std::any_of(task->resources.begin(), task->resources.end(),
-                                               [](const spec::Resources& r) { return !r.accelerator.empty(); });
+  const bool scheduled =
+      queue_ && std::any_of(task->resources.begin(), task->resources.end(),
+                            [](const spec::Resources& r) { return !r.accelerator.empty(); });
   if (scheduled) {
     if (absl::Status s = CheckSchedulable(*task); !s.ok()) return s;
   }
@@ -176,15 +186,21 @@ absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::s
     bool elsewhere = false;
     for (const auto& p : ranking->candidates) elsewhere = elsewhere || p.provider != "local";
     if (!elsewhere) {
-      return absl::InvalidArgumentError(fmt::format(
-          "no provider of the fleet can run this task: {}{}", ranking->infeasible_reason.empty()
-                                                                   ? std::string(local.status().message())
-                                                                   : ranking->infeasible_reason,
-          ranking->infeasible_reason.empty() ? "" : fmt::format(" ({})", std::string(local.status().message()))));
+      return absl::InvalidArgumentError(
+          fmt::format("no provider of the fleet can run this task: {}{}",
+                      ranking->infeasible_reason.empty() ? std::string(local.status().message())
+                                                         : ranking->infeasible_reason,
+                      ranking->infeasible_reason.empty()
+                          ? ""
+                          : fmt::format(" ({})", std::string(local.status().message()))));
     }
   }
-  store::NewJob job{task->name.empty() ? "job" : task->name, task->num_nodes, std::string(task_yaml),
-                    std::string(source), base_dir, retry_until_up};
+  store::NewJob job{task->name.empty() ? "job" : task->name,
+                    task->num_nodes,
+                    std::string(task_yaml),
+                    std::string(source),
+                    base_dir,
+                    retry_until_up};
   auto id = store_.CreateJob(job, Now());
   if (id.ok()) {
     std::error_code ec;
@@ -201,7 +217,8 @@ absl::Status JobController::Cancel(int64_t id) {
   return s;
 }
 
-void JobController::Fail(int64_t id, JobState from, const std::string& reason, std::optional<int> code) {
+void JobController::Fail(int64_t id, JobState from, const std::string& reason,
+                         std::optional<int> code) {
   Finish(id, from, JobState::kFailed, reason, code);
 }
 
@@ -239,7 +256,8 @@ void JobController::PlaceJob(const JobRecord& job) {
   }
   std::vector<providers::Attempt>& attempts = attempts_[job.id];
   for (const optimizer::Placement& p : ranking->candidates) {
-    if (blocks_.Blocked(p.provider, p.region, p.zone, Now())) continue;  // blocked earlier in this walk
+    if (blocks_.Blocked(p.provider, p.region, p.zone, Now()))
+      continue;  // blocked earlier in this walk
     if (p.provider == "local") {
       auto need = NeedFor(*task);
       if (!need.ok()) continue;
@@ -249,21 +267,24 @@ void JobController::PlaceJob(const JobRecord& job) {
       }
       return;  // this machine is the best place: wait for it to free up rather than pay elsewhere
     }
-    if (TryProvision(job, *task, p, attempts, /*block_on_capacity=*/true) != TryResult::kFailed) return;
+    if (TryProvision(job, *task, p, attempts, /*block_on_capacity=*/true) != TryResult::kFailed)
+      return;
   }
   // Nothing could be provisioned anywhere.
-  std::string summary = attempts.empty()
-                            ? (ranking->infeasible_reason.empty() ? "every placement is blocked after failures"
-                                                                  : ranking->infeasible_reason)
-                            : fmt::format("{} attempt(s) failed:\n{}", attempts.size(),
-                                          providers::AttemptsTable(attempts));
+  std::string summary = attempts.empty() ? (ranking->infeasible_reason.empty()
+                                                ? "every placement is blocked after failures"
+                                                : ranking->infeasible_reason)
+                                         : fmt::format("{} attempt(s) failed:\n{}", attempts.size(),
+                                                       providers::AttemptsTable(attempts));
   if (job.retry_until_up) {
     auto& [retries, next] = retry_[job.id];
-    const int64_t wait = providers::Backoff(retries++, options_.retry_base_ms, options_.retry_cap_ms);
+    const int64_t wait =
+        providers::Backoff(retries++, options_.retry_base_ms, options_.retry_cap_ms);
     next = Now() + wait;
-    (void)store_.AddEvent({job.id, Now(), "retry",
-                           fmt::format("no provider has room; trying again in {:.1f} s (--retry-until-up)",
-                                       static_cast<double>(wait) / 1000)});
+    (void)store_.AddEvent(
+        {job.id, Now(), "retry",
+         fmt::format("no provider has room; trying again in {:.1f} s (--retry-until-up)",
+                     static_cast<double>(wait) / 1000)});
     attempts.clear();
     return;
   }
@@ -272,21 +293,24 @@ void JobController::PlaceJob(const JobRecord& job) {
 }
 
 JobController::TryResult JobController::TryProvision(const JobRecord& job, const spec::Task& task,
-                                                    const optimizer::Placement& p,
-                                                    std::vector<providers::Attempt>& attempts, bool block_on_capacity) {
+                                                     const optimizer::Placement& p,
+                                                     std::vector<providers::Attempt>& attempts,
+                                                     bool block_on_capacity) {
   providers::Provider* provider = fleet_->Find(p.provider);
   if (provider == nullptr) return TryResult::kFailed;
-  providers::Offer offer{p.region, p.zone, p.instance_type, p.accelerator, p.accelerator_count, p.spot, p.num_nodes};
+  providers::Offer offer{p.region, p.zone,     p.instance_type, p.accelerator, p.accelerator_count,
+                         p.spot,   p.num_nodes};
   for (int tries = 0;; ++tries) {
     providers::ProvisionResult result = provider->Provision(job.id, offer, Now());
     providers::Attempt a{Now(), p.provider, p.region, p.zone, p.instance_type, "ok", ""};
     if (auto* allocation = std::get_if<providers::Allocation>(&result)) {
       attempts.push_back(a);
-      (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
+      (void)store_.AddEvent(
+          {job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
       store::Transition placed = MakeTransition(
           JobState::kPending, JobState::kProvisioning,
-          fmt::format("provisioning {} × {} on {} {}{}", p.num_nodes, p.instance_type, p.provider, p.region,
-                      p.zone.empty() ? "" : "/" + p.zone),
+          fmt::format("provisioning {} × {} on {} {}{}", p.num_nodes, p.instance_type, p.provider,
+                      p.region, p.zone.empty() ? "" : "/" + p.zone),
           Now());
       placed.provider = p.provider;
       placed.region = p.region;
@@ -298,7 +322,8 @@ JobController::TryResult JobController::TryProvision(const JobRecord& job, const
         return TryResult::kJobFailed;
       }
       for (int rank = 0; rank < task.num_nodes; ++rank) {
-        (void)store_.PutNode({job.id, rank, p.provider, allocation->hosts[static_cast<size_t>(rank)], 0, 0,
+        (void)store_.PutNode({job.id, rank, p.provider,
+                              allocation->hosts[static_cast<size_t>(rank)], 0, 0,
                               fmt::format("{}/node-{}", JobDir(job.id), rank), "", allocation->id});
       }
       provisioning_[job.id] = {provider, *allocation, p.accelerator_count};
@@ -310,22 +335,27 @@ JobController::TryResult JobController::TryProvision(const JobRecord& job, const
     a.outcome = std::string(providers::ErrorKindName(error.kind));
     a.message = error.message;
     attempts.push_back(a);
-    (void)store_.AddEvent({job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
+    (void)store_.AddEvent(
+        {job.id, Now(), "attempt", providers::DescribeAttempt(a, attempts.size())});
     if (error.kind == providers::ErrorKind::kTransient && tries < 2) {
-      // The same placement again after a short backoff (50, then 100 ms): transient errors usually are.
+      // The same placement again after a short backoff (50, then 100 ms): transient errors usually
+      // are.
       std::this_thread::sleep_for(std::chrono::milliseconds(providers::Backoff(tries, 50, 400)));
       continue;
     }
     if (error.kind == providers::ErrorKind::kInvalidRequest) {
-      Fail(job.id, JobState::kPending, fmt::format("{} refused the request: {}", p.provider, error.message));
+      Fail(job.id, JobState::kPending,
+           fmt::format("{} refused the request: {}", p.provider, error.message));
       attempts_.erase(job.id);
       return TryResult::kJobFailed;
     }
-    if (!block_on_capacity && error.kind == providers::ErrorKind::kCapacityUnavailable) return TryResult::kFailed;
+    if (!block_on_capacity && error.kind == providers::ErrorKind::kCapacityUnavailable)
+      return TryResult::kFailed;
     if (auto block = providers::BlockFor(p.provider, offer, error, Now(), options_.block_ms)) {
       blocks_.Add(*block);
     } else {  // transient three times: skip this zone for a little while
-      blocks_.Add({p.provider, p.region, p.zone, Now() + options_.retry_base_ms, "transient errors"});
+      blocks_.Add(
+          {p.provider, p.region, p.zone, Now() + options_.retry_base_ms, "transient errors"});
     }
     return TryResult::kFailed;
   }
@@ -333,8 +363,9 @@ JobController::TryResult JobController::TryProvision(const JobRecord& job, const
 
 void JobController::StartLocal(const JobRecord& job, const spec::Task& task, const Need& need,
                                std::vector<int> gpus) {
-  store::Transition placed = MakeTransition(JobState::kPending, JobState::kProvisioning,
-                                            fmt::format("placed on local/{}", machine_.hostname), Now());
+  store::Transition placed =
+      MakeTransition(JobState::kPending, JobState::kProvisioning,
+                     fmt::format("placed on local/{}", machine_.hostname), Now());
   placed.provider = "local";
   placed.region = "local";
   placed.zone = "";
@@ -364,29 +395,34 @@ void JobController::StartLocal(const JobRecord& job, const spec::Task& task, con
     for (const auto& [k, v] : task.envs) spec.envs.emplace_back(k, v.value_or(""));
     spec.envs.emplace_back("AWAN_PROVIDER", "local");
     for (int g = 0; g < need.gpus; ++g) {
-      spec.gpu_indices.push_back(machine_.gpus[static_cast<size_t>(r.gpus[static_cast<size_t>(rank * need.gpus + g)])].index);
+      spec.gpu_indices.push_back(
+          machine_.gpus[static_cast<size_t>(r.gpus[static_cast<size_t>(rank * need.gpus + g)])]
+              .index);
     }
     spec.node_ips = ips;
     std::string gpu_list;
     for (int g : spec.gpu_indices) gpu_list += (gpu_list.empty() ? "" : ",") + std::to_string(g);
     // The node's record exists before its process does, so a crash in between is visible.
-    (void)store_.PutNode({job.id, rank, "local", machine_.hostname, 0, 0, spec.node_dir, gpu_list, ""});
+    (void)store_.PutNode(
+        {job.id, rank, "local", machine_.hostname, 0, 0, spec.node_dir, gpu_list, ""});
     auto handle = providers::StartNode(spec);
     if (!handle.ok()) {
       StopNodes(r);
       r.kill_at = Now();
       running_[job.id] = std::move(r);
-      Fail(job.id, JobState::kProvisioning, fmt::format("node {}: {}", rank, std::string(handle.status().message())));
+      Fail(job.id, JobState::kProvisioning,
+           fmt::format("node {}: {}", rank, std::string(handle.status().message())));
       return;
     }
-    (void)store_.PutNode({job.id, rank, "local", machine_.hostname, handle->pid, handle->pid_start, spec.node_dir,
-                          gpu_list, ""});
+    (void)store_.PutNode({job.id, rank, "local", machine_.hostname, handle->pid, handle->pid_start,
+                          spec.node_dir, gpu_list, ""});
     r.nodes.push_back(*handle);
     r.node_dirs.push_back(spec.node_dir);
   }
   running_[job.id] = std::move(r);
-  (void)store_.ApplyTransition(job.id, MakeTransition(JobState::kProvisioning, JobState::kRunning,
-                                                      fmt::format("{} node(s) started", task.num_nodes), Now()));
+  (void)store_.ApplyTransition(
+      job.id, MakeTransition(JobState::kProvisioning, JobState::kRunning,
+                             fmt::format("{} node(s) started", task.num_nodes), Now()));
 }
 
 // A provider's nodes are ready: start the workload on each.
@@ -406,7 +442,8 @@ void JobController::StartProvisioned(int64_t id) {
   }
   r.num_nodes = task->num_nodes;
   std::string ips;
-  for (size_t i = 0; i < prov.allocation.hosts.size(); ++i) ips += (i == 0 ? "" : ",") + prov.allocation.hosts[i];
+  for (size_t i = 0; i < prov.allocation.hosts.size(); ++i)
+    ips += (i == 0 ? "" : ",") + prov.allocation.hosts[i];
   for (int rank = 0; rank < task->num_nodes; ++rank) {
     providers::NodeSpec spec;
     spec.job_id = id;
@@ -427,19 +464,22 @@ void JobController::StartProvisioned(int64_t id) {
       StopNodes(r);
       r.kill_at = Now();
       running_[id] = std::move(r);
-      Fail(id, JobState::kProvisioning, fmt::format("node {}: {}", rank, std::string(handle.status().message())));
+      Fail(id, JobState::kProvisioning,
+           fmt::format("node {}: {}", rank, std::string(handle.status().message())));
       return;
     }
-    (void)store_.PutNode({id, rank, prov.provider->name(), prov.allocation.hosts[static_cast<size_t>(rank)],
-                          handle->pid, handle->pid_start, spec.node_dir, "", prov.allocation.id});
+    (void)store_.PutNode({id, rank, prov.provider->name(),
+                          prov.allocation.hosts[static_cast<size_t>(rank)], handle->pid,
+                          handle->pid_start, spec.node_dir, "", prov.allocation.id});
     r.nodes.push_back(*handle);
     r.node_dirs.push_back(spec.node_dir);
   }
   running_[id] = std::move(r);
-  (void)store_.ApplyTransition(id, MakeTransition(JobState::kProvisioning, JobState::kRunning,
-                                                  fmt::format("{} node(s) started on {}", task->num_nodes,
-                                                              prov.provider->name()),
-                                                  Now()));
+  (void)store_.ApplyTransition(
+      id,
+      MakeTransition(
+          JobState::kProvisioning, JobState::kRunning,
+          fmt::format("{} node(s) started on {}", task->num_nodes, prov.provider->name()), Now()));
 }
 
 void JobController::ReleaseRunning(int64_t id, Running& r) {
@@ -465,9 +505,9 @@ void JobController::HandlePreemptions() {
         if (r.allocation != allocation || r.kill_at) continue;
         auto job = store_.GetJob(id);
         if (!job.ok() || job->state != JobState::kRunning) continue;
-        (void)store_.ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kPreempted,
-                                                        fmt::format("{} preempted allocation {}", name, allocation),
-                                                        Now()));
+        (void)store_.ApplyTransition(
+            id, MakeTransition(JobState::kRunning, JobState::kPreempted,
+                               fmt::format("{} preempted allocation {}", name, allocation), Now()));
         Signal(r, SIGKILL);
         r.kill_at = Now();
         r.preempted = true;
@@ -525,7 +565,8 @@ void JobController::WatchRunning(int64_t id, Running& r, const JobRecord& job) {
     Fail(id, job.state, gone);
     StopNodes(r);
   } else if (first_failure) {
-    Fail(id, job.state, fmt::format("node {} exited with code {}", failed_rank, *first_failure), first_failure);
+    Fail(id, job.state, fmt::format("node {} exited with code {}", failed_rank, *first_failure),
+         first_failure);
     StopNodes(r);  // a gang fails together
   } else if (all_exited) {
     Finish(id, job.state, JobState::kSucceeded, "exit code 0", 0);
@@ -542,7 +583,8 @@ void JobController::ReconcileOnce() {
     auto job = store_.GetJob(id);
     if (job.ok() && job->cancel_requested) {
       it->second.provider->Release(it->second.allocation.id);
-      Finish(id, JobState::kProvisioning, JobState::kCancelled, "cancelled while provisioning", std::nullopt);
+      Finish(id, JobState::kProvisioning, JobState::kCancelled, "cancelled while provisioning",
+             std::nullopt);
       it = provisioning_.erase(it);
       Forget(id);
       continue;
@@ -571,10 +613,12 @@ void JobController::ReconcileOnce() {
         ReleaseRunning(it->first, r);
         NodesReleased(it->first);
         if (r.preempted) {
-          (void)store_.ApplyTransition(it->first, MakeTransition(JobState::kPreempted, JobState::kRecovering,
-                                                                 "nodes released", Now()));
-          (void)store_.ApplyTransition(it->first, MakeTransition(JobState::kRecovering, JobState::kPending,
-                                                                 "queued again after preemption", Now()));
+          (void)store_.ApplyTransition(
+              it->first,
+              MakeTransition(JobState::kPreempted, JobState::kRecovering, "nodes released", Now()));
+          (void)store_.ApplyTransition(it->first,
+                                       MakeTransition(JobState::kRecovering, JobState::kPending,
+                                                      "queued again after preemption", Now()));
         }
         it = running_.erase(it);
         continue;
@@ -589,7 +633,8 @@ void JobController::ReconcileOnce() {
   for (const JobRecord& job : *active) {
     if (job.state != JobState::kPending) continue;
     if (job.cancel_requested) {
-      Finish(job.id, JobState::kPending, JobState::kCancelled, "cancelled before it started", std::nullopt);
+      Finish(job.id, JobState::kPending, JobState::kCancelled, "cancelled before it started",
+             std::nullopt);
       attempts_.erase(job.id);
       retry_.erase(job.id);
       Forget(job.id);
@@ -633,20 +678,27 @@ void JobController::Schedule() {
     q.pool = run.placement.pool;
     const scheduler::Pool& pool = queue_->model->pools[q.pool];
     for (int64_t v : victims) {
-      StopForScheduler(v, fmt::format("preempted by job {} (priority {}) — fleet scheduler, policy {}", d.job,
-                                      q.spec.priority, queue_->policy));
+      StopForScheduler(
+          v, fmt::format("preempted by job {} (priority {}) — fleet scheduler, policy {}", d.job,
+                         q.spec.priority, queue_->policy));
     }
-    (void)store_.AddEvent({d.job, Now(), "scheduled",
-                           fmt::format("pool {} ({} {}, {} × {}:{}), paid {}{}", pool.name, pool.provider, pool.region,
-                                       run.placement.nodes.size(), pool.accelerator, run.placement.per_node,
-                                       scheduler::TierName(run.tier),
-                                       victims.empty() ? "" : fmt::format("; preempted job(s) {}", fmt::join(victims, ", ")))});
+    (void)store_.AddEvent(
+        {d.job, Now(), "scheduled",
+         fmt::format("pool {} ({} {}, {} × {}:{}), paid {}{}", pool.name, pool.provider,
+                     pool.region, run.placement.nodes.size(), pool.accelerator,
+                     run.placement.per_node, scheduler::TierName(run.tier),
+                     victims.empty()
+                         ? ""
+                         : fmt::format("; preempted job(s) {}", fmt::join(victims, ", ")))});
     q.victims = std::move(victims);
     victims.clear();
-    if (auto job = store_.GetJob(d.job); job.ok() && job->state == JobState::kPending) StartScheduled(*job);
+    if (auto job = store_.GetJob(d.job); job.ok() && job->state == JobState::kPending)
+      StartScheduled(*job);
   }
-  // Victims of a job that was itself preempted later in the pass: the scheduler requeued them all the same.
-  for (int64_t v : victims) StopForScheduler(v, fmt::format("preempted — fleet scheduler, policy {}", queue_->policy));
+  // Victims of a job that was itself preempted later in the pass: the scheduler requeued them all
+  // the same.
+  for (int64_t v : victims)
+    StopForScheduler(v, fmt::format("preempted — fleet scheduler, policy {}", queue_->policy));
 }
 
 // --- The fleet scheduler's side ---------------------------------------------------------------
@@ -657,12 +709,14 @@ absl::Status JobController::CheckSchedulable(const spec::Task& task) const {
   for (const spec::Resources& r : task.resources) {
     if (r.accelerator.empty()) continue;
     if (!r.provider.empty() || !r.region.empty() || !r.zone.empty() || !r.instance_type.empty()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{}:{}: resources: this server's fleet scheduler chooses where accelerator jobs run (pools of {}); "
-          "remove infra/cloud/region/zone/instance_type from the task",
-          task.source, r.line, queue_->fleet_file));
+      return absl::InvalidArgumentError(
+          fmt::format("{}:{}: resources: this server's fleet scheduler chooses where accelerator "
+                      "jobs run (pools of {}); "
+                      "remove infra/cloud/region/zone/instance_type from the task",
+                      task.source, r.line, queue_->fleet_file));
     }
-    // Each accelerator comes in one node size (checked when the config was loaded); jobs take whole nodes.
+    // Each accelerator comes in one node size (checked when the config was loaded); jobs take whole
+    // nodes.
     const scheduler::Pool* shape = nullptr;
     int most_nodes = 0;
     for (const scheduler::Pool& p : model.pools) {
@@ -673,22 +727,26 @@ absl::Status JobController::CheckSchedulable(const spec::Task& task) const {
     if (shape == nullptr) {
       why.push_back(fmt::format("no pool sells {}", r.accelerator));
     } else if (r.accelerator_count != shape->accelerators_per_node) {
-      why.push_back(fmt::format("{} comes in whole nodes of {}: ask for {}:{} per node", shape->accelerator,
-                                shape->accelerators_per_node, shape->accelerator, shape->accelerators_per_node));
+      why.push_back(fmt::format("{} comes in whole nodes of {}: ask for {}:{} per node",
+                                shape->accelerator, shape->accelerators_per_node,
+                                shape->accelerator, shape->accelerators_per_node));
     } else if (task.num_nodes > most_nodes) {
-      why.push_back(fmt::format("a gang runs inside one pool, and the largest {} pool has {} nodes (the task asks for {})",
-                                shape->accelerator, most_nodes, task.num_nodes));
+      why.push_back(
+          fmt::format("a gang runs inside one pool, and the largest {} pool has {} nodes (the task "
+                      "asks for {})",
+                      shape->accelerator, most_nodes, task.num_nodes));
     } else {
       return absl::OkStatus();
     }
   }
   std::vector<std::string> pools;
   for (const scheduler::Pool& p : model.pools) {
-    pools.push_back(fmt::format("{} ({} × {}:{})", p.name, p.nodes, p.accelerator, p.accelerators_per_node));
+    pools.push_back(
+        fmt::format("{} ({} × {}:{})", p.name, p.nodes, p.accelerator, p.accelerators_per_node));
   }
-  return absl::InvalidArgumentError(fmt::format("{}: the fleet scheduler's pools ({}) cannot hold this task: {}; its pools: {}",
-                                                task.source, queue_->fleet_file, JoinLimited(why, why.size()),
-                                                JoinLimited(pools, 8)));
+  return absl::InvalidArgumentError(fmt::format(
+      "{}: the fleet scheduler's pools ({}) cannot hold this task: {}; its pools: {}", task.source,
+      queue_->fleet_file, JoinLimited(why, why.size()), JoinLimited(pools, 8)));
 }
 
 void JobController::SubmitToScheduler(const JobRecord& job) {
@@ -706,10 +764,11 @@ void JobController::SubmitToScheduler(const JobRecord& job) {
     Fail(job.id, JobState::kPending, std::string(s.message()));
     return;
   }
-  (void)store_.AddEvent({job.id, Now(), "queued",
-                         fmt::format("in the fleet scheduler's queue (policy {}, team {}, priority {}{})",
-                                     queue_->policy, spec.team.empty() ? "-" : spec.team, spec.priority,
-                                     spec.preemptible ? ", preemptible" : "")});
+  (void)store_.AddEvent(
+      {job.id, Now(), "queued",
+       fmt::format("in the fleet scheduler's queue (policy {}, team {}, priority {}{})",
+                   queue_->policy, spec.team.empty() ? "-" : spec.team, spec.priority,
+                   spec.preemptible ? ", preemptible" : "")});
   queue_->sched.Submit(spec);
   queue_->jobs[job.id] = {std::move(spec), false, 0, {}};
 }
@@ -717,7 +776,8 @@ void JobController::SubmitToScheduler(const JobRecord& job) {
 void JobController::StartScheduled(const JobRecord& job) {
   FleetQueue::Job& q = queue_->jobs.at(job.id);
   for (int64_t victim : q.victims) {
-    if (running_.count(victim) != 0 || provisioning_.count(victim) != 0) return;  // its nodes are still going
+    if (running_.count(victim) != 0 || provisioning_.count(victim) != 0)
+      return;  // its nodes are still going
   }
   q.victims.clear();
   const scheduler::Pool& pool = queue_->model->pools[q.pool];
@@ -748,7 +808,8 @@ void JobController::StartScheduled(const JobRecord& job) {
   if (ranking.ok()) {
     for (const optimizer::Placement& p : ranking->candidates) {
       if (p.region != pool.region || !EqualsIgnoreCase(p.accelerator, pool.accelerator) ||
-          p.accelerator_count != pool.accelerators_per_node || blocks_.Blocked(p.provider, p.region, p.zone, Now())) {
+          p.accelerator_count != pool.accelerators_per_node ||
+          blocks_.Blocked(p.provider, p.region, p.zone, Now())) {
         continue;
       }
       const TryResult tried = TryProvision(job, *task, p, attempts, /*block_on_capacity=*/false);
@@ -756,11 +817,13 @@ void JobController::StartScheduled(const JobRecord& job) {
       if (tried != TryResult::kFailed) return;
     }
   }
-  std::string why = !ranking.ok() ? std::string(ranking.status().message())
-                    : attempts.empty()
-                        ? fmt::format("{} {} offers no node with {} × {} that is not blocked after failures",
-                                      pool.provider, pool.region, pool.accelerators_per_node, pool.accelerator)
-                        : fmt::format("{} attempt(s) failed:\n{}", attempts.size(), providers::AttemptsTable(attempts));
+  std::string why =
+      !ranking.ok() ? std::string(ranking.status().message())
+      : attempts.empty()
+          ? fmt::format("{} {} offers no node with {} × {} that is not blocked after failures",
+                        pool.provider, pool.region, pool.accelerators_per_node, pool.accelerator)
+          : fmt::format("{} attempt(s) failed:\n{}", attempts.size(),
+                        providers::AttemptsTable(attempts));
   attempts_.erase(job.id);
   Requeue(job.id, why);
 }
@@ -773,9 +836,11 @@ void JobController::Requeue(int64_t id, const std::string& why) {
   auto& [retries, next] = retry_[id];
   const int64_t wait = providers::Backoff(retries++, options_.retry_base_ms, options_.retry_cap_ms);
   next = Now() + wait;
-  (void)store_.AddEvent({id, Now(), "retry",
-                         fmt::format("pool {} ({} {}) could not take it: {}; back in the scheduler's queue in {:.1f} s",
-                                     pool.name, pool.provider, pool.region, why, static_cast<double>(wait) / 1000)});
+  (void)store_.AddEvent(
+      {id, Now(), "retry",
+       fmt::format(
+           "pool {} ({} {}) could not take it: {}; back in the scheduler's queue in {:.1f} s",
+           pool.name, pool.provider, pool.region, why, static_cast<double>(wait) / 1000)});
   queue_->sched.Finish(id);
   queue_->jobs.erase(id);
 }
@@ -810,14 +875,17 @@ void JobController::NodesReleased(int64_t id) {
 void JobController::StopForScheduler(int64_t id, const std::string& reason) {
   auto job = store_.GetJob(id);
   if (!job.ok()) return;
-  if (auto r = running_.find(id); r != running_.end() && job->state == JobState::kRunning && !r->second.kill_at) {
-    (void)store_.ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kPreempted, reason, Now()));
+  if (auto r = running_.find(id);
+      r != running_.end() && job->state == JobState::kRunning && !r->second.kill_at) {
+    (void)store_.ApplyTransition(
+        id, MakeTransition(JobState::kRunning, JobState::kPreempted, reason, Now()));
     StopNodes(r->second);  // SIGTERM first: a training job may checkpoint in the grace period
     r->second.preempted = true;
   } else if (auto p = provisioning_.find(id); p != provisioning_.end()) {
     p->second.provider->Release(p->second.allocation.id);
     provisioning_.erase(p);
-    (void)store_.ApplyTransition(id, MakeTransition(JobState::kProvisioning, JobState::kPending, reason, Now()));
+    (void)store_.ApplyTransition(
+        id, MakeTransition(JobState::kProvisioning, JobState::kPending, reason, Now()));
   } else if (job->state == JobState::kPending) {
     (void)store_.AddEvent({id, Now(), "preempted", reason + " (before it started)"});
   }
@@ -837,7 +905,8 @@ void JobController::SyncOutages() {
       FleetQueue::Job& q = queue_->jobs.at(id);
       q.started = false;
       q.victims.clear();
-      StopForScheduler(id, fmt::format("{} {} is down; queued again by the fleet scheduler", pool.provider, pool.region));
+      StopForScheduler(id, fmt::format("{} {} is down; queued again by the fleet scheduler",
+                                       pool.provider, pool.region));
     }
   }
 }
@@ -855,9 +924,10 @@ void JobController::AdoptIntoScheduler(int64_t id, const JobRecord& job) {
       return;
     }
   }
-  (void)store_.AddEvent({id, Now(), "recovered",
-                         fmt::format("no pool of {} has room for it in {} {}; it runs outside the scheduler's books",
-                                     queue_->fleet_file, job.provider, job.region)});
+  (void)store_.AddEvent(
+      {id, Now(), "recovered",
+       fmt::format("no pool of {} has room for it in {} {}; it runs outside the scheduler's books",
+                   queue_->fleet_file, job.provider, job.region)});
 }
 
 void JobController::UpdateSummary() {
@@ -869,7 +939,8 @@ void JobController::UpdateSummary() {
     s.queued = queue_->sched.queued();
     s.running = queue_->sched.running().size();
     s.accelerators_total = queue_->model->TotalAccelerators();
-    for (const auto& m : queue_->sched.markets()) s.accelerators_in_use += m.in_use[0] + m.in_use[1] + m.in_use[2];
+    for (const auto& m : queue_->sched.markets())
+      s.accelerators_in_use += m.in_use[0] + m.in_use[1] + m.in_use[2];
   }
   std::lock_guard<std::mutex> lock(mu_);
   summary_ = std::move(s);
@@ -884,20 +955,25 @@ void JobController::Recover() {
   auto active = store_.ListJobs({100000, 0, true});
   if (!active.ok()) return;
   for (const JobRecord& job : *active) {
-    if (job.state == JobState::kRecovering) {  // its nodes were released just before the server went
-      (void)store_.ApplyTransition(job.id, MakeTransition(JobState::kRecovering, JobState::kPending,
-                                                          "queued again after preemption (server restarted)", Now()));
+    if (job.state ==
+        JobState::kRecovering) {  // its nodes were released just before the server went
+      (void)store_.ApplyTransition(
+          job.id, MakeTransition(JobState::kRecovering, JobState::kPending,
+                                 "queued again after preemption (server restarted)", Now()));
       continue;
     }
-    if (job.state != JobState::kProvisioning && job.state != JobState::kRunning && job.state != JobState::kPreempted) {
+    if (job.state != JobState::kProvisioning && job.state != JobState::kRunning &&
+        job.state != JobState::kPreempted) {
       continue;
     }
     auto task = spec::ParseTask(job.task_yaml, job.task_source, job.task_base_dir);
     auto nodes = store_.ListNodes(job.id);
-    // Books its resources again: the provider's allocation, or this machine's CPUs, memory and GPUs.
+    // Books its resources again: the provider's allocation, or this machine's CPUs, memory and
+    // GPUs.
     const auto hold = [&](const Running& r) {
       if (r.provider != nullptr) {
-        r.provider->Readopt(r.allocation, {job.region, job.zone, job.instance_type, "", 0, false, job.num_nodes});
+        r.provider->Readopt(r.allocation,
+                            {job.region, job.zone, job.instance_type, "", 0, false, job.num_nodes});
         return;
       }
       used_cpus_ += r.need.cpus * r.num_nodes;
@@ -925,15 +1001,17 @@ void JobController::Recover() {
       }
       if (handle.pid == 0) continue;
       any_started = true;
-      const providers::NodeProbe p = r.provider != nullptr ? r.provider->ProbeNode(n.workdir, handle)
-                                                           : providers::ProbeNode(n.workdir, handle);
+      const providers::NodeProbe p = r.provider != nullptr
+                                         ? r.provider->ProbeNode(n.workdir, handle)
+                                         : providers::ProbeNode(n.workdir, handle);
       if (p.state == providers::NodeState::kRunning) {
         any_running = true;
       } else if (p.state == providers::NodeState::kExited) {
         if (p.exit_code != 0 && !failure) failure = p.exit_code;
       } else {
         any_gone = true;
-        detail = fmt::format("node {}: the process died while the server was down; exit status unknown", n.rank);
+        detail = fmt::format(
+            "node {}: the process died while the server was down; exit status unknown", n.rank);
       }
       r.nodes.push_back(handle);
       r.node_dirs.push_back(n.workdir);
@@ -962,19 +1040,22 @@ void JobController::Recover() {
     }
     if (!any_started) {
       if (state == JobState::kProvisioning) {
-        (void)store_.ApplyTransition(job.id, MakeTransition(state, JobState::kPending,
-                                                            "server restarted before the job started; queued again", Now()));
+        (void)store_.ApplyTransition(
+            job.id, MakeTransition(state, JobState::kPending,
+                                   "server restarted before the job started; queued again", Now()));
       } else {
         Fail(job.id, state, "no node of the job was found after a server restart");
       }
       continue;
     }
     if (state == JobState::kProvisioning) {
-      (void)store_.ApplyTransition(job.id, MakeTransition(state, JobState::kRunning, "adopted after a server restart", Now()));
+      (void)store_.ApplyTransition(job.id, MakeTransition(state, JobState::kRunning,
+                                                          "adopted after a server restart", Now()));
       state = JobState::kRunning;
     }
     if (any_running) {
-      (void)store_.AddEvent({job.id, Now(), "recovered", "running node(s) adopted after a server restart"});
+      (void)store_.AddEvent(
+          {job.id, Now(), "recovered", "running node(s) adopted after a server restart"});
     }
     // Hold its resources while any node lives; WatchRunning settles the rest on the next pass.
     hold(r);
@@ -983,9 +1064,11 @@ void JobController::Recover() {
       StopNodes(r);
     } else if (!any_running) {
       if (failure) {
-        Fail(job.id, state, fmt::format("exited with code {} while the server was down", *failure), failure);
+        Fail(job.id, state, fmt::format("exited with code {} while the server was down", *failure),
+             failure);
       } else {
-        Finish(job.id, state, JobState::kSucceeded, "exit code 0 (finished while the server was down)", 0);
+        Finish(job.id, state, JobState::kSucceeded,
+               "exit code 0 (finished while the server was down)", 0);
       }
       r.kill_at = Now();
     }

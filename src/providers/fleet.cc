@@ -43,32 +43,35 @@ void CheckFields(const Context& ctx, const YAML::Node& entry, const std::string&
   for (auto it = entry.begin(); it != entry.end(); ++it) {
     const std::string key = it->first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw EntryError{fmt::format("{}.{}: unknown field{}; allowed: {}", Where(ctx, it->first, field), key,
-                                   DidYouMean(key, allowed), JoinLimited(allowed, allowed.size()))};
+      throw EntryError{fmt::format("{}.{}: unknown field{}; allowed: {}",
+                                   Where(ctx, it->first, field), key, DidYouMean(key, allowed),
+                                   JoinLimited(allowed, allowed.size()))};
     }
   }
 }
 
 double Number(const Context& ctx, const YAML::Node& node, const std::string& field) {
   auto v = node.IsScalar() ? ParseNumber(node.Scalar()) : std::nullopt;
-  if (!v || *v < 0) throw EntryError{fmt::format("{}: must be a non-negative number", Where(ctx, node, field))};
+  if (!v || *v < 0)
+    throw EntryError{fmt::format("{}: must be a non-negative number", Where(ctx, node, field))};
   return *v;
 }
 
-using Factory = std::function<std::unique_ptr<Provider>(const std::string& name, const YAML::Node& entry,
-                                                        const std::string& field, const Context& ctx)>;
+using Factory =
+    std::function<std::unique_ptr<Provider>(const std::string& name, const YAML::Node& entry,
+                                            const std::string& field, const Context& ctx)>;
 
-std::unique_ptr<Provider> MakeLocal(const std::string&, const YAML::Node& entry, const std::string& field,
-                                    const Context& ctx) {
+std::unique_ptr<Provider> MakeLocal(const std::string&, const YAML::Node& entry,
+                                    const std::string& field, const Context& ctx) {
   CheckFields(ctx, entry, field, {"name", "kind"});
   return std::make_unique<LocalProvider>(ctx.machine);
 }
 
-std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& entry, const std::string& field,
-                                  const Context& ctx) {
+std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& entry,
+                                  const std::string& field, const Context& ctx) {
   CheckFields(ctx, entry, field,
-              {"name", "kind", "emulates", "regions", "default_capacity", "capacity", "quota", "delay_ms",
-               "spot_preemptions_per_hour", "failures", "seed"});
+              {"name", "kind", "emulates", "regions", "default_capacity", "capacity", "quota",
+               "delay_ms", "spot_preemptions_per_hour", "failures", "seed"});
   SimConfig c;
   c.name = name;
   c.emulates = entry["emulates"] ? entry["emulates"].Scalar() : name;
@@ -76,21 +79,25 @@ std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& ent
     std::vector<std::string> known;
     for (const auto& p : ctx.catalog.providers()) known.push_back(p.name);
     throw EntryError{fmt::format("{}.emulates: the catalog has no provider '{}'{}; it has: {}",
-                                 Where(ctx, entry["emulates"] ? entry["emulates"] : entry, field), c.emulates,
-                                 DidYouMean(c.emulates, known), JoinLimited(known, known.size()))};
+                                 Where(ctx, entry["emulates"] ? entry["emulates"] : entry, field),
+                                 c.emulates, DidYouMean(c.emulates, known),
+                                 JoinLimited(known, known.size()))};
   }
   if (const YAML::Node regions = entry["regions"]) {
     for (const YAML::Node& r : regions) c.regions.push_back(r.Scalar());
   }
-  if (const YAML::Node n = entry["default_capacity"]) c.default_capacity = static_cast<int>(Number(ctx, n, field + ".default_capacity"));
+  if (const YAML::Node n = entry["default_capacity"])
+    c.default_capacity = static_cast<int>(Number(ctx, n, field + ".default_capacity"));
   if (const YAML::Node cap = entry["capacity"]) {
     for (auto it = cap.begin(); it != cap.end(); ++it) {
-      c.capacity[it->first.Scalar()] = static_cast<int>(Number(ctx, it->second, field + ".capacity." + it->first.Scalar()));
+      c.capacity[it->first.Scalar()] =
+          static_cast<int>(Number(ctx, it->second, field + ".capacity." + it->first.Scalar()));
     }
   }
   if (const YAML::Node quota = entry["quota"]) {
     for (auto it = quota.begin(); it != quota.end(); ++it) {
-      c.quota[it->first.Scalar()] = static_cast<int>(Number(ctx, it->second, field + ".quota." + it->first.Scalar()));
+      c.quota[it->first.Scalar()] =
+          static_cast<int>(Number(ctx, it->second, field + ".quota." + it->first.Scalar()));
     }
   }
   if (const YAML::Node delay = entry["delay_ms"]) {
@@ -98,16 +105,19 @@ std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& ent
       c.delay_min_ms = static_cast<int64_t>(Number(ctx, delay[0], field + ".delay_ms"));
       c.delay_max_ms = static_cast<int64_t>(Number(ctx, delay[1], field + ".delay_ms"));
     } else {
-      c.delay_min_ms = c.delay_max_ms = static_cast<int64_t>(Number(ctx, delay, field + ".delay_ms"));
+      c.delay_min_ms = c.delay_max_ms =
+          static_cast<int64_t>(Number(ctx, delay, field + ".delay_ms"));
     }
     if (c.delay_max_ms < c.delay_min_ms) {
-      throw EntryError{fmt::format("{}: write [MIN, MAX] with MIN <= MAX (milliseconds)", Where(ctx, delay, field + ".delay_ms"))};
+      throw EntryError{fmt::format("{}: write [MIN, MAX] with MIN <= MAX (milliseconds)",
+                                   Where(ctx, delay, field + ".delay_ms"))};
     }
   }
   if (const YAML::Node rate = entry["spot_preemptions_per_hour"]) {
     c.spot_preemptions_per_hour = Number(ctx, rate, field + ".spot_preemptions_per_hour");
   }
-  if (const YAML::Node seed = entry["seed"]) c.seed = static_cast<uint64_t>(Number(ctx, seed, field + ".seed"));
+  if (const YAML::Node seed = entry["seed"])
+    c.seed = static_cast<uint64_t>(Number(ctx, seed, field + ".seed"));
   if (const YAML::Node failures = entry["failures"]) {
     for (size_t i = 0; i < failures.size(); ++i) {
       const YAML::Node f = failures[i];
@@ -116,44 +126,54 @@ std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& ent
       const std::string kind = f["error"] ? f["error"].Scalar() : "";
       auto parsed = ParseErrorKind(kind);
       if (!parsed) {
-        const std::vector<std::string> kinds = {"capacity_unavailable", "quota_exceeded", "auth_failed",
-                                                "invalid_request",      "transient",      "provider_down"};
-        throw EntryError{fmt::format("{}.error: '{}' is not an error kind{}; kinds: {}", Where(ctx, f, ff), kind,
-                                     DidYouMean(kind, kinds), JoinLimited(kinds, kinds.size()))};
+        const std::vector<std::string> kinds = {
+            "capacity_unavailable", "quota_exceeded", "auth_failed",
+            "invalid_request",      "transient",      "provider_down"};
+        throw EntryError{fmt::format("{}.error: '{}' is not an error kind{}; kinds: {}",
+                                     Where(ctx, f, ff), kind, DidYouMean(kind, kinds),
+                                     JoinLimited(kinds, kinds.size()))};
       }
       failure.kind = *parsed;
       if (f["region"]) failure.region = f["region"].Scalar();
       if (f["zone"]) failure.zone = f["zone"].Scalar();
-      if (f["probability"]) failure.probability = Number(ctx, f["probability"], ff + ".probability");
+      if (f["probability"])
+        failure.probability = Number(ctx, f["probability"], ff + ".probability");
       c.failures.push_back(failure);
     }
   }
   auto sim = std::make_unique<SimProvider>(std::move(c), ctx.catalog);
   if (sim->offering_count() == 0) {
-    throw EntryError{fmt::format("{}: no offering of '{}' is left in the regions chosen", Where(ctx, entry, field),
-                                 sim->config().emulates)};
+    throw EntryError{fmt::format("{}: no offering of '{}' is left in the regions chosen",
+                                 Where(ctx, entry, field), sim->config().emulates)};
   }
   return sim;
 }
 
-std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& entry, const std::string& field,
-                                  const Context& ctx) {
-  CheckFields(ctx, entry, field, {"name", "kind", "region", "user", "key", "hosts", "remote_root", "connect_timeout_s"});
+std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& entry,
+                                  const std::string& field, const Context& ctx) {
+  CheckFields(
+      ctx, entry, field,
+      {"name", "kind", "region", "user", "key", "hosts", "remote_root", "connect_timeout_s"});
   SshConfig c;
   c.name = name;
   c.region = entry["region"] ? entry["region"].Scalar() : name;
   if (entry["remote_root"]) c.remote_root = entry["remote_root"].Scalar();
-  if (entry["connect_timeout_s"]) c.connect_timeout_s = static_cast<int>(Number(ctx, entry["connect_timeout_s"], field + ".connect_timeout_s"));
+  if (entry["connect_timeout_s"])
+    c.connect_timeout_s =
+        static_cast<int>(Number(ctx, entry["connect_timeout_s"], field + ".connect_timeout_s"));
   const std::string user = entry["user"] ? entry["user"].Scalar() : "";
   const std::string key = entry["key"] ? entry["key"].Scalar() : "";
   const YAML::Node hosts = entry["hosts"];
   if (!hosts || !hosts.IsSequence() || hosts.size() == 0) {
-    throw EntryError{fmt::format("{}.hosts: list at least one host {{host, port, ...}}", Where(ctx, entry, field))};
+    throw EntryError{fmt::format("{}.hosts: list at least one host {{host, port, ...}}",
+                                 Where(ctx, entry, field))};
   }
   for (size_t i = 0; i < hosts.size(); ++i) {
     const YAML::Node h = hosts[i];
     const std::string hf = fmt::format("{}.hosts[{}]", field, i);
-    CheckFields(ctx, h, hf, {"host", "port", "user", "key", "accelerator", "accelerator_count", "cpus", "memory_gib", "price"});
+    CheckFields(ctx, h, hf,
+                {"host", "port", "user", "key", "accelerator", "accelerator_count", "cpus",
+                 "memory_gib", "price"});
     SshHost host;
     if (!h["host"]) throw EntryError{fmt::format("{}.host: is required", Where(ctx, h, hf))};
     host.host = h["host"].Scalar();
@@ -161,10 +181,13 @@ std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& ent
     host.user = h["user"] ? h["user"].Scalar() : user;
     host.key = h["key"] ? h["key"].Scalar() : key;
     if (!host.key.empty() && !fs::exists(host.key)) {
-      throw EntryError{fmt::format("{}.key: key file {} does not exist", Where(ctx, h["key"] ? h["key"] : entry, hf), host.key)};
+      throw EntryError{fmt::format("{}.key: key file {} does not exist",
+                                   Where(ctx, h["key"] ? h["key"] : entry, hf), host.key)};
     }
     if (h["accelerator"]) host.accelerator = h["accelerator"].Scalar();
-    host.accelerator_count = h["accelerator_count"] ? static_cast<int>(Number(ctx, h["accelerator_count"], hf)) : (host.accelerator.empty() ? 0 : 1);
+    host.accelerator_count = h["accelerator_count"]
+                                 ? static_cast<int>(Number(ctx, h["accelerator_count"], hf))
+                                 : (host.accelerator.empty() ? 0 : 1);
     host.cpus = h["cpus"] ? Number(ctx, h["cpus"], hf + ".cpus") : 1;
     host.memory_gib = h["memory_gib"] ? Number(ctx, h["memory_gib"], hf + ".memory_gib") : 1;
     host.price = h["price"] ? Number(ctx, h["price"], hf + ".price") : 0;
@@ -173,36 +196,44 @@ std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& ent
   return std::make_unique<SshProvider>(std::move(c));
 }
 
-std::unique_ptr<Provider> MakeSlurm(const std::string& name, const YAML::Node& entry, const std::string& field,
-                                    const Context& ctx) {
-  CheckFields(ctx, entry, field,
-              {"name", "kind", "slurm_conf", "partition", "nodes", "accelerator", "accelerator_count", "gres_type",
-               "cpus", "memory_gib", "price", "immediate_seconds"});
+std::unique_ptr<Provider> MakeSlurm(const std::string& name, const YAML::Node& entry,
+                                    const std::string& field, const Context& ctx) {
+  CheckFields(
+      ctx, entry, field,
+      {"name", "kind", "slurm_conf", "partition", "nodes", "accelerator", "accelerator_count",
+       "gres_type", "cpus", "memory_gib", "price", "immediate_seconds"});
   SlurmConfig c;
   c.name = name;
   if (entry["slurm_conf"]) {
     c.slurm_conf = entry["slurm_conf"].Scalar();
     if (!fs::exists(c.slurm_conf)) {
-      throw EntryError{fmt::format("{}.slurm_conf: {} does not exist", Where(ctx, entry["slurm_conf"], field), c.slurm_conf)};
+      throw EntryError{fmt::format("{}.slurm_conf: {} does not exist",
+                                   Where(ctx, entry["slurm_conf"], field), c.slurm_conf)};
     }
   }
   if (entry["partition"]) c.partition = entry["partition"].Scalar();
   if (entry["nodes"]) c.nodes = static_cast<int>(Number(ctx, entry["nodes"], field + ".nodes"));
   if (entry["accelerator"]) c.accelerator = entry["accelerator"].Scalar();
-  if (entry["accelerator_count"]) c.accelerator_count = static_cast<int>(Number(ctx, entry["accelerator_count"], field + ".accelerator_count"));
+  if (entry["accelerator_count"])
+    c.accelerator_count =
+        static_cast<int>(Number(ctx, entry["accelerator_count"], field + ".accelerator_count"));
   if (!c.accelerator.empty() && c.accelerator_count == 0) c.accelerator_count = 1;
   if (entry["gres_type"]) c.gres_type = entry["gres_type"].Scalar();
   if (entry["cpus"]) c.cpus = Number(ctx, entry["cpus"], field + ".cpus");
   if (entry["memory_gib"]) c.memory_gib = Number(ctx, entry["memory_gib"], field + ".memory_gib");
   if (entry["price"]) c.price = Number(ctx, entry["price"], field + ".price");
-  if (entry["immediate_seconds"]) c.immediate_seconds = static_cast<int>(Number(ctx, entry["immediate_seconds"], field + ".immediate_seconds"));
+  if (entry["immediate_seconds"])
+    c.immediate_seconds =
+        static_cast<int>(Number(ctx, entry["immediate_seconds"], field + ".immediate_seconds"));
   return std::make_unique<SlurmProvider>(std::move(c));
 }
 
-// `scheduler: {fleet: FILE, policy: NAME}`: the fleet file is read now, relative to the config's folder.
+// `scheduler: {fleet: FILE, policy: NAME}`: the fleet file is read now, relative to the config's
+// folder.
 SchedulerSettings ParseSchedulerSettings(const Context& ctx, const YAML::Node& node) {
   if (!node.IsMap()) {
-    throw EntryError{fmt::format("{}: must be a mapping {{fleet: FLEET.yaml, policy: fifo}}", Where(ctx, node, "scheduler"))};
+    throw EntryError{fmt::format("{}: must be a mapping {{fleet: FLEET.yaml, policy: fifo}}",
+                                 Where(ctx, node, "scheduler"))};
   }
   CheckFields(ctx, node, "scheduler", {"fleet", "policy"});
   SchedulerSettings settings;
@@ -210,15 +241,17 @@ SchedulerSettings ParseSchedulerSettings(const Context& ctx, const YAML::Node& n
     settings.policy = policy.Scalar();
     if (scheduler::MakePolicy(settings.policy) == nullptr) {
       const std::vector<std::string> names = scheduler::PolicyNames();
-      throw EntryError{fmt::format("{}: unknown policy '{}'{}; policies: {}", Where(ctx, policy, "scheduler.policy"),
-                                   settings.policy, DidYouMean(settings.policy, names), JoinLimited(names, names.size()))};
+      throw EntryError{fmt::format(
+          "{}: unknown policy '{}'{}; policies: {}", Where(ctx, policy, "scheduler.policy"),
+          settings.policy, DidYouMean(settings.policy, names), JoinLimited(names, names.size()))};
     }
   }
   const YAML::Node file = node["fleet"];
   if (!file || !file.IsScalar() || file.Scalar().empty()) {
-    throw EntryError{fmt::format("{}: name the fleet file whose pools the scheduler places jobs on, e.g. "
-                                 "fleet: fleets/lab.yaml (see docs/scheduler.md)",
-                                 Where(ctx, file ? file : node, "scheduler.fleet"))};
+    throw EntryError{
+        fmt::format("{}: name the fleet file whose pools the scheduler places jobs on, e.g. "
+                    "fleet: fleets/lab.yaml (see docs/scheduler.md)",
+                    Where(ctx, file ? file : node, "scheduler.fleet"))};
   }
   fs::path path = file.Scalar();
   std::error_code ec;
@@ -228,14 +261,16 @@ SchedulerSettings ParseSchedulerSettings(const Context& ctx, const YAML::Node& n
   settings.fleet_file = path.lexically_normal().string();
   auto model = scheduler::LoadFleetModel(settings.fleet_file);
   if (!model.ok()) {
-    throw EntryError{fmt::format("{}: {}", Where(ctx, file, "scheduler.fleet"), std::string(model.status().message()))};
+    throw EntryError{fmt::format("{}: {}", Where(ctx, file, "scheduler.fleet"),
+                                 std::string(model.status().message()))};
   }
   settings.model = std::make_shared<const scheduler::FleetModel>(std::move(*model));
   return settings;
 }
 
 // Each pool of the scheduler's fleet file must be sold by a provider of this config in its region,
-// with its accelerator and accelerators per node: the scheduler's books and the providers' must agree.
+// with its accelerator and accelerators per node: the scheduler's books and the providers' must
+// agree.
 absl::Status CheckPools(const Fleet& fleet) {
   const catalog::Catalog sold = fleet.BuildCatalog();
   const scheduler::FleetModel& model = *fleet.scheduler->model;
@@ -243,20 +278,24 @@ absl::Status CheckPools(const Fleet& fleet) {
   // comes in one node size: the size a task asks for then names the pools that can hold it.
   for (const scheduler::Pool& a : model.pools) {
     for (const scheduler::Pool& b : model.pools) {
-      if (EqualsIgnoreCase(a.accelerator, b.accelerator) && a.accelerators_per_node < b.accelerators_per_node) {
+      if (EqualsIgnoreCase(a.accelerator, b.accelerator) &&
+          a.accelerators_per_node < b.accelerators_per_node) {
         return absl::InvalidArgumentError(fmt::format(
-            "{}: pools {} and {} sell {} in nodes of {} and {}; the server's fleet scheduler runs jobs on whole "
+            "{}: pools {} and {} sell {} in nodes of {} and {}; the server's fleet scheduler runs "
+            "jobs on whole "
             "nodes (one instance each), so keep one node size per accelerator in this fleet file",
-            model.source, a.name, b.name, a.accelerator, a.accelerators_per_node, b.accelerators_per_node));
+            model.source, a.name, b.name, a.accelerator, a.accelerators_per_node,
+            b.accelerators_per_node));
       }
     }
   }
   for (const scheduler::Pool& pool : model.pools) {
     const std::string where = fmt::format("{}: pool {}", model.source, pool.name);
     if (fleet.Find(pool.provider) == nullptr) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{}: provider '{}' is not a provider of {}{}; its providers: {}", where, pool.provider, fleet.source,
-          DidYouMean(pool.provider, fleet.Names()), JoinLimited(fleet.Names(), fleet.Names().size())));
+      return absl::InvalidArgumentError(
+          fmt::format("{}: provider '{}' is not a provider of {}{}; its providers: {}", where,
+                      pool.provider, fleet.source, DidYouMean(pool.provider, fleet.Names()),
+                      JoinLimited(fleet.Names(), fleet.Names().size())));
     }
     bool region = false, found = false;
     std::vector<std::string> shapes;
@@ -271,14 +310,16 @@ absl::Status CheckPools(const Fleet& fleet) {
     }
     if (!region) {
       return absl::InvalidArgumentError(
-          fmt::format("{}: provider {} sells nothing in region '{}'; give a region it has (awan catalog ls --provider {})",
+          fmt::format("{}: provider {} sells nothing in region '{}'; give a region it has (awan "
+                      "catalog ls --provider {})",
                       where, pool.provider, pool.region, pool.provider));
     }
     if (!found) {
       std::sort(shapes.begin(), shapes.end());
-      return absl::InvalidArgumentError(fmt::format(
-          "{}: {} {} sells no node with {} × {}; it sells {}", where, pool.provider, pool.region,
-          pool.accelerators_per_node, pool.accelerator, shapes.empty() ? "no accelerators" : JoinLimited(shapes, 12)));
+      return absl::InvalidArgumentError(
+          fmt::format("{}: {} {} sells no node with {} × {}; it sells {}", where, pool.provider,
+                      pool.region, pool.accelerators_per_node, pool.accelerator,
+                      shapes.empty() ? "no accelerators" : JoinLimited(shapes, 12)));
     }
   }
   return absl::OkStatus();
@@ -336,8 +377,8 @@ providers:
 )";
 }
 
-absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source, const catalog::Catalog& catalog,
-                                 const LocalResources& machine) {
+absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
+                                 const catalog::Catalog& catalog, const LocalResources& machine) {
   Fleet fleet;
   fleet.source = std::string(source);
   const Context ctx{source, catalog, machine};
@@ -345,23 +386,31 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}:{}:{}: YAML syntax error: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: YAML syntax error: {}", source,
+                                                  e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap() || !root["providers"] || !root["providers"].IsSequence()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: a fleet config is a mapping with `providers:`, a list of {{name, kind, ...}} (see docs/providers.md)",
-        source));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: a fleet config is a mapping with `providers:`, a list of {{name, kind, "
+                    "...}} (see docs/providers.md)",
+                    source));
   }
   for (auto it = root.begin(); it != root.end(); ++it) {
     const std::string key = it->first.Scalar();
     if (key == "failover") {
       try {
         const YAML::Node f = it->second;
-        CheckFields(ctx, f, "failover", {"block_seconds", "retry_base_seconds", "retry_cap_seconds"});
-        if (f["block_seconds"]) fleet.failover.block_ms = static_cast<int64_t>(Number(ctx, f["block_seconds"], "failover.block_seconds") * 1000);
-        if (f["retry_base_seconds"]) fleet.failover.retry_base_ms = static_cast<int64_t>(Number(ctx, f["retry_base_seconds"], "failover.retry_base_seconds") * 1000);
-        if (f["retry_cap_seconds"]) fleet.failover.retry_cap_ms = static_cast<int64_t>(Number(ctx, f["retry_cap_seconds"], "failover.retry_cap_seconds") * 1000);
+        CheckFields(ctx, f, "failover",
+                    {"block_seconds", "retry_base_seconds", "retry_cap_seconds"});
+        if (f["block_seconds"])
+          fleet.failover.block_ms = static_cast<int64_t>(
+              Number(ctx, f["block_seconds"], "failover.block_seconds") * 1000);
+        if (f["retry_base_seconds"])
+          fleet.failover.retry_base_ms = static_cast<int64_t>(
+              Number(ctx, f["retry_base_seconds"], "failover.retry_base_seconds") * 1000);
+        if (f["retry_cap_seconds"])
+          fleet.failover.retry_cap_ms = static_cast<int64_t>(
+              Number(ctx, f["retry_cap_seconds"], "failover.retry_cap_seconds") * 1000);
       } catch (const EntryError& e) {
         return absl::InvalidArgumentError(e.message);
       }
@@ -372,10 +421,10 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
         return absl::InvalidArgumentError(e.message);
       }
     } else if (key != "providers") {
-      return absl::InvalidArgumentError(
-          fmt::format("{}: unknown field{}; a fleet config has `providers:`, `failover:` and `scheduler:`",
-                      Where(ctx, it->first, key),
-                      DidYouMean(key, std::vector<std::string>{"providers", "failover", "scheduler"})));
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: unknown field{}; a fleet config has `providers:`, `failover:` and `scheduler:`",
+          Where(ctx, it->first, key),
+          DidYouMean(key, std::vector<std::string>{"providers", "failover", "scheduler"})));
     }
   }
   std::set<std::string> names;
@@ -384,12 +433,16 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
     const YAML::Node entry = list[i];
     const std::string field = fmt::format("providers[{}]", i);
     try {
-      if (!entry.IsMap()) throw EntryError{fmt::format("{}: must be a mapping {{name, kind, ...}}", Where(ctx, entry, field))};
+      if (!entry.IsMap())
+        throw EntryError{
+            fmt::format("{}: must be a mapping {{name, kind, ...}}", Where(ctx, entry, field))};
       const std::string name = entry["name"] ? entry["name"].Scalar() : "";
       const std::string kind = entry["kind"] ? entry["kind"].Scalar() : "";
-      if (name.empty()) throw EntryError{fmt::format("{}.name: is required", Where(ctx, entry, field))};
+      if (name.empty())
+        throw EntryError{fmt::format("{}.name: is required", Where(ctx, entry, field))};
       if (!names.insert(name).second) {
-        throw EntryError{fmt::format("{}.name: '{}' is declared twice", Where(ctx, entry["name"], field), name)};
+        throw EntryError{
+            fmt::format("{}.name: '{}' is declared twice", Where(ctx, entry["name"], field), name)};
       }
       auto factory = Factories().find(kind);
       if (factory == Factories().end()) {
@@ -412,8 +465,8 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
   return fleet;
 }
 
-absl::StatusOr<Fleet> LoadFleet(const std::string& path, const std::string& awan_home, const catalog::Catalog& catalog,
-                                const LocalResources& machine) {
+absl::StatusOr<Fleet> LoadFleet(const std::string& path, const std::string& awan_home,
+                                const catalog::Catalog& catalog, const LocalResources& machine) {
   std::string file = path;
   std::error_code ec;
   if (file.empty() && !awan_home.empty() && fs::exists(fs::path(awan_home) / "config.yaml", ec)) {

@@ -5,8 +5,9 @@
 namespace awan::providers {
 namespace {
 
-constexpr std::array<std::string_view, 6> kNames = {"capacity_unavailable", "quota_exceeded",   "auth_failed",
-                                                    "invalid_request",      "transient",        "provider_down"};
+constexpr std::array<std::string_view, 6> kNames = {
+    "capacity_unavailable", "quota_exceeded", "auth_failed",
+    "invalid_request",      "transient",      "provider_down"};
 
 }  // namespace
 

@@ -66,7 +66,8 @@ void Capacity::Move(PoolBooks& p, uint32_t node, int to_level) {
 
 std::optional<Placement> Capacity::PlaceIn(uint32_t pool, const Need& need) {
   PoolBooks& p = pools_[pool];
-  if (!p.available || !EverFits(pool, need) || p.free_accelerators < need.accelerators()) return std::nullopt;
+  if (!p.available || !EverFits(pool, need) || p.free_accelerators < need.accelerators())
+    return std::nullopt;
   const int per = static_cast<int>(p.at_level.size()) - 1;
   // Enough nodes with room? Count before touching anything: all or nothing.
   int64_t candidates = 0;
@@ -78,7 +79,8 @@ std::optional<Placement> Capacity::PlaceIn(uint32_t pool, const Need& need) {
   placement.pool = pool;
   placement.per_node = need.per_node;
   placement.nodes.reserve(static_cast<size_t>(need.nodes));
-  for (int level = need.per_node; level <= per && static_cast<int>(placement.nodes.size()) < need.nodes; ++level) {
+  for (int level = need.per_node;
+       level <= per && static_cast<int>(placement.nodes.size()) < need.nodes; ++level) {
     auto& bucket = p.at_level[static_cast<size_t>(level)];
     while (!bucket.empty() && static_cast<int>(placement.nodes.size()) < need.nodes) {
       const uint32_t node = bucket.back();
@@ -93,17 +95,20 @@ std::optional<Placement> Capacity::PlaceIn(uint32_t pool, const Need& need) {
 void Capacity::Release(const Placement& placement) {
   PoolBooks& p = pools_[placement.pool];
   for (uint32_t node : placement.nodes) Move(p, node, p.free[node] + placement.per_node);
-  p.free_accelerators += static_cast<int64_t>(placement.per_node) * static_cast<int64_t>(placement.nodes.size());
+  p.free_accelerators +=
+      static_cast<int64_t>(placement.per_node) * static_cast<int64_t>(placement.nodes.size());
 }
 
 void Capacity::Restore(const Placement& placement) {
   PoolBooks& p = pools_[placement.pool];
   for (uint32_t node : placement.nodes) Move(p, node, p.free[node] - placement.per_node);
-  p.free_accelerators -= static_cast<int64_t>(placement.per_node) * static_cast<int64_t>(placement.nodes.size());
+  p.free_accelerators -=
+      static_cast<int64_t>(placement.per_node) * static_cast<int64_t>(placement.nodes.size());
 }
 
-std::optional<int64_t> Capacity::EarliestFit(uint32_t pool, const Need& need, int64_t now,
-                                             std::span<const std::pair<int64_t, const Placement*>> releases) const {
+std::optional<int64_t> Capacity::EarliestFit(
+    uint32_t pool, const Need& need, int64_t now,
+    std::span<const std::pair<int64_t, const Placement*>> releases) const {
   size_t i = 0;
   return EarliestFit(pool, need, now, [&]() -> std::optional<std::pair<int64_t, const Placement*>> {
     if (i == releases.size()) return std::nullopt;

@@ -18,7 +18,8 @@ class Parser : public YamlFields {
  public:
   explicit Parser(std::string_view source) : YamlFields(source) {}
 
-  std::string Text(const YAML::Node& map, const char* key, const std::string& field, bool required = true) const {
+  std::string Text(const YAML::Node& map, const char* key, const std::string& field,
+                   bool required = true) const {
     const YAML::Node v = map[key];
     if (!v || v.IsNull()) {
       if (required) Fail(map, field + "." + key, "is required");
@@ -45,15 +46,19 @@ class Parser : public YamlFields {
     f.source = std::string(source_);
     Fields(root, "", {"name", "start", "pools", "contracts", "on_demand", "teams"});
     f.name = Text(root, "name", "fleet", false);
-    if (!root["start"]) Fail(root, "start", "is required: the fleet's time zero, e.g. start: 2026-01-01");
+    if (!root["start"])
+      Fail(root, "start", "is required: the fleet's time zero, e.g. start: 2026-01-01");
     f.start_epoch_s = Date(root["start"], "start");
     const YAML::Node pools = root["pools"];
-    if (!pools || !pools.IsSequence() || pools.size() == 0) Fail(pools ? pools : root, "pools", "list at least one pool");
+    if (!pools || !pools.IsSequence() || pools.size() == 0)
+      Fail(pools ? pools : root, "pools", "list at least one pool");
     std::set<std::string> names;
     for (size_t i = 0; i < pools.size(); ++i) {
       const YAML::Node p = pools[i];
       const std::string field = fmt::format("pools[{}]", i);
-      Fields(p, field, {"name", "provider", "region", "domain", "accelerator", "accelerators_per_node", "nodes"});
+      Fields(p, field,
+             {"name", "provider", "region", "domain", "accelerator", "accelerators_per_node",
+              "nodes"});
       Pool pool;
       pool.provider = Text(p, "provider", field);
       pool.region = Text(p, "region", field);
@@ -61,10 +66,13 @@ class Parser : public YamlFields {
       if (pool.domain.empty()) pool.domain = pool.provider + "/" + pool.region;
       pool.accelerator = Text(p, "accelerator", field);
       pool.name = Text(p, "name", field, false);
-      if (pool.name.empty()) pool.name = fmt::format("{}/{}/{}", pool.provider, pool.domain, pool.accelerator);
-      if (!names.insert(pool.name).second) Fail(p, field + ".name", fmt::format("'{}' is used twice", pool.name));
+      if (pool.name.empty())
+        pool.name = fmt::format("{}/{}/{}", pool.provider, pool.domain, pool.accelerator);
+      if (!names.insert(pool.name).second)
+        Fail(p, field + ".name", fmt::format("'{}' is used twice", pool.name));
       if (p["accelerators_per_node"]) {
-        pool.accelerators_per_node = static_cast<int>(Number(p["accelerators_per_node"], field + ".accelerators_per_node", 1));
+        pool.accelerators_per_node = static_cast<int>(
+            Number(p["accelerators_per_node"], field + ".accelerators_per_node", 1));
       }
       if (!p["nodes"]) Fail(p, field + ".nodes", "is required");
       pool.nodes = static_cast<int>(Number(p["nodes"], field + ".nodes", 1));
@@ -79,18 +87,23 @@ class Parser : public YamlFields {
         contract.name = Text(c, "name", field, false);
         contract.provider = Text(c, "provider", field);
         contract.accelerator = Text(c, "accelerator", field);
-        if (!c["price_per_accelerator_hour"]) Fail(c, field + ".price_per_accelerator_hour", "is required");
-        contract.price_per_accelerator_hour = Number(c["price_per_accelerator_hour"], field + ".price_per_accelerator_hour");
+        if (!c["price_per_accelerator_hour"])
+          Fail(c, field + ".price_per_accelerator_hour", "is required");
+        contract.price_per_accelerator_hour =
+            Number(c["price_per_accelerator_hour"], field + ".price_per_accelerator_hour");
         const YAML::Node ramp = c["ramp"];
         if (!ramp || !ramp.IsSequence() || ramp.size() == 0) {
-          Fail(ramp ? ramp : c, field + ".ramp", "list the steps: - {from: 2026-01-01, accelerators: 1024}");
+          Fail(ramp ? ramp : c, field + ".ramp",
+               "list the steps: - {from: 2026-01-01, accelerators: 1024}");
         }
         for (size_t s = 0; s < ramp.size(); ++s) {
           const std::string sf = fmt::format("{}.ramp[{}]", field, s);
           Fields(ramp[s], sf, {"from", "accelerators"});
-          if (!ramp[s]["from"] || !ramp[s]["accelerators"]) Fail(ramp[s], sf, "needs `from` and `accelerators`");
-          contract.ramp.push_back({Date(ramp[s]["from"], sf + ".from") - f.start_epoch_s,
-                                   static_cast<int64_t>(Number(ramp[s]["accelerators"], sf + ".accelerators"))});
+          if (!ramp[s]["from"] || !ramp[s]["accelerators"])
+            Fail(ramp[s], sf, "needs `from` and `accelerators`");
+          contract.ramp.push_back(
+              {Date(ramp[s]["from"], sf + ".from") - f.start_epoch_s,
+               static_cast<int64_t>(Number(ramp[s]["accelerators"], sf + ".accelerators"))});
         }
         std::sort(contract.ramp.begin(), contract.ramp.end(),
                   [](const RampStep& a, const RampStep& b) { return a.from_s < b.from_s; });
@@ -101,20 +114,24 @@ class Parser : public YamlFields {
       for (size_t i = 0; i < markets.size(); ++i) {
         const YAML::Node m = markets[i];
         const std::string field = fmt::format("on_demand[{}]", i);
-        Fields(m, field, {"provider", "accelerator", "max_on_demand", "max_spot", "price_per_accelerator_hour",
-                          "spot_price_per_accelerator_hour"});
+        Fields(m, field,
+               {"provider", "accelerator", "max_on_demand", "max_spot",
+                "price_per_accelerator_hour", "spot_price_per_accelerator_hour"});
         MarketLimit limit;
         limit.provider = Text(m, "provider", field);
         limit.accelerator = Text(m, "accelerator", field);
-        if (m["max_on_demand"]) limit.max_on_demand = static_cast<int64_t>(Number(m["max_on_demand"], field + ".max_on_demand"));
-        if (m["max_spot"]) limit.max_spot = static_cast<int64_t>(Number(m["max_spot"], field + ".max_spot"));
+        if (m["max_on_demand"])
+          limit.max_on_demand =
+              static_cast<int64_t>(Number(m["max_on_demand"], field + ".max_on_demand"));
+        if (m["max_spot"])
+          limit.max_spot = static_cast<int64_t>(Number(m["max_spot"], field + ".max_spot"));
         if (m["price_per_accelerator_hour"]) {
           limit.price_per_accelerator_hour =
               Number(m["price_per_accelerator_hour"], field + ".price_per_accelerator_hour");
         }
         if (m["spot_price_per_accelerator_hour"]) {
-          limit.spot_price_per_accelerator_hour =
-              Number(m["spot_price_per_accelerator_hour"], field + ".spot_price_per_accelerator_hour");
+          limit.spot_price_per_accelerator_hour = Number(
+              m["spot_price_per_accelerator_hour"], field + ".spot_price_per_accelerator_hour");
         }
         f.markets.push_back(limit);
       }
@@ -127,12 +144,15 @@ class Parser : public YamlFields {
         Fields(t, field, {"name", "weight", "quota"});
         Team team;
         team.name = Text(t, "name", field);
-        if (!team_names.insert(team.name).second) Fail(t, field + ".name", fmt::format("'{}' is used twice", team.name));
+        if (!team_names.insert(team.name).second)
+          Fail(t, field + ".name", fmt::format("'{}' is used twice", team.name));
         if (t["weight"]) team.weight = Number(t["weight"], field + ".weight", 0.001);
         if (const YAML::Node q = t["quota"]) {
-          if (!q.IsMap()) Fail(q, field + ".quota", "must map accelerators to counts, e.g. {H100: 4096}");
+          if (!q.IsMap())
+            Fail(q, field + ".quota", "must map accelerators to counts, e.g. {H100: 4096}");
           for (auto it = q.begin(); it != q.end(); ++it) {
-            team.quota[it->first.Scalar()] = static_cast<int64_t>(Number(it->second, field + ".quota." + it->first.Scalar()));
+            team.quota[it->first.Scalar()] =
+                static_cast<int64_t>(Number(it->second, field + ".quota." + it->first.Scalar()));
           }
         }
         f.teams.push_back(team);
@@ -140,7 +160,6 @@ class Parser : public YamlFields {
     }
     return f;
   }
-
 };
 
 }  // namespace
@@ -148,7 +167,8 @@ class Parser : public YamlFields {
 std::optional<int64_t> ParseDate(std::string_view text) {
   int y = 0, m = 0, d = 0;
   char tail = 0;
-  if (std::sscanf(std::string(text).c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3) return std::nullopt;
+  if (std::sscanf(std::string(text).c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+    return std::nullopt;
   if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1970) return std::nullopt;
   // Days from civil (Howard Hinnant's algorithm): no time zone involved.
   y -= m <= 2 ? 1 : 0;
@@ -199,7 +219,8 @@ size_t FleetModel::Regions() const {
 }
 
 absl::StatusOr<FleetModel> ParseFleetModel(std::string_view yaml, std::string_view source) {
-  return ParseYaml(yaml, source, [&](const YAML::Node& root) { return Parser(source).Parse(root); });
+  return ParseYaml(yaml, source,
+                   [&](const YAML::Node& root) { return Parser(source).Parse(root); });
 }
 
 absl::StatusOr<FleetModel> LoadFleetModel(const std::string& path) {

@@ -39,9 +39,12 @@ constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
 
 std::string_view TierName(Tier tier) {
   switch (tier) {
-    case Tier::kCommitted: return "committed";
-    case Tier::kOnDemand: return "on_demand";
-    case Tier::kSpot: return "spot";
+    case Tier::kCommitted:
+      return "committed";
+    case Tier::kOnDemand:
+      return "on_demand";
+    case Tier::kSpot:
+      return "spot";
   }
   return "?";
 }
@@ -61,10 +64,11 @@ struct Scheduler::Entry {
   uint32_t team = 0;
   absl::InlinedVector<uint32_t, 2> accelerators;  // index of each alternative's accelerator
   uint64_t failed_epoch = kNever;  // the epoch of its last failed start; retried once it changes
-  bool failed_as_head = false;     // that attempt was the head's (preemption allowed, no pool avoided)
+  bool failed_as_head = false;  // that attempt was the head's (preemption allowed, no pool avoided)
 };
 
-Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, SchedulerOptions options)
+Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy,
+                     SchedulerOptions options)
     : fleet_(fleet), policy_(std::move(policy)), options_(options), capacity_(fleet) {
   for (const Team& t : fleet_.teams) {
     const uint32_t team = TeamIndex(t.name);
@@ -99,7 +103,8 @@ Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, Sc
     if (pools_of_.size() <= accelerator) pools_of_.resize(accelerator + 1);
     pools_of_[accelerator].push_back(p);
   }
-  for (const Contract& c : fleet_.contracts) market_contracts_[market(c.provider, c.accelerator)].push_back(&c);
+  for (const Contract& c : fleet_.contracts)
+    market_contracts_[market(c.provider, c.accelerator)].push_back(&c);
   for (const MarketLimit& l : fleet_.markets) {
     const size_t m = market(l.provider, l.accelerator);
     market_max_on_demand_[m] = l.max_on_demand;
@@ -108,7 +113,8 @@ Scheduler::Scheduler(const FleetModel& fleet, std::unique_ptr<Policy> policy, Sc
   for (size_t m = 0; m < markets_.size(); ++m) {
     double sum = 0;
     for (const Contract* c : market_contracts_[m]) sum += c->price_per_accelerator_hour;
-    if (!market_contracts_[m].empty()) markets_[m].contract_price = sum / static_cast<double>(market_contracts_[m].size());
+    if (!market_contracts_[m].empty())
+      markets_[m].contract_price = sum / static_cast<double>(market_contracts_[m].size());
     markets_[m].committed_now = CommittedAt(m, 0);
   }
 }
@@ -167,7 +173,8 @@ void Scheduler::Submit(JobSpec job) {
 }
 
 bool Scheduler::Withdraw(const JobSpec& job) {
-  auto never = std::find_if(never_fits_.begin(), never_fits_.end(), [&](const JobSpec& j) { return j.id == job.id; });
+  auto never = std::find_if(never_fits_.begin(), never_fits_.end(),
+                            [&](const JobSpec& j) { return j.id == job.id; });
   if (never != never_fits_.end()) {
     never_fits_.erase(never);
     --queued_;
@@ -188,16 +195,27 @@ bool Scheduler::Adopt(JobSpec job, uint32_t pool, int64_t now) {
   const uint32_t team = TeamIndex(job.team);
   for (size_t a = 0; a < job.alternatives.size(); ++a) {
     const Need& need = job.alternatives[a];
-    if (need.accelerator != capacity_.pool(pool).accelerator || !capacity_.ShapeFits(pool, need.nodes, need.per_node)) {
+    if (need.accelerator != capacity_.pool(pool).accelerator ||
+        !capacity_.ShapeFits(pool, need.nodes, need.per_node)) {
       continue;
     }
     auto placement = capacity_.PlaceIn(pool, need);
     if (!placement) return false;
     const uint32_t accelerator = static_cast<uint32_t>(AcceleratorIndex(need.accelerator));
-    const bool within = team_usage_[team][accelerator] + need.accelerators() <= quota_[team][accelerator];
+    const bool within =
+        team_usage_[team][accelerator] + need.accelerators() <= quota_[team][accelerator];
     const Payment pay = PaymentFor(pool, job, need).value_or(Payment{0, Tier::kOnDemand});
     const int64_t id = job.id;
-    Add(id, Running{std::move(job), *placement, a, now, !within, pay.tier == Tier::kCommitted, pay.tier, pay.committed, {}},
+    Add(id,
+        Running{std::move(job),
+                *placement,
+                a,
+                now,
+                !within,
+                pay.tier == Tier::kCommitted,
+                pay.tier,
+                pay.committed,
+                {}},
         team, accelerator);
     return true;
   }
@@ -207,13 +225,15 @@ bool Scheduler::Adopt(JobSpec job, uint32_t pool, int64_t now) {
 void Scheduler::Enqueue(JobSpec job) {
   const uint32_t team = TeamIndex(job.team);
   absl::InlinedVector<uint32_t, 2> accelerators;
-  for (const Need& need : job.alternatives) accelerators.push_back(static_cast<uint32_t>(AcceleratorIndex(need.accelerator)));
+  for (const Need& need : job.alternatives)
+    accelerators.push_back(static_cast<uint32_t>(AcceleratorIndex(need.accelerator)));
   Enqueue(std::move(job), team, std::move(accelerators));
 }
 
 void Scheduler::Enqueue(JobSpec job, uint32_t team, absl::InlinedVector<uint32_t, 2> accelerators) {
   const Key key = KeyOf(job);
-  buckets_[policy_->fair_share() ? team : 0].emplace(key, Entry{std::move(job), team, std::move(accelerators)});
+  buckets_[policy_->fair_share() ? team : 0].emplace(
+      key, Entry{std::move(job), team, std::move(accelerators)});
 }
 
 int64_t Scheduler::TeamUsage(const std::string& team, const std::string& accelerator) const {
@@ -231,7 +251,8 @@ void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) 
   team_usage_[team][accelerator] += n;
   MarketUse& use = markets_[pool_market_[r.placement.pool]];
   use.in_use[0] += r.committed_accelerators;
-  if (r.tier != Tier::kCommitted) use.in_use[static_cast<int>(r.tier)] += n - r.committed_accelerators;
+  if (r.tier != Tier::kCommitted)
+    use.in_use[static_cast<int>(r.tier)] += n - r.committed_accelerators;
   const uint32_t pool = r.placement.pool;
   r.index = {};
   r.index.team = team;
@@ -239,7 +260,8 @@ void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) 
   if ((r.spec.preemptible || r.borrowed) && policy_->preemption()) {  // only preemption looks there
     r.index.victim = true;
     for (uint32_t node : r.placement.nodes) {
-      victim_on_node_[pool][node] = static_cast<uint16_t>(victim_on_node_[pool][node] + r.placement.per_node);
+      victim_on_node_[pool][node] =
+          static_cast<uint16_t>(victim_on_node_[pool][node] + r.placement.per_node);
     }
     if (r.spec.preemptible) preemptible_by_priority_[pool][r.spec.priority] += n;
     if (r.borrowed) borrowed_accelerators_[pool] += n;
@@ -254,12 +276,13 @@ void Scheduler::Add(int64_t id, Running r, uint32_t team, uint32_t accelerator) 
     running_.free_.pop_back();
   }
   r.index.position = static_cast<uint32_t>(in_pool_[pool].size());
-  in_pool_[pool].push_back(
-      {slot, r.spec.duration_s ? r.start_s + *r.spec.duration_s : std::numeric_limits<int64_t>::max()});
+  in_pool_[pool].push_back({slot, r.spec.duration_s ? r.start_s + *r.spec.duration_s
+                                                    : std::numeric_limits<int64_t>::max()});
   if (r.index.victim) {
     r.index.victim_position = static_cast<uint32_t>(victims_[pool].size());
     victims_[pool].push_back({slot, team, r.spec.priority, r.spec.preemptible, r.borrowed,
-                              r.placement.nodes.size() == 1 ? r.placement.nodes[0] : UINT32_MAX, r.start_s, id});
+                              r.placement.nodes.size() == 1 ? r.placement.nodes[0] : UINT32_MAX,
+                              r.start_s, id});
   }
   running_.slab_[slot] = std::move(r);
   running_.slot_.emplace(id, slot);
@@ -279,11 +302,13 @@ Running Scheduler::Remove(int64_t id) {
 void Scheduler::Unindex(uint32_t at) {
   const Running& r = running_.slab_[at];
   const detail::RunningIndex& slot = r.index;
-  const int64_t n = static_cast<int64_t>(r.placement.per_node) * static_cast<int64_t>(r.placement.nodes.size());
+  const int64_t n =
+      static_cast<int64_t>(r.placement.per_node) * static_cast<int64_t>(r.placement.nodes.size());
   team_usage_[slot.team][slot.accelerator] -= n;
   MarketUse& use = markets_[pool_market_[r.placement.pool]];
   use.in_use[0] -= r.committed_accelerators;
-  if (r.tier != Tier::kCommitted) use.in_use[static_cast<int>(r.tier)] -= n - r.committed_accelerators;
+  if (r.tier != Tier::kCommitted)
+    use.in_use[static_cast<int>(r.tier)] -= n - r.committed_accelerators;
   const uint32_t pool = r.placement.pool;
   if (slot.victim) {
     if (r.spec.preemptible) {
@@ -292,7 +317,8 @@ void Scheduler::Unindex(uint32_t at) {
     }
     if (r.borrowed) borrowed_accelerators_[pool] -= n;
     for (uint32_t node : r.placement.nodes) {
-      victim_on_node_[pool][node] = static_cast<uint16_t>(victim_on_node_[pool][node] - r.placement.per_node);
+      victim_on_node_[pool][node] =
+          static_cast<uint16_t>(victim_on_node_[pool][node] - r.placement.per_node);
     }
   }
   if (!r.spec.duration_s) --unknown_ends_[pool];
@@ -319,7 +345,8 @@ void Scheduler::Finish(int64_t id) {
   running_.free_.push_back(at);  // the entry is overwritten by the next start
 }
 
-std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std::string& region, bool down) {
+std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std::string& region,
+                                          bool down) {
   std::vector<int64_t> requeued;
   std::vector<bool> hit(capacity_.pool_count(), false);
   for (uint32_t p = 0; p < capacity_.pool_count(); ++p) {
@@ -346,7 +373,8 @@ std::vector<int64_t> Scheduler::SetOutage(const std::string& provider, const std
 
 // How the job would pay for `need` in `pool`: what the contracts still have room for, and the rest
 // (if any) from spot (preemptible jobs, where the fleet allows spot) or on-demand within its limit.
-std::optional<Scheduler::Payment> Scheduler::PaymentFor(uint32_t pool, const JobSpec& job, const Need& need) const {
+std::optional<Scheduler::Payment> Scheduler::PaymentFor(uint32_t pool, const JobSpec& job,
+                                                        const Need& need) const {
   const size_t m = pool_market_[pool];
   const MarketUse& use = markets_[m];
   const int64_t n = need.accelerators();
@@ -355,7 +383,8 @@ std::optional<Scheduler::Payment> Scheduler::PaymentFor(uint32_t pool, const Job
   const int64_t rest = n - pay.committed;
   if (rest == 0) {
     pay.tier = Tier::kCommitted;
-  } else if (job.preemptible && market_max_spot_[m] && use.in_use[2] + rest <= *market_max_spot_[m]) {
+  } else if (job.preemptible && market_max_spot_[m] &&
+             use.in_use[2] + rest <= *market_max_spot_[m]) {
     pay.tier = Tier::kSpot;
   } else if (!market_max_on_demand_[m] || use.in_use[1] + rest <= *market_max_on_demand_[m]) {
     pay.tier = Tier::kOnDemand;
@@ -366,15 +395,18 @@ std::optional<Scheduler::Payment> Scheduler::PaymentFor(uint32_t pool, const Job
 }
 
 std::span<const uint32_t> Scheduler::PoolsOf(size_t accelerator) const {
-  return accelerator < pools_of_.size() ? std::span<const uint32_t>(pools_of_[accelerator]) : std::span<const uint32_t>();
+  return accelerator < pools_of_.size() ? std::span<const uint32_t>(pools_of_[accelerator])
+                                        : std::span<const uint32_t>();
 }
 
-bool Scheduler::TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> accelerators, int64_t now,
-                         std::vector<Decision>& out, bool allow_preemption, const std::optional<uint32_t>& avoid_pool) {
+bool Scheduler::TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> accelerators,
+                         int64_t now, std::vector<Decision>& out, bool allow_preemption,
+                         const std::optional<uint32_t>& avoid_pool) {
   for (size_t a = 0; a < job.alternatives.size(); ++a) {
     const Need& need = job.alternatives[a];
     const uint32_t accelerator = accelerators[a];
-    const bool within = team_usage_[team][accelerator] + need.accelerators() <= quota_[team][accelerator];
+    const bool within =
+        team_usage_[team][accelerator] + need.accelerators() <= quota_[team][accelerator];
     // Pools with room in their commitment first, then the market's (fleet order within each).
     const auto pools = PoolsOf(accelerator);
     auto for_each_pool = [&](auto&& visit) {
@@ -392,7 +424,8 @@ bool Scheduler::TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> 
     };
     auto start = [&](const Placement& placement, Payment pay) {
       const int64_t id = job.id;
-      Running r{std::move(job), placement, a, now, !within, pay.tier == Tier::kCommitted, pay.tier, pay.committed, {}};
+      Running r{std::move(job), placement,     a, now, !within, pay.tier == Tier::kCommitted,
+                pay.tier,       pay.committed, {}};
       Add(id, std::move(r), team, accelerator);
       out.push_back({Decision::Kind::kStart, id});
     };
@@ -429,7 +462,8 @@ bool Scheduler::TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> 
         return capacity_.FreeOn(p, node) + on_node[node] >= need.per_node;
       };
       int64_t nodes_ok = 0;
-      for (uint32_t node = 0; node < on_node.size() && nodes_ok < need.nodes; ++node) nodes_ok += could_free(node);
+      for (uint32_t node = 0; node < on_node.size() && nodes_ok < need.nodes; ++node)
+        nodes_ok += could_free(node);
       if (nodes_ok < need.nodes) continue;
       // The candidates, lowest priority and most recent first (they lose least); a single-node job
       // on a node that could never get per_node free would not help.
@@ -455,7 +489,8 @@ bool Scheduler::TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> 
         if ((placement = capacity_.PlaceIn(p, need))) break;
       }
       if (!placement) {
-        for (auto it = taken.rbegin(); it != taken.rend(); ++it) capacity_.Restore((*it)->placement);
+        for (auto it = taken.rbegin(); it != taken.rend(); ++it)
+          capacity_.Restore((*it)->placement);
         continue;
       }
       // Victims whose accelerators the gang did not need after all keep running: taken back, most
@@ -491,7 +526,8 @@ bool Scheduler::AdmissibleNow(const JobSpec& job) const {
   return false;
 }
 
-std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job, int64_t now) const {
+std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job,
+                                                              int64_t now) const {
   std::optional<std::pair<int64_t, uint32_t>> best;
   for (const Need& need : job.alternatives) {
     for (uint32_t p : capacity_.PoolsFor(need.accelerator)) {
@@ -503,13 +539,15 @@ std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job
       const auto later = [](const PoolJob& x, const PoolJob& y) { return x.end > y.end; };
       std::make_heap(ends.begin(), ends.end(), later);
       const auto next = [&]() -> std::optional<std::pair<int64_t, const Placement*>> {
-        if (ends.empty() || (best && ends.front().end >= best->first)) return std::nullopt;  // no better
+        if (ends.empty() || (best && ends.front().end >= best->first))
+          return std::nullopt;  // no better
         std::pop_heap(ends.begin(), ends.end(), later);
         const PoolJob e = ends.back();
         ends.pop_back();
         return std::make_pair(std::max(now, e.end), &running_.slab_[e.slot].placement);
       };
-      if (auto t = capacity_.EarliestFit(p, need, now, next); t && (!best || *t < best->first)) best = {{*t, p}};
+      if (auto t = capacity_.EarliestFit(p, need, now, next); t && (!best || *t < best->first))
+        best = {{*t, p}};
     }
   }
   return best;
@@ -517,7 +555,8 @@ std::optional<std::pair<int64_t, uint32_t>> Scheduler::Shadow(const JobSpec& job
 
 std::vector<Decision> Scheduler::Schedule(int64_t now) {
   std::vector<Decision> out;
-  // Commitments change only at ramp steps: recomputed when time crosses the next one (or goes back).
+  // Commitments change only at ramp steps: recomputed when time crosses the next one (or goes
+  // back).
   if (!commitments_valid_ || now >= next_ramp_s_ || now < commitments_at_s_) {
     next_ramp_s_ = std::numeric_limits<int64_t>::max();
     for (size_t m = 0; m < markets_.size(); ++m) {
@@ -557,7 +596,8 @@ std::vector<Decision> Scheduler::Schedule(int64_t now) {
     }
     return best;
   };
-  std::optional<std::pair<int64_t, uint32_t>> reservation;  // the blocked head's (time, pool), backfill only
+  std::optional<std::pair<int64_t, uint32_t>>
+      reservation;  // the blocked head's (time, pool), backfill only
   bool blocked = false;
   bool backfilling = false;
   struct FailedShape {
@@ -579,32 +619,38 @@ std::vector<Decision> Scheduler::Schedule(int64_t now) {
     bool started = false;
     if (e.failed_epoch != epoch_ || e.failed_as_head != as_head) {
       if (as_head) {
-        started = TryStart(e.spec, e.team, e.accelerators, now, out, policy_->preemption(), std::nullopt);
+        started =
+            TryStart(e.spec, e.team, e.accelerators, now, out, policy_->preemption(), std::nullopt);
       } else {
         // EASY backfill: a later job may start if it ends before the head's reservation, or if it
         // keeps out of the reserved pool.
-        const bool ends_in_time = e.spec.duration_s && now + *e.spec.duration_s <= reservation->first;
+        const bool ends_in_time =
+            e.spec.duration_s && now + *e.spec.duration_s <= reservation->first;
         // Nothing is freed during a scan: a job at least as big as one that already failed, of the
         // same accelerator and kind, fails too (queues hold few distinct shapes).
         bool dominated = true;
         for (size_t k = 0; k < e.spec.alternatives.size() && dominated; ++k) {
           const Need& need = e.spec.alternatives[k];
-          dominated = std::any_of(failed_shapes.begin(), failed_shapes.end(), [&](const FailedShape& f) {
-            return f.accelerator == e.accelerators[k] && f.preemptible == e.spec.preemptible &&
-                   (!f.avoided || !ends_in_time) && need.nodes >= f.nodes && need.per_node >= f.per_node;
-          });
+          dominated =
+              std::any_of(failed_shapes.begin(), failed_shapes.end(), [&](const FailedShape& f) {
+                return f.accelerator == e.accelerators[k] && f.preemptible == e.spec.preemptible &&
+                       (!f.avoided || !ends_in_time) && need.nodes >= f.nodes &&
+                       need.per_node >= f.per_node;
+              });
         }
         if (!dominated) {
-          started = TryStart(e.spec, e.team, e.accelerators, now, out, false,
-                             ends_in_time ? std::nullopt : std::optional<uint32_t>(reservation->second));
+          started =
+              TryStart(e.spec, e.team, e.accelerators, now, out, false,
+                       ends_in_time ? std::nullopt : std::optional<uint32_t>(reservation->second));
           if (!started) {
             for (size_t k = 0; k < e.spec.alternatives.size(); ++k) {
-              const FailedShape f{e.accelerators[k], e.spec.alternatives[k].nodes, e.spec.alternatives[k].per_node,
-                                  e.spec.preemptible, !ends_in_time};
+              const FailedShape f{e.accelerators[k], e.spec.alternatives[k].nodes,
+                                  e.spec.alternatives[k].per_node, e.spec.preemptible,
+                                  !ends_in_time};
               // Keep only the smallest failed shapes: a bigger one adds nothing.
               std::erase_if(failed_shapes, [&](const FailedShape& g) {
-                return g.accelerator == f.accelerator && g.preemptible == f.preemptible && g.avoided == f.avoided &&
-                       g.nodes >= f.nodes && g.per_node >= f.per_node;
+                return g.accelerator == f.accelerator && g.preemptible == f.preemptible &&
+                       g.avoided == f.avoided && g.nodes >= f.nodes && g.per_node >= f.per_node;
               });
               failed_shapes.push_back(f);
             }
@@ -622,8 +668,8 @@ std::vector<Decision> Scheduler::Schedule(int64_t now) {
       continue;
     }
     if (!blocked) {
-      // A job no pool could take now even if it were empty (pools down, or beyond what the contracts
-      // and market limits allow for now) waits without holding up the queue.
+      // A job no pool could take now even if it were empty (pools down, or beyond what the
+      // contracts and market limits allow for now) waits without holding up the queue.
       if (!AdmissibleNow(e.spec)) continue;
       blocked = true;
       backfilling = policy_->backfill() &&
@@ -633,12 +679,13 @@ std::vector<Decision> Scheduler::Schedule(int64_t now) {
         // The head's reservation holds while it stays the head and its time has not come: running
         // jobs only end earlier than estimated, and nothing that would end later may start in the
         // reserved pool. Recomputed when the head changes, when the time passes, after outages.
-        if (reservation_head_ != e.spec.id || !last_reservation_ || now >= last_reservation_->first ||
-            reservation_outages_ != outage_changes_) {
+        if (reservation_head_ != e.spec.id || !last_reservation_ ||
+            now >= last_reservation_->first || reservation_outages_ != outage_changes_) {
           reservation = Shadow(e.spec, now);
           reservation_head_ = e.spec.id;
           reservation_outages_ = outage_changes_;
-          if (reservation != last_reservation_) ++epoch_;  // backfill failures were judged against the old one
+          if (reservation != last_reservation_)
+            ++epoch_;  // backfill failures were judged against the old one
           last_reservation_ = reservation;
         } else {
           reservation = last_reservation_;

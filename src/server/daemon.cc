@@ -1,6 +1,7 @@
 // `awan server run`: everything a server process does around the ApiServer.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -15,7 +16,6 @@
 
 #include "awan/catalog/loader.h"
 #include "awan/providers/fleet.h"
-#include <fmt/ranges.h>
 #include "awan/server/api.h"
 #include "awan/server/server.h"
 
@@ -72,7 +72,8 @@ int RunServerDaemon(const DaemonOptions& options) {
   // One server per AWAN_HOME: two would run the same jobs twice.
   const int lock = open((home / "server.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
-    spdlog::error("another awan server is already running for {} (see {}/server.json)", home.string(), home.string());
+    spdlog::error("another awan server is already running for {} (see {}/server.json)",
+                  home.string(), home.string());
     return 1;
   }
   auto token = EnsureToken(home);
@@ -80,15 +81,17 @@ int RunServerDaemon(const DaemonOptions& options) {
     spdlog::error("{}", std::string(token.status().message()));
     return 1;
   }
-  const std::string db = options.db_url.empty() ? "sqlite:" + (home / "awan.db").string() : options.db_url;
+  const std::string db =
+      options.db_url.empty() ? "sqlite:" + (home / "awan.db").string() : options.db_url;
   auto store = store::OpenStore(db);
   if (!store.ok()) {
     spdlog::error("store: {}", std::string(store.status().message()));
     return 1;
   }
   catalog::LoadReport report;
-  auto catalog = options.catalog_paths.empty() ? catalog::BuiltinCatalog(report)
-                                               : catalog::LoadCatalogPaths(options.catalog_paths, report);
+  auto catalog = options.catalog_paths.empty()
+                     ? catalog::BuiltinCatalog(report)
+                     : catalog::LoadCatalogPaths(options.catalog_paths, report);
   if (!catalog.ok()) {
     spdlog::error("catalog: {}", std::string(catalog.status().message()));
     return 1;
@@ -103,9 +106,12 @@ int RunServerDaemon(const DaemonOptions& options) {
   signal(SIGPIPE, SIG_IGN);
 
   providers::LocalResources machine = providers::DetectLocalResources();
-  spdlog::info("awan {} server: store {}, machine {} ({} CPUs, {:.1f} GiB, {} GPU(s))", kAwanVersion,
-               (*store)->Describe(), machine.hostname, machine.cpus, machine.memory_gib, machine.gpus.size());
-  nlohmann::json local_config{{"hostname", machine.hostname}, {"cpus", machine.cpus}, {"memory_gib", machine.memory_gib},
+  spdlog::info("awan {} server: store {}, machine {} ({} CPUs, {:.1f} GiB, {} GPU(s))",
+               kAwanVersion, (*store)->Describe(), machine.hostname, machine.cpus,
+               machine.memory_gib, machine.gpus.size());
+  nlohmann::json local_config{{"hostname", machine.hostname},
+                              {"cpus", machine.cpus},
+                              {"memory_gib", machine.memory_gib},
                               {"gpus", machine.gpus.size()}};
   (void)(*store)->PutProvider({"local", "local", local_config.dump(),
                                std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -123,10 +129,12 @@ int RunServerDaemon(const DaemonOptions& options) {
     spdlog::error("fleet: {}", std::string(fleet.status().message()));
     return 1;
   }
-  for (const std::string& e : fleet->errors) spdlog::error("fleet: {} (provider left out; the others run)", e);
+  for (const std::string& e : fleet->errors)
+    spdlog::error("fleet: {} (provider left out; the others run)", e);
   for (const auto& p : fleet->providers) {
     if (absl::Status s = p->Check(); !s.ok()) {
-      spdlog::error("fleet: {} (kept; its failures will be skipped by failover)", std::string(s.message()));
+      spdlog::error("fleet: {} (kept; its failures will be skipped by failover)",
+                    std::string(s.message()));
     }
   }
   spdlog::info("fleet from {}: {}", fleet->source, fmt::join(fleet->Names(), ", "));
@@ -148,13 +156,15 @@ int RunServerDaemon(const DaemonOptions& options) {
   // /v1/optimize and /v1/catalog answer for what the fleet sells (what launch uses), unless
   // --catalog names another catalog.
   const catalog::Catalog fleet_catalog = fleet->BuildCatalog();
-  ApiServer server(controller, **store, options.catalog_paths.empty() ? fleet_catalog : *catalog, sopts, &*fleet);
+  ApiServer server(controller, **store, options.catalog_paths.empty() ? fleet_catalog : *catalog,
+                   sopts, &*fleet);
   if (absl::Status s = server.Start(); !s.ok()) {
     spdlog::error("{}", std::string(s.message()));
     controller.Stop();
     return 1;
   }
-  nlohmann::ordered_json info{{"url", server.url()}, {"pid", static_cast<int64_t>(getpid())},
+  nlohmann::ordered_json info{{"url", server.url()},
+                              {"pid", static_cast<int64_t>(getpid())},
                               {"store", (*store)->Describe()}};
   if (!WriteAtomically(home / "server.json", info.dump() + "\n")) {
     spdlog::error("cannot write {}/server.json", home.string());
@@ -164,7 +174,8 @@ int RunServerDaemon(const DaemonOptions& options) {
 
   int received = 0;
   sigwait(&signals, &received);
-  spdlog::info("signal {}: stopping (running jobs keep running and are adopted at the next start)", received);
+  spdlog::info("signal {}: stopping (running jobs keep running and are adopted at the next start)",
+               received);
   server.Stop();
   controller.Stop();
   fs::remove(home / "server.json", ec);

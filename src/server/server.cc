@@ -6,9 +6,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
-#include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -46,7 +46,8 @@ Target ParseTarget(std::string_view target) {
     const size_t amp = rest.find('&');
     std::string_view pair = rest.substr(0, amp);
     const size_t eq = pair.find('=');
-    t.query[std::string(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    t.query[std::string(pair.substr(0, eq))] =
+        eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     rest.remove_prefix(amp + 1);
   }
@@ -119,7 +120,8 @@ struct ApiServer::Impl {
   net::awaitable<void> Accept() {
     for (;;) {
       boost::system::error_code ec;
-      tcp::socket socket = co_await acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+      tcp::socket socket =
+          co_await acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
       if (ec) {
         if (ec == net::error::operation_aborted) co_return;
         continue;
@@ -136,10 +138,12 @@ struct ApiServer::Impl {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options.max_body_bytes);
       stream.expires_after(std::chrono::seconds(120));
-      co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_read(stream, buffer, parser,
+                                net::redirect_error(net::use_awaitable, ec));
       if (ec == http::error::body_limit) {
-        Response res = Error(http::status::payload_too_large,
-                             fmt::format("request body is larger than {} bytes", options.max_body_bytes), 11);
+        Response res =
+            Error(http::status::payload_too_large,
+                  fmt::format("request body is larger than {} bytes", options.max_body_bytes), 11);
         res.keep_alive(false);
         res.prepare_payload();
         co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
@@ -150,7 +154,8 @@ struct ApiServer::Impl {
         std::array<char, 65536> sink{};
         size_t drained = 0;
         while (!ec && drained < 64 * options.max_body_bytes) {
-          drained += co_await stream.async_read_some(net::buffer(sink), net::redirect_error(net::use_awaitable, ec));
+          drained += co_await stream.async_read_some(net::buffer(sink),
+                                                     net::redirect_error(net::use_awaitable, ec));
         }
         co_return;
       }
@@ -191,11 +196,12 @@ struct ApiServer::Impl {
       return Json(http::status::ok, J{{"status", "ok"}, {"version", kAwanVersion}}.dump(), v);
     }
     if (const int auth = Authorized(req); auth != 0) {
-      Response res = auth == 401 ? Error(http::status::unauthorized,
-                                         "missing bearer token: send `Authorization: Bearer TOKEN` (the "
-                                         "token is in $AWAN_HOME/token)",
-                                         v)
-                                 : Error(http::status::forbidden, "wrong bearer token", v);
+      Response res = auth == 401
+                         ? Error(http::status::unauthorized,
+                                 "missing bearer token: send `Authorization: Bearer TOKEN` (the "
+                                 "token is in $AWAN_HOME/token)",
+                                 v)
+                         : Error(http::status::forbidden, "wrong bearer token", v);
       if (auth == 401) res.set(http::field::www_authenticate, "Bearer");
       return res;
     }
@@ -226,11 +232,13 @@ struct ApiServer::Impl {
       if (rest == "cancel" && method == http::verb::post) return Cancel(*id, v);
     }
     if (path.rfind("/v1/jobs/", 0) == 0 && !JobIdIn(path, rest)) {
-      return Error(http::status::bad_request, fmt::format("'{}' is not a job id", path.substr(9)), v);
+      return Error(http::status::bad_request, fmt::format("'{}' is not a job id", path.substr(9)),
+                   v);
     }
-    return Error(http::status::not_found, fmt::format("no endpoint {} {} (see docs/api.md)",
-                                                      std::string(req.method_string()), path),
-                 v);
+    return Error(
+        http::status::not_found,
+        fmt::format("no endpoint {} {} (see docs/api.md)", std::string(req.method_string()), path),
+        v);
   }
 
   // Parses a JSON request body; nullopt (and `error` set) when malformed.
@@ -240,7 +248,8 @@ struct ApiServer::Impl {
       if (!j.is_object()) throw std::runtime_error("the body must be a JSON object");
       return j;
     } catch (const std::exception& e) {
-      error = Error(http::status::bad_request, fmt::format("malformed JSON body: {}", e.what()), req.version());
+      error = Error(http::status::bad_request, fmt::format("malformed JSON body: {}", e.what()),
+                    req.version());
       return std::nullopt;
     }
   }
@@ -252,7 +261,8 @@ struct ApiServer::Impl {
 
   Response ServerInfo(unsigned v) {
     J gpus = J::array();
-    for (const auto& g : controller.machine().gpus) gpus.push_back({{"index", g.index}, {"name", g.name}});
+    for (const auto& g : controller.machine().gpus)
+      gpus.push_back({{"index", g.index}, {"name", g.name}});
     J j{{"url", fmt::format("http://{}:{}", options.host, port)},
         {"pid", static_cast<int64_t>(getpid())},
         {"store", store.Describe()},
@@ -279,23 +289,28 @@ struct ApiServer::Impl {
     auto body = Body(req, error);
     if (!body) return error;
     auto yaml = Field(*body, "task_yaml");
-    if (!yaml) return Error(http::status::bad_request, "body needs \"task_yaml\": the task file's text", req.version());
+    if (!yaml)
+      return Error(http::status::bad_request, "body needs \"task_yaml\": the task file's text",
+                   req.version());
     const std::string source = Field(*body, "source").value_or("<request>");
     const std::string base_dir = Field(*body, "base_dir").value_or(options.home);
     const bool retry = body->contains("retry_until_up") && (*body)["retry_until_up"].is_boolean() &&
                        (*body)["retry_until_up"].get<bool>();
     auto id = controller.Submit(*yaml, source, base_dir, retry);
-    if (!id.ok()) return Error(StatusFor(id.status()), std::string(id.status().message()), req.version());
+    if (!id.ok())
+      return Error(StatusFor(id.status()), std::string(id.status().message()), req.version());
     auto job = store.GetJob(*id);
     spdlog::info("job {} submitted from {}", *id, source);
-    return Json(http::status::created, job.ok() ? JobJson(*job) : J{{"id", *id}}.dump(), req.version());
+    return Json(http::status::created, job.ok() ? JobJson(*job) : J{{"id", *id}}.dump(),
+                req.version());
   }
 
   Response ListJobs(const Target& target, unsigned v) {
     store::JobQuery q;
     if (auto it = target.query.find("limit"); it != target.query.end()) {
       auto n = ParseNumber(it->second);
-      if (!n || *n < 1 || *n > 1000) return Error(http::status::bad_request, "limit must be 1..1000", v);
+      if (!n || *n < 1 || *n > 1000)
+        return Error(http::status::bad_request, "limit must be 1..1000", v);
       q.limit = static_cast<size_t>(*n);
     }
     if (auto it = target.query.find("before"); it != target.query.end()) {
@@ -321,7 +336,8 @@ struct ApiServer::Impl {
     J j = J::parse(JobJson(*job));
     J nodes = J::array();
     if (auto list = store.ListNodes(id); list.ok()) {
-      for (const auto& n : *list) nodes.push_back({{"rank", n.rank}, {"provider", n.provider}, {"host", n.host}});
+      for (const auto& n : *list)
+        nodes.push_back({{"rank", n.rank}, {"provider", n.provider}, {"host", n.host}});
     }
     j["nodes"] = nodes;
     return Json(http::status::ok, j.dump(), v);
@@ -329,16 +345,19 @@ struct ApiServer::Impl {
 
   Response Events(int64_t id, unsigned v) {
     auto events = store.ListEvents(id);
-    if (!events.ok()) return Error(StatusFor(events.status()), std::string(events.status().message()), v);
+    if (!events.ok())
+      return Error(StatusFor(events.status()), std::string(events.status().message()), v);
     J out = J::array();
-    for (const auto& e : *events) out.push_back({{"time", IsoTime(e.time)}, {"type", e.type}, {"message", e.message}});
+    for (const auto& e : *events)
+      out.push_back({{"time", IsoTime(e.time)}, {"type", e.type}, {"message", e.message}});
     return Json(http::status::ok, out.dump(), v);
   }
 
   // 202 with the job as it was when the request arrived (the loop may stop it right away).
   Response Cancel(int64_t id, unsigned v) {
     auto before = store.GetJob(id);
-    if (!before.ok()) return Error(StatusFor(before.status()), std::string(before.status().message()), v);
+    if (!before.ok())
+      return Error(StatusFor(before.status()), std::string(before.status().message()), v);
     absl::Status s = controller.Cancel(id);
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()), v);
     spdlog::info("job {}: cancel requested (was {})", id, store::JobStateName(before->state));
@@ -371,7 +390,8 @@ struct ApiServer::Impl {
     return data;
   }
 
-  net::awaitable<void> StreamLogs(beast::tcp_stream& stream, int64_t id, const Target& target, unsigned v) {
+  net::awaitable<void> StreamLogs(beast::tcp_stream& stream, int64_t id, const Target& target,
+                                  unsigned v) {
     boost::system::error_code ec;
     auto job = store.GetJob(id);
     if (!job.ok()) {
@@ -412,13 +432,15 @@ struct ApiServer::Impl {
       }
       co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
     }
-    co_await net::async_write(stream.socket(), http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
+    co_await net::async_write(stream.socket(), http::make_chunk_last(),
+                              net::redirect_error(net::use_awaitable, ec));
   }
 
   Response Providers(unsigned v) {
     J out = J::array();
     if (fleet != nullptr) {
-      for (const auto& p : fleet->providers) out.push_back({{"name", p->name()}, {"kind", p->kind()}});
+      for (const auto& p : fleet->providers)
+        out.push_back({{"name", p->name()}, {"kind", p->kind()}});
     }
     return Json(http::status::ok, out.dump(), v);
   }
@@ -434,44 +456,56 @@ struct ApiServer::Impl {
         if (sim == nullptr) continue;
         if (target.query.count("provider") && target.query.at("provider") != name) continue;
         for (const auto& u : sim->Books()) {
-          out.push_back({{"provider", name}, {"region", u.region}, {"zone", u.zone.empty() ? J(nullptr) : J(u.zone)},
-                         {"instance_type", u.instance_type}, {"used", u.used}, {"capacity", u.capacity}});
+          out.push_back({{"provider", name},
+                         {"region", u.region},
+                         {"zone", u.zone.empty() ? J(nullptr) : J(u.zone)},
+                         {"instance_type", u.instance_type},
+                         {"used", u.used},
+                         {"capacity", u.capacity}});
         }
       }
       return Json(http::status::ok, out.dump(), v);
     }
-    if (req.method() != http::verb::post) return Error(http::status::not_found, "no such endpoint", v);
+    if (req.method() != http::verb::post)
+      return Error(http::status::not_found, "no such endpoint", v);
     Response error;
     auto body = Body(req, error);
     if (!body) return error;
     if (target.path == "/v1/sim/preempt") {
       auto node = Field(*body, "node");
-      if (!node) return Error(http::status::bad_request, "body needs \"node\": a node's host name (awan status JOB)", v);
+      if (!node)
+        return Error(http::status::bad_request,
+                     "body needs \"node\": a node's host name (awan status JOB)", v);
       for (const std::string& name : fleet->Names()) {
-        if (providers::SimProvider* sim = fleet->FindSim(name); sim != nullptr && sim->Preempt(*node)) {
+        if (providers::SimProvider* sim = fleet->FindSim(name);
+            sim != nullptr && sim->Preempt(*node)) {
           spdlog::info("sim: {} preempted {}", name, *node);
           return Json(http::status::accepted, J{{"provider", name}, {"node", *node}}.dump(), v);
         }
       }
-      return Error(http::status::not_found, fmt::format("no emulated node '{}' is running", *node), v);
+      return Error(http::status::not_found, fmt::format("no emulated node '{}' is running", *node),
+                   v);
     }
     auto provider = Field(*body, "provider");
     if (!provider) return Error(http::status::bad_request, "body needs \"provider\"", v);
     providers::SimProvider* sim = fleet->FindSim(*provider);
     if (sim == nullptr) {
       return Error(http::status::not_found,
-                   fmt::format("'{}' is not an emulated (sim) provider of this fleet", *provider), v);
+                   fmt::format("'{}' is not an emulated (sim) provider of this fleet", *provider),
+                   v);
     }
     const std::string region = Field(*body, "region").value_or("");
     if (target.path == "/v1/sim/outage") {
       int64_t until = 0;
       if (body->contains("for_seconds") && (*body)["for_seconds"].is_number()) {
-        until = controller_now() + static_cast<int64_t>((*body)["for_seconds"].get<double>() * 1000);
+        until =
+            controller_now() + static_cast<int64_t>((*body)["for_seconds"].get<double>() * 1000);
       }
       sim->SetOutage(region, until);
       spdlog::warn("sim: outage of {}{}{}", *provider, region.empty() ? "" : "/" + region,
                    until == 0 ? " until restored" : "");
-      return Json(http::status::accepted, J{{"provider", *provider}, {"region", region}, {"until", until}}.dump(), v);
+      return Json(http::status::accepted,
+                  J{{"provider", *provider}, {"region", region}, {"until", until}}.dump(), v);
     }
     if (target.path == "/v1/sim/restore") {
       sim->Restore(region);
@@ -482,27 +516,32 @@ struct ApiServer::Impl {
   }
 
   static int64_t controller_now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
 
   Response Catalog(const Target& target, unsigned v) {
-    const std::string accelerator = target.query.count("accelerator") ? target.query.at("accelerator") : "";
+    const std::string accelerator =
+        target.query.count("accelerator") ? target.query.at("accelerator") : "";
     const std::string provider = target.query.count("provider") ? target.query.at("provider") : "";
     J out = J::array();
     for (const auto& o : catalog.offerings()) {
-      if (!accelerator.empty() && !EqualsIgnoreCase(catalog.Name(o.accelerator), accelerator)) continue;
+      if (!accelerator.empty() && !EqualsIgnoreCase(catalog.Name(o.accelerator), accelerator))
+        continue;
       if (!provider.empty() && catalog.Name(o.provider) != provider) continue;
-      out.push_back({{"provider", catalog.Name(o.provider)},
-                     {"region", catalog.Name(o.region)},
-                     {"zone", o.zone == catalog::kNoSymbol ? J(nullptr) : J(catalog.Name(o.zone))},
-                     {"instance_type", catalog.Name(o.instance_type)},
-                     {"accelerator", o.accelerator == catalog::kNoSymbol ? J(nullptr) : J(catalog.Name(o.accelerator))},
-                     {"accelerator_count", o.accelerator_count},
-                     {"vcpus", o.vcpus},
-                     {"memory_gib", o.memory_gib},
-                     {"price", o.price > 0 ? J(o.price) : J(nullptr)},
-                     {"spot_price", o.spot_price > 0 ? J(o.spot_price) : J(nullptr)}});
+      out.push_back(
+          {{"provider", catalog.Name(o.provider)},
+           {"region", catalog.Name(o.region)},
+           {"zone", o.zone == catalog::kNoSymbol ? J(nullptr) : J(catalog.Name(o.zone))},
+           {"instance_type", catalog.Name(o.instance_type)},
+           {"accelerator",
+            o.accelerator == catalog::kNoSymbol ? J(nullptr) : J(catalog.Name(o.accelerator))},
+           {"accelerator_count", o.accelerator_count},
+           {"vcpus", o.vcpus},
+           {"memory_gib", o.memory_gib},
+           {"price", o.price > 0 ? J(o.price) : J(nullptr)},
+           {"spot_price", o.spot_price > 0 ? J(o.spot_price) : J(nullptr)}});
     }
     return Json(http::status::ok, out.dump(), v);
   }
@@ -515,17 +554,21 @@ struct ApiServer::Impl {
     if (!yaml) return Error(http::status::bad_request, "body needs \"task_yaml\"", req.version());
     auto task = spec::ParseTask(*yaml, Field(*body, "source").value_or("<request>"),
                                 Field(*body, "base_dir").value_or(options.home));
-    if (!task.ok()) return Error(http::status::bad_request, std::string(task.status().message()), req.version());
+    if (!task.ok())
+      return Error(http::status::bad_request, std::string(task.status().message()), req.version());
     optimizer::OptimizeOptions o;
     if (Field(*body, "objective") == "time") o.objective = optimizer::Objective::kTime;
-    if (body->contains("top") && (*body)["top"].is_number_unsigned()) o.top = (*body)["top"].get<size_t>();
+    if (body->contains("top") && (*body)["top"].is_number_unsigned())
+      o.top = (*body)["top"].get<size_t>();
     if (body->contains("providers") && (*body)["providers"].is_array()) {
       for (const auto& p : (*body)["providers"]) {
         if (p.is_string()) o.providers.push_back(p.get<std::string>());
       }
     }
     auto result = optimizer::Optimize(*task, catalog, o);
-    if (!result.ok()) return Error(StatusFor(result.status()), std::string(result.status().message()), req.version());
+    if (!result.ok())
+      return Error(StatusFor(result.status()), std::string(result.status().message()),
+                   req.version());
     J out;
     J list = J::array();
     for (const auto& p : result->candidates) {
@@ -547,8 +590,9 @@ struct ApiServer::Impl {
   }
 };
 
-ApiServer::ApiServer(controller::JobController& controller, store::Store& store, const catalog::Catalog& catalog,
-                     ServerOptions options, const providers::Fleet* fleet)
+ApiServer::ApiServer(controller::JobController& controller, store::Store& store,
+                     const catalog::Catalog& catalog, ServerOptions options,
+                     const providers::Fleet* fleet)
     : impl_(std::make_unique<Impl>(controller, store, catalog, std::move(options), fleet)) {}
 
 ApiServer::~ApiServer() { Stop(); }
@@ -560,8 +604,8 @@ absl::Status ApiServer::Start() {
     impl_->acceptor.emplace(impl_->io, endpoint);
     impl_->port = impl_->acceptor->local_endpoint().port();
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        fmt::format("cannot listen on {}:{}: {}", impl_->options.host, impl_->options.port, e.what()));
+    return absl::UnavailableError(fmt::format("cannot listen on {}:{}: {}", impl_->options.host,
+                                              impl_->options.port, e.what()));
   }
   net::co_spawn(impl_->io, impl_->Accept(), net::detached);
   impl_->thread = std::thread([this] { impl_->io.run(); });
@@ -569,7 +613,9 @@ absl::Status ApiServer::Start() {
 }
 
 int ApiServer::port() const { return impl_->port; }
-std::string ApiServer::url() const { return fmt::format("http://{}:{}", impl_->options.host, impl_->port); }
+std::string ApiServer::url() const {
+  return fmt::format("http://{}:{}", impl_->options.host, impl_->port);
+}
 
 void ApiServer::Stop() {
   if (!impl_ || !impl_->thread.joinable()) return;

@@ -17,18 +17,30 @@ double Round(double v, int digits) {
 }
 
 J StatsJson(const Stats& s) {
-  return J{{"mean", Round(s.mean, 1)}, {"p50", Round(s.p50, 1)}, {"p99", Round(s.p99, 1)}, {"count", s.count}};
+  return J{{"mean", Round(s.mean, 1)},
+           {"p50", Round(s.p50, 1)},
+           {"p99", Round(s.p99, 1)},
+           {"count", s.count}};
 }
 
 std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -51,11 +63,14 @@ std::string ToJson(const SimResult& r) {
   J j;
   j["fleet"] = r.fleet;
   j["policy"] = r.policy;
-  j["workload"] = {{"source", r.workload_source}, {"format", r.workload_format}, {"skipped", r.skipped},
+  j["workload"] = {{"source", r.workload_source},
+                   {"format", r.workload_format},
+                   {"skipped", r.skipped},
                    {"adjusted", r.adjusted}};
   j["scenario"] = r.scenario_source.empty() ? J(nullptr) : J(r.scenario_source);
-  j["jobs"] = {{"submitted", r.submitted}, {"completed", r.completed},   {"preempted", r.preempted},
-               {"requeued", r.requeued},   {"interrupted", r.interrupted}, {"unfinished", r.unfinished},
+  j["jobs"] = {{"submitted", r.submitted},     {"completed", r.completed},
+               {"preempted", r.preempted},     {"requeued", r.requeued},
+               {"interrupted", r.interrupted}, {"unfinished", r.unfinished},
                {"unplaceable", r.unplaceable}};
   J by_provider = J::object();
   for (const auto& [p, u] : r.utilization_by_provider) by_provider[p] = Round(u, 4);
@@ -78,10 +93,13 @@ std::string ToJson(const SimResult& r) {
 }
 
 std::string SeriesCsv(const SimResult& r) {
-  std::string out = "time_s,utilization,busy_accelerators,running_jobs,queued_jobs,committed_accelerators,down_accelerators\n";
+  std::string out =
+      "time_s,utilization,busy_accelerators,running_jobs,queued_jobs,committed_accelerators,down_"
+      "accelerators\n";
   for (const Sample& s : r.series) {
-    out += fmt::format("{},{:.4f},{},{},{},{},{}\n", s.t_s, s.utilization, s.busy_accelerators, s.running_jobs,
-                       s.queued_jobs, s.committed_accelerators, s.down_accelerators);
+    out +=
+        fmt::format("{},{:.4f},{},{},{},{},{}\n", s.t_s, s.utilization, s.busy_accelerators,
+                    s.running_jobs, s.queued_jobs, s.committed_accelerators, s.down_accelerators);
   }
   return out;
 }
@@ -95,23 +113,29 @@ std::string SeriesSvg(const SimResult& r) {
   const bool days = t1 - t0 >= 2 * 86400;
   const double unit = days ? 86400.0 : 3600.0;
   const double span_units = static_cast<double>(t1 - t0) / unit;
-  auto x = [&](int64_t t) { return left + plot_w * static_cast<double>(t - t0) / static_cast<double>(t1 - t0); };
+  auto x = [&](int64_t t) {
+    return left + plot_w * static_cast<double>(t - t0) / static_cast<double>(t1 - t0);
+  };
   size_t max_queue = 1;
   for (const Sample& s : r.series) max_queue = std::max(max_queue, s.queued_jobs);
   const double q_step = NiceStep(static_cast<double>(max_queue), 4);
   const double q_max = std::ceil(static_cast<double>(max_queue) / q_step) * q_step;
 
   std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
+      "{1}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
+      "fill=\"white\"/>\n",
       width, height);
-  svg += fmt::format("<text x=\"{}\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>\n", left,
-                     Escape(fmt::format("awan simulate: {} · policy {} · {} ({} jobs)", r.fleet, r.policy,
-                                        r.workload_format, r.submitted)));
-  svg += fmt::format("<text x=\"{}\" y=\"40\" fill=\"#555\">{}</text>\n", left,
-                     Escape(fmt::format("utilization {:.1f}% · queue delay p50 {:.0f} s, p99 {:.0f} s · {} accelerators",
-                                        100 * r.utilization, r.queue_delay_s.p50, r.queue_delay_s.p99,
-                                        r.total_accelerators)));
+  svg +=
+      fmt::format("<text x=\"{}\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>\n", left,
+                  Escape(fmt::format("awan simulate: {} · policy {} · {} ({} jobs)", r.fleet,
+                                     r.policy, r.workload_format, r.submitted)));
+  svg += fmt::format(
+      "<text x=\"{}\" y=\"40\" fill=\"#555\">{}</text>\n", left,
+      Escape(fmt::format(
+          "utilization {:.1f}% · queue delay p50 {:.0f} s, p99 {:.0f} s · {} accelerators",
+          100 * r.utilization, r.queue_delay_s.p50, r.queue_delay_s.p99, r.total_accelerators)));
   // Panels: frame, horizontal grid, labels.
   struct Panel {
     double y0;
@@ -119,37 +143,44 @@ std::string SeriesSvg(const SimResult& r) {
   };
   const Panel util{top, "utilization %"}, queue{top + panel + gap, "queued jobs"};
   for (const Panel& p : {util, queue}) {
-    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>\n", left,
-                       p.y0, plot_w, panel);
-    svg += fmt::format("<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">{}</text>\n",
-                       p.y0 + panel / 2, p.y0 + panel / 2, p.label);
+    svg += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>\n",
+        left, p.y0, plot_w, panel);
+    svg += fmt::format(
+        "<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" "
+        "text-anchor=\"middle\">{}</text>\n",
+        p.y0 + panel / 2, p.y0 + panel / 2, p.label);
   }
   for (int k = 0; k <= 4; ++k) {
     const double yu = top + panel - panel * k / 4.0;
-    svg += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>"
-                       "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
-                       left, left + plot_w, yu, yu, left - 6, yu + 4, 25 * k);
+    svg += fmt::format(
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>"
+        "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
+        left, left + plot_w, yu, yu, left - 6, yu + 4, 25 * k);
     const double yq = queue.y0 + panel - panel * k / 4.0;
-    svg += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>"
-                       "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n",
-                       left, left + plot_w, yq, yq, left - 6, yq + 4, q_step * k);
+    svg += fmt::format(
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>"
+        "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n",
+        left, left + plot_w, yq, yq, left - 6, yq + 4, q_step * k);
   }
   // Time axis ticks under both panels.
   const double t_step = NiceStep(span_units, 8);
   const double first_unit = static_cast<double>(t0) / unit;
-  for (double tick = std::ceil(first_unit / t_step) * t_step; tick <= first_unit + span_units + 1e-9;
-       tick += t_step) {
+  for (double tick = std::ceil(first_unit / t_step) * t_step;
+       tick <= first_unit + span_units + 1e-9; tick += t_step) {
     const double u = tick - first_unit;
     const double px = left + plot_w * u / std::max(span_units, 1e-9);
     for (const Panel& p : {util, queue}) {
-      svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#999\"/>", px,
-                         p.y0 + panel, p.y0 + panel + 5);
+      svg +=
+          fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#999\"/>",
+                      px, p.y0 + panel, p.y0 + panel + 5);
     }
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:g}</text>\n", px,
                        queue.y0 + panel + 18, tick);
   }
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time since the fleet's start ({})</text>\n",
-                     left + plot_w / 2, queue.y0 + panel + 38, days ? "days" : "hours");
+  svg += fmt::format(
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time since the fleet's start ({})</text>\n",
+      left + plot_w / 2, queue.y0 + panel + 38, days ? "days" : "hours");
   // Series as polylines.
   auto polyline = [&](auto value, double y0, double vmax, const char* color, const char* extra) {
     std::string pts;
@@ -157,25 +188,30 @@ std::string SeriesSvg(const SimResult& r) {
       const double v = std::clamp(value(s) / vmax, 0.0, 1.0);
       pts += fmt::format("{:.1f},{:.1f} ", x(s.t_s), y0 + panel - panel * v);
     }
-    return fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" {} points=\"{}\"/>\n", color, extra,
-                       pts);
+    return fmt::format(
+        "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" {} points=\"{}\"/>\n", color,
+        extra, pts);
   };
   const double total = static_cast<double>(std::max<int64_t>(1, r.total_accelerators));
-  svg += polyline([&](const Sample& s) { return static_cast<double>(s.down_accelerators) / total; }, util.y0, 1.0,
-                  "#d62728", "stroke-dasharray=\"2 2\"");
-  svg += polyline([&](const Sample& s) { return static_cast<double>(s.committed_accelerators) / total; }, util.y0, 1.0,
-                  "#ff7f0e", "stroke-dasharray=\"6 3\"");
+  svg += polyline([&](const Sample& s) { return static_cast<double>(s.down_accelerators) / total; },
+                  util.y0, 1.0, "#d62728", "stroke-dasharray=\"2 2\"");
+  svg += polyline(
+      [&](const Sample& s) { return static_cast<double>(s.committed_accelerators) / total; },
+      util.y0, 1.0, "#ff7f0e", "stroke-dasharray=\"6 3\"");
   svg += polyline([&](const Sample& s) { return s.utilization; }, util.y0, 1.0, "#1f77b4", "");
-  svg += polyline([&](const Sample& s) { return static_cast<double>(s.queued_jobs); }, queue.y0, q_max, "#9467bd", "");
+  svg += polyline([&](const Sample& s) { return static_cast<double>(s.queued_jobs); }, queue.y0,
+                  q_max, "#9467bd", "");
   // Legend.
   const double ly = top + 14;
-  const std::pair<const char*, const char*> legend[] = {
-      {"#1f77b4", "busy accelerators"}, {"#ff7f0e", "committed (contracts)"}, {"#d62728", "down (outages)"}};
+  const std::pair<const char*, const char*> legend[] = {{"#1f77b4", "busy accelerators"},
+                                                        {"#ff7f0e", "committed (contracts)"},
+                                                        {"#d62728", "down (outages)"}};
   double lx = left + 10;
   for (const auto& [color, text] : legend) {
-    svg += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"3\"/>"
-                       "<text x=\"{4}\" y=\"{5}\">{6}</text>\n",
-                       lx, lx + 18, ly, color, lx + 22, ly + 4, text);
+    svg += fmt::format(
+        "<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"3\"/>"
+        "<text x=\"{4}\" y=\"{5}\">{6}</text>\n",
+        lx, lx + 18, ly, color, lx + 22, ly + 4, text);
     lx += 190;
   }
   svg += "</svg>\n";

@@ -15,8 +15,8 @@ using scheduler::Tier;
 // 64 bytes: one cache line per job, read at random when runs end.
 struct alignas(64) JobState {
   int64_t submit_s = 0;
-  int64_t remaining_s = 0;   // work left
-  int64_t run_start = -1;    // start of the current run segment; -1 when not running
+  int64_t remaining_s = 0;  // work left
+  int64_t run_start = -1;   // start of the current run segment; -1 when not running
   int64_t first_start = -1;
   int64_t accelerators = 0;  // of the current placement
   int64_t committed = 0;     // of those, paid by the contracts
@@ -81,7 +81,9 @@ class RadixHeap {
   }
 
  private:
-  size_t Bucket(uint64_t key) const { return key == last_ ? 0 : 64 - static_cast<size_t>(__builtin_clzll(key ^ last_)); }
+  size_t Bucket(uint64_t key) const {
+    return key == last_ ? 0 : 64 - static_cast<size_t>(__builtin_clzll(key ^ last_));
+  }
   std::vector<HeapEvent> buckets_[65];
   uint64_t last_ = 0;
   std::optional<int64_t> top_;  // cached Top() while nothing is taken out
@@ -114,8 +116,8 @@ Stats Summarise(std::vector<double>& values) {
   return s;
 }
 
-SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& workload, const Scenario& scenario,
-                   const PriceBook& prices, const SimOptions& options) {
+SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& workload,
+                   const Scenario& scenario, const PriceBook& prices, const SimOptions& options) {
   const auto wall_start = std::chrono::steady_clock::now();
   const scheduler::FleetModel fleet = ApplySlips(base_fleet, scenario);
   SimResult res;
@@ -141,10 +143,12 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
     pool_provider.push_back(static_cast<uint32_t>(it - providers.begin()));
   }
   std::vector<int64_t> provider_total(providers.size(), 0);
-  for (size_t p = 0; p < fleet.pools.size(); ++p) provider_total[pool_provider[p]] += fleet.pools[p].accelerators();
+  for (size_t p = 0; p < fleet.pools.size(); ++p)
+    provider_total[pool_provider[p]] += fleet.pools[p].accelerators();
   const auto& markets = sched.markets();
   std::vector<MarketPrice> market_price(markets.size());
-  std::vector<bool> market_priced(markets.size(), false), market_unpriced_used(markets.size(), false);
+  std::vector<bool> market_priced(markets.size(), false),
+      market_unpriced_used(markets.size(), false);
   for (size_t m = 0; m < markets.size(); ++m) {
     auto it = prices.find({markets[m].provider, markets[m].accelerator});
     if (it != prices.end()) {
@@ -169,9 +173,11 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
   std::vector<OutageChange> changes;
   for (size_t i = 0; i < scenario.outages.size(); ++i) {
     changes.push_back({scenario.outages[i].at_s, i, true});
-    if (scenario.outages[i].for_s) changes.push_back({scenario.outages[i].at_s + *scenario.outages[i].for_s, i, false});
+    if (scenario.outages[i].for_s)
+      changes.push_back({scenario.outages[i].at_s + *scenario.outages[i].for_s, i, false});
   }
-  std::stable_sort(changes.begin(), changes.end(), [](const OutageChange& a, const OutageChange& b) { return a.t < b.t; });
+  std::stable_sort(changes.begin(), changes.end(),
+                   [](const OutageChange& a, const OutageChange& b) { return a.t < b.t; });
   std::vector<bool> outage_active(scenario.outages.size(), false);
 
   auto job_spec = [&](size_t i) {
@@ -181,7 +187,8 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
     spec.team = t.team;
     spec.priority = t.priority;
     spec.alternatives = t.alternatives;
-    spec.duration_s = state[i].remaining_s == t.duration_s ? t.estimate_s.value_or(t.duration_s) : state[i].remaining_s;
+    spec.duration_s = state[i].remaining_s == t.duration_s ? t.estimate_s.value_or(t.duration_s)
+                                                           : state[i].remaining_s;
     spec.preemptible = t.preemptible;
     spec.submit_s = t.submit_s;
     return spec;
@@ -189,28 +196,38 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
   // Closes the current run segment at `now`: utilisation and cost.
   auto close_segment = [&](size_t i, int64_t now) {
     JobState& s = state[i];
-    const double acc_s = static_cast<double>(s.accelerators) * static_cast<double>(now - s.run_start);
+    const double acc_s =
+        static_cast<double>(s.accelerators) * static_cast<double>(now - s.run_start);
     busy_s += acc_s;
     provider_busy_s[s.provider] += acc_s;
     busy_now -= s.accelerators;
     const double run_h = static_cast<double>(now - s.run_start) / 3600;
-    used_committed_usd += static_cast<double>(s.committed) * run_h * markets[s.market].contract_price;
+    used_committed_usd +=
+        static_cast<double>(s.committed) * run_h * markets[s.market].contract_price;
     const double market_h = static_cast<double>(s.accelerators - s.committed) * run_h;
     switch (s.tier) {
-      case Tier::kCommitted: break;
-      case Tier::kOnDemand: res.cost_on_demand += market_h * market_price[s.market].on_demand; break;
-      case Tier::kSpot: res.cost_spot += market_h * market_price[s.market].spot; break;
+      case Tier::kCommitted:
+        break;
+      case Tier::kOnDemand:
+        res.cost_on_demand += market_h * market_price[s.market].on_demand;
+        break;
+      case Tier::kSpot:
+        res.cost_spot += market_h * market_price[s.market].spot;
+        break;
     }
-    if (s.tier != Tier::kCommitted && !market_priced[s.market]) market_unpriced_used[s.market] = true;
+    if (s.tier != Tier::kCommitted && !market_priced[s.market])
+      market_unpriced_used[s.market] = true;
   };
-  // A run that ended early (preemption, interruption, outage): work since the last checkpoint is lost.
+  // A run that ended early (preemption, interruption, outage): work since the last checkpoint is
+  // lost.
   auto lose_place = [&](size_t i, int64_t now) {
     JobState& s = state[i];
     close_segment(i, now);
     const int64_t ran = now - s.run_start;
     const int64_t interval = workload.jobs[i].checkpoint_s.value_or(scenario.checkpoint_interval_s);
     const int64_t saved = interval > 0 ? std::min(s.remaining_s, (ran / interval) * interval) : 0;
-    res.lost_work_accelerator_hours += static_cast<double>(s.accelerators) * static_cast<double>(ran - saved) / 3600;
+    res.lost_work_accelerator_hours +=
+        static_cast<double>(s.accelerators) * static_cast<double>(ran - saved) / 3600;
     s.remaining_s -= saved;
     s.run_start = -1;
     ++s.generation;
@@ -233,12 +250,15 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
     Sample s;
     s.t_s = t;
     s.busy_accelerators = busy_now;
-    s.utilization = res.total_accelerators ? static_cast<double>(busy_now) / static_cast<double>(res.total_accelerators) : 0;
+    s.utilization = res.total_accelerators ? static_cast<double>(busy_now) /
+                                                 static_cast<double>(res.total_accelerators)
+                                           : 0;
     s.running_jobs = sched.running().size();
     s.queued_jobs = sched.queued();
     s.committed_accelerators = committed_now(t);
     for (uint32_t p = 0; p < sched.capacity().pool_count(); ++p) {
-      if (!sched.capacity().Available(p)) s.down_accelerators += sched.capacity().pool(p).accelerators();
+      if (!sched.capacity().Available(p))
+        s.down_accelerators += sched.capacity().pool(p).accelerators();
     }
     res.series.push_back(s);
     if (res.series.size() >= 20000) {  // keep the series bounded: halve its resolution
@@ -262,7 +282,8 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
     if (next_arrival < n) t = std::min(t, workload.jobs[next_arrival].submit_s);
     if (!heap.empty()) t = std::min(t, heap.Top());
     // Scenario events still matter while something waits that a pool could ever hold.
-    const bool work_left = next_arrival < n || !heap.empty() || sched.queued() > sched.unplaceable();
+    const bool work_left =
+        next_arrival < n || !heap.empty() || sched.queued() > sched.unplaceable();
     if (next_change < changes.size() && work_left) t = std::min(t, changes[next_change].t);
     if (t == std::numeric_limits<int64_t>::max()) break;
     if (scenario.horizon_s && t > *scenario.horizon_s) break;
@@ -280,11 +301,13 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
     due.clear();
     if (!heap.empty() && heap.Top() == t) {
       heap.PopAll(due);
-      std::sort(due.begin(), due.end(), [](const HeapEvent& a, const HeapEvent& b) { return a.job < b.job; });
+      std::sort(due.begin(), due.end(),
+                [](const HeapEvent& a, const HeapEvent& b) { return a.job < b.job; });
     }
     for (const HeapEvent& e : due) {
       JobState& s = state[e.job];
-      if (e.generation != (s.generation & 0x7fffffffu) || s.run_start < 0) continue;  // its run already ended
+      if (e.generation != (s.generation & 0x7fffffffu) || s.run_start < 0)
+        continue;  // its run already ended
       ++res.events;
       if (e.interrupt) {
         sched.Finish(e.job);
@@ -308,7 +331,8 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
       ++res.events;
       outage_active[c.outage] = c.down;
       if (c.down) {
-        for (int64_t id : sched.SetOutage(o.provider, o.region, true)) lose_place(static_cast<size_t>(id), t);
+        for (int64_t id : sched.SetOutage(o.provider, o.region, true))
+          lose_place(static_cast<size_t>(id), t);
       } else {
         sched.SetOutage(o.provider, o.region, false);
         // Outages still going on keep their pools down (nothing can have started there since).
@@ -376,10 +400,12 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
   res.end_s = end;
   res.unplaceable = static_cast<int64_t>(sched.unplaceable());
   const double span = static_cast<double>(std::max<int64_t>(1, end - first_t));
-  res.utilization = res.total_accelerators ? busy_s / (static_cast<double>(res.total_accelerators) * span) : 0;
+  res.utilization =
+      res.total_accelerators ? busy_s / (static_cast<double>(res.total_accelerators) * span) : 0;
   for (size_t p = 0; p < providers.size(); ++p) {
     res.utilization_by_provider[providers[p]] =
-        provider_total[p] ? provider_busy_s[p] / (static_cast<double>(provider_total[p]) * span) : 0;
+        provider_total[p] ? provider_busy_s[p] / (static_cast<double>(provider_total[p]) * span)
+                          : 0;
   }
   // Committed capacity is paid for over the whole span, used or not.
   for (const auto& c : fleet.contracts) {
@@ -387,14 +413,15 @@ SimResult Simulate(const scheduler::FleetModel& base_fleet, const Workload& work
       const int64_t from = std::max(first_t, c.ramp[k].from_s);
       const int64_t to = std::min(end, k + 1 < c.ramp.size() ? c.ramp[k + 1].from_s : end);
       if (to > from) {
-        res.cost_committed += static_cast<double>(c.ramp[k].accelerators) * static_cast<double>(to - from) / 3600 *
-                              c.price_per_accelerator_hour;
+        res.cost_committed += static_cast<double>(c.ramp[k].accelerators) *
+                              static_cast<double>(to - from) / 3600 * c.price_per_accelerator_hour;
       }
     }
   }
   res.cost_idle_committed = std::max(0.0, res.cost_committed - used_committed_usd);
   for (size_t m = 0; m < markets.size(); ++m) {
-    if (market_unpriced_used[m]) res.unpriced.push_back(markets[m].provider + "/" + markets[m].accelerator);
+    if (market_unpriced_used[m])
+      res.unpriced.push_back(markets[m].provider + "/" + markets[m].accelerator);
   }
   res.jct_s = Summarise(jct);
   res.queue_delay_s = Summarise(delay);

@@ -38,7 +38,8 @@ class CsvReader {
       if (csv_parse(&parser, buffer.data(), n, &OnField, &OnRow, &r) != n) {
         const std::string message = csv_strerror(csv_error(&parser));
         csv_free(&parser);
-        return absl::InvalidArgumentError(fmt::format("{}:{}: not valid CSV: {}", path, r.line_ + 1, message));
+        return absl::InvalidArgumentError(
+            fmt::format("{}:{}: not valid CSV: {}", path, r.line_ + 1, message));
       }
     }
     if (r.status_.ok()) csv_fini(&parser, &OnField, &OnRow, &r);
@@ -74,8 +75,8 @@ class Columns {
       if (!index_.contains(name)) {
         std::vector<std::string> names(header.begin(), header.end());
         return absl::InvalidArgumentError(
-            fmt::format("{}:1: column '{}' is missing{}; this format needs the columns: {}", path, name,
-                        DidYouMean(name, names), fmt::join(required, ", ")));
+            fmt::format("{}:1: column '{}' is missing{}; this format needs the columns: {}", path,
+                        name, DidYouMean(name, names), fmt::join(required, ", ")));
       }
     }
     return absl::OkStatus();
@@ -87,12 +88,13 @@ class Columns {
     return row[it->second];
   }
   // A number in column `name`; an error naming the file, line and column when it is not one.
-  absl::StatusOr<double> Number(const std::vector<std::string>& row, int64_t line, const std::string& name) const {
+  absl::StatusOr<double> Number(const std::vector<std::string>& row, int64_t line,
+                                const std::string& name) const {
     const std::string_view text = Get(row, name);
     auto v = ParseNumber(text);
     if (!v) {
-      return absl::InvalidArgumentError(fmt::format("{}:{}: column '{}': '{}' is not a number", path_, line, name,
-                                                    text));
+      return absl::InvalidArgumentError(
+          fmt::format("{}:{}: column '{}': '{}' is not a number", path_, line, name, text));
     }
     return *v;
   }
@@ -102,19 +104,20 @@ class Columns {
   std::map<std::string, size_t> index_;
 };
 
-#define AWAN_ASSIGN_NUMBER(var, expr)      \
-  double var = 0;                          \
-  {                                        \
-    auto var##_or = (expr);                \
+#define AWAN_ASSIGN_NUMBER(var, expr)             \
+  double var = 0;                                 \
+  {                                               \
+    auto var##_or = (expr);                       \
     if (!var##_or.ok()) return var##_or.status(); \
-    var = *var##_or;                       \
+    var = *var##_or;                              \
   }
 
 // Largest node size (accelerators per node) per accelerator type, in fleet order.
 std::vector<std::pair<std::string, int>> FleetShapes(const FleetModel& fleet) {
   std::vector<std::pair<std::string, int>> shapes;
   for (const auto& pool : fleet.pools) {
-    auto it = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return s.first == pool.accelerator; });
+    auto it = std::find_if(shapes.begin(), shapes.end(),
+                           [&](const auto& s) { return s.first == pool.accelerator; });
     if (it == shapes.end()) {
       shapes.emplace_back(pool.accelerator, pool.accelerators_per_node);
     } else {
@@ -124,7 +127,8 @@ std::vector<std::pair<std::string, int>> FleetShapes(const FleetModel& fleet) {
   return shapes;
 }
 
-scheduler::Needs AnyAccelerator(const std::vector<std::pair<std::string, int>>& shapes, int64_t accelerators) {
+scheduler::Needs AnyAccelerator(const std::vector<std::pair<std::string, int>>& shapes,
+                                int64_t accelerators) {
   scheduler::Needs out;
   for (const auto& [name, per_node] : shapes) out.push_back(ShapeFor(name, accelerators, per_node));
   return out;
@@ -140,29 +144,31 @@ absl::StatusOr<Workload> ReadPhilly(const std::string& path, const FleetModel& f
   Workload w{path, "philly", {}, {}, {}};
   const auto shapes = FleetShapes(fleet);
   Columns cols;
-  absl::Status st = CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
-    if (line == 1) return cols.Header(path, row, {"job_id", "user", "num_gpu", "submit_time", "duration"});
-    AWAN_ASSIGN_NUMBER(id, cols.Number(row, line, "job_id"));
-    AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "num_gpu"));
-    AWAN_ASSIGN_NUMBER(submit, cols.Number(row, line, "submit_time"));
-    AWAN_ASSIGN_NUMBER(duration, cols.Number(row, line, "duration"));
-    if (gpus <= 0) {
-      ++w.skipped["no GPU requested"];
-      return absl::OkStatus();
-    }
-    TraceJob j;
-    j.id = static_cast<int64_t>(id);
-    j.submit_s = static_cast<int64_t>(submit);
-    j.duration_s = std::max<int64_t>(1, static_cast<int64_t>(duration));
-    j.team = std::string(cols.Get(row, "user"));
-    // best_effort jobs (a Chronus label) may be preempted by the others.
-    const bool best_effort = cols.Get(row, "best_effort") == "1";
-    j.preemptible = best_effort;
-    j.priority = best_effort ? 0 : 1;
-    j.alternatives = AnyAccelerator(shapes, static_cast<int64_t>(gpus));
-    w.jobs.push_back(std::move(j));
-    return absl::OkStatus();
-  });
+  absl::Status st =
+      CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
+        if (line == 1)
+          return cols.Header(path, row, {"job_id", "user", "num_gpu", "submit_time", "duration"});
+        AWAN_ASSIGN_NUMBER(id, cols.Number(row, line, "job_id"));
+        AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "num_gpu"));
+        AWAN_ASSIGN_NUMBER(submit, cols.Number(row, line, "submit_time"));
+        AWAN_ASSIGN_NUMBER(duration, cols.Number(row, line, "duration"));
+        if (gpus <= 0) {
+          ++w.skipped["no GPU requested"];
+          return absl::OkStatus();
+        }
+        TraceJob j;
+        j.id = static_cast<int64_t>(id);
+        j.submit_s = static_cast<int64_t>(submit);
+        j.duration_s = std::max<int64_t>(1, static_cast<int64_t>(duration));
+        j.team = std::string(cols.Get(row, "user"));
+        // best_effort jobs (a Chronus label) may be preempted by the others.
+        const bool best_effort = cols.Get(row, "best_effort") == "1";
+        j.preemptible = best_effort;
+        j.priority = best_effort ? 0 : 1;
+        j.alternatives = AnyAccelerator(shapes, static_cast<int64_t>(gpus));
+        w.jobs.push_back(std::move(j));
+        return absl::OkStatus();
+      });
   if (!st.ok()) return st;
   SortJobs(w);
   return w;
@@ -173,60 +179,65 @@ absl::StatusOr<Workload> ReadOpenb(const std::string& path, const FleetModel& fl
   const auto shapes = FleetShapes(fleet);
   Columns cols;
   int64_t next_id = 0;
-  absl::Status st = CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
-    if (line == 1) {
-      return cols.Header(path, row, {"name", "num_gpu", "gpu_milli", "gpu_spec", "creation_time",
-                                     "deletion_time", "scheduled_time"});
-    }
-    ++next_id;
-    AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "num_gpu"));
-    if (gpus <= 0) {
-      ++w.skipped["CPU-only pod (num_gpu 0)"];
-      return absl::OkStatus();
-    }
-    if (cols.Get(row, "scheduled_time").empty()) {
-      ++w.skipped["never scheduled in the trace (no run time to replay)"];
-      return absl::OkStatus();
-    }
-    AWAN_ASSIGN_NUMBER(created, cols.Number(row, line, "creation_time"));
-    AWAN_ASSIGN_NUMBER(scheduled, cols.Number(row, line, "scheduled_time"));
-    AWAN_ASSIGN_NUMBER(deleted, cols.Number(row, line, "deletion_time"));
-    AWAN_ASSIGN_NUMBER(milli, cols.Number(row, line, "gpu_milli"));
-    TraceJob j;
-    j.id = next_id;
-    j.submit_s = static_cast<int64_t>(created);
-    j.duration_s = std::max<int64_t>(1, static_cast<int64_t>(deleted - scheduled));
-    j.recorded_queue_delay_s = static_cast<int64_t>(scheduled - created);
-    const std::string_view qos = cols.Get(row, "qos");
-    j.team = qos.empty() ? "default" : std::string(qos);
-    if (milli > 0 && milli < 1000) ++w.adjusted["GPU share below one GPU rounded up to a whole GPU"];
-    const std::string_view spec = cols.Get(row, "gpu_spec");
-    if (spec.empty()) {
-      // A pod runs on one node: only types whose nodes hold all its GPUs.
-      for (const Need& need : AnyAccelerator(shapes, static_cast<int64_t>(gpus))) {
-        if (need.nodes == 1) j.alternatives.push_back(need);
-      }
-      if (j.alternatives.empty()) {
-        ++w.skipped["needs more GPUs than any node has"];
-        return absl::OkStatus();
-      }
-    } else {
-      std::stringstream models{std::string(spec)};
-      std::string model;
-      while (std::getline(models, model, '|')) {
-        for (const auto& [name, per_node] : shapes) {
-          const Need need = ShapeFor(name, static_cast<int64_t>(gpus), per_node);
-          if (name == model && need.nodes == 1) j.alternatives.push_back(need);
+  absl::Status st =
+      CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
+        if (line == 1) {
+          return cols.Header(path, row,
+                             {"name", "num_gpu", "gpu_milli", "gpu_spec", "creation_time",
+                              "deletion_time", "scheduled_time"});
         }
-      }
-      if (j.alternatives.empty()) {
-        ++w.skipped["asks for GPU models whose nodes the fleet does not have (or that are too small)"];
+        ++next_id;
+        AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "num_gpu"));
+        if (gpus <= 0) {
+          ++w.skipped["CPU-only pod (num_gpu 0)"];
+          return absl::OkStatus();
+        }
+        if (cols.Get(row, "scheduled_time").empty()) {
+          ++w.skipped["never scheduled in the trace (no run time to replay)"];
+          return absl::OkStatus();
+        }
+        AWAN_ASSIGN_NUMBER(created, cols.Number(row, line, "creation_time"));
+        AWAN_ASSIGN_NUMBER(scheduled, cols.Number(row, line, "scheduled_time"));
+        AWAN_ASSIGN_NUMBER(deleted, cols.Number(row, line, "deletion_time"));
+        AWAN_ASSIGN_NUMBER(milli, cols.Number(row, line, "gpu_milli"));
+        TraceJob j;
+        j.id = next_id;
+        j.submit_s = static_cast<int64_t>(created);
+        j.duration_s = std::max<int64_t>(1, static_cast<int64_t>(deleted - scheduled));
+        j.recorded_queue_delay_s = static_cast<int64_t>(scheduled - created);
+        const std::string_view qos = cols.Get(row, "qos");
+        j.team = qos.empty() ? "default" : std::string(qos);
+        if (milli > 0 && milli < 1000)
+          ++w.adjusted["GPU share below one GPU rounded up to a whole GPU"];
+        const std::string_view spec = cols.Get(row, "gpu_spec");
+        if (spec.empty()) {
+          // A pod runs on one node: only types whose nodes hold all its GPUs.
+          for (const Need& need : AnyAccelerator(shapes, static_cast<int64_t>(gpus))) {
+            if (need.nodes == 1) j.alternatives.push_back(need);
+          }
+          if (j.alternatives.empty()) {
+            ++w.skipped["needs more GPUs than any node has"];
+            return absl::OkStatus();
+          }
+        } else {
+          std::stringstream models{std::string(spec)};
+          std::string model;
+          while (std::getline(models, model, '|')) {
+            for (const auto& [name, per_node] : shapes) {
+              const Need need = ShapeFor(name, static_cast<int64_t>(gpus), per_node);
+              if (name == model && need.nodes == 1) j.alternatives.push_back(need);
+            }
+          }
+          if (j.alternatives.empty()) {
+            ++w.skipped
+                  ["asks for GPU models whose nodes the fleet does not have (or that are too "
+                   "small)"];
+            return absl::OkStatus();
+          }
+        }
+        w.jobs.push_back(std::move(j));
         return absl::OkStatus();
-      }
-    }
-    w.jobs.push_back(std::move(j));
-    return absl::OkStatus();
-  });
+      });
   if (!st.ok()) return st;
   SortJobs(w);
   return w;
@@ -237,63 +248,70 @@ absl::StatusOr<Workload> ReadAwanCsv(const std::string& path, const FleetModel& 
   Workload w{path, "awan", {}, {}, {}};
   const auto shapes = FleetShapes(fleet);
   Columns cols;
-  absl::Status st = CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
-    if (line == 1) return cols.Header(path, row, {"id", "submit_s", "duration_s", "accelerators"});
-    AWAN_ASSIGN_NUMBER(id, cols.Number(row, line, "id"));
-    AWAN_ASSIGN_NUMBER(submit, cols.Number(row, line, "submit_s"));
-    AWAN_ASSIGN_NUMBER(duration, cols.Number(row, line, "duration_s"));
-    AWAN_ASSIGN_NUMBER(accelerators, cols.Number(row, line, "accelerators"));
-    if (accelerators < 1 || duration < 0 || submit < 0) {
-      return absl::InvalidArgumentError(
-          fmt::format("{}:{}: accelerators must be at least 1, submit_s and duration_s not negative", path, line));
-    }
-    TraceJob j;
-    j.id = static_cast<int64_t>(id);
-    j.submit_s = static_cast<int64_t>(submit);
-    j.duration_s = std::max<int64_t>(1, static_cast<int64_t>(duration));
-    const auto optional_number = [&](const std::string& name) -> absl::StatusOr<std::optional<double>> {
-      if (!cols.Has(name) || cols.Get(row, name).empty()) return std::optional<double>();
-      auto v = cols.Number(row, line, name);
-      if (!v.ok()) return v.status();
-      return std::optional<double>(*v);
-    };
-    for (const char* name : {"estimate_s", "priority", "checkpoint_s"}) {
-      auto v = optional_number(name);
-      if (!v.ok()) return v.status();
-      if (!*v) continue;
-      if (std::string_view(name) == "estimate_s") j.estimate_s = static_cast<int64_t>(**v);
-      if (std::string_view(name) == "priority") j.priority = static_cast<int>(**v);
-      if (std::string_view(name) == "checkpoint_s") j.checkpoint_s = static_cast<int64_t>(**v);
-    }
-    if (cols.Has("team") && !cols.Get(row, "team").empty()) j.team = std::string(cols.Get(row, "team"));
-    const std::string preemptible = ToLower(cols.Get(row, "preemptible"));
-    if (!preemptible.empty() && preemptible != "0" && preemptible != "false" && preemptible != "1" &&
-        preemptible != "true") {
-      return absl::InvalidArgumentError(
-          fmt::format("{}:{}: column 'preemptible': '{}' is not true/false/1/0", path, line, preemptible));
-    }
-    j.preemptible = preemptible == "1" || preemptible == "true";
-    const std::string_view types = cols.Get(row, "accelerator");
-    if (types.empty() || types == "any") {
-      j.alternatives = AnyAccelerator(shapes, static_cast<int64_t>(accelerators));
-    } else {
-      std::stringstream list{std::string(types)};
-      std::string type;
-      while (std::getline(list, type, '|')) {
-        auto it = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return s.first == type; });
-        if (it == shapes.end()) {
-          std::vector<std::string> names;
-          for (const auto& s : shapes) names.push_back(s.first);
-          return absl::InvalidArgumentError(
-              fmt::format("{}:{}: column 'accelerator': the fleet has no '{}'{}; it has: {}", path, line, type,
-                          DidYouMean(type, names), fmt::join(names, ", ")));
+  absl::Status st =
+      CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
+        if (line == 1)
+          return cols.Header(path, row, {"id", "submit_s", "duration_s", "accelerators"});
+        AWAN_ASSIGN_NUMBER(id, cols.Number(row, line, "id"));
+        AWAN_ASSIGN_NUMBER(submit, cols.Number(row, line, "submit_s"));
+        AWAN_ASSIGN_NUMBER(duration, cols.Number(row, line, "duration_s"));
+        AWAN_ASSIGN_NUMBER(accelerators, cols.Number(row, line, "accelerators"));
+        if (accelerators < 1 || duration < 0 || submit < 0) {
+          return absl::InvalidArgumentError(fmt::format(
+              "{}:{}: accelerators must be at least 1, submit_s and duration_s not negative", path,
+              line));
         }
-        j.alternatives.push_back(ShapeFor(type, static_cast<int64_t>(accelerators), it->second));
-      }
-    }
-    w.jobs.push_back(std::move(j));
-    return absl::OkStatus();
-  });
+        TraceJob j;
+        j.id = static_cast<int64_t>(id);
+        j.submit_s = static_cast<int64_t>(submit);
+        j.duration_s = std::max<int64_t>(1, static_cast<int64_t>(duration));
+        const auto optional_number =
+            [&](const std::string& name) -> absl::StatusOr<std::optional<double>> {
+          if (!cols.Has(name) || cols.Get(row, name).empty()) return std::optional<double>();
+          auto v = cols.Number(row, line, name);
+          if (!v.ok()) return v.status();
+          return std::optional<double>(*v);
+        };
+        for (const char* name : {"estimate_s", "priority", "checkpoint_s"}) {
+          auto v = optional_number(name);
+          if (!v.ok()) return v.status();
+          if (!*v) continue;
+          if (std::string_view(name) == "estimate_s") j.estimate_s = static_cast<int64_t>(**v);
+          if (std::string_view(name) == "priority") j.priority = static_cast<int>(**v);
+          if (std::string_view(name) == "checkpoint_s") j.checkpoint_s = static_cast<int64_t>(**v);
+        }
+        if (cols.Has("team") && !cols.Get(row, "team").empty())
+          j.team = std::string(cols.Get(row, "team"));
+        const std::string preemptible = ToLower(cols.Get(row, "preemptible"));
+        if (!preemptible.empty() && preemptible != "0" && preemptible != "false" &&
+            preemptible != "1" && preemptible != "true") {
+          return absl::InvalidArgumentError(fmt::format(
+              "{}:{}: column 'preemptible': '{}' is not true/false/1/0", path, line, preemptible));
+        }
+        j.preemptible = preemptible == "1" || preemptible == "true";
+        const std::string_view types = cols.Get(row, "accelerator");
+        if (types.empty() || types == "any") {
+          j.alternatives = AnyAccelerator(shapes, static_cast<int64_t>(accelerators));
+        } else {
+          std::stringstream list{std::string(types)};
+          std::string type;
+          while (std::getline(list, type, '|')) {
+            auto it = std::find_if(shapes.begin(), shapes.end(),
+                                   [&](const auto& s) { return s.first == type; });
+            if (it == shapes.end()) {
+              std::vector<std::string> names;
+              for (const auto& s : shapes) names.push_back(s.first);
+              return absl::InvalidArgumentError(
+                  fmt::format("{}:{}: column 'accelerator': the fleet has no '{}'{}; it has: {}",
+                              path, line, type, DidYouMean(type, names), fmt::join(names, ", ")));
+            }
+            j.alternatives.push_back(
+                ShapeFor(type, static_cast<int64_t>(accelerators), it->second));
+          }
+        }
+        w.jobs.push_back(std::move(j));
+        return absl::OkStatus();
+      });
   if (!st.ok()) return st;
   SortJobs(w);
   return w;
@@ -309,13 +327,15 @@ Need ShapeFor(const std::string& accelerator, int64_t accelerators, int per_node
 
 std::vector<std::string> TraceFormats() { return {"philly", "alibaba-openb", "awan"}; }
 
-absl::StatusOr<Workload> ReadTrace(const std::string& path, const std::string& format, const FleetModel& fleet) {
+absl::StatusOr<Workload> ReadTrace(const std::string& path, const std::string& format,
+                                   const FleetModel& fleet) {
   if (format == "philly") return ReadPhilly(path, fleet);
   if (format == "alibaba-openb") return ReadOpenb(path, fleet);
   if (format == "awan") return ReadAwanCsv(path, fleet);
   const auto formats = TraceFormats();
-  return absl::InvalidArgumentError(fmt::format("--format '{}' is not a trace format{}; use one of: {}", format,
-                                                DidYouMean(format, formats), fmt::join(formats, ", ")));
+  return absl::InvalidArgumentError(
+      fmt::format("--format '{}' is not a trace format{}; use one of: {}", format,
+                  DidYouMean(format, formats), fmt::join(formats, ", ")));
 }
 
 absl::StatusOr<FleetModel> FleetFromOpenbNodes(const std::string& path) {
@@ -324,15 +344,16 @@ absl::StatusOr<FleetModel> FleetFromOpenbNodes(const std::string& path) {
   fleet.source = path;
   Columns cols;
   std::map<std::pair<std::string, int>, int> nodes;  // (model, GPUs per node) → nodes
-  absl::Status st = CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
-    if (line == 1) return cols.Header(path, row, {"sn", "gpu", "model"});
-    AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "gpu"));
-    if (gpus <= 0) return absl::OkStatus();
-    std::string model(cols.Get(row, "model"));
-    if (model.empty()) model = "GPU";
-    ++nodes[{model, static_cast<int>(gpus)}];
-    return absl::OkStatus();
-  });
+  absl::Status st =
+      CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
+        if (line == 1) return cols.Header(path, row, {"sn", "gpu", "model"});
+        AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "gpu"));
+        if (gpus <= 0) return absl::OkStatus();
+        std::string model(cols.Get(row, "model"));
+        if (model.empty()) model = "GPU";
+        ++nodes[{model, static_cast<int>(gpus)}];
+        return absl::OkStatus();
+      });
   if (!st.ok()) return st;
   if (nodes.empty()) return absl::InvalidArgumentError(fmt::format("{}: no node with GPUs", path));
   for (const auto& [shape, count] : nodes) {
@@ -349,25 +370,27 @@ absl::StatusOr<FleetModel> FleetFromOpenbNodes(const std::string& path) {
   return fleet;
 }
 
-std::vector<std::string> SyntheticPresetNames() { return {"helios", "acme-seren", "acme-kalos", "philly"}; }
+std::vector<std::string> SyntheticPresetNames() {
+  return {"helios", "acme-seren", "acme-kalos", "philly"};
+}
 
 std::optional<SyntheticOptions> SyntheticPreset(const std::string& name) {
   SyntheticOptions o;
-  // Medians and means of GPU-job run time from ../shared/data/gpu_job_traces/{helios,acme} summaries;
-  // the size mixes are chosen so their mean is near the summary's mean GPUs per job.
+  // Medians and means of GPU-job run time from ../shared/data/gpu_job_traces/{helios,acme}
+  // summaries; the size mixes are chosen so their mean is near the summary's mean GPUs per job.
   if (name == "helios") return o;  // the defaults
   if (name == "acme-seren") {
     o.duration_median_s = 122;
     o.duration_mean_s = 1414;
-    o.size_mix = {{1, 0.70}, {2, 0.06}, {4, 0.06}, {8, 0.12}, {16, 0.03}, {32, 0.015}, {64, 0.015},
-                  {128, 0.006}, {256, 0.001}, {512, 0.001}};
+    o.size_mix = {{1, 0.70},   {2, 0.06},   {4, 0.06},    {8, 0.12},    {16, 0.03},
+                  {32, 0.015}, {64, 0.015}, {128, 0.006}, {256, 0.001}, {512, 0.001}};
     return o;
   }
   if (name == "acme-kalos") {
     o.duration_median_s = 124;
     o.duration_mean_s = 1260;
-    o.size_mix = {{1, 0.55}, {8, 0.15}, {16, 0.10}, {32, 0.10}, {64, 0.06}, {128, 0.03}, {256, 0.01},
-                  {512, 0.01}};
+    o.size_mix = {{1, 0.55},  {8, 0.15},   {16, 0.10},  {32, 0.10},
+                  {64, 0.06}, {128, 0.03}, {256, 0.01}, {512, 0.01}};
     return o;
   }
   if (name == "philly") {
@@ -389,13 +412,15 @@ absl::StatusOr<std::map<int, double>> ParseSizeMix(const std::string& text) {
     auto weight = colon == std::string::npos ? std::nullopt : ParseNumber(item.substr(colon + 1));
     if (!size || !weight || *size < 1 || *weight < 0 || *size != std::floor(*size)) {
       return absl::InvalidArgumentError(fmt::format(
-          "--size-mix: '{}' is not ACCELERATORS:WEIGHT (e.g. --size-mix 1:0.7,8:0.2,64:0.1)", item));
+          "--size-mix: '{}' is not ACCELERATORS:WEIGHT (e.g. --size-mix 1:0.7,8:0.2,64:0.1)",
+          item));
     }
     mix[static_cast<int>(*size)] += *weight;
   }
   double total = 0;
   for (const auto& [size, weight] : mix) total += weight;
-  if (mix.empty() || total <= 0) return absl::InvalidArgumentError("--size-mix: give at least one positive weight");
+  if (mix.empty() || total <= 0)
+    return absl::InvalidArgumentError("--size-mix: give at least one positive weight");
   return mix;
 }
 
@@ -422,16 +447,18 @@ Workload GenerateSynthetic(const SyntheticOptions& o, const FleetModel& fleet) {
   mean_size /= total_weight;
   // Log-normal: median = e^mu, mean = e^(mu + sigma^2/2).
   const double mu = std::log(std::max(1.0, o.duration_median_s));
-  const double sigma = std::sqrt(2 * std::max(0.0, std::log(std::max(o.duration_mean_s, o.duration_median_s) /
-                                                             std::max(1.0, o.duration_median_s))));
+  const double sigma =
+      std::sqrt(2 * std::max(0.0, std::log(std::max(o.duration_mean_s, o.duration_median_s) /
+                                           std::max(1.0, o.duration_median_s))));
   double rate = o.arrivals_per_hour / 3600;  // per second
   if (rate <= 0) {
     // Mean of the capped log-normal: E[min(X, c)].
     const auto phi = [](double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); };
     const double c = std::log(o.duration_max_s);
-    const double mean_run = sigma > 0 ? std::exp(mu + sigma * sigma / 2) * phi((c - mu - sigma * sigma) / sigma) +
-                                            o.duration_max_s * (1 - phi((c - mu) / sigma))
-                                      : std::min(std::exp(mu), o.duration_max_s);
+    const double mean_run =
+        sigma > 0 ? std::exp(mu + sigma * sigma / 2) * phi((c - mu - sigma * sigma) / sigma) +
+                        o.duration_max_s * (1 - phi((c - mu) / sigma))
+                  : std::min(std::exp(mu), o.duration_max_s);
     const double work = mean_size * mean_run;  // accelerator-seconds per job
     rate = o.load * static_cast<double>(fleet.TotalAccelerators()) / std::max(1.0, work);
   }

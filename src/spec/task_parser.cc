@@ -23,9 +23,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTopLevelFields = {"name", "workdir",     "num_nodes", "resources", "envs",
-                                                  "setup", "run",         "file_mounts", "scheduling"};
-const std::vector<std::string> kSchedulingFields = {"team", "priority", "preemptible", "estimated_duration"};
+const std::vector<std::string> kTopLevelFields = {"name",      "workdir",     "num_nodes",
+                                                  "resources", "envs",        "setup",
+                                                  "run",       "file_mounts", "scheduling"};
+const std::vector<std::string> kSchedulingFields = {"team", "priority", "preemptible",
+                                                    "estimated_duration"};
 // SkyPilot fields that awan does not support yet: named as such rather than "unknown".
 const std::set<std::string> kSkyPilotTopLevelOnly = {
     "service",     "config",  "volumes",        "secrets",
@@ -250,7 +252,8 @@ class Walker {
   void WalkScheduling(const YAML::Node& node, Scheduling& out) {
     if (node.IsNull()) return;
     if (!node.IsMap()) {
-      Error(node, "scheduling", "must be a mapping, e.g. {team: research, priority: 10, preemptible: true}");
+      Error(node, "scheduling",
+            "must be a mapping, e.g. {team: research, priority: 10, preemptible: true}");
       return;
     }
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -262,7 +265,9 @@ class Walker {
       } else if (key == "priority") {
         auto v = Number(value, field, "10");
         if (v && (*v != std::floor(*v) || std::abs(*v) > 1e6)) {
-          Error(value, field, fmt::format("must be a whole number between -1000000 and 1000000, not {}", value.Scalar()));
+          Error(value, field,
+                fmt::format("must be a whole number between -1000000 and 1000000, not {}",
+                            value.Scalar()));
         } else if (v) {
           out.priority = static_cast<int>(*v);
         }
@@ -665,9 +670,10 @@ nlohmann::ordered_json TaskJson(const Task& task) {
   scheduling["team"] = task.scheduling.team;
   scheduling["priority"] = task.scheduling.priority;
   scheduling["preemptible"] = task.scheduling.preemptible;
-  scheduling["estimated_duration_s"] = task.scheduling.estimated_duration_s
-                                           ? nlohmann::ordered_json(*task.scheduling.estimated_duration_s)
-                                           : nlohmann::ordered_json(nullptr);
+  scheduling["estimated_duration_s"] =
+      task.scheduling.estimated_duration_s
+          ? nlohmann::ordered_json(*task.scheduling.estimated_duration_s)
+          : nlohmann::ordered_json(nullptr);
   j["scheduling"] = scheduling;
   return j;
 }

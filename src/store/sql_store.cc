@@ -71,7 +71,8 @@ CREATE INDEX jobs_by_state ON jobs(state);
 
 std::string V1(Dialect d) {
   std::string sql = std::string(kV1Jobs) + kV1Common;
-  const std::string pk = d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
+  const std::string pk =
+      d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
   for (size_t at = sql.find("{pk}"); at != std::string::npos; at = sql.find("{pk}")) {
     sql.replace(at, 4, pk);
   }
@@ -137,17 +138,20 @@ class SqlStore final : public Store {
     if (!current.ok()) return current.status();
     const auto& migrations = Migrations();
     if (*current > static_cast<int>(migrations.size())) {
-      return absl::FailedPreconditionError(fmt::format(
-          "{}: schema version {} is newer than this awan knows ({}); upgrade awan", db_->Describe(),
-          *current, migrations.size()));
+      return absl::FailedPreconditionError(
+          fmt::format("{}: schema version {} is newer than this awan knows ({}); upgrade awan",
+                      db_->Describe(), *current, migrations.size()));
     }
     for (int v = *current + 1; v <= static_cast<int>(migrations.size()); ++v) {
       absl::Status s = InTransaction([&]() -> absl::Status {
-        if (absl::Status e = db_->ExecScript(migrations[static_cast<size_t>(v - 1)](db_->dialect())); !e.ok()) {
+        if (absl::Status e =
+                db_->ExecScript(migrations[static_cast<size_t>(v - 1)](db_->dialect()));
+            !e.ok()) {
           return e;
         }
-        return db_->Exec("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                         {int64_t{v}, int64_t{0}})
+        return db_
+            ->Exec("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                   {int64_t{v}, int64_t{0}})
             .status();
       });
       if (!s.ok()) return s;
@@ -168,15 +172,17 @@ class SqlStore final : public Store {
     absl::Status s = InTransaction([&]() -> absl::Status {
       auto rows = db_->Exec(
           "INSERT INTO jobs (name, state, num_nodes, task_yaml, task_source, task_base_dir, "
-          "submitted_at, reason, record_version, retry_until_up) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+          "submitted_at, reason, record_version, retry_until_up) VALUES ($1, $2, $3, $4, $5, $6, "
+          "$7, $8, $9, $10) "
           "RETURNING id",
           {job.name, std::string(JobStateName(JobState::kPending)), int64_t{job.num_nodes},
            job.task_yaml, job.task_source, job.task_base_dir, now, std::string("submitted"),
            int64_t{kJobRecordVersion}, int64_t{job.retry_until_up ? 1 : 0}});
       if (!rows.ok()) return rows.status();
       id = Int(rows->at(0)[0]);
-      return InsertEvent({id, now, "submitted", fmt::format("{} submitted ({} node{})", job.task_source,
-                                                            job.num_nodes, job.num_nodes == 1 ? "" : "s")});
+      return InsertEvent({id, now, "submitted",
+                          fmt::format("{} submitted ({} node{})", job.task_source, job.num_nodes,
+                                      job.num_nodes == 1 ? "" : "s")});
     });
     if (!s.ok()) return s;
     return id;
@@ -184,8 +190,8 @@ class SqlStore final : public Store {
 
   absl::Status ApplyTransition(int64_t id, const Transition& t) override {
     if (!IsAllowedTransition(t.from, t.to)) {
-      return absl::InvalidArgumentError(fmt::format("job {}: {} → {} is not a lifecycle transition", id,
-                                                    JobStateName(t.from), JobStateName(t.to)));
+      return absl::InvalidArgumentError(fmt::format("job {}: {} → {} is not a lifecycle transition",
+                                                    id, JobStateName(t.from), JobStateName(t.to)));
     }
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
@@ -212,8 +218,8 @@ class SqlStore final : public Store {
         auto current = db_->Exec("SELECT state FROM jobs WHERE id = $1", {id});
         if (!current.ok()) return current.status();
         if (current->empty()) return absl::NotFoundError(fmt::format("no job {}", id));
-        return absl::FailedPreconditionError(fmt::format("job {} is {}, not {}", id,
-                                                         Str(current->at(0)[0]), JobStateName(t.from)));
+        return absl::FailedPreconditionError(
+            fmt::format("job {} is {}, not {}", id, Str(current->at(0)[0]), JobStateName(t.from)));
       }
       std::string message = fmt::format("{} → {}", JobStateName(t.from), JobStateName(t.to));
       if (!t.reason.empty()) message += ": " + t.reason;
@@ -269,7 +275,8 @@ class SqlStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto job = Get(job_id); !job.ok()) return job.status();
     auto rows = db_->Exec(
-        "SELECT job_id, time, type, message FROM job_events WHERE job_id = $1 ORDER BY id", {job_id});
+        "SELECT job_id, time, type, message FROM job_events WHERE job_id = $1 ORDER BY id",
+        {job_id});
     if (!rows.ok()) return rows.status();
     std::vector<JobEvent> events;
     for (const SqlRow& r : *rows) events.push_back({Int(r[0]), Int(r[1]), Str(r[2]), Str(r[3])});
@@ -279,15 +286,18 @@ class SqlStore final : public Store {
   absl::Status PutNode(const NodeRecord& n) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
-      if (auto r = db_->Exec("DELETE FROM nodes WHERE job_id = $1 AND rank = $2", {n.job_id, int64_t{n.rank}});
+      if (auto r = db_->Exec("DELETE FROM nodes WHERE job_id = $1 AND rank = $2",
+                             {n.job_id, int64_t{n.rank}});
           !r.ok()) {
         return r.status();
       }
-      return db_->Exec(
-                    "INSERT INTO nodes (job_id, rank, provider, host, pid, pid_start, workdir, gpus, allocation) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    {n.job_id, int64_t{n.rank}, n.provider, n.host, n.pid, n.pid_start, n.workdir, n.gpus,
-                     n.allocation})
+      return db_
+          ->Exec(
+              "INSERT INTO nodes (job_id, rank, provider, host, pid, pid_start, workdir, gpus, "
+              "allocation) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+              {n.job_id, int64_t{n.rank}, n.provider, n.host, n.pid, n.pid_start, n.workdir, n.gpus,
+               n.allocation})
           .status();
     });
   }
@@ -301,8 +311,8 @@ class SqlStore final : public Store {
     if (!rows.ok()) return rows.status();
     std::vector<NodeRecord> nodes;
     for (const SqlRow& r : *rows) {
-      nodes.push_back({Int(r[0]), static_cast<int>(Int(r[1])), Str(r[2]), Str(r[3]), Int(r[4]), Int(r[5]),
-                       Str(r[6]), Str(r[7]), Str(r[8])});
+      nodes.push_back({Int(r[0]), static_cast<int>(Int(r[1])), Str(r[2]), Str(r[3]), Int(r[4]),
+                       Int(r[5]), Str(r[6]), Str(r[7]), Str(r[8])});
     }
     return nodes;
   }
@@ -310,9 +320,11 @@ class SqlStore final : public Store {
   absl::Status PutProvider(const ProviderRecord& p) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
-      if (auto r = db_->Exec("DELETE FROM providers WHERE name = $1", {p.name}); !r.ok()) return r.status();
-      return db_->Exec("INSERT INTO providers (name, kind, config, updated_at) VALUES ($1, $2, $3, $4)",
-                       {p.name, p.kind, p.config, p.updated_at})
+      if (auto r = db_->Exec("DELETE FROM providers WHERE name = $1", {p.name}); !r.ok())
+        return r.status();
+      return db_
+          ->Exec("INSERT INTO providers (name, kind, config, updated_at) VALUES ($1, $2, $3, $4)",
+                 {p.name, p.kind, p.config, p.updated_at})
           .status();
     });
   }
@@ -341,8 +353,9 @@ class SqlStore final : public Store {
   }
 
   absl::Status InsertEvent(const JobEvent& e) {
-    return db_->Exec("INSERT INTO job_events (job_id, time, type, message) VALUES ($1, $2, $3, $4)",
-                     {e.job_id, e.time, e.type, e.message})
+    return db_
+        ->Exec("INSERT INTO job_events (job_id, time, type, message) VALUES ($1, $2, $3, $4)",
+               {e.job_id, e.time, e.type, e.message})
         .status();
   }
 

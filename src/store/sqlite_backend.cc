@@ -51,7 +51,8 @@ class SqliteBackend final : public SqlBackend {
       for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
         if (sqlite3_column_type(stmt, c) == SQLITE_NULL) continue;
         const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
-        row[static_cast<size_t>(c)] = std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt, c)));
+        row[static_cast<size_t>(c)] =
+            std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt, c)));
       }
       rows.push_back(std::move(row));
     }
@@ -75,7 +76,8 @@ class SqliteBackend final : public SqlBackend {
 
  private:
   absl::Status Error(const char* what) const {
-    return absl::InternalError(fmt::format("{}: sqlite {} failed: {}", Describe(), what, sqlite3_errmsg(db_)));
+    return absl::InternalError(
+        fmt::format("{}: sqlite {} failed: {}", Describe(), what, sqlite3_errmsg(db_)));
   }
 
   sqlite3* db_;
@@ -86,7 +88,8 @@ class SqliteBackend final : public SqlBackend {
 
 absl::StatusOr<std::unique_ptr<SqlBackend>> OpenSqlite(const std::string& path) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close_v2(db);

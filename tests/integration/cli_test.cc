@@ -22,7 +22,9 @@ using ::testing::Not;
 
 using Output = awan::testing::CommandResult;
 
-Output Awan(const std::string& args) { return awan::testing::RunCommand(std::string(AWAN_BINARY) + " " + args); }
+Output Awan(const std::string& args) {
+  return awan::testing::RunCommand(std::string(AWAN_BINARY) + " " + args);
+}
 
 const std::string kExamples = std::string(AWAN_SOURCE_DIR) + "/examples/tasks/";
 
@@ -188,7 +190,8 @@ TEST(CliTest, SharedSkyPilotCatalogWorksEndToEnd) {
 }
 
 TEST(CliTest, OptimizeRanksOverTheFleetByDefault) {
-  // Without --catalog: the embedded default fleet (this machine + emulated aws, azure, gcp, oci, coreweave).
+  // Without --catalog: the embedded default fleet (this machine + emulated aws, azure, gcp, oci,
+  // coreweave).
   Output o = Awan("optimize " + kExamples + "train-8xh100.yaml --json --top 0");
   ASSERT_EQ(o.code, 0) << o.err;
   std::set<std::string> providers;
@@ -211,22 +214,26 @@ TEST(CliTest, CheckConfigNamesBadProvidersAndKeepsTheRest) {
   EXPECT_EQ(o.code, 1);
   auto j = nlohmann::json::parse(o.out);
   EXPECT_EQ(j["providers"].size(), 1u);
-  EXPECT_THAT(j["errors"][0].get<std::string>(), HasSubstr(":3:23: providers[1].kind: unknown provider kind 'simm'"));
+  EXPECT_THAT(j["errors"][0].get<std::string>(),
+              HasSubstr(":3:23: providers[1].kind: unknown provider kind 'simm'"));
   Output def = Awan("check-config --default");
   EXPECT_THAT(def.out, HasSubstr("kind: sim"));
 }
 
 TEST(CliTest, FleetCheckSummarisesAFleetFile) {
-  Output o = Awan("fleet check " + std::string(AWAN_SOURCE_DIR) + "/examples/fleets/500k.yaml --json");
+  Output o =
+      Awan("fleet check " + std::string(AWAN_SOURCE_DIR) + "/examples/fleets/500k.yaml --json");
   ASSERT_EQ(o.code, 0) << o.err;
   auto j = nlohmann::json::parse(o.out);
   EXPECT_EQ(j["accelerators"], 500000);
   EXPECT_EQ(j["nodes"], 62500);
   EXPECT_EQ(j["regions"], 30);
-  Output table = Awan("fleet check " + std::string(AWAN_SOURCE_DIR) + "/examples/fleets/small.yaml");
+  Output table =
+      Awan("fleet check " + std::string(AWAN_SOURCE_DIR) + "/examples/fleets/small.yaml");
   EXPECT_THAT(table.out, HasSubstr("256 accelerators on 32 nodes"));
   const fs::path bad = fs::temp_directory_path() / "awan_cli_bad_fleet.yaml";
-  std::ofstream(bad) << "start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, nodez: 1}\n";
+  std::ofstream(bad)
+      << "start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, nodez: 1}\n";
   Output e = Awan("fleet check " + bad.string());
   EXPECT_EQ(e.code, 1);
   EXPECT_THAT(e.err, HasSubstr("pools[0].nodez: unknown field (did you mean 'nodes'?)"));
@@ -241,19 +248,24 @@ std::string WithoutWall(const std::string& json) {
 }
 
 TEST(CliTest, SimulateJsonHasTheContractFieldsAndIsDeterministic) {
-  const std::string args = "simulate --fleet " + kFleets + "small.yaml --synthetic 2000 --policy priority --seed 3 " +
-                           "--scenario " + std::string(AWAN_SOURCE_DIR) + "/examples/scenarios/small-outage.yaml --json -q";
+  const std::string args = "simulate --fleet " + kFleets +
+                           "small.yaml --synthetic 2000 --policy priority --seed 3 " +
+                           "--scenario " + std::string(AWAN_SOURCE_DIR) +
+                           "/examples/scenarios/small-outage.yaml --json -q";
   Output a = Awan(args);
   ASSERT_EQ(a.code, 0) << a.err;
   auto j = nlohmann::json::parse(a.out);
-  for (const char* f : {"submitted", "completed", "preempted", "requeued"}) EXPECT_TRUE(j["jobs"].contains(f)) << f;
+  for (const char* f : {"submitted", "completed", "preempted", "requeued"})
+    EXPECT_TRUE(j["jobs"].contains(f)) << f;
   EXPECT_EQ(j["jobs"]["submitted"], 2000);
   EXPECT_TRUE(j["utilization"].contains("overall"));
   EXPECT_TRUE(j["utilization"]["by_provider"].contains("aws"));
   for (const char* metric : {"jct_s", "queue_delay_s"}) {
-    for (const char* f : {"mean", "p50", "p99"}) EXPECT_TRUE(j[metric].contains(f)) << metric << "." << f;
+    for (const char* f : {"mean", "p50", "p99"})
+      EXPECT_TRUE(j[metric].contains(f)) << metric << "." << f;
   }
-  for (const char* f : {"committed", "on_demand", "spot", "idle_committed"}) EXPECT_TRUE(j["cost_usd"].contains(f)) << f;
+  for (const char* f : {"committed", "on_demand", "spot", "idle_committed"})
+    EXPECT_TRUE(j["cost_usd"].contains(f)) << f;
   EXPECT_GT(j["events"].get<int64_t>(), 6000);
   EXPECT_TRUE(j.contains("wall_s"));
   EXPECT_GT(j["jobs"]["requeued"].get<int64_t>(), 0);  // the outages hit running jobs
@@ -265,8 +277,9 @@ TEST(CliTest, SimulateJsonHasTheContractFieldsAndIsDeterministic) {
 TEST(CliTest, SimulateAnAwanTraceWritesCsvAndSvg) {
   const fs::path out = fs::temp_directory_path() / ("awan_cli_sim_" + std::to_string(::getpid()));
   fs::remove_all(out);
-  Output o = Awan("simulate --fleet " + kFleets + "small.yaml --trace " + std::string(AWAN_SOURCE_DIR) +
-                  "/examples/traces/small-lab.csv --format awan --policy backfill --out " + out.string());
+  Output o =
+      Awan("simulate --fleet " + kFleets + "small.yaml --trace " + std::string(AWAN_SOURCE_DIR) +
+           "/examples/traces/small-lab.csv --format awan --policy backfill --out " + out.string());
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("Simulated 60 jobs"));
   EXPECT_THAT(o.out, HasSubstr("queue delay"));
@@ -275,7 +288,9 @@ TEST(CliTest, SimulateAnAwanTraceWritesCsvAndSvg) {
   std::ifstream csv(out / "timeseries.csv");
   std::string header;
   std::getline(csv, header);
-  EXPECT_EQ(header, "time_s,utilization,busy_accelerators,running_jobs,queued_jobs,committed_accelerators,down_accelerators");
+  EXPECT_EQ(header,
+            "time_s,utilization,busy_accelerators,running_jobs,queued_jobs,committed_accelerators,"
+            "down_accelerators");
   std::stringstream svg;
   svg << std::ifstream(out / "timeseries.svg").rdbuf();
   EXPECT_THAT(svg.str(), HasSubstr("<polyline"));
@@ -292,9 +307,11 @@ TEST(CliTest, SimulateTheSharedTraces) {
                        " --format philly --json -q");
   ASSERT_EQ(philly.code, 0) << philly.err;
   EXPECT_EQ(nlohmann::json::parse(philly.out)["jobs"]["submitted"], 24526);
-  Output openb = Awan("simulate --fleet-from-nodes " + (root / "alibaba_gpu_v2023/openb_node_list_gpu_node.csv").string() +
-                      " --trace " + (root / "alibaba_gpu_v2023/openb_pod_list_default.train.csv").string() +
-                      " --format alibaba-openb");
+  Output openb =
+      Awan("simulate --fleet-from-nodes " +
+           (root / "alibaba_gpu_v2023/openb_node_list_gpu_node.csv").string() + " --trace " +
+           (root / "alibaba_gpu_v2023/openb_pod_list_default.train.csv").string() +
+           " --format alibaba-openb");
   ASSERT_EQ(openb.code, 0) << openb.err;
   EXPECT_THAT(openb.out, HasSubstr("queue delay recorded in the trace"));
   EXPECT_THAT(openb.out, HasSubstr("left out: 936 rows: CPU-only pod"));
@@ -313,11 +330,13 @@ TEST(CliTest, SimulateUsageErrorsSayWhatToDo) {
   Output load = Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --load 0");
   EXPECT_EQ(load.code, 2);
   EXPECT_THAT(load.err, HasSubstr("--load must be more than 0"));
-  Output policy = Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --policy fairshar");
+  Output policy =
+      Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --policy fairshar");
   EXPECT_THAT(policy.err, HasSubstr("did you mean 'fairshare'"));
   const fs::path bad = fs::temp_directory_path() / "awan_cli_bad_scenario.yaml";
   std::ofstream(bad) << "events:\n  - {at: 1d, outage: aws, region: us-east-9}\n";
-  Output scenario = Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --scenario " + bad.string());
+  Output scenario =
+      Awan("simulate --fleet " + kFleets + "small.yaml --synthetic 10 --scenario " + bad.string());
   EXPECT_EQ(scenario.code, 2);
   EXPECT_THAT(scenario.err, HasSubstr(bad.string() + ":2:"));
   EXPECT_THAT(scenario.err, HasSubstr("events[0].region"));

@@ -32,7 +32,8 @@ class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     home_ = fs::temp_directory_path() /
-            fmt::format("awan-it-{}-{}", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+            fmt::format("awan-it-{}-{}", getpid(),
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(home_);
     fs::create_directories(home_ / "tasks");
   }
@@ -98,7 +99,8 @@ class ServerTest : public ::testing::Test {
 };
 
 TEST_F(ServerTest, LaunchStartsAServerRunsTheJobAndExitsWithItsCode) {
-  auto r = Awan("launch " + Task("t", "name: seven\nrun: |\n  echo out-line\n  echo err-line >&2\n  exit 7\n"));
+  auto r = Awan("launch " +
+                Task("t", "name: seven\nrun: |\n  echo out-line\n  echo err-line >&2\n  exit 7\n"));
   EXPECT_EQ(r.code, 7) << r.err;
   EXPECT_THAT(r.out, HasSubstr("out-line"));
   EXPECT_THAT(r.out, HasSubstr("err-line"));
@@ -106,7 +108,8 @@ TEST_F(ServerTest, LaunchStartsAServerRunsTheJobAndExitsWithItsCode) {
   EXPECT_THAT(r.err, HasSubstr("RUNNING → FAILED"));
   EXPECT_THAT(r.err, HasSubstr("Job 1 FAILED (exit code 7)"));
   // The token file is private.
-  EXPECT_EQ(fs::status(home_ / "token").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(home_ / "token").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
 }
 
 TEST_F(ServerTest, DetachStatusEventsAndLogsFollowTheContract) {
@@ -116,7 +119,8 @@ TEST_F(ServerTest, DetachStatusEventsAndLogsFollowTheContract) {
   EXPECT_EQ(logs.code, 0);
   EXPECT_EQ(logs.out, "hi\nbye\n");
   J job = Job(id);
-  for (const char* field : {"id", "name", "state", "exit_code", "placement", "submitted_at", "started_at", "ended_at"}) {
+  for (const char* field : {"id", "name", "state", "exit_code", "placement", "submitted_at",
+                            "started_at", "ended_at"}) {
     EXPECT_TRUE(job.contains(field)) << field;
   }
   for (const char* field : {"provider", "region", "zone", "instance_type", "num_nodes"}) {
@@ -142,9 +146,11 @@ TEST_F(ServerTest, DetachStatusEventsAndLogsFollowTheContract) {
 
 TEST_F(ServerTest, CancelReallyStopsTheJobsProcesses) {
   const fs::path pidfile = home_ / "child.pid";
-  const int64_t id = LaunchDetached(Task("t", fmt::format("run: |\n  sleep 300 &\n  echo $! > {}\n  wait\n", pidfile.string())));
+  const int64_t id = LaunchDetached(
+      Task("t", fmt::format("run: |\n  sleep 300 &\n  echo $! > {}\n  wait\n", pidfile.string())));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
-  for (int i = 0; i < 200 && Slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && Slurp(pidfile).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const pid_t child = std::stoi(Slurp(pidfile));
   auto r = Awan(fmt::format("cancel {}", id));
   EXPECT_EQ(r.code, 0) << r.err;
@@ -159,9 +165,14 @@ TEST_F(ServerTest, CancelReallyStopsTheJobsProcesses) {
 }
 
 TEST_F(ServerTest, TwoJobsThatDoNotFitTogetherQueue) {
-  const std::string env = "AWAN_LOCAL_GPUS=H100";  // the server sees one H100 (inherited from the CLI)
-  const int64_t a = LaunchDetached(Task("a", "resources: {accelerators: H100:1}\nrun: echo gpu=$CUDA_VISIBLE_DEVICES; sleep 1\n"), env);
-  const int64_t b = LaunchDetached(Task("b", "resources: {accelerators: H100:1}\nrun: echo second\n"), env);
+  const std::string env =
+      "AWAN_LOCAL_GPUS=H100";  // the server sees one H100 (inherited from the CLI)
+  const int64_t a = LaunchDetached(
+      Task("a",
+           "resources: {accelerators: H100:1}\nrun: echo gpu=$CUDA_VISIBLE_DEVICES; sleep 1\n"),
+      env);
+  const int64_t b =
+      LaunchDetached(Task("b", "resources: {accelerators: H100:1}\nrun: echo second\n"), env);
   ASSERT_TRUE(WaitState(a, "RUNNING"));
   EXPECT_EQ(Job(b)["state"], "PENDING");
   ASSERT_TRUE(WaitState(b, "SUCCEEDED"));
@@ -172,7 +183,8 @@ TEST_F(ServerTest, TwoJobsThatDoNotFitTogetherQueue) {
 
 TEST_F(ServerTest, KillDashNineOfTheServerMidJobLosesNothing) {
   const fs::path runs = home_ / "runs";
-  const int64_t id = LaunchDetached(Task("t", fmt::format("run: |\n  echo started >> {}\n  sleep 4\n  exit 4\n", runs.string())));
+  const int64_t id = LaunchDetached(
+      Task("t", fmt::format("run: |\n  echo started >> {}\n  sleep 4\n  exit 4\n", runs.string())));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
   const int64_t dies = LaunchDetached(Task("d", "run: sleep 300\n"));
   ASSERT_TRUE(WaitState(dies, "RUNNING"));
@@ -188,7 +200,7 @@ TEST_F(ServerTest, KillDashNineOfTheServerMidJobLosesNothing) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   // Any command starts a new server, which reconciles.
   ASSERT_TRUE(WaitState(id, "FAILED"));
-  EXPECT_EQ(Job(id)["exit_code"], 4);  // the real exit status, although the server was away
+  EXPECT_EQ(Job(id)["exit_code"], 4);   // the real exit status, although the server was away
   EXPECT_EQ(Slurp(runs), "started\n");  // it ran once
   ASSERT_TRUE(WaitState(dies, "FAILED"));
   EXPECT_THAT(Job(dies)["reason"].get<std::string>(), HasSubstr("exit status unknown"));
@@ -211,10 +223,13 @@ TEST_F(ServerTest, AuthAndBadInputGetClearHttpErrors) {
   auto missing = c.Call("POST", "/v1/jobs", "{}");
   EXPECT_EQ(missing->status, 400);
   EXPECT_THAT(missing->body, HasSubstr("task_yaml"));
-  auto bad_yaml = c.Call("POST", "/v1/jobs", J{{"task_yaml", "resources: {acelerators: H100}\n"}, {"source", "x.yaml"}}.dump());
+  auto bad_yaml =
+      c.Call("POST", "/v1/jobs",
+             J{{"task_yaml", "resources: {acelerators: H100}\n"}, {"source", "x.yaml"}}.dump());
   EXPECT_EQ(bad_yaml->status, 400);
   EXPECT_THAT(bad_yaml->body, HasSubstr("x.yaml:1:13: resources.acelerators"));
-  auto syntax = c.Call("POST", "/v1/jobs", J{{"task_yaml", "run: [\n"}, {"source", "y.yaml"}}.dump());
+  auto syntax =
+      c.Call("POST", "/v1/jobs", J{{"task_yaml", "run: [\n"}, {"source", "y.yaml"}}.dump());
   EXPECT_EQ(syntax->status, 400);
   EXPECT_THAT(syntax->body, HasSubstr("YAML syntax error"));
   EXPECT_EQ(c.Call("GET", "/v1/jobs/999")->status, 404);
@@ -229,7 +244,8 @@ TEST_F(ServerTest, AuthAndBadInputGetClearHttpErrors) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["state"], "SUCCEEDED");
   // The CLI says the same, with exit codes.
-  auto launch = Awan("launch " + std::string(AWAN_SOURCE_DIR) + "/examples/tasks/broken/bad-values.yaml");
+  auto launch =
+      Awan("launch " + std::string(AWAN_SOURCE_DIR) + "/examples/tasks/broken/bad-values.yaml");
   EXPECT_EQ(launch.code, 2);
   EXPECT_THAT(launch.err, HasSubstr("bad-values.yaml:3:12: num_nodes"));
   auto never = Awan("launch " + Task("big", "resources: {accelerators: H100:3}\nrun: x\n"));
@@ -252,12 +268,14 @@ TEST_F(ServerTest, ServerStartStopAndStatus) {
   EXPECT_EQ(J::parse(Awan("server status --json").out)["running"], false);
 }
 
-// Needs a GPU: skipped where nvidia-smi finds none. Run by hand on a GPU machine (docs/performance.md
-// says when it last ran).
+// Needs a GPU: skipped where nvidia-smi finds none. Run by hand on a GPU machine
+// (docs/performance.md says when it last ran).
 TEST_F(ServerTest, GpuJobAskingForOneGpuSeesExactlyOneDevice) {
   auto smi = awan::testing::RunCommand("nvidia-smi --query-gpu=name --format=csv,noheader");
-  if (smi.code != 0 || smi.out.empty()) GTEST_SKIP() << "no GPU found (nvidia-smi); skipping the GPU check";
-  if (awan::testing::RunCommand("python3 -c 'import torch'").code != 0) GTEST_SKIP() << "PyTorch not installed";
+  if (smi.code != 0 || smi.out.empty())
+    GTEST_SKIP() << "no GPU found (nvidia-smi); skipping the GPU check";
+  if (awan::testing::RunCommand("python3 -c 'import torch'").code != 0)
+    GTEST_SKIP() << "PyTorch not installed";
   // "NVIDIA H100 80GB HBM3" → ask for "H100".
   std::istringstream words(smi.out.substr(0, smi.out.find('\n')));
   std::string word, model;
@@ -269,7 +287,8 @@ resources: {{accelerators: {}:1}}
 run: |
   echo "visible=$CUDA_VISIBLE_DEVICES"
   python3 -c "import torch; x = torch.ones(1024, 1024, device='cuda'); print('cuda_devices', torch.cuda.device_count(), 'sum', int((x @ x).sum().item()))"
-)TASK", model));
+)TASK",
+                                                   model));
   auto r = Awan("launch " + task);
   EXPECT_EQ(r.code, 0) << r.err << r.out;
   EXPECT_THAT(r.out, HasSubstr("cuda_devices 1 sum 1073741824"));
@@ -304,9 +323,15 @@ run: echo "landed on $AWAN_PROVIDER"
   const J job = Job(id);
   EXPECT_EQ(job["placement"]["provider"], "gcp");
   auto events = Awan(fmt::format("events {}", id));
-  EXPECT_THAT(events.out, HasSubstr("attempt 1: coreweave US-EAST-04 gd-8xh100ib-i128: capacity_unavailable: 0 free of 4"));
-  EXPECT_THAT(events.out, HasSubstr("attempt 2: aws us-east-1/us-east-1a p5.48xlarge: provider_down: aws is down"));
-  EXPECT_THAT(events.out, HasSubstr("attempt 3: gcp us-central1/us-central1-a a3-highgpu-8g: provisioned"));
+  EXPECT_THAT(
+      events.out,
+      HasSubstr(
+          "attempt 1: coreweave US-EAST-04 gd-8xh100ib-i128: capacity_unavailable: 0 free of 4"));
+  EXPECT_THAT(
+      events.out,
+      HasSubstr("attempt 2: aws us-east-1/us-east-1a p5.48xlarge: provider_down: aws is down"));
+  EXPECT_THAT(events.out,
+              HasSubstr("attempt 3: gcp us-central1/us-central1-a a3-highgpu-8g: provisioned"));
   // No allocation leaked: after the filler is cancelled and every job has ended, nothing is held.
   ASSERT_EQ(Awan(fmt::format("cancel {}", filler)).code, 0);
   ASSERT_TRUE(WaitState(filler, "CANCELLED"));
@@ -322,7 +347,8 @@ run: echo "landed on $AWAN_PROVIDER"
 }
 
 TEST_F(ServerTest, APreemptedJobIsQueuedAgainAndPlacedAnew) {
-  const int64_t id = LaunchDetached(Task("spot", R"(resources: {accelerators: H100:8, infra: coreweave}
+  const int64_t id =
+      LaunchDetached(Task("spot", R"(resources: {accelerators: H100:8, infra: coreweave}
 run: echo "run on $AWAN_PROVIDER"; sleep 30
 )"));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
@@ -336,8 +362,8 @@ run: echo "run on $AWAN_PROVIDER"; sleep 30
   bool replaced = false;
   for (int i = 0; i < 200 && !replaced; ++i) {
     const J now = Job(id);
-    replaced = now.value("state", "") == "RUNNING" && now.contains("nodes") && !now["nodes"].empty() &&
-               now["nodes"][0].value("host", host) != host;
+    replaced = now.value("state", "") == "RUNNING" && now.contains("nodes") &&
+               !now["nodes"].empty() && now["nodes"][0].value("host", host) != host;
     if (!replaced) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(replaced);
@@ -388,11 +414,13 @@ class SshTest : public ServerTest {
     ServerTest::SetUp();
     host1_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
     host2_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
-    if (!host1_->Available() || !host2_->Available()) GTEST_SKIP() << host1_->Why() << host2_->Why();
+    if (!host1_->Available() || !host2_->Available())
+      GTEST_SKIP() << host1_->Why() << host2_->Why();
     WriteConfig(host1_->user_key(), host1_->port(), host2_->port());
   }
   void WriteConfig(const std::string& key, int port1, int port2) {
-    std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
+    std::ofstream(home_ / "config.yaml")
+        << fmt::format(R"(providers:
   - {{name: local, kind: local}}
   - name: lab
     kind: ssh
@@ -403,7 +431,7 @@ class SshTest : public ServerTest {
       - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
       - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
 )",
-                                                        key, (home_ / "remote").string(), port1, port2);
+                       key, (home_ / "remote").string(), port1, port2);
   }
   std::unique_ptr<awan::testing::SshdServer> host1_, host2_;
 };
@@ -440,9 +468,10 @@ run: |
   echo $! > {}
   wait
 )",
-                                                                pidfile.string())));
+                                                             pidfile.string())));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
-  for (int i = 0; i < 300 && Slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 300 && Slurp(pidfile).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const pid_t child = std::stoi(Slurp(pidfile));
   ASSERT_TRUE(Alive(child));
   ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
@@ -458,7 +487,8 @@ run: |
 TEST_F(SshTest, WrongKeyAndUnreachableHostAreClearConfigErrors) {
   const std::string other_keys = (home_ / "other-keys").string();
   fs::create_directories(other_keys);
-  std::system(fmt::format("ssh-keygen -q -t ed25519 -N '' -f {}/id_ed25519 >/dev/null", other_keys).c_str());
+  std::system(fmt::format("ssh-keygen -q -t ed25519 -N '' -f {}/id_ed25519 >/dev/null", other_keys)
+                  .c_str());
   WriteConfig(other_keys + "/id_ed25519", host1_->port(), awan::testing::FreeLoopbackPort());
   auto r = Awan("check-config");
   EXPECT_EQ(r.code, 1);
@@ -532,9 +562,11 @@ run: |
   if [ "$AWAN_NODE_RANK" = 0 ]; then echo $! > {}; fi
   wait
 )",
-                                                                     pidfile.string())));
+                                                                 pidfile.string())));
   ASSERT_TRUE(WaitState(filler, "RUNNING"));
-  auto r = Awan("launch " + Task("next", "resources: {accelerators: H100:8}\nrun: echo landed on $AWAN_PROVIDER\n"));
+  auto r =
+      Awan("launch " +
+           Task("next", "resources: {accelerators: H100:8}\nrun: echo landed on $AWAN_PROVIDER\n"));
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("landed on hpc2"));
   auto events = Awan(fmt::format("events {}", filler + 1)).out;
@@ -544,7 +576,8 @@ run: |
   const std::string queued = one_->Run("squeue -h -t PENDING,RUNNING -o '%i %T %j'");
   EXPECT_EQ(std::count(queued.begin(), queued.end(), '\n'), 1) << queued;
   // Cancel really stops the work on the cluster.
-  for (int i = 0; i < 300 && Slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 300 && Slurp(pidfile).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const pid_t child = std::stoi(Slurp(pidfile));
   ASSERT_TRUE(Alive(child));
   ASSERT_EQ(Awan(fmt::format("cancel {}", filler)).code, 0);
@@ -560,10 +593,10 @@ run: |
 }  // namespace
 
 // The server with awan's fleet scheduler on (`scheduler:` in $AWAN_HOME/config.yaml): two emulated
-// providers (sim: a stand-in for real clouds) and a fleet file with one 2-node H100 pool on each; the
-// AWS pool is committed by a contract, so it is filled first although CoreWeave's catalog price is lower.
-// The emulated regions' quotas hold exactly the pools' nodes, so provisioning before the nodes of
-// preempted jobs are released would fail.
+// providers (sim: a stand-in for real clouds) and a fleet file with one 2-node H100 pool on each;
+// the AWS pool is committed by a contract, so it is filled first although CoreWeave's catalog price
+// is lower. The emulated regions' quotas hold exactly the pools' nodes, so provisioning before the
+// nodes of preempted jobs are released would fail.
 class FleetSchedulerTest : public ServerTest {
  protected:
   void Configure(const std::string& policy) {
@@ -584,10 +617,12 @@ contracts:
 )";
   }
   // A 2-node × H100:8 job (a whole pool).
-  std::string Gang(const std::string& name, int priority, bool preemptible, const std::string& run) {
-    return Task(name, fmt::format("name: {}\nnum_nodes: 2\nresources: {{accelerators: H100:8}}\n"
-                                  "scheduling: {{team: t, priority: {}, preemptible: {}}}\nrun: {}\n",
-                                  name, priority, preemptible, run));
+  std::string Gang(const std::string& name, int priority, bool preemptible,
+                   const std::string& run) {
+    return Task(name,
+                fmt::format("name: {}\nnum_nodes: 2\nresources: {{accelerators: H100:8}}\n"
+                            "scheduling: {{team: t, priority: {}, preemptible: {}}}\nrun: {}\n",
+                            name, priority, preemptible, run));
   }
   std::string Events(int64_t id) { return Awan(fmt::format("events {}", id)).out; }
   std::vector<std::string> Hosts(int64_t id) {
@@ -599,10 +634,12 @@ contracts:
 
 TEST_F(FleetSchedulerTest, CommittedPoolFirstAndOnlyPreemptibleLowerJobsArePreempted) {
   Configure("priority");
-  const int64_t a = LaunchDetached(Gang("a", 0, true, "trap 'echo checkpoint saved; exit 143' TERM; sleep 60 & wait"));
+  const int64_t a = LaunchDetached(
+      Gang("a", 0, true, "trap 'echo checkpoint saved; exit 143' TERM; sleep 60 & wait"));
   ASSERT_TRUE(WaitState(a, "RUNNING"));
   EXPECT_EQ(Job(a)["placement"]["provider"], "aws");  // committed, though coreweave is cheaper
-  EXPECT_THAT(Events(a), HasSubstr("scheduled  pool aws (aws us-east-1, 2 × H100:8), paid committed"));
+  EXPECT_THAT(Events(a),
+              HasSubstr("scheduled  pool aws (aws us-east-1, 2 × H100:8), paid committed"));
   const int64_t b = LaunchDetached(Gang("b", 0, false, "sleep 60"));
   ASSERT_TRUE(WaitState(b, "RUNNING"));
   EXPECT_EQ(Job(b)["placement"]["provider"], "coreweave");
@@ -612,12 +649,15 @@ TEST_F(FleetSchedulerTest, CommittedPoolFirstAndOnlyPreemptibleLowerJobsArePreem
   const int64_t c = LaunchDetached(Gang("c", 10, false, "sleep 2"));
   ASSERT_TRUE(WaitState(c, "RUNNING"));
   EXPECT_EQ(Job(c)["placement"]["provider"], "aws");
-  EXPECT_THAT(Events(a), HasSubstr(fmt::format("RUNNING → PREEMPTED: preempted by job {} (priority 10)", c)));
+  EXPECT_THAT(Events(a),
+              HasSubstr(fmt::format("RUNNING → PREEMPTED: preempted by job {} (priority 10)", c)));
   EXPECT_THAT(Events(c), HasSubstr(fmt::format("preempted job(s) {}", a)));
-  EXPECT_THAT(Events(c), ::testing::Not(HasSubstr("retry")));  // provisioned once a's nodes were gone
+  EXPECT_THAT(Events(c),
+              ::testing::Not(HasSubstr("retry")));  // provisioned once a's nodes were gone
   // It got SIGTERM first, and what it printed while stopping is in its log.
   EXPECT_THAT(Awan(fmt::format("logs {}", a)).out, HasSubstr("(rank 1) checkpoint saved"));
-  // Another priority-10 job finds nothing it may preempt (b is not preemptible, c is not lower): it waits.
+  // Another priority-10 job finds nothing it may preempt (b is not preemptible, c is not lower): it
+  // waits.
   const int64_t d = LaunchDetached(Gang("d", 10, false, "echo d"));
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   EXPECT_EQ(Job(d)["state"], "PENDING");
@@ -651,7 +691,9 @@ TEST_F(FleetSchedulerTest, AnOutageRequeuesExactlyTheJobsOnThatProvider) {
   const std::vector<std::string> b_hosts = Hosts(b);
   ASSERT_EQ(Awan("sim outage aws").code, 0);
   ASSERT_TRUE(WaitState(a, "PENDING"));
-  EXPECT_THAT(Events(a), HasSubstr("RUNNING → PREEMPTED: aws us-east-1 is down; queued again by the fleet scheduler"));
+  EXPECT_THAT(
+      Events(a),
+      HasSubstr("RUNNING → PREEMPTED: aws us-east-1 is down; queued again by the fleet scheduler"));
   // b, on another provider, runs on untouched; a waits: the only other pool is full.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(Job(a)["state"], "PENDING");
@@ -677,7 +719,8 @@ TEST_F(FleetSchedulerTest, AJobAdoptedAfterAServerRestartStaysInTheBooks) {
   ASSERT_TRUE(info.ok());
   ASSERT_EQ(kill(static_cast<pid_t>(info->pid), SIGKILL), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  // Any command starts a new server with $AWAN_HOME/config.yaml; it adopts both jobs into its books.
+  // Any command starts a new server with $AWAN_HOME/config.yaml; it adopts both jobs into its
+  // books.
   ASSERT_TRUE(WaitState(a, "RUNNING"));
   auto server = J::parse(Awan("server status --json").out);
   EXPECT_EQ(server["scheduler"]["running"], 2);
@@ -695,7 +738,8 @@ TEST_F(FleetSchedulerTest, BadConfigAndUnschedulableTasksGetClearErrors) {
   Configure("priorty");
   auto r = Awan("server start");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, HasSubstr("config.yaml:5:40: scheduler.policy: unknown policy 'priorty' (did you mean 'priority'?)"));
+  EXPECT_THAT(r.err, HasSubstr("config.yaml:5:40: scheduler.policy: unknown policy 'priorty' (did "
+                               "you mean 'priority'?)"));
   Configure("backfill");
   {
     std::string fleet = Slurp(home_ / "fleet.yaml");
@@ -712,14 +756,16 @@ TEST_F(FleetSchedulerTest, BadConfigAndUnschedulableTasksGetClearErrors) {
   EXPECT_EQ(check["scheduler"]["policy"], "backfill");
   EXPECT_EQ(check["scheduler"]["accelerators"], 32);
   // A gang bigger than any pool, and a task that pins its own placement, are refused at launch.
-  r = Awan("launch " + Task("big", "num_nodes: 3\nresources: {accelerators: H100:8}\nrun: echo never\n"));
+  r = Awan("launch " +
+           Task("big", "num_nodes: 3\nresources: {accelerators: H100:8}\nrun: echo never\n"));
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("the largest H100 pool has 2 nodes (the task asks for 3)"));
   EXPECT_THAT(r.err, HasSubstr("cw (2 × H100:8)"));
   r = Awan("launch " + Task("part", "resources: {accelerators: H100:2}\nrun: echo never\n"));
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("H100 comes in whole nodes of 8: ask for H100:8 per node"));
-  r = Awan("launch " + Task("pinned", "resources: {accelerators: H100:8, infra: aws}\nrun: echo never\n"));
+  r = Awan("launch " +
+           Task("pinned", "resources: {accelerators: H100:8, infra: aws}\nrun: echo never\n"));
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("remove infra/cloud/region/zone/instance_type"));
   // CPU-only jobs are not the scheduler's: they are placed directly and run.
@@ -729,23 +775,31 @@ TEST_F(FleetSchedulerTest, BadConfigAndUnschedulableTasksGetClearErrors) {
 }
 
 TEST_F(FleetSchedulerTest, APoolOnThisMachinePreemptsThroughTheLocalProvider) {
-  // This machine as a one-GPU pool (AWAN_LOCAL_GPUS stands in for the GPU; on a GPU machine the same
-  // runs on the real one): the preempted job's process stops and the GPU goes to the higher job.
+  // This machine as a one-GPU pool (AWAN_LOCAL_GPUS stands in for the GPU; on a GPU machine the
+  // same runs on the real one): the preempted job's process stops and the GPU goes to the higher
+  // job.
   const std::string env = "AWAN_LOCAL_GPUS=H100";
-  std::ofstream(home_ / "config.yaml") << "providers:\n  - {name: local, kind: local}\nscheduler: {fleet: fleet.yaml, policy: priority}\n";
-  std::ofstream(home_ / "fleet.yaml") << "start: 2026-01-01\npools:\n  - {name: here, provider: local, region: local, domain: here, "
+  std::ofstream(home_ / "config.yaml") << "providers:\n  - {name: local, kind: local}\nscheduler: "
+                                          "{fleet: fleet.yaml, policy: priority}\n";
+  std::ofstream(home_ / "fleet.yaml") << "start: 2026-01-01\npools:\n  - {name: here, provider: "
+                                         "local, region: local, domain: here, "
                                          "accelerator: H100, accelerators_per_node: 1, nodes: 1}\n";
-  const auto task = [&](const std::string& name, int priority, bool preemptible, const std::string& run) {
-    return Task(name, fmt::format("resources: {{accelerators: H100:1}}\nscheduling: {{priority: {}, preemptible: {}}}\nrun: {}\n",
+  const auto task = [&](const std::string& name, int priority, bool preemptible,
+                        const std::string& run) {
+    return Task(name, fmt::format("resources: {{accelerators: H100:1}}\nscheduling: {{priority: "
+                                  "{}, preemptible: {}}}\nrun: {}\n",
                                   priority, preemptible, run));
   };
-  const int64_t low = LaunchDetached(task("low", 0, true, "echo low gpu=$CUDA_VISIBLE_DEVICES; sleep 60"), env);
+  const int64_t low =
+      LaunchDetached(task("low", 0, true, "echo low gpu=$CUDA_VISIBLE_DEVICES; sleep 60"), env);
   ASSERT_TRUE(WaitState(low, "RUNNING"));
   EXPECT_EQ(Job(low)["placement"]["provider"], "local");
   auto r = Awan("launch " + task("high", 10, false, "echo high gpu=$CUDA_VISIBLE_DEVICES"), env);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("high gpu=0"));
-  EXPECT_THAT(r.err, HasSubstr(fmt::format("pool here (local local, 1 × H100:1), paid on_demand; preempted job(s) {}", low)));
+  EXPECT_THAT(
+      r.err, HasSubstr(fmt::format(
+                 "pool here (local local, 1 × H100:1), paid on_demand; preempted job(s) {}", low)));
   EXPECT_THAT(Events(low), HasSubstr("RUNNING → PREEMPTED: preempted by job"));
   ASSERT_TRUE(WaitState(low, "RUNNING"));  // back on the GPU once the high job ended
   ASSERT_EQ(Awan(fmt::format("cancel {}", low)).code, 0);

@@ -38,7 +38,8 @@ CommandResult RunCommand(const std::string& command) {
   const fs::path dir = fs::temp_directory_path() /
                        ("awan-cmd-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
   fs::create_directories(dir);
-  const std::string full = command + " >" + (dir / "out").string() + " 2>" + (dir / "err").string() + " </dev/null";
+  const std::string full =
+      command + " >" + (dir / "out").string() + " 2>" + (dir / "err").string() + " </dev/null";
   const int status = std::system(full.c_str());
   CommandResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

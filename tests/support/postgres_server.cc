@@ -46,7 +46,8 @@ PostgresServer::PostgresServer() {
     std::system(fmt::format("chown postgres {}", dir_).c_str());
   }
   port_ = FreeLoopbackPort();
-  std::string err = Run(fmt::format("{}/initdb -D {}/data -A trust -U awan >{}/initdb.log 2>&1", bin_, dir_, dir_));
+  std::string err = Run(
+      fmt::format("{}/initdb -D {}/data -A trust -U awan >{}/initdb.log 2>&1", bin_, dir_, dir_));
   if (err.empty()) {
     err = Run(fmt::format(
         "{}/pg_ctl -D {}/data -l {}/server.log -w -o \"-p {} -k {} -c listen_addresses=127.0.0.1 "
@@ -61,7 +62,8 @@ PostgresServer::PostgresServer() {
 }
 
 PostgresServer::~PostgresServer() {
-  if (!url_.empty()) Run(fmt::format("{}/pg_ctl -D {}/data -m immediate stop >/dev/null 2>&1", bin_, dir_));
+  if (!url_.empty())
+    Run(fmt::format("{}/pg_ctl -D {}/data -m immediate stop >/dev/null 2>&1", bin_, dir_));
   if (!dir_.empty()) {
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -69,26 +71,27 @@ PostgresServer::~PostgresServer() {
 }
 
 std::string PostgresServer::NewDatabase(const std::string& name) {
-  Run(fmt::format("{}/psql -h 127.0.0.1 -p {} -U awan -d postgres -q -c 'DROP DATABASE IF EXISTS {}' "
-                  "-c 'CREATE DATABASE {}' >/dev/null 2>&1",
-                  bin_, port_, name, name));
+  Run(fmt::format(
+      "{}/psql -h 127.0.0.1 -p {} -U awan -d postgres -q -c 'DROP DATABASE IF EXISTS {}' "
+      "-c 'CREATE DATABASE {}' >/dev/null 2>&1",
+      bin_, port_, name, name));
   return fmt::format("postgresql://awan@127.0.0.1:{}/{}", port_, name);
 }
 
 std::string PostgresServer::Run(const std::string& command) const {
-  std::string full = as_postgres_user_
-                         ? fmt::format("runuser -u postgres -- sh -c '{}'", [&] {
-                             std::string escaped;
-                             for (char c : command) {
-                               if (c == '\'') {
-                                 escaped += "'\\''";
-                               } else {
-                                 escaped += c;
-                               }
-                             }
-                             return escaped;
-                           }())
-                         : command;
+  std::string full = as_postgres_user_ ? fmt::format("runuser -u postgres -- sh -c '{}'",
+                                                     [&] {
+                                                       std::string escaped;
+                                                       for (char c : command) {
+                                                         if (c == '\'') {
+                                                           escaped += "'\\''";
+                                                         } else {
+                                                           escaped += c;
+                                                         }
+                                                       }
+                                                       return escaped;
+                                                     }())
+                                       : command;
   const int rc = std::system(full.c_str());
   return rc == 0 ? "" : fmt::format("`{}` exited with {}", command, rc);
 }

@@ -23,7 +23,9 @@ SlurmCluster::SlurmCluster(const std::string& name, int nodes, int gpus_per_node
     return;
   }
   if (RunCommand("munge -n | unmunge").code != 0) {
-    std::system("mkdir -p /run/munge && chown munge:munge /run/munge 2>/dev/null; munged --force 2>/dev/null");
+    std::system(
+        "mkdir -p /run/munge && chown munge:munge /run/munge 2>/dev/null; munged --force "
+        "2>/dev/null");
     for (int i = 0; i < 50 && RunCommand("munge -n | unmunge").code != 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -37,22 +39,26 @@ SlurmCluster::SlurmCluster(const std::string& name, int nodes, int gpus_per_node
   for (int n = 1; n <= nodes; ++n) {
     fs::create_directories(fmt::format("{}/spool-{}-node{}", dir_, name, n));
     node_lines += fmt::format(
-        "NodeName={0}-node{1} NodeHostname=localhost Port={2} CPUs=2 RealMemory=4000 Gres=gpu:h100:{3} "
+        "NodeName={0}-node{1} NodeHostname=localhost Port={2} CPUs=2 RealMemory=4000 "
+        "Gres=gpu:h100:{3} "
         "State=UNKNOWN\n",
         name, n, FreeLoopbackPort(), gpus_per_node);
     names += fmt::format("{}{}-node{}", n == 1 ? "" : ",", name, n);
   }
   std::ofstream(dir_ + "/slurm.conf") << fmt::format(
       "ClusterName={0}\nSlurmctldHost=localhost\nSlurmctldPort={1}\nAuthType=auth/munge\n"
-      "StateSaveLocation={2}/state\nSlurmdSpoolDir={2}/spool-%n\nSlurmctldPidFile={2}/slurmctld.pid\n"
+      "StateSaveLocation={2}/state\nSlurmdSpoolDir={2}/spool-%n\nSlurmctldPidFile={2}/"
+      "slurmctld.pid\n"
       "SlurmdPidFile={2}/slurmd-%n.pid\nSlurmctldLogFile={2}/ctld.log\nSlurmdLogFile={2}/d-%n.log\n"
       "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSchedulerType=sched/backfill\n"
-      "SelectType=select/cons_tres\nSlurmUser=root\nReturnToService=2\nGresTypes=gpu\nMinJobAge=600\n"
+      "SelectType=select/"
+      "cons_tres\nSlurmUser=root\nReturnToService=2\nGresTypes=gpu\nMinJobAge=600\n"
       "{3}PartitionName=gpu Nodes={4} Default=YES MaxTime=INFINITE State=UP\n",
       name, FreeLoopbackPort(), dir_, node_lines, names);
   std::string gres;
   for (int n = 1; n <= nodes; ++n) {
-    gres += fmt::format("NodeName={}-node{} Name=gpu Type=h100 File={}/gpu[0-{}]\n", name, n, dir_, gpus_per_node - 1);
+    gres += fmt::format("NodeName={}-node{} Name=gpu Type=h100 File={}/gpu[0-{}]\n", name, n, dir_,
+                        gpus_per_node - 1);
   }
   std::ofstream(dir_ + "/gres.conf") << gres;
   const std::string env = "SLURM_CONF=" + conf();
@@ -91,7 +97,8 @@ SlurmCluster::~SlurmCluster() {
   };
   for (const auto& entry : fs::directory_iterator(dir_)) {
     const std::string f = entry.path().filename().string();
-    if (f.rfind("slurmd-", 0) == 0 && entry.path().extension() == ".pid") stop(entry.path().string());
+    if (f.rfind("slurmd-", 0) == 0 && entry.path().extension() == ".pid")
+      stop(entry.path().string());
   }
   stop(dir_ + "/slurmctld.pid");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -1,7 +1,7 @@
-// A real Slurm cluster for tests: munged (started if not running), slurmctld and one slurmd per node
-// (NodeHostname=localhost, a port each) with fake GPU gres files, all state in a temp dir, on free
-// loopback ports; stopped and removed on destruction. Skips (Available() == false, with Why()) when
-// slurm-wlm or munge is not installed or the cluster does not come up.
+// A real Slurm cluster for tests: munged (started if not running), slurmctld and one slurmd per
+// node (NodeHostname=localhost, a port each) with fake GPU gres files, all state in a temp dir, on
+// free loopback ports; stopped and removed on destruction. Skips (Available() == false, with Why())
+// when slurm-wlm or munge is not installed or the cluster does not come up.
 #pragma once
 
 #include <string>

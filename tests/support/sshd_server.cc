@@ -29,14 +29,17 @@ SshdServer::SshdServer(const std::string& key_dir) : key_dir_(key_dir) {
   if (!fs::exists(user_key())) {
     std::system(fmt::format("ssh-keygen -q -t ed25519 -N '' -f {} >/dev/null", user_key()).c_str());
   }
-  std::system(fmt::format("ssh-keygen -q -t ed25519 -N '' -f {}/host_key >/dev/null", dir_).c_str());
+  std::system(
+      fmt::format("ssh-keygen -q -t ed25519 -N '' -f {}/host_key >/dev/null", dir_).c_str());
   const int port = FreeLoopbackPort();
   std::ofstream(dir_ + "/sshd_config") << fmt::format(
       "Port {}\nListenAddress 127.0.0.1\nHostKey {}/host_key\nAuthorizedKeysFile {}.pub\n"
-      "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPidFile {}/sshd.pid\nStrictModes no\n"
+      "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPidFile "
+      "{}/sshd.pid\nStrictModes no\n"
       "UsePAM no\nPermitRootLogin yes\nMaxStartups 100\nMaxSessions 100\n",
       port, dir_, user_key(), dir_);
-  if (std::system(fmt::format("/usr/sbin/sshd -f {0}/sshd_config -E {0}/sshd.log", dir_).c_str()) != 0) {
+  if (std::system(fmt::format("/usr/sbin/sshd -f {0}/sshd_config -E {0}/sshd.log", dir_).c_str()) !=
+      0) {
     why_ = "sshd did not start (see " + dir_ + "/sshd.log)";
     return;
   }

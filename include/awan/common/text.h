@@ -35,7 +35,8 @@ std::string FormatUsd(double usd);
 // Parses a whole decimal number or one with a fraction; nullopt if `s` is not entirely a number.
 std::optional<double> ParseNumber(std::string_view s);
 
-// "30s", "10m", "2h", "1d", "1.5h" or plain seconds → seconds; nullopt if not a duration or negative.
+// "30s", "10m", "2h", "1d", "1.5h" or plain seconds → seconds; nullopt if not a duration or
+// negative.
 std::optional<double> ParseDuration(std::string_view s);
 
 }  // namespace awan

@@ -1,16 +1,16 @@
-// The job controller: a reconcile loop that moves jobs through their lifecycle on the local provider.
-// Every transition is written to the store before it is acted on (the store is the truth; memory
-// only caches what is running). On start it first reconciles what a previous server left: a node
-// still running is adopted again, one that finished while the server was down is recorded with its
-// real exit code, one that died without a status is FAILED with the reason, and a job whose start
-// never happened is queued again — no job runs twice.
-// With a fleet scheduler (`scheduler:` in the fleet config), accelerator jobs are queued in awan's
-// fleet scheduler — the same one `awan simulate` drives — which decides when each starts, in which
-// pool of its fleet file, and which running jobs it preempts; the controller then provisions the job
-// in that pool's provider and region, and tells the scheduler when it ends. CPU-only jobs are placed
-// directly, as without a scheduler.
-// Threading: Start() runs the loop on its own thread, which owns all in-memory state. Submit() and
-// Cancel() may be called from any thread: they write to the (thread-safe) store and wake the loop.
+// The job controller: a reconcile loop that moves jobs through their lifecycle on the local
+// provider. Every transition is written to the store before it is acted on (the store is the truth;
+// memory only caches what is running). On start it first reconciles what a previous server left: a
+// node still running is adopted again, one that finished while the server was down is recorded with
+// its real exit code, one that died without a status is FAILED with the reason, and a job whose
+// start never happened is queued again — no job runs twice. With a fleet scheduler (`scheduler:` in
+// the fleet config), accelerator jobs are queued in awan's fleet scheduler — the same one `awan
+// simulate` drives — which decides when each starts, in which pool of its fleet file, and which
+// running jobs it preempts; the controller then provisions the job in that pool's provider and
+// region, and tells the scheduler when it ends. CPU-only jobs are placed directly, as without a
+// scheduler. Threading: Start() runs the loop on its own thread, which owns all in-memory state.
+// Submit() and Cancel() may be called from any thread: they write to the (thread-safe) store and
+// wake the loop.
 #pragma once
 
 #include <atomic>
@@ -37,10 +37,10 @@
 namespace awan::controller {
 
 struct ControllerOptions {
-  std::string home;                // job folders go under home/jobs/<id>/
-  int64_t cancel_grace_ms = 5000;  // SIGTERM, then SIGKILL after this long
-  int64_t poll_interval_ms = 50;   // how often running nodes are looked at
-  int64_t block_ms = 5 * 60 * 1000;           // how long a failed zone/region/provider is skipped
+  std::string home;                  // job folders go under home/jobs/<id>/
+  int64_t cancel_grace_ms = 5000;    // SIGTERM, then SIGKILL after this long
+  int64_t poll_interval_ms = 50;     // how often running nodes are looked at
+  int64_t block_ms = 5 * 60 * 1000;  // how long a failed zone/region/provider is skipped
   int64_t retry_base_ms = 2000, retry_cap_ms = 60000;  // --retry-until-up backoff
   std::function<int64_t()> now_ms;  // the clock (default: system clock, ms since epoch)
 };
@@ -91,7 +91,7 @@ class JobController {
     std::string gpu_name;
   };
   struct Running {
-    Need need;           // local machine resources held (none for other providers)
+    Need need;  // local machine resources held (none for other providers)
     providers::Provider* provider = nullptr;  // nullptr: the local machine's own accounting
     std::string allocation;                   // the provider's allocation id
     bool preempted = false;
@@ -113,10 +113,12 @@ class JobController {
   void PlaceJob(const store::JobRecord& job);
   // Provisions one candidate placement (with a few retries of transient errors). kFailed: try the
   // next; kJobFailed: the job was failed (the provider refused the request) or cancelled meanwhile.
-  // `attempts` must be attempts_[job.id]: it is dropped (with the job's retry state) unless kFailed.
+  // `attempts` must be attempts_[job.id]: it is dropped (with the job's retry state) unless
+  // kFailed.
   enum class TryResult { kProvisioned, kFailed, kJobFailed };
-  TryResult TryProvision(const store::JobRecord& job, const spec::Task& task, const optimizer::Placement& p,
-                         std::vector<providers::Attempt>& attempts, bool block_on_capacity);
+  TryResult TryProvision(const store::JobRecord& job, const spec::Task& task,
+                         const optimizer::Placement& p, std::vector<providers::Attempt>& attempts,
+                         bool block_on_capacity);
 
   // The fleet scheduler's side (queue_ set).
   struct FleetQueue;
@@ -126,27 +128,30 @@ class JobController {
   void SyncOutages();
   void Schedule();
   void Requeue(int64_t id, const std::string& why);
-  void Forget(int64_t id);            // the job ended: its capacity is free in the scheduler's books
-  void NodesReleased(int64_t id);     // its nodes are gone (ended, or preempted)
+  void Forget(int64_t id);         // the job ended: its capacity is free in the scheduler's books
+  void NodesReleased(int64_t id);  // its nodes are gone (ended, or preempted)
   void AdoptIntoScheduler(int64_t id, const store::JobRecord& job);
   absl::Status CheckSchedulable(const spec::Task& task) const;
   void UpdateSummary();
-  void StartLocal(const store::JobRecord& job, const spec::Task& task, const Need& need, std::vector<int> gpus);
+  void StartLocal(const store::JobRecord& job, const spec::Task& task, const Need& need,
+                  std::vector<int> gpus);
   void StartProvisioned(int64_t id);
   void HandlePreemptions();
   void ReleaseRunning(int64_t id, Running& r);
   void WatchRunning(int64_t id, Running& r, const store::JobRecord& job);
-  void Fail(int64_t id, store::JobState from, const std::string& reason, std::optional<int> code = std::nullopt);
+  void Fail(int64_t id, store::JobState from, const std::string& reason,
+            std::optional<int> code = std::nullopt);
   void Finish(int64_t id, store::JobState from, store::JobState to, const std::string& reason,
               std::optional<int> code);
   void StopNodes(Running& r);
   providers::NodeProbe Probe(const Running& r, size_t i) const;  // through its provider
-  void Signal(const Running& r, int signal) const;                // every node, through its provider
+  void Signal(const Running& r, int signal) const;               // every node, through its provider
 
   struct Provisioning {
     providers::Provider* provider = nullptr;
     providers::Allocation allocation;
-    int accelerators_per_node = 0;  // of the placement provisioned (any_of: not always the first choice)
+    int accelerators_per_node =
+        0;  // of the placement provisioned (any_of: not always the first choice)
   };
 
   store::Store& store_;
@@ -159,19 +164,20 @@ class JobController {
   providers::BlockList blocks_;
   std::map<int64_t, std::vector<providers::Attempt>> attempts_;  // per PENDING job
   std::map<int64_t, std::pair<int, int64_t>> retry_;             // job → (retries, next try at)
-  std::map<int64_t, Provisioning> provisioning_;                 // PROVISIONING jobs waiting for nodes
+  std::map<int64_t, Provisioning> provisioning_;  // PROVISIONING jobs waiting for nodes
 
   // Loop-thread state.
-  std::map<int64_t, Running> running_;   // jobs whose nodes hold resources (RUNNING, or stopping)
+  std::map<int64_t, Running> running_;  // jobs whose nodes hold resources (RUNNING, or stopping)
   double used_cpus_ = 0, used_memory_gib_ = 0;
   std::vector<bool> gpu_used_;
 
-  std::unique_ptr<FleetQueue> queue_;  // the fleet scheduler, when the fleet config has `scheduler:`
+  std::unique_ptr<FleetQueue>
+      queue_;  // the fleet scheduler, when the fleet config has `scheduler:`
 
   mutable std::mutex mu_;
   SchedulerSummary summary_;  // guarded by mu_
   std::condition_variable wake_cv_;
-  bool wake_ = false;     // guarded by mu_
+  bool wake_ = false;      // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   std::thread thread_;
 };

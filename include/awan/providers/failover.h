@@ -22,7 +22,8 @@ class BlockList {
  public:
   // Adds or extends a block.
   void Add(Block block);
-  bool Blocked(std::string_view provider, std::string_view region, std::string_view zone, int64_t now) const;
+  bool Blocked(std::string_view provider, std::string_view region, std::string_view zone,
+               int64_t now) const;
   // The blocks still in force, as optimizer rules (the ranking then skips them).
   std::vector<optimizer::BlockRule> Active(int64_t now) const;
   size_t size() const { return blocks_.size(); }
@@ -42,8 +43,8 @@ enum class Reaction {
 Reaction ReactionTo(ErrorKind kind);
 
 // The block an error calls for, or nullopt for kRetry/kStop.
-std::optional<Block> BlockFor(const std::string& provider, const Offer& offer, const ProviderError& error,
-                              int64_t now, int64_t block_ms);
+std::optional<Block> BlockFor(const std::string& provider, const Offer& offer,
+                              const ProviderError& error, int64_t now, int64_t block_ms);
 
 struct Attempt {
   int64_t time = 0;

@@ -1,8 +1,8 @@
-// The fleet: the providers a server runs jobs on, declared in a config file ($AWAN_HOME/config.yaml,
-// or --config) or, without one, the embedded default — this machine plus emulated Azure, GCP, AWS, OCI
-// and CoreWeave regions built from the built-in catalog. Each provider kind is made by a factory in
-// registry.cc (one line per kind). A provider whose config is wrong is left out with its error; the
-// others still load.
+// The fleet: the providers a server runs jobs on, declared in a config file
+// ($AWAN_HOME/config.yaml, or --config) or, without one, the embedded default — this machine plus
+// emulated Azure, GCP, AWS, OCI and CoreWeave regions built from the built-in catalog. Each
+// provider kind is made by a factory in registry.cc (one line per kind). A provider whose config is
+// wrong is left out with its error; the others still load.
 #pragma once
 
 #include <memory>
@@ -22,9 +22,9 @@ class SimProvider;
 
 // `failover:` in the fleet config.
 struct FailoverSettings {
-  int64_t block_ms = 5 * 60 * 1000;      // how long a failed zone/region/provider is skipped
-  int64_t retry_base_ms = 2000;          // --retry-until-up: first wait
-  int64_t retry_cap_ms = 60 * 1000;      // --retry-until-up: longest wait
+  int64_t block_ms = 5 * 60 * 1000;  // how long a failed zone/region/provider is skipped
+  int64_t retry_base_ms = 2000;      // --retry-until-up: first wait
+  int64_t retry_cap_ms = 60 * 1000;  // --retry-until-up: longest wait
 };
 
 // `scheduler:` in the fleet config: the server queues accelerator jobs in awan's fleet scheduler
@@ -39,8 +39,9 @@ struct Fleet {
   std::vector<std::unique_ptr<Provider>> providers;
   FailoverSettings failover;
   std::optional<SchedulerSettings> scheduler;  // none: jobs are placed in arrival order (FIFO)
-  std::vector<std::string> errors;  // one per provider left out: "config.yaml:12:5: providers[2].kind: ..."
-  std::string source;               // the config file, or "embedded default"
+  std::vector<std::string>
+      errors;          // one per provider left out: "config.yaml:12:5: providers[2].kind: ..."
+  std::string source;  // the config file, or "embedded default"
 
   Provider* Find(std::string_view name) const;
   SimProvider* FindSim(std::string_view name) const;  // nullptr unless a sim provider has this name
@@ -53,10 +54,10 @@ struct Fleet {
 std::string DefaultFleetYaml();
 
 // Parses a fleet config. `source` names it in errors; `catalog` is what sim providers emulate.
-// Errors in one provider's entry go to Fleet::errors; a file that is not a fleet config at all is an
-// error.
-absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source, const catalog::Catalog& catalog,
-                                 const LocalResources& machine);
+// Errors in one provider's entry go to Fleet::errors; a file that is not a fleet config at all is
+// an error.
+absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
+                                 const catalog::Catalog& catalog, const LocalResources& machine);
 
 // `path` if given; else $AWAN_HOME/config.yaml if it exists; else the embedded default.
 absl::StatusOr<Fleet> LoadFleet(const std::string& path, const std::string& awan_home,

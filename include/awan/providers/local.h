@@ -29,8 +29,8 @@ struct LocalResources {
 };
 
 // Detects CPUs, memory and GPUs. GPUs come from `nvidia-smi`, unless AWAN_LOCAL_GPUS overrides it:
-// "" for none, or a comma-separated list of names ("H100,H100") to give awan a subset of the GPUs or
-// to stand in for GPUs on a machine without them (tests).
+// "" for none, or a comma-separated list of names ("H100,H100") to give awan a subset of the GPUs
+// or to stand in for GPUs on a machine without them (tests).
 LocalResources DetectLocalResources();
 
 // Whether a GPU reported as `gpu_name` satisfies a task's accelerator `wanted` ("H100" matches
@@ -42,9 +42,9 @@ struct NodeSpec {
   int64_t job_id = 0;
   int rank = 0;
   int num_nodes = 1;
-  std::string node_dir;   // created by StartNode; holds the scripts, `work/` and `exit_code`
-  std::string log_path;   // the job's log, shared by its nodes (appended)
-  std::string workdir;    // copied into node_dir/work when not empty
+  std::string node_dir;  // created by StartNode; holds the scripts, `work/` and `exit_code`
+  std::string log_path;  // the job's log, shared by its nodes (appended)
+  std::string workdir;   // copied into node_dir/work when not empty
   std::string setup, run;
   std::vector<std::pair<std::string, std::string>> envs;
   std::vector<int> gpu_indices;  // CUDA_VISIBLE_DEVICES
@@ -58,8 +58,8 @@ struct NodeHandle {
   int64_t pid_start = 0;  // its start time, to tell a reused pid apart
 };
 
-// Creates the node's folder and starts its process group. The wrapper's first act is writing its pid
-// to node_dir/pid, so a node started just before a crash can be found again.
+// Creates the node's folder and starts its process group. The wrapper's first act is writing its
+// pid to node_dir/pid, so a node started just before a crash can be found again.
 absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec);
 
 enum class NodeState { kRunning, kExited, kGone };
@@ -69,7 +69,8 @@ struct NodeProbe {
   std::string detail;  // for kGone: what is known
 };
 
-// Looks at a node: its exit_code file, then whether its process is still alive (and the same process).
+// Looks at a node: its exit_code file, then whether its process is still alive (and the same
+// process).
 NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle);
 
 // Reads node_dir/pid (written by the wrapper); nullopt when the node never started.
@@ -82,7 +83,8 @@ const char* NodeWrapperScript();
 // Sends `signal` to the node's whole process group.
 void SignalNode(const NodeHandle& handle, int signal);
 
-// The start time of a process (clock ticks since boot, /proc/PID/stat field 22), or 0 if it is gone.
+// The start time of a process (clock ticks since boot, /proc/PID/stat field 22), or 0 if it is
+// gone.
 int64_t ProcessStartTicks(int64_t pid);
 
 }  // namespace awan::providers

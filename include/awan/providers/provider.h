@@ -3,8 +3,8 @@
 // factory by kind name (registry.h); adding one touches its folder and one registration line.
 //
 // Contract: Provision is all or nothing — it returns an Allocation holding every node asked for, or
-// a typed ProviderError and holds nothing. Release is idempotent. Implementations are called from the
-// controller's loop thread only, except where a method says otherwise.
+// a typed ProviderError and holds nothing. Release is idempotent. Implementations are called from
+// the controller's loop thread only, except where a method says otherwise.
 #pragma once
 
 #include <cstdint>
@@ -24,8 +24,8 @@ class Catalog;
 namespace awan::providers {
 
 // Typed provisioning errors. Failover reacts to the kind (failover.h): capacity and quota block the
-// zone or region for a while, provider_down and auth_failed block the provider, transient is retried,
-// invalid_request stops with the provider's message.
+// zone or region for a while, provider_down and auth_failed block the provider, transient is
+// retried, invalid_request stops with the provider's message.
 enum class ErrorKind {
   kCapacityUnavailable,
   kQuotaExceeded,
@@ -75,7 +75,8 @@ class Provider {
   // All or nothing (see above). `now` is the controller's clock.
   virtual ProvisionResult Provision(int64_t job_id, const Offer& offer, int64_t now) = 0;
   // Starts one node's workload on a provisioned allocation.
-  virtual absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation, const NodeSpec& spec) = 0;
+  virtual absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation,
+                                               const NodeSpec& spec) = 0;
   virtual NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) = 0;
   virtual void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) = 0;
   // Gives the nodes back; unknown or already released ids are ignored.

@@ -28,8 +28,9 @@ struct SimConfig {
   std::string emulates;  // the catalog provider whose offerings it sells (default: name)
   std::vector<std::string> regions;  // empty = every region the catalog has for it
   int default_capacity = 4;          // nodes per zone (per region when zoneless) per instance type
-  std::map<std::string, int> capacity;  // "REGION/INSTANCE_TYPE" or "REGION/ZONE/INSTANCE_TYPE" → nodes
-  std::map<std::string, int> quota;     // region → nodes held at once
+  std::map<std::string, int>
+      capacity;  // "REGION/INSTANCE_TYPE" or "REGION/ZONE/INSTANCE_TYPE" → nodes
+  std::map<std::string, int> quota;  // region → nodes held at once
   int64_t delay_min_ms = 100, delay_max_ms = 500;
   double spot_preemptions_per_hour = 0;  // per allocation
   std::vector<SimFailure> failures;
@@ -83,18 +84,20 @@ class SimProvider final : public Provider {
     std::vector<std::string> hosts;
     int64_t checked_at = 0;  // last preemption draw
   };
-  int CapacityFor(const std::string& region, const std::string& zone, const std::string& type) const;
+  int CapacityFor(const std::string& region, const std::string& zone,
+                  const std::string& type) const;
 
   const SimConfig config_;
   std::vector<SimOffering> offerings_;
 
   mutable std::mutex mu_;
-  std::map<std::string, Held> held_;              // guarded by mu_: allocation id → what it holds
-  std::map<std::string, int> used_;               // guarded by mu_: "region/zone/type" → nodes
-  std::map<std::string, int64_t> outages_;        // guarded by mu_: region ("" = all) → until (0 = open-ended)
-  std::vector<std::string> preempted_;            // guarded by mu_
-  std::mt19937_64 rng_;                           // guarded by mu_
-  int64_t next_id_ = 1;                           // guarded by mu_
+  std::map<std::string, Held> held_;  // guarded by mu_: allocation id → what it holds
+  std::map<std::string, int> used_;   // guarded by mu_: "region/zone/type" → nodes
+  std::map<std::string, int64_t>
+      outages_;  // guarded by mu_: region ("" = all) → until (0 = open-ended)
+  std::vector<std::string> preempted_;  // guarded by mu_
+  std::mt19937_64 rng_;                 // guarded by mu_
+  int64_t next_id_ = 1;                 // guarded by mu_
 };
 
 }  // namespace awan::providers

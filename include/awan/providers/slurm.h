@@ -1,10 +1,11 @@
 // The `slurm` provider: a real Slurm cluster. Provisioning is `salloc --immediate --no-shell` for N
-// nodes with the GPUs per node as gres — Slurm allocates a gang all or nothing, and a cluster without
-// room answers capacity_unavailable at once instead of queueing, so failover can move on. Each node's
-// workload is the same wrapper as local nodes, started with `srun --jobid --relative=RANK` from the
-// server (the srun process is the node's handle here: its output is the job log, cancelling it
-// cancels the step); Release is `scancel`. Node folders must be on a filesystem the cluster's nodes
-// share with the server (they are under $AWAN_HOME/jobs). Thread-safe.
+// nodes with the GPUs per node as gres — Slurm allocates a gang all or nothing, and a cluster
+// without room answers capacity_unavailable at once instead of queueing, so failover can move on.
+// Each node's workload is the same wrapper as local nodes, started with `srun --jobid
+// --relative=RANK` from the server (the srun process is the node's handle here: its output is the
+// job log, cancelling it cancels the step); Release is `scancel`. Node folders must be on a
+// filesystem the cluster's nodes share with the server (they are under $AWAN_HOME/jobs).
+// Thread-safe.
 #pragma once
 
 #include <mutex>
@@ -23,8 +24,8 @@ struct SlurmConfig {
   int accelerator_count = 0;  // per node
   std::string gres_type;      // --gres=gpu:TYPE:COUNT ("" = gpu:COUNT)
   double cpus = 1, memory_gib = 1;
-  double price = 0;            // USD per node-hour; 0 = owned (ranked as free)
-  int immediate_seconds = 1;   // how long salloc may wait for room before capacity_unavailable
+  double price = 0;           // USD per node-hour; 0 = owned (ranked as free)
+  int immediate_seconds = 1;  // how long salloc may wait for room before capacity_unavailable
 };
 
 class SlurmProvider final : public Provider {

@@ -1,9 +1,10 @@
 // The `ssh` provider: a pool of hosts reached over SSH (host, port, user, key). Hosts with the same
-// shape (accelerator, count, CPUs, memory) are one offering; a job takes whole hosts, all or nothing,
-// after a health check of each. A node runs the same wrapper as local nodes, started with setsid in
-// its own remote folder; its exit code is a file there, its output a remote log that each probe copies
-// into the job's local log. Cancel kills the remote process group. Connections are reused through
-// OpenSSH's ControlMaster. Thread-safe (the pool is locked; the ssh client does the rest).
+// shape (accelerator, count, CPUs, memory) are one offering; a job takes whole hosts, all or
+// nothing, after a health check of each. A node runs the same wrapper as local nodes, started with
+// setsid in its own remote folder; its exit code is a file there, its output a remote log that each
+// probe copies into the job's local log. Cancel kills the remote process group. Connections are
+// reused through OpenSSH's ControlMaster. Thread-safe (the pool is locked; the ssh client does the
+// rest).
 #pragma once
 
 #include <mutex>
@@ -22,7 +23,7 @@ struct SshHost {
   std::string accelerator;
   int accelerator_count = 0;
   double cpus = 0, memory_gib = 0;
-  double price = 0;  // USD per hour; 0 = owned hardware (ranked as free)
+  double price = 0;           // USD per hour; 0 = owned hardware (ranked as free)
   std::string Label() const;  // "user@host:port"
 };
 
@@ -64,8 +65,9 @@ class SshProvider final : public Provider {
 
   const SshConfig config_;
   mutable std::mutex mu_;
-  std::vector<std::string> held_by_;  // guarded by mu_: per host, the allocation holding it ("" = free)
-  int64_t next_id_ = 1;               // guarded by mu_
+  std::vector<std::string>
+      held_by_;          // guarded by mu_: per host, the allocation holding it ("" = free)
+  int64_t next_id_ = 1;  // guarded by mu_
 };
 
 }  // namespace awan::providers

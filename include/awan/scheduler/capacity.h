@@ -63,8 +63,9 @@ class Capacity {
   // The earliest time `need` fits in `pool` if the placements in `releases` (sorted by time) are
   // given back at their times: `now` if it fits already, nullopt if it never does (or the pool is
   // down). Copies only that pool's per-node free counts.
-  std::optional<int64_t> EarliestFit(uint32_t pool, const Need& need, int64_t now,
-                                     std::span<const std::pair<int64_t, const Placement*>> releases) const;
+  std::optional<int64_t> EarliestFit(
+      uint32_t pool, const Need& need, int64_t now,
+      std::span<const std::pair<int64_t, const Placement*>> releases) const;
   // The same, with the releases produced one at a time by `next` (nullopt when there are no more),
   // so a caller walking an index in time order stops as soon as the gang fits.
   std::optional<int64_t> EarliestFit(
@@ -83,9 +84,9 @@ class Capacity {
     const Pool* spec = nullptr;
     bool available = true;
     int64_t free_accelerators = 0;
-    std::vector<uint8_t> free;                     // per node
-    std::vector<std::vector<uint32_t>> at_level;   // free level → nodes at it
-    std::vector<uint32_t> position;                // node → index in at_level[free[node]]
+    std::vector<uint8_t> free;                    // per node
+    std::vector<std::vector<uint32_t>> at_level;  // free level → nodes at it
+    std::vector<uint32_t> position;               // node → index in at_level[free[node]]
   };
   void Move(PoolBooks& p, uint32_t node, int to_level);
 

@@ -1,7 +1,7 @@
 // The fleet model of the scheduler and simulator (issue 5): pools of nodes per provider, region and
-// interconnect domain; contracts that commit accelerators over time (ramp steps) at a committed price;
-// on-demand and spot limits beyond them; teams with quotas and weights. Read from a fleet file
-// (docs/scheduler.md); plain data, read-only once loaded.
+// interconnect domain; contracts that commit accelerators over time (ramp steps) at a committed
+// price; on-demand and spot limits beyond them; teams with quotas and weights. Read from a fleet
+// file (docs/scheduler.md); plain data, read-only once loaded.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +44,8 @@ struct Contract {
 struct MarketLimit {
   std::string provider, accelerator;
   std::optional<int64_t> max_on_demand, max_spot;  // accelerators
-  std::optional<double> price_per_accelerator_hour, spot_price_per_accelerator_hour;  // override the catalog
+  std::optional<double> price_per_accelerator_hour,
+      spot_price_per_accelerator_hour;  // override the catalog
 };
 
 struct Team {

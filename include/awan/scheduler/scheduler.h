@@ -1,11 +1,10 @@
 // The fleet scheduler: a queue of jobs placed on the fleet's capacity books by a policy chosen by
-// name (fifo, priority, fairshare, backfill). Gangs are placed all or nothing inside one pool; a job
-// may preempt running jobs only if they are preemptible and of lower priority, or if they borrow
-// another team's idle quota while this job is within its own; pools whose provider still has
-// committed capacity unused are tried before on-demand ones, and on-demand/spot use stays within the
-// fleet's limits. No I/O; time is passed in: the simulator drives it, and so does the server's job
-// controller when its fleet config has `scheduler:` (docs/scheduler.md).
-// Not thread-safe.
+// name (fifo, priority, fairshare, backfill). Gangs are placed all or nothing inside one pool; a
+// job may preempt running jobs only if they are preemptible and of lower priority, or if they
+// borrow another team's idle quota while this job is within its own; pools whose provider still has
+// committed capacity unused are tried before on-demand ones, and on-demand/spot use stays within
+// the fleet's limits. No I/O; time is passed in: the simulator drives it, and so does the server's
+// job controller when its fleet config has `scheduler:` (docs/scheduler.md). Not thread-safe.
 //
 // Cost model of one pass: the queue is kept ordered (one ordered map per team for fair share), a
 // pass stops at the first blocked job unless the policy backfills (then it looks at most
@@ -33,8 +32,8 @@ namespace awan::scheduler {
 struct JobSpec {
   int64_t id = 0;
   std::string team;
-  int priority = 0;                 // higher goes first (priority, fairshare, backfill policies)
-  Needs alternatives;               // accelerator choices, best first
+  int priority = 0;                   // higher goes first (priority, fairshare, backfill policies)
+  Needs alternatives;                 // accelerator choices, best first
   std::optional<int64_t> duration_s;  // estimate; backfill needs it
   bool preemptible = false;
   int64_t submit_s = 0;
@@ -59,8 +58,8 @@ struct Running {
   Placement placement;
   size_t alternative = 0;
   int64_t start_s = 0;
-  bool borrowed = false;   // beyond its team's quota: may be reclaimed
-  bool committed = false;  // wholly on committed capacity (tier == kCommitted)
+  bool borrowed = false;        // beyond its team's quota: may be reclaimed
+  bool committed = false;       // wholly on committed capacity (tier == kCommitted)
   Tier tier = Tier::kOnDemand;  // kCommitted, or where the part beyond the commitment is paid from
   int64_t committed_accelerators = 0;  // how many of its accelerators the contracts pay for
   detail::RunningIndex index;          // the scheduler's bookkeeping
@@ -87,7 +86,9 @@ class RunningJobs {
    public:
     using Inner = absl::flat_hash_map<int64_t, uint32_t>::const_iterator;
     iterator(Inner it, const std::deque<Running>* slab) : it_(it), slab_(slab) {}
-    std::pair<int64_t, const Running&> operator*() const { return {it_->first, (*slab_)[it_->second]}; }
+    std::pair<int64_t, const Running&> operator*() const {
+      return {it_->first, (*slab_)[it_->second]};
+    }
     iterator& operator++() {
       ++it_;
       return *this;
@@ -129,7 +130,8 @@ std::unique_ptr<Policy> MakePolicy(std::string_view name);
 std::vector<std::string> PolicyNames();
 
 struct SchedulerOptions {
-  // Jobs looked at behind a blocked head when backfilling (Slurm's bf_max_job_test plays this part).
+  // Jobs looked at behind a blocked head when backfilling (Slurm's bf_max_job_test plays this
+  // part).
   size_t backfill_window = 500;
   // Seconds between backfill scans (Slurm's bf_interval): the head is tried on every pass, the
   // jobs behind it at most this often.
@@ -169,7 +171,8 @@ class Scheduler {
   struct MarketUse {
     std::string provider, accelerator;
     int64_t committed_now = 0;  // what the contracts commit at the last pass
-    double contract_price = 0;  // accelerator-hour price of the committed capacity (mean over contracts)
+    double contract_price =
+        0;  // accelerator-hour price of the committed capacity (mean over contracts)
     int64_t in_use[3] = {0, 0, 0};  // indexed by Tier
   };
   const std::vector<MarketUse>& markets() const { return markets_; }
@@ -194,7 +197,8 @@ class Scheduler {
   // Starts `job` if it can (moving it into the running set) and returns true.
   // `team` and `accelerators` (per alternative) are the job's interned indexes.
   bool TryStart(JobSpec& job, uint32_t team, std::span<const uint32_t> accelerators, int64_t now,
-                std::vector<Decision>& out, bool allow_preemption, const std::optional<uint32_t>& avoid_pool);
+                std::vector<Decision>& out, bool allow_preemption,
+                const std::optional<uint32_t>& avoid_pool);
   // The pools selling accelerator `accelerator` (an index of accelerators_), in fleet order.
   std::span<const uint32_t> PoolsOf(size_t accelerator) const;
   struct Payment {
@@ -249,15 +253,16 @@ class Scheduler {
   // borrowed accelerators.
   std::vector<std::map<int, int64_t>> preemptible_by_priority_;
   std::vector<int64_t> borrowed_accelerators_;
-  std::vector<std::vector<uint16_t>> victim_on_node_;  // per pool, per node: accelerators of candidates
-  std::vector<int64_t> unknown_ends_;                         // per pool, backfill only: jobs without estimate
+  std::vector<std::vector<uint16_t>>
+      victim_on_node_;                 // per pool, per node: accelerators of candidates
+  std::vector<int64_t> unknown_ends_;  // per pool, backfill only: jobs without estimate
   std::optional<int64_t> last_backfill_s_;
   std::vector<std::pair<uint32_t, Payment>> order_scratch_;
   std::vector<double> share_scratch_;
   std::vector<std::map<Key, Entry>::iterator> cursor_scratch_;  // TryStart's pool order, reused
   std::vector<std::string> team_names_;
   std::vector<double> team_weight_;
-  std::vector<std::vector<int64_t>> quota_, team_usage_;        // [team][accelerator]
+  std::vector<std::vector<int64_t>> quota_, team_usage_;  // [team][accelerator]
   std::vector<std::string> accelerators_;
   std::vector<std::vector<uint32_t>> pools_of_;  // by accelerator index
   std::vector<MarketUse> markets_;

@@ -25,19 +25,23 @@ class YamlFields {
  public:
   explicit YamlFields(std::string_view source) : source_(source) {}
 
-  [[noreturn]] void Fail(const YAML::Node& at, const std::string& field, const std::string& message) const {
+  [[noreturn]] void Fail(const YAML::Node& at, const std::string& field,
+                         const std::string& message) const {
     const YAML::Mark m = at.Mark();
-    throw YamlError{fmt::format("{}:{}:{}: {}: {}", source_, m.line + 1, m.column + 1, field, message)};
+    throw YamlError{
+        fmt::format("{}:{}:{}: {}: {}", source_, m.line + 1, m.column + 1, field, message)};
   }
 
   // `map` must be a mapping whose keys are all in `allowed`.
-  void Fields(const YAML::Node& map, const std::string& field, const std::vector<std::string>& allowed) const {
+  void Fields(const YAML::Node& map, const std::string& field,
+              const std::vector<std::string>& allowed) const {
     if (!map.IsMap()) Fail(map, field, "must be a mapping");
     for (auto it = map.begin(); it != map.end(); ++it) {
       const std::string key = it->first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         Fail(it->first, field.empty() ? key : field + "." + key,
-             fmt::format("unknown field{}; allowed: {}", DidYouMean(key, allowed), JoinLimited(allowed, allowed.size())));
+             fmt::format("unknown field{}; allowed: {}", DidYouMean(key, allowed),
+                         JoinLimited(allowed, allowed.size())));
       }
     }
   }

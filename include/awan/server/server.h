@@ -1,7 +1,7 @@
 // The REST server (JSON over HTTP, /v1/...; docs/api.md). Boost.Beast on one I/O thread with C++20
 // coroutines; handlers call the store and the controller, both thread-safe. Every request but
-// GET /v1/health needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one); bodies are
-// limited (413); malformed JSON or YAML is a 400 naming the problem; unknown jobs are 404.
+// GET /v1/health needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one); bodies
+// are limited (413); malformed JSON or YAML is a 400 naming the problem; unknown jobs are 404.
 #pragma once
 
 #include <memory>
@@ -27,8 +27,9 @@ struct ServerOptions {
 class ApiServer {
  public:
   // `fleet` (may be nullptr) serves /v1/providers and the emulation controls /v1/sim/...
-  ApiServer(controller::JobController& controller, store::Store& store, const catalog::Catalog& catalog,
-            ServerOptions options, const providers::Fleet* fleet = nullptr);
+  ApiServer(controller::JobController& controller, store::Store& store,
+            const catalog::Catalog& catalog, ServerOptions options,
+            const providers::Fleet* fleet = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

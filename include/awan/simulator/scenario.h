@@ -13,9 +13,9 @@
 namespace awan::simulator {
 
 struct OutageEvent {
-  int64_t at_s = 0;                 // seconds since the fleet's start
-  std::optional<int64_t> for_s;     // nullopt = until the end
-  std::string provider, region;     // region empty = the whole provider
+  int64_t at_s = 0;              // seconds since the fleet's start
+  std::optional<int64_t> for_s;  // nullopt = until the end
+  std::string provider, region;  // region empty = the whole provider
 };
 
 struct ContractSlip {
@@ -25,9 +25,10 @@ struct ContractSlip {
 
 struct Scenario {
   std::string source;
-  int64_t checkpoint_interval_s = 3600;   // work since the last checkpoint is lost; 0 = no checkpoints
-  std::optional<int64_t> horizon_s;       // stop here (seconds since the fleet's start)
-  double spot_interruptions_per_hour = 0; // per spot-tier job, exponential, seeded
+  int64_t checkpoint_interval_s =
+      3600;                          // work since the last checkpoint is lost; 0 = no checkpoints
+  std::optional<int64_t> horizon_s;  // stop here (seconds since the fleet's start)
+  double spot_interruptions_per_hour = 0;  // per spot-tier job, exponential, seeded
   std::vector<OutageEvent> outages;
   std::vector<ContractSlip> slips;
 };

@@ -55,7 +55,8 @@ struct SimResult {
   std::string fleet, policy, workload_source, workload_format, scenario_source;
   int64_t total_accelerators = 0;
   std::map<std::string, int64_t> skipped, adjusted;
-  int64_t submitted = 0, completed = 0, preempted = 0, interrupted = 0, requeued = 0, unfinished = 0;
+  int64_t submitted = 0, completed = 0, preempted = 0, interrupted = 0, requeued = 0,
+          unfinished = 0;
   int64_t unplaceable = 0;  // queued jobs no pool of the fleet could ever hold
   int64_t events = 0;
   int64_t start_s = 0, end_s = 0;  // simulated span (first arrival → last event)
@@ -70,8 +71,8 @@ struct SimResult {
   double wall_s = 0;
 };
 
-SimResult Simulate(const scheduler::FleetModel& fleet, const Workload& workload, const Scenario& scenario,
-                   const PriceBook& prices, const SimOptions& options);
+SimResult Simulate(const scheduler::FleetModel& fleet, const Workload& workload,
+                   const Scenario& scenario, const PriceBook& prices, const SimOptions& options);
 
 // Percentiles of `values` (reordered): nearest rank.
 Stats Summarise(std::vector<double>& values);

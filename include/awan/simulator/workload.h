@@ -1,6 +1,6 @@
-// Workloads for the simulator (issue 5): jobs read from cluster traces (philly, alibaba-openb, awan's
-// own CSV) or generated (synthetic), and the openb node list read as a fleet. docs/simulator.md
-// describes each format and how trace fields map onto jobs.
+// Workloads for the simulator (issue 5): jobs read from cluster traces (philly, alibaba-openb,
+// awan's own CSV) or generated (synthetic), and the openb node list read as a fleet.
+// docs/simulator.md describes each format and how trace fields map onto jobs.
 #pragma once
 
 #include <cstdint>
@@ -16,23 +16,23 @@ namespace awan::simulator {
 
 struct TraceJob {
   int64_t id = 0;
-  int64_t submit_s = 0;                  // seconds since the fleet's start
-  int64_t duration_s = 0;                // run time it needs (work), without interruptions
-  std::optional<int64_t> estimate_s;     // what the scheduler is told (backfill); default: duration_s
+  int64_t submit_s = 0;               // seconds since the fleet's start
+  int64_t duration_s = 0;             // run time it needs (work), without interruptions
+  std::optional<int64_t> estimate_s;  // what the scheduler is told (backfill); default: duration_s
   std::string team = "default";
   int priority = 0;
   bool preemptible = false;
   scheduler::Needs alternatives;
-  std::optional<int64_t> checkpoint_s;   // checkpoint interval; default: the scenario's
+  std::optional<int64_t> checkpoint_s;            // checkpoint interval; default: the scenario's
   std::optional<int64_t> recorded_queue_delay_s;  // from the trace, where it says (openb)
 };
 
 struct Workload {
   std::string source;  // path or "synthetic"
   std::string format;
-  std::vector<TraceJob> jobs;                 // sorted by (submit_s, id)
-  std::map<std::string, int64_t> skipped;     // reason → rows left out
-  std::map<std::string, int64_t> adjusted;    // what was changed to fit the model → rows
+  std::vector<TraceJob> jobs;               // sorted by (submit_s, id)
+  std::map<std::string, int64_t> skipped;   // reason → rows left out
+  std::map<std::string, int64_t> adjusted;  // what was changed to fit the model → rows
 };
 
 // "philly", "alibaba-openb", "awan".
@@ -53,14 +53,15 @@ struct SyntheticOptions {
   // Arrivals per hour; 0 = chosen so the offered load is `load` of the fleet's accelerators.
   double arrivals_per_hour = 0;
   double load = 0.9;
-  // Run time: log-normal with this median and mean (seconds), capped. Match a cluster summary by its
-  // median and mean GPU-job run time (Helios: 206 s and 6,652 s; Acme Seren: 122 s and 1,414 s).
+  // Run time: log-normal with this median and mean (seconds), capped. Match a cluster summary by
+  // its median and mean GPU-job run time (Helios: 206 s and 6,652 s; Acme Seren: 122 s and 1,414
+  // s).
   double duration_median_s = 206;
   double duration_mean_s = 6652;
   double duration_max_s = 30 * 86400.0;
   // Accelerators per job → weight. Default: Helios-like (most jobs one GPU, mean about 3.7).
-  std::map<int, double> size_mix = {{1, 0.70}, {2, 0.08}, {4, 0.08},   {8, 0.10},   {16, 0.02},
-                                     {32, 0.012}, {64, 0.006}, {128, 0.003}, {256, 0.001}};
+  std::map<int, double> size_mix = {{1, 0.70},   {2, 0.08},   {4, 0.08},    {8, 0.10},   {16, 0.02},
+                                    {32, 0.012}, {64, 0.006}, {128, 0.003}, {256, 0.001}};
   double preemptible_fraction = 0.3;  // preemptible jobs get priority 0, the others 1-3
   uint64_t seed = 1;
 };

@@ -53,8 +53,8 @@ enum class ResourceOrder {
 // How the fleet scheduler treats the job (`scheduling:`; used when the server runs one, see
 // docs/scheduler.md). Ignored by servers without a fleet scheduler.
 struct Scheduling {
-  std::string team;         // whose quota it uses; "" = no team (no quota: borrows only)
-  int priority = 0;         // higher goes first under the priority, fairshare and backfill policies
+  std::string team;  // whose quota it uses; "" = no team (no quota: borrows only)
+  int priority = 0;  // higher goes first under the priority, fairshare and backfill policies
   bool preemptible = false;  // a higher-priority job may stop it; it is queued again
   std::optional<int64_t> estimated_duration_s;  // lets backfill run it in a hole
 

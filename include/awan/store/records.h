@@ -10,8 +10,8 @@
 
 namespace awan::store {
 
-// PENDING → PROVISIONING → RUNNING → SUCCEEDED | FAILED | CANCELLED; PREEMPTED and RECOVERING are for
-// the providers of later issues.
+// PENDING → PROVISIONING → RUNNING → SUCCEEDED | FAILED | CANCELLED; PREEMPTED and RECOVERING are
+// for the providers of later issues.
 enum class JobState {
   kPending,
   kProvisioning,
@@ -72,7 +72,7 @@ struct NodeRecord {
   int64_t pid = 0;        // the node's process group leader, 0 if not started
   int64_t pid_start = 0;  // its start time (clock ticks since boot) to tell a reused pid apart
   std::string workdir;
-  std::string gpus;  // CUDA_VISIBLE_DEVICES given to it
+  std::string gpus;        // CUDA_VISIBLE_DEVICES given to it
   std::string allocation;  // the provider's allocation id ("" for the local machine)
 };
 

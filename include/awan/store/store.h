@@ -34,8 +34,8 @@ inline Transition MakeTransition(JobState from, JobState to, std::string reason,
 }
 
 struct JobQuery {
-  size_t limit = 100;      // at most this many, newest first
-  int64_t before_id = 0;   // page: only jobs with id < before_id (0 = from the newest)
+  size_t limit = 100;        // at most this many, newest first
+  int64_t before_id = 0;     // page: only jobs with id < before_id (0 = from the newest)
   bool active_only = false;  // only non-terminal jobs
 };
 

@@ -1,8 +1,8 @@
+#include "awan/providers/failover.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-
-#include "awan/providers/failover.h"
 
 namespace awan::providers {
 
@@ -50,8 +50,8 @@ Reaction ReactionTo(ErrorKind kind) {
   return Reaction::kStop;
 }
 
-std::optional<Block> BlockFor(const std::string& provider, const Offer& offer, const ProviderError& error,
-                              int64_t now, int64_t block_ms) {
+std::optional<Block> BlockFor(const std::string& provider, const Offer& offer,
+                              const ProviderError& error, int64_t now, int64_t block_ms) {
   Block b;
   b.provider = provider;
   b.until = now + block_ms;
@@ -80,16 +80,20 @@ std::optional<Block> BlockFor(const std::string& provider, const Offer& offer, c
 
 std::string DescribeAttempt(const Attempt& a, size_t number) {
   const std::string where = a.zone.empty() ? a.region : a.region + "/" + a.zone;
-  if (a.outcome == "ok") return fmt::format("attempt {}: {} {} {}: provisioned", number, a.provider, where, a.instance_type);
-  return fmt::format("attempt {}: {} {} {}: {}: {}", number, a.provider, where, a.instance_type, a.outcome, a.message);
+  if (a.outcome == "ok")
+    return fmt::format("attempt {}: {} {} {}: provisioned", number, a.provider, where,
+                       a.instance_type);
+  return fmt::format("attempt {}: {} {} {}: {}: {}", number, a.provider, where, a.instance_type,
+                     a.outcome, a.message);
 }
 
 std::string AttemptsTable(const std::vector<Attempt>& attempts) {
-  std::string out = "  #  PROVIDER / REGION / ZONE / INSTANCE            OUTCOME               REASON\n";
+  std::string out =
+      "  #  PROVIDER / REGION / ZONE / INSTANCE            OUTCOME               REASON\n";
   for (size_t i = 0; i < attempts.size(); ++i) {
     const Attempt& a = attempts[i];
-    const std::string where = fmt::format("{} / {} / {} / {}", a.provider, a.region, a.zone.empty() ? "-" : a.zone,
-                                          a.instance_type);
+    const std::string where = fmt::format("{} / {} / {} / {}", a.provider, a.region,
+                                          a.zone.empty() ? "-" : a.zone, a.instance_type);
     out += fmt::format("{:>3}  {:<40}  {:<20}  {}\n", i + 1, where, a.outcome, a.message);
   }
   return out;

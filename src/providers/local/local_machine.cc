@@ -24,7 +24,8 @@ namespace fs = std::filesystem;
 
 // Runs setup then run; output goes to the job log (prefixed with the rank for multi-node jobs);
 // the exit code is written atomically last.
-constexpr const char* kWrapper = R"(# awan node wrapper (generated): setup, then run, then the exit code.
+constexpr const char* kWrapper =
+    R"(# awan node wrapper (generated): setup, then run, then the exit code.
 echo $$ > "$AWAN_NODE_DIR/pid"
 cd "$AWAN_NODE_DIR/work" || exit 1
 step() {
@@ -113,13 +114,17 @@ LocalResources DetectLocalResources() {
     }
     return r;
   }
-  FILE* smi = popen("nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits 2>/dev/null", "r");
+  FILE* smi = popen(
+      "nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits 2>/dev/null",
+      "r");
   if (smi == nullptr) return r;
   std::array<char, 512> line{};
   while (fgets(line.data(), static_cast<int>(line.size()), smi) != nullptr) {
     std::stringstream row(line.data());
     std::string index, name, memory;
-    if (!std::getline(row, index, ',') || !std::getline(row, name, ',') || !std::getline(row, memory)) continue;
+    if (!std::getline(row, index, ',') || !std::getline(row, name, ',') ||
+        !std::getline(row, memory))
+      continue;
     auto trim = [](std::string s) {
       s.erase(0, s.find_first_not_of(" \t"));
       s.erase(s.find_last_not_of(" \t\r\n") + 1);
@@ -154,16 +159,18 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
   const fs::path dir = spec.node_dir;
   std::error_code ec;
   fs::create_directories(dir / "work", ec);
-  if (ec) return absl::InternalError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+  if (ec)
+    return absl::InternalError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
   if (!spec.workdir.empty()) {
-    fs::copy(spec.workdir, dir / "work", fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+    fs::copy(spec.workdir, dir / "work",
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
     if (ec) {
-      return absl::InternalError(
-          fmt::format("cannot copy workdir {} to {}: {}", spec.workdir, (dir / "work").string(), ec.message()));
+      return absl::InternalError(fmt::format("cannot copy workdir {} to {}: {}", spec.workdir,
+                                             (dir / "work").string(), ec.message()));
     }
   }
-  for (auto [name, text] : {std::pair{"wrapper.sh", std::string(kWrapper)}, std::pair{"setup.sh", spec.setup},
-                            std::pair{"run.sh", spec.run}}) {
+  for (auto [name, text] : {std::pair{"wrapper.sh", std::string(kWrapper)},
+                            std::pair{"setup.sh", spec.setup}, std::pair{"run.sh", spec.run}}) {
     if (absl::Status s = WriteFile(dir / name, text); !s.ok()) return s;
   }
 
@@ -212,7 +219,8 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
     dup2(null, 0);
     dup2(fd, 1);
     dup2(fd, 2);
-    // Nothing of the server's leaks into the job: its lock file, its listening socket, the database.
+    // Nothing of the server's leaks into the job: its lock file, its listening socket, the
+    // database.
     close_range(3, ~0U, 0);
     if (chdir(workdir.c_str()) != 0) _exit(127);
     // execvpe: the launcher (env, srun) is found on PATH.
@@ -229,7 +237,8 @@ NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
   NodeProbe probe;
   // Reap it if it is our child (harmless otherwise), so the exit code file is final.
   int status = 0;
-  const pid_t reaped = handle.pid > 0 ? waitpid(static_cast<pid_t>(handle.pid), &status, WNOHANG) : 0;
+  const pid_t reaped =
+      handle.pid > 0 ? waitpid(static_cast<pid_t>(handle.pid), &status, WNOHANG) : 0;
   const fs::path code_file = fs::path(node_dir) / "exit_code";
   std::error_code ec;
   if (fs::exists(code_file, ec)) {
@@ -238,7 +247,8 @@ NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
     probe.exit_code = code ? static_cast<int>(*code) : -1;
     return probe;
   }
-  // reaped == 0: our child, still running; -1: not our child (adopted after a restart): look in /proc.
+  // reaped == 0: our child, still running; -1: not our child (adopted after a restart): look in
+  // /proc.
   if (reaped <= 0 && handle.pid > 0) {
     const int64_t start = ProcessStartTicks(handle.pid);
     if (start != 0 && (handle.pid_start == 0 || start == handle.pid_start)) {
@@ -248,7 +258,8 @@ NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
   }
   probe.state = NodeState::kGone;
   if (reaped > 0 && WIFSIGNALED(status)) {
-    probe.detail = fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    probe.detail =
+        fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
   } else if (reaped > 0 && WIFEXITED(status)) {
     probe.detail = fmt::format("exited with {} before writing its status", WEXITSTATUS(status));
   } else {

@@ -14,11 +14,14 @@ LocalProvider::LocalProvider(LocalResources machine) : machine_(std::move(machin
 void LocalProvider::AddOfferings(catalog::Catalog& catalog) const {
   const std::string host = machine_.hostname.empty() ? "localhost" : machine_.hostname;
   const double memory = std::floor(machine_.memory_gib * 10) / 10;
-  catalog.Add({name_, "local", "", host, "", 0, static_cast<double>(machine_.cpus), memory, kLocalPrice, 0});
-  // One offering per model and count: a task asking for H100:1 or H100:2 matches this machine exactly.
+  catalog.Add({name_, "local", "", host, "", 0, static_cast<double>(machine_.cpus), memory,
+               kLocalPrice, 0});
+  // One offering per model and count: a task asking for H100:1 or H100:2 matches this machine
+  // exactly.
   std::map<std::string, int> models;
   for (const LocalGpu& g : machine_.gpus) {
-    // "NVIDIA H100 80GB HBM3" → "H100": the catalog's name for it is the first word after the vendor.
+    // "NVIDIA H100 80GB HBM3" → "H100": the catalog's name for it is the first word after the
+    // vendor.
     std::string model = g.name;
     if (model.rfind("NVIDIA ", 0) == 0) model = model.substr(7);
     model = model.substr(0, model.find(' '));
@@ -26,7 +29,8 @@ void LocalProvider::AddOfferings(catalog::Catalog& catalog) const {
   }
   for (const auto& [model, count] : models) {
     for (int n = 1; n <= count; ++n) {
-      catalog.Add({name_, "local", "", host, model, n, static_cast<double>(machine_.cpus), memory, kLocalPrice, 0});
+      catalog.Add({name_, "local", "", host, model, n, static_cast<double>(machine_.cpus), memory,
+                   kLocalPrice, 0});
     }
   }
   catalog.SetProviderInfo(name_, fmt::format("this machine ({})", host), "");

@@ -24,7 +24,8 @@ class LocalProvider final : public Provider {
   LocalResources machine_;
 };
 
-// A price the optimizer treats as "sold" (0 means "not offered") and shows as 0.00: the machine is free.
+// A price the optimizer treats as "sold" (0 means "not offered") and shows as 0.00: the machine is
+// free.
 inline constexpr double kLocalPrice = 1e-9;
 
 }  // namespace awan::providers

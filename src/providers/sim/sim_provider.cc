@@ -24,27 +24,33 @@ SimProvider::SimProvider(SimConfig config, const catalog::Catalog& source)
     if (source.Name(o.provider) != emulates) continue;
     const std::string region(source.Name(o.region));
     if (!regions.empty() && regions.count(region) == 0) continue;
-    offerings_.push_back({region, std::string(source.Name(o.zone)), std::string(source.Name(o.instance_type)),
-                          std::string(source.Name(o.accelerator)), o.accelerator_count, o.vcpus, o.memory_gib, o.price,
-                          o.spot_price});
+    offerings_.push_back({region, std::string(source.Name(o.zone)),
+                          std::string(source.Name(o.instance_type)),
+                          std::string(source.Name(o.accelerator)), o.accelerator_count, o.vcpus,
+                          o.memory_gib, o.price, o.spot_price});
   }
 }
 
 void SimProvider::AddOfferings(catalog::Catalog& catalog) const {
   for (const SimOffering& o : offerings_) {
-    catalog.Add({config_.name, o.region, o.zone, o.instance_type, o.accelerator, o.accelerator_count, o.vcpus,
-                 o.memory_gib, o.price, o.spot_price});
+    catalog.Add({config_.name, o.region, o.zone, o.instance_type, o.accelerator,
+                 o.accelerator_count, o.vcpus, o.memory_gib, o.price, o.spot_price});
   }
-  catalog.SetProviderInfo(config_.name, fmt::format("emulated ({} catalog, sim provider)",
-                                                    config_.emulates.empty() ? config_.name : config_.emulates),
+  catalog.SetProviderInfo(config_.name,
+                          fmt::format("emulated ({} catalog, sim provider)",
+                                      config_.emulates.empty() ? config_.name : config_.emulates),
                           "");
 }
 
-int SimProvider::CapacityFor(const std::string& region, const std::string& zone, const std::string& type) const {
+int SimProvider::CapacityFor(const std::string& region, const std::string& zone,
+                             const std::string& type) const {
   if (!zone.empty()) {
-    if (auto it = config_.capacity.find(region + "/" + zone + "/" + type); it != config_.capacity.end()) return it->second;
+    if (auto it = config_.capacity.find(region + "/" + zone + "/" + type);
+        it != config_.capacity.end())
+      return it->second;
   }
-  if (auto it = config_.capacity.find(region + "/" + type); it != config_.capacity.end()) return it->second;
+  if (auto it = config_.capacity.find(region + "/" + type); it != config_.capacity.end())
+    return it->second;
   return config_.default_capacity;
 }
 
@@ -58,23 +64,29 @@ bool SimProvider::InOutage(const std::string& region, int64_t now) const {
 ProvisionResult SimProvider::Provision(int64_t job_id, const Offer& offer, int64_t now) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto it = std::find_if(offerings_.begin(), offerings_.end(), [&](const SimOffering& o) {
-    return o.region == offer.region && o.zone == offer.zone && o.instance_type == offer.instance_type;
+    return o.region == offer.region && o.zone == offer.zone &&
+           o.instance_type == offer.instance_type;
   });
   if (it == offerings_.end()) {
-    return ProviderError{ErrorKind::kInvalidRequest,
-                         fmt::format("{} does not sell {} in {}{}", config_.name, offer.instance_type, offer.region,
-                                     offer.zone.empty() ? "" : "/" + offer.zone)};
+    return ProviderError{
+        ErrorKind::kInvalidRequest,
+        fmt::format("{} does not sell {} in {}{}", config_.name, offer.instance_type, offer.region,
+                    offer.zone.empty() ? "" : "/" + offer.zone)};
   }
   if (offer.spot && it->spot_price <= 0) {
-    return ProviderError{ErrorKind::kInvalidRequest, fmt::format("{} has no spot market for {}", config_.name,
-                                                                 offer.instance_type)};
+    return ProviderError{
+        ErrorKind::kInvalidRequest,
+        fmt::format("{} has no spot market for {}", config_.name, offer.instance_type)};
   }
   // Outages: the whole provider, or one region.
   for (const auto& [r, until] : outages_) {
     if (until != 0 && until <= now) continue;
-    if (r.empty()) return ProviderError{ErrorKind::kProviderDown, fmt::format("{} is down (emulated outage)", config_.name)};
+    if (r.empty())
+      return ProviderError{ErrorKind::kProviderDown,
+                           fmt::format("{} is down (emulated outage)", config_.name)};
     if (r == offer.region) {
-      return ProviderError{ErrorKind::kProviderDown, fmt::format("region {} is down (emulated outage)", r),
+      return ProviderError{ErrorKind::kProviderDown,
+                           fmt::format("region {} is down (emulated outage)", r),
                            ErrorScope::kRegion};
     }
   }
@@ -82,7 +94,8 @@ ProvisionResult SimProvider::Provision(int64_t job_id, const Offer& offer, int64
     if (!f.region.empty() && f.region != offer.region) continue;
     if (!f.zone.empty() && f.zone != offer.zone) continue;
     if (std::uniform_real_distribution<double>(0, 1)(rng_) < f.probability) {
-      return ProviderError{f.kind, fmt::format("injected failure ({}) in {}", ErrorKindName(f.kind), offer.region)};
+      return ProviderError{
+          f.kind, fmt::format("injected failure ({}) in {}", ErrorKindName(f.kind), offer.region)};
     }
   }
   if (auto q = config_.quota.find(offer.region); q != config_.quota.end()) {
@@ -92,8 +105,8 @@ ProvisionResult SimProvider::Provision(int64_t job_id, const Offer& offer, int64
     }
     if (held + offer.num_nodes > q->second) {
       return ProviderError{ErrorKind::kQuotaExceeded,
-                           fmt::format("quota of {} nodes in {} ({} held, {} asked)", q->second, offer.region, held,
-                                       offer.num_nodes)};
+                           fmt::format("quota of {} nodes in {} ({} held, {} asked)", q->second,
+                                       offer.region, held, offer.num_nodes)};
     }
   }
   const std::string key = Key(offer.region, offer.zone, offer.instance_type);
@@ -101,9 +114,9 @@ ProvisionResult SimProvider::Provision(int64_t job_id, const Offer& offer, int64
   if (used_[key] + offer.num_nodes > capacity) {
     // All or nothing: a gang that does not fit takes nothing.
     return ProviderError{ErrorKind::kCapacityUnavailable,
-                         fmt::format("{} free of {} × {} in {}{}, {} asked", capacity - used_[key], capacity,
-                                     offer.instance_type, offer.region, offer.zone.empty() ? "" : "/" + offer.zone,
-                                     offer.num_nodes)};
+                         fmt::format("{} free of {} × {} in {}{}, {} asked", capacity - used_[key],
+                                     capacity, offer.instance_type, offer.region,
+                                     offer.zone.empty() ? "" : "/" + offer.zone, offer.num_nodes)};
   }
   used_[key] += offer.num_nodes;
   Allocation a;
@@ -111,12 +124,15 @@ ProvisionResult SimProvider::Provision(int64_t job_id, const Offer& offer, int64
   a.region = offer.region;
   a.zone = offer.zone;
   a.instance_type = offer.instance_type;
-  for (int i = 0; i < offer.num_nodes; ++i) a.hosts.push_back(fmt::format("{}-j{}-n{}", a.id, job_id, i));
-  const int64_t delay = config_.delay_max_ms > config_.delay_min_ms
-                            ? std::uniform_int_distribution<int64_t>(config_.delay_min_ms, config_.delay_max_ms)(rng_)
-                            : config_.delay_min_ms;
+  for (int i = 0; i < offer.num_nodes; ++i)
+    a.hosts.push_back(fmt::format("{}-j{}-n{}", a.id, job_id, i));
+  const int64_t delay =
+      config_.delay_max_ms > config_.delay_min_ms
+          ? std::uniform_int_distribution<int64_t>(config_.delay_min_ms, config_.delay_max_ms)(rng_)
+          : config_.delay_min_ms;
   a.ready_at = now + delay;
-  held_[a.id] = {offer.region, offer.zone, offer.instance_type, offer.num_nodes, offer.spot, a.hosts, now};
+  held_[a.id] = {offer.region, offer.zone, offer.instance_type, offer.num_nodes, offer.spot,
+                 a.hosts,      now};
   return a;
 }
 
@@ -144,7 +160,8 @@ void SimProvider::Readopt(const std::string& allocation_id, const Offer& offer) 
   std::lock_guard<std::mutex> lock(mu_);
   if (allocation_id.empty() || held_.count(allocation_id) != 0) return;
   used_[Key(offer.region, offer.zone, offer.instance_type)] += offer.num_nodes;
-  held_[allocation_id] = {offer.region, offer.zone, offer.instance_type, offer.num_nodes, offer.spot, {}, 0};
+  held_[allocation_id] = {
+      offer.region, offer.zone, offer.instance_type, offer.num_nodes, offer.spot, {}, 0};
 }
 
 void SimProvider::SetOutage(const std::string& region, int64_t until) {
@@ -161,7 +178,8 @@ bool SimProvider::Preempt(const std::string& host) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, h] : held_) {
     if (std::find(h.hosts.begin(), h.hosts.end(), host) != h.hosts.end() || id == host) {
-      if (std::find(preempted_.begin(), preempted_.end(), id) == preempted_.end()) preempted_.push_back(id);
+      if (std::find(preempted_.begin(), preempted_.end(), id) == preempted_.end())
+        preempted_.push_back(id);
       return true;
     }
   }

@@ -1,5 +1,3 @@
-#include "awan/providers/slurm.h"
-
 #include <fmt/format.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,9 +8,10 @@
 #include <regex>
 #include <sstream>
 
+#include "../shell.h"
 #include "awan/catalog/catalog.h"
 #include "awan/common/text.h"
-#include "../shell.h"
+#include "awan/providers/slurm.h"
 
 namespace awan::providers {
 namespace {
@@ -36,17 +35,20 @@ std::string SlurmProvider::InstanceType() const {
 
 std::string SlurmProvider::Gres(int count) const {
   if (count <= 0) return "";
-  return config_.gres_type.empty() ? fmt::format("gpu:{}", count) : fmt::format("gpu:{}:{}", config_.gres_type, count);
+  return config_.gres_type.empty() ? fmt::format("gpu:{}", count)
+                                   : fmt::format("gpu:{}:{}", config_.gres_type, count);
 }
 
 void SlurmProvider::AddOfferings(catalog::Catalog& catalog) const {
-  catalog.Add({config_.name, config_.name, "", InstanceType(), config_.accelerator, config_.accelerator_count,
-               config_.cpus, config_.memory_gib, config_.price > 0 ? config_.price : 1e-9, 0});
+  catalog.Add({config_.name, config_.name, "", InstanceType(), config_.accelerator,
+               config_.accelerator_count, config_.cpus, config_.memory_gib,
+               config_.price > 0 ? config_.price : 1e-9, 0});
   catalog.SetProviderInfo(config_.name, fmt::format("Slurm cluster ({} nodes)", config_.nodes), "");
 }
 
 SlurmProvider::Result SlurmProvider::Run(const std::string& command) const {
-  const std::string env = config_.slurm_conf.empty() ? "" : "SLURM_CONF=" + Quote(config_.slurm_conf) + " ";
+  const std::string env =
+      config_.slurm_conf.empty() ? "" : "SLURM_CONF=" + Quote(config_.slurm_conf) + " ";
   const ShellResult run = RunShell(env + command);
   Result r;
   r.code = run.code;
@@ -58,19 +60,23 @@ SlurmProvider::Result SlurmProvider::Run(const std::string& command) const {
 absl::Status SlurmProvider::Check() {
   const Result r = Run("sinfo -h -o %T");
   if (r.code == 0) return absl::OkStatus();
-  return absl::UnavailableError(fmt::format("{}: the Slurm controller does not answer: {}", config_.name, Trim(r.err)));
+  return absl::UnavailableError(
+      fmt::format("{}: the Slurm controller does not answer: {}", config_.name, Trim(r.err)));
 }
 
 ProvisionResult SlurmProvider::Provision(int64_t job_id, const Offer& offer, int64_t now) {
   if (offer.num_nodes > config_.nodes) {
-    return ProviderError{ErrorKind::kCapacityUnavailable,
-                         fmt::format("the cluster has {} node(s), {} asked", config_.nodes, offer.num_nodes),
-                         ErrorScope::kRegion};
+    return ProviderError{
+        ErrorKind::kCapacityUnavailable,
+        fmt::format("the cluster has {} node(s), {} asked", config_.nodes, offer.num_nodes),
+        ErrorScope::kRegion};
   }
-  std::string command = fmt::format("salloc --immediate={} --no-shell --nodes={} --job-name=awan-{}",
-                                    config_.immediate_seconds, offer.num_nodes, job_id);
+  std::string command =
+      fmt::format("salloc --immediate={} --no-shell --nodes={} --job-name=awan-{}",
+                  config_.immediate_seconds, offer.num_nodes, job_id);
   if (!config_.partition.empty()) command += " --partition=" + Quote(config_.partition);
-  if (const std::string gres = Gres(offer.accelerator_count); !gres.empty()) command += " --gres=" + gres;
+  if (const std::string gres = Gres(offer.accelerator_count); !gres.empty())
+    command += " --gres=" + gres;
   const Result r = Run(command);
   static const std::regex kGranted("Granted job allocation ([0-9]+)");
   std::smatch m;
@@ -80,12 +86,14 @@ ProvisionResult SlurmProvider::Provision(int64_t job_id, const Offer& offer, int
     a.id = m[1].str();
     a.region = offer.region;
     a.instance_type = offer.instance_type;
-    for (int i = 0; i < offer.num_nodes; ++i) a.hosts.push_back(fmt::format("{}-job{}-node{}", config_.name, a.id, i));
+    for (int i = 0; i < offer.num_nodes; ++i)
+      a.hosts.push_back(fmt::format("{}-job{}-node{}", config_.name, a.id, i));
     a.ready_at = now;
     return a;
   }
   // Whatever Slurm queued while trying is given back: nothing leaks from a failed gang.
-  if (std::regex_search(all, m, std::regex("job allocation ([0-9]+)"))) (void)Run("scancel " + m[1].str());
+  if (std::regex_search(all, m, std::regex("job allocation ([0-9]+)")))
+    (void)Run("scancel " + m[1].str());
   std::string why = Trim(r.err.empty() ? r.out : r.err);
   for (char& c : why) {
     if (c == '\n') c = ' ';
@@ -94,20 +102,25 @@ ProvisionResult SlurmProvider::Provision(int64_t job_id, const Offer& offer, int
       why.find("Connection refused") != std::string::npos) {
     return ProviderError{ErrorKind::kProviderDown, fmt::format("{}: {}", config_.name, why)};
   }
-  if (why.find("Invalid generic resource") != std::string::npos || why.find("Invalid partition") != std::string::npos) {
-    return ProviderError{ErrorKind::kCapacityUnavailable, fmt::format("{}: {}", config_.name, why), ErrorScope::kRegion};
+  if (why.find("Invalid generic resource") != std::string::npos ||
+      why.find("Invalid partition") != std::string::npos) {
+    return ProviderError{ErrorKind::kCapacityUnavailable, fmt::format("{}: {}", config_.name, why),
+                         ErrorScope::kRegion};
   }
-  return ProviderError{ErrorKind::kCapacityUnavailable, fmt::format("{}: no room now: {}", config_.name, why)};
+  return ProviderError{ErrorKind::kCapacityUnavailable,
+                       fmt::format("{}: no room now: {}", config_.name, why)};
 }
 
-absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation, const NodeSpec& spec) {
+absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation,
+                                                    const NodeSpec& spec) {
   NodeSpec s = spec;
   s.gpu_indices.clear();  // Slurm sets CUDA_VISIBLE_DEVICES from the gres it grants
   s.launcher = {"env"};
   if (!config_.slurm_conf.empty()) s.launcher.push_back("SLURM_CONF=" + config_.slurm_conf);
   for (const std::string& arg :
-       {std::string("srun"), "--jobid=" + allocation.id, std::string("--nodes=1"), std::string("--ntasks=1"),
-        fmt::format("--relative={}", spec.rank), std::string("--kill-on-bad-exit=0"), std::string("--quiet")}) {
+       {std::string("srun"), "--jobid=" + allocation.id, std::string("--nodes=1"),
+        std::string("--ntasks=1"), fmt::format("--relative={}", spec.rank),
+        std::string("--kill-on-bad-exit=0"), std::string("--quiet")}) {
     s.launcher.push_back(arg);
   }
   if (const std::string gres = Gres(0); !gres.empty()) s.launcher.push_back("--gres=" + gres);
@@ -116,7 +129,8 @@ absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation
 
 NodeProbe SlurmProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
   NodeProbe p = providers::ProbeNode(node_dir, handle);
-  if (p.state == NodeState::kGone) p.detail = "srun ended without the node's exit status (" + p.detail + ")";
+  if (p.state == NodeState::kGone)
+    p.detail = "srun ended without the node's exit status (" + p.detail + ")";
   return p;
 }
 

@@ -1,5 +1,3 @@
-#include "awan/providers/ssh.h"
-
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -12,9 +10,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "../shell.h"
 #include "awan/catalog/catalog.h"
 #include "awan/common/text.h"
-#include "../shell.h"
+#include "awan/providers/ssh.h"
 
 namespace awan::providers {
 namespace {
@@ -61,16 +60,19 @@ void SshProvider::AddOfferings(catalog::Catalog& catalog) const {
     if (std::find(seen.begin(), seen.end(), type) != seen.end()) continue;
     seen.push_back(type);
     // Owned hosts are free; 0 would mean "not offered", so they get the smallest price there is.
-    catalog.Add({config_.name, region, "", type, h.accelerator, h.accelerator_count, h.cpus, h.memory_gib,
-                 h.price > 0 ? h.price : 1e-9, 0});
+    catalog.Add({config_.name, region, "", type, h.accelerator, h.accelerator_count, h.cpus,
+                 h.memory_gib, h.price > 0 ? h.price : 1e-9, 0});
   }
   catalog.SetProviderInfo(config_.name, fmt::format("{} SSH host(s)", config_.hosts.size()), "");
 }
 
-SshProvider::Result SshProvider::Ssh(const SshHost& h, const std::string& remote, const std::string& input) const {
+SshProvider::Result SshProvider::Ssh(const SshHost& h, const std::string& remote,
+                                     const std::string& input) const {
   const std::string command = fmt::format(
-      "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
-      "-o ConnectTimeout={} -o ControlMaster=auto -o ControlPath=/tmp/awan-ssh-%C -o ControlPersist=60 "
+      "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o "
+      "LogLevel=ERROR "
+      "-o ConnectTimeout={} -o ControlMaster=auto -o ControlPath=/tmp/awan-ssh-%C -o "
+      "ControlPersist=60 "
       "-p {} {} {} {}",
       config_.connect_timeout_s, h.port, h.key.empty() ? "" : "-i " + Quote(h.key),
       Quote(h.user.empty() ? h.host : h.user + "@" + h.host), Quote(remote));
@@ -88,10 +90,11 @@ std::optional<ProviderError> SshProvider::Health(const SshHost& h) const {
   std::string why = r.err;
   while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
   if (why.find("Permission denied") != std::string::npos) {
-    return ProviderError{ErrorKind::kAuthFailed, fmt::format("{}: {} (check the user and key)", h.Label(), why)};
+    return ProviderError{ErrorKind::kAuthFailed,
+                         fmt::format("{}: {} (check the user and key)", h.Label(), why)};
   }
-  return ProviderError{ErrorKind::kProviderDown,
-                       fmt::format("{}: unreachable: {}", h.Label(), why.empty() ? "ssh failed" : why)};
+  return ProviderError{ErrorKind::kProviderDown, fmt::format("{}: unreachable: {}", h.Label(),
+                                                             why.empty() ? "ssh failed" : why)};
 }
 
 absl::Status SshProvider::Check() {
@@ -109,7 +112,8 @@ ProvisionResult SshProvider::Provision(int64_t job_id, const Offer& offer, int64
   {
     std::lock_guard<std::mutex> lock(mu_);
     allocation = fmt::format("ssh-{}-{}", config_.name, next_id_++);
-    for (size_t i = 0; i < config_.hosts.size() && static_cast<int>(chosen.size()) < offer.num_nodes; ++i) {
+    for (size_t i = 0;
+         i < config_.hosts.size() && static_cast<int>(chosen.size()) < offer.num_nodes; ++i) {
       if (held_by_[i].empty() && InstanceType(config_.hosts[i]) == offer.instance_type) {
         held_by_[i] = allocation;  // held while checked; given back if the gang cannot be made
         chosen.push_back(i);
@@ -123,7 +127,8 @@ ProvisionResult SshProvider::Provision(int64_t job_id, const Offer& offer, int64
   if (static_cast<int>(chosen.size()) < offer.num_nodes) {
     give_back();
     return ProviderError{ErrorKind::kCapacityUnavailable,
-                         fmt::format("{} free {} host(s), {} asked", chosen.size(), offer.instance_type, offer.num_nodes)};
+                         fmt::format("{} free {} host(s), {} asked", chosen.size(),
+                                     offer.instance_type, offer.num_nodes)};
   }
   for (size_t i : chosen) {
     if (auto e = Health(config_.hosts[i])) {
@@ -148,15 +153,19 @@ const SshHost* SshProvider::FindHost(const std::string& label) const {
   return nullptr;
 }
 
-absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation, const NodeSpec& spec) {
+absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation,
+                                                  const NodeSpec& spec) {
   const SshHost* host = FindHost(allocation.hosts.at(static_cast<size_t>(spec.rank)));
   if (host == nullptr) return absl::InternalError("unknown host in allocation " + allocation.id);
   const fs::path staging = spec.node_dir;
   std::error_code ec;
   fs::create_directories(staging / "work", ec);
   if (!spec.workdir.empty()) {
-    fs::copy(spec.workdir, staging / "work", fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
-    if (ec) return absl::InternalError(fmt::format("cannot stage workdir {}: {}", spec.workdir, ec.message()));
+    fs::copy(spec.workdir, staging / "work",
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+    if (ec)
+      return absl::InternalError(
+          fmt::format("cannot stage workdir {}: {}", spec.workdir, ec.message()));
   }
   const std::string remote_dir =
       fmt::format("{}/{}-job{}-node{}", config_.remote_root, config_.name, spec.job_id, spec.rank);
@@ -171,12 +180,14 @@ absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation, 
   vars.emplace_back("AWAN_NODE_IPS", spec.node_ips);
   vars.emplace_back("AWAN_NODE_DIR", remote_dir);
   for (const auto& [k, v] : vars) env += fmt::format("export {}={}\n", k, Quote(v));
-  for (auto [name, text] : {std::pair{"wrapper.sh", std::string(NodeWrapperScript())}, std::pair{"setup.sh", spec.setup},
-                            std::pair{"run.sh", spec.run}, std::pair{"env.sh", env}}) {
+  for (auto [name, text] : {std::pair{"wrapper.sh", std::string(NodeWrapperScript())},
+                            std::pair{"setup.sh", spec.setup}, std::pair{"run.sh", spec.run},
+                            std::pair{"env.sh", env}}) {
     std::ofstream(staging / name, std::ios::trunc) << text;
   }
   // Ship the folder as a tar stream on ssh's stdin, then start the wrapper in its own session.
-  const std::string tar = fmt::format("tar -C {} -cf - wrapper.sh setup.sh run.sh env.sh work", Quote(staging.string()));
+  const std::string tar = fmt::format("tar -C {} -cf - wrapper.sh setup.sh run.sh env.sh work",
+                                      Quote(staging.string()));
   FILE* pipe = popen(tar.c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("tar failed");
   std::string archive;
@@ -185,14 +196,17 @@ absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation, 
   while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) archive.append(buffer.data(), n);
   pclose(pipe);
   const Result copied =
-      Ssh(*host, fmt::format("rm -rf {0} && mkdir -p {0} && tar -C {0} -xf -", Quote(remote_dir)), archive);
+      Ssh(*host, fmt::format("rm -rf {0} && mkdir -p {0} && tar -C {0} -xf -", Quote(remote_dir)),
+          archive);
   if (copied.code != 0) {
-    return absl::UnavailableError(fmt::format("{}: copying the node's files failed: {}", host->Label(), copied.err));
+    return absl::UnavailableError(
+        fmt::format("{}: copying the node's files failed: {}", host->Label(), copied.err));
   }
   const Result started =
-      // `cd` on its own: a backgrounded `cd && setsid ...` list would be a subshell holding the session's
-      // output open, and ssh would wait for the job to end.
-      Ssh(*host, fmt::format("cd {0} || exit 1; setsid bash -c '. ./env.sh; exec bash ./wrapper.sh' > {0}/log 2>&1 "
+      // `cd` on its own: a backgrounded `cd && setsid ...` list would be a subshell holding the
+      // session's output open, and ssh would wait for the job to end.
+      Ssh(*host, fmt::format("cd {0} || exit 1; setsid bash -c '. ./env.sh; exec bash "
+                             "./wrapper.sh' > {0}/log 2>&1 "
                              "< /dev/null & echo $!",
                              Quote(remote_dir)));
   auto pid = ParseNumber(started.out);
@@ -200,8 +214,9 @@ absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation, 
     return absl::UnavailableError(
         fmt::format("{}: starting the node failed: {}{}", host->Label(), started.err, started.out));
   }
-  std::ofstream(staging / "remote.txt", std::ios::trunc)
-      << host->Label() << "\n" << remote_dir << "\n" << spec.log_path << "\n";
+  std::ofstream(staging / "remote.txt", std::ios::trunc) << host->Label() << "\n"
+                                                         << remote_dir << "\n"
+                                                         << spec.log_path << "\n";
   return NodeHandle{static_cast<int64_t>(*pid), 0};
 }
 
@@ -216,11 +231,12 @@ NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
   }
   const fs::path offset_file = fs::path(node_dir) / "log_offset";
   const int64_t offset = static_cast<int64_t>(ParseNumber(ReadAll(offset_file)).value_or(0));
-  const Result r = Ssh(*host, fmt::format("cd {} 2>/dev/null || {{ echo GONE; exit 0; }}; "
-                                          "if [ -f exit_code ]; then echo \"EXIT $(cat exit_code)\"; "
-                                          "elif kill -0 {} 2>/dev/null; then echo RUNNING; else echo GONE; fi; "
-                                          "tail -c +{} log 2>/dev/null",
-                                          Quote(node.remote_dir), handle.pid, offset + 1));
+  const Result r =
+      Ssh(*host, fmt::format("cd {} 2>/dev/null || {{ echo GONE; exit 0; }}; "
+                             "if [ -f exit_code ]; then echo \"EXIT $(cat exit_code)\"; "
+                             "elif kill -0 {} 2>/dev/null; then echo RUNNING; else echo GONE; fi; "
+                             "tail -c +{} log 2>/dev/null",
+                             Quote(node.remote_dir), handle.pid, offset + 1));
   if (r.code != 0) {
     probe.state = NodeState::kRunning;  // the host did not answer this time; look again
     probe.detail = r.err;

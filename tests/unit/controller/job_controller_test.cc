@@ -20,8 +20,8 @@ namespace awan::controller {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using store::JobState;
+using ::testing::HasSubstr;
 
 bool Alive(pid_t pid) { return awan::testing::ProcessAlive(pid); }
 std::string Slurp(const fs::path& p) { return awan::testing::ReadFile(p.string()); }
@@ -29,8 +29,9 @@ std::string Slurp(const fs::path& p) { return awan::testing::ReadFile(p.string()
 class ControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    home_ = fs::temp_directory_path() / ("awan-ctl-" + std::to_string(getpid()) + "-" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    home_ = fs::temp_directory_path() /
+            ("awan-ctl-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(home_);
     fs::create_directories(home_);
     auto s = store::OpenStore((home_ / "awan.db").string());
@@ -99,9 +100,9 @@ run: |
   auto events = store_->ListEvents(id);
   std::vector<std::string> messages;
   for (const auto& e : *events) messages.push_back(e.message);
-  EXPECT_THAT(messages, ::testing::ElementsAre(HasSubstr("submitted"), HasSubstr("PENDING → PROVISIONING"),
-                                               HasSubstr("PROVISIONING → RUNNING"),
-                                               HasSubstr("RUNNING → SUCCEEDED")));
+  EXPECT_THAT(messages, ::testing::ElementsAre(
+                            HasSubstr("submitted"), HasSubstr("PENDING → PROVISIONING"),
+                            HasSubstr("PROVISIONING → RUNNING"), HasSubstr("RUNNING → SUCCEEDED")));
 }
 
 TEST_F(ControllerTest, ExitCodesAndSetupFailuresAreRecorded) {
@@ -126,9 +127,11 @@ TEST_F(ControllerTest, WorkdirIsCopiedIntoTheNode) {
 
 TEST_F(ControllerTest, CancelKillsTheWholeProcessGroup) {
   const fs::path pidfile = home_ / "child.pid";
-  const int64_t id = Submit(fmt::format("run: |\n  sleep 300 &\n  echo $! > {}\n  wait\n", pidfile.string()));
+  const int64_t id =
+      Submit(fmt::format("run: |\n  sleep 300 &\n  echo $! > {}\n  wait\n", pidfile.string()));
   ASSERT_TRUE(WaitFor(id, JobState::kRunning));
-  while (!fs::exists(pidfile) || Slurp(pidfile).empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (!fs::exists(pidfile) || Slurp(pidfile).empty())
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const pid_t child = std::stoi(Slurp(pidfile));
   ASSERT_EQ(kill(child, 0), 0);
   ASSERT_TRUE(controller_->Cancel(id).ok());
@@ -157,9 +160,12 @@ TEST_F(ControllerTest, JobsThatDoNotFitTogetherQueue) {
 }
 
 TEST_F(ControllerTest, EachJobSeesOnlyTheGpusItAskedFor) {
-  const int64_t a = Submit("resources: {accelerators: H100:1}\nrun: echo a=$CUDA_VISIBLE_DEVICES; sleep 0.5\n");
-  const int64_t b = Submit("resources: {accelerators: h100}\nrun: echo b=$CUDA_VISIBLE_DEVICES; sleep 0.5\n");
-  const int64_t c = Submit("resources: {accelerators: H100:2}\nrun: echo c=$CUDA_VISIBLE_DEVICES\n");
+  const int64_t a =
+      Submit("resources: {accelerators: H100:1}\nrun: echo a=$CUDA_VISIBLE_DEVICES; sleep 0.5\n");
+  const int64_t b =
+      Submit("resources: {accelerators: h100}\nrun: echo b=$CUDA_VISIBLE_DEVICES; sleep 0.5\n");
+  const int64_t c =
+      Submit("resources: {accelerators: H100:2}\nrun: echo c=$CUDA_VISIBLE_DEVICES\n");
   ASSERT_TRUE(WaitFor(a, JobState::kRunning));
   ASSERT_TRUE(WaitFor(b, JobState::kRunning));
   EXPECT_EQ(State(c), JobState::kPending);
@@ -223,10 +229,13 @@ TEST_F(ControllerTest, RestartRecordsJobsThatFinishedOrDiedWhileDown) {
 }
 
 TEST_F(ControllerTest, RestartRequeuesAJobWhoseStartNeverHappened) {
-  auto id = store_->CreateJob({"j", 1, "run: echo once >> " + (home_ / "runs").string() + "\n", "t.yaml",
-                               home_.string()},
-                              1);
-  ASSERT_TRUE(store_->ApplyTransition(*id, store::MakeTransition(JobState::kPending, JobState::kProvisioning, "", 2)).ok());
+  auto id = store_->CreateJob(
+      {"j", 1, "run: echo once >> " + (home_ / "runs").string() + "\n", "t.yaml", home_.string()},
+      1);
+  ASSERT_TRUE(store_
+                  ->ApplyTransition(*id, store::MakeTransition(JobState::kPending,
+                                                               JobState::kProvisioning, "", 2))
+                  .ok());
   controller_->Recover();
   EXPECT_EQ(State(*id), JobState::kPending);
   ASSERT_TRUE(WaitFor(*id, JobState::kSucceeded));
@@ -236,18 +245,26 @@ TEST_F(ControllerTest, RestartRequeuesAJobWhoseStartNeverHappened) {
 TEST_F(ControllerTest, RestartFinishesAPreemptionTheServerLeftHalfDone) {
   // Preempted (marked) but its nodes not yet stopped when the server went: the new server kills and
   // releases them and queues the job again; it runs anew.
-  const int64_t preempted = Submit("run: echo run >> " + (home_ / "runs").string() + "; sleep 300\n");
+  const int64_t preempted =
+      Submit("run: echo run >> " + (home_ / "runs").string() + "; sleep 300\n");
   ASSERT_TRUE(WaitFor(preempted, JobState::kRunning));
-  for (int i = 0; i < 500 && Slurp(home_ / "runs").empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && Slurp(home_ / "runs").empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_EQ(Slurp(home_ / "runs"), "run\n");  // the first run is under way
   const pid_t pid = static_cast<pid_t>(store_->ListNodes(preempted)->at(0).pid);
   controller_.reset();
-  ASSERT_TRUE(store_->ApplyTransition(preempted, store::MakeTransition(JobState::kRunning, JobState::kPreempted, "p", 3)).ok());
+  ASSERT_TRUE(store_
+                  ->ApplyTransition(preempted, store::MakeTransition(JobState::kRunning,
+                                                                     JobState::kPreempted, "p", 3))
+                  .ok());
   // Another whose nodes were released, but that was not yet queued again.
-  auto recovering = store_->CreateJob({"r", 1, "run: echo recovered\n", "t.yaml", home_.string()}, 4);
+  auto recovering =
+      store_->CreateJob({"r", 1, "run: echo recovered\n", "t.yaml", home_.string()}, 4);
   ASSERT_TRUE(recovering.ok());
-  for (auto [from, to] : {std::pair{JobState::kPending, JobState::kProvisioning}, {JobState::kProvisioning, JobState::kRunning},
-                          {JobState::kRunning, JobState::kPreempted}, {JobState::kPreempted, JobState::kRecovering}}) {
+  for (auto [from, to] : {std::pair{JobState::kPending, JobState::kProvisioning},
+                          {JobState::kProvisioning, JobState::kRunning},
+                          {JobState::kRunning, JobState::kPreempted},
+                          {JobState::kPreempted, JobState::kRecovering}}) {
     ASSERT_TRUE(store_->ApplyTransition(*recovering, store::MakeTransition(from, to, "", 5)).ok());
   }
   NewController();

@@ -31,7 +31,8 @@ TEST(FailoverTest, ErrorKindsBlockTheRightScope) {
   EXPECT_FALSE(BlockFor("aws", kZoned, {ErrorKind::kTransient, "x"}, 0, 10).has_value());
   EXPECT_FALSE(BlockFor("aws", kZoned, {ErrorKind::kInvalidRequest, "x"}, 0, 10).has_value());
   // A region outage reported as provider_down blocks the region only.
-  auto region = BlockFor("aws", kZoned, {ErrorKind::kProviderDown, "x", ErrorScope::kRegion}, 0, 10);
+  auto region =
+      BlockFor("aws", kZoned, {ErrorKind::kProviderDown, "x", ErrorScope::kRegion}, 0, 10);
   EXPECT_EQ(region->region, "us-east-1");
   EXPECT_EQ(region->zone, "");
 }
@@ -60,8 +61,9 @@ TEST(FailoverTest, ReactionsAndBackoff) {
 }
 
 TEST(FailoverTest, AttemptsReadWell) {
-  std::vector<Attempt> attempts = {{1, "aws", "us-east-1", "us-east-1a", "p5.48xlarge", "capacity_unavailable", "0 free"},
-                                   {2, "gcp", "us-central1", "", "a3-highgpu-8g", "provider_down", "gcp is down"}};
+  std::vector<Attempt> attempts = {
+      {1, "aws", "us-east-1", "us-east-1a", "p5.48xlarge", "capacity_unavailable", "0 free"},
+      {2, "gcp", "us-central1", "", "a3-highgpu-8g", "provider_down", "gcp is down"}};
   EXPECT_EQ(DescribeAttempt(attempts[0], 1),
             "attempt 1: aws us-east-1/us-east-1a p5.48xlarge: capacity_unavailable: 0 free");
   const std::string table = AttemptsTable(attempts);

@@ -2,7 +2,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -38,7 +37,8 @@ TEST(FleetTest, EmbeddedDefaultIsLocalPlusFiveEmulatedClouds) {
   auto fleet = ParseFleet(DefaultFleetYaml(), "embedded default", Builtin(), Machine());
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   EXPECT_TRUE(fleet->errors.empty()) << fleet->errors.front();
-  EXPECT_EQ(fleet->Names(), (std::vector<std::string>{"local", "aws", "azure", "gcp", "oci", "coreweave"}));
+  EXPECT_EQ(fleet->Names(),
+            (std::vector<std::string>{"local", "aws", "azure", "gcp", "oci", "coreweave"}));
   const catalog::Catalog c = fleet->BuildCatalog();
   // Each emulated cloud has 8-GPU H100 nodes in at least two regions, with capacity for them.
   for (const char* name : {"aws", "azure", "gcp", "oci", "coreweave"}) {
@@ -75,35 +75,45 @@ TEST(FleetTest, BadEntriesAreLeftOutWithClearErrorsAndTheRestLoads) {
   EXPECT_EQ(fleet->Names(), std::vector<std::string>{"local"});
   ASSERT_EQ(fleet->errors.size(), 6u);
   EXPECT_THAT(fleet->errors[0], HasSubstr("fleet.yaml:3:"));
-  EXPECT_THAT(fleet->errors[0], HasSubstr("providers[1].kind: unknown provider kind 'simm' (did you mean 'sim'?)"));
-  EXPECT_THAT(fleet->errors[1], HasSubstr("the catalog has no provider 'gcpp' (did you mean 'gcp'?)"));
+  EXPECT_THAT(fleet->errors[0],
+              HasSubstr("providers[1].kind: unknown provider kind 'simm' (did you mean 'sim'?)"));
+  EXPECT_THAT(fleet->errors[1],
+              HasSubstr("the catalog has no provider 'gcpp' (did you mean 'gcp'?)"));
   EXPECT_THAT(fleet->errors[2], HasSubstr("capacityy: unknown field (did you mean 'capacity'?)"));
   EXPECT_THAT(fleet->errors[3], HasSubstr("'local' is declared twice"));
-  EXPECT_THAT(fleet->errors[4], HasSubstr("'tranzient' is not an error kind (did you mean 'transient'?)"));
+  EXPECT_THAT(fleet->errors[4],
+              HasSubstr("'tranzient' is not an error kind (did you mean 'transient'?)"));
   EXPECT_THAT(fleet->errors[5], HasSubstr("no offering of 'aws' is left"));
 }
 
 TEST(FleetTest, FailoverSettingsAreRead) {
-  auto fleet = ParseFleet("failover: {block_seconds: 30, retry_base_seconds: 0.5, retry_cap_seconds: 10}\nproviders: []\n",
-                          "f.yaml", Builtin(), Machine());
+  auto fleet = ParseFleet(
+      "failover: {block_seconds: 30, retry_base_seconds: 0.5, retry_cap_seconds: 10}\nproviders: "
+      "[]\n",
+      "f.yaml", Builtin(), Machine());
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   EXPECT_EQ(fleet->failover.block_ms, 30000);
   EXPECT_EQ(fleet->failover.retry_base_ms, 500);
   EXPECT_EQ(fleet->failover.retry_cap_ms, 10000);
-  auto bad = ParseFleet("failover: {block_secs: 30}\nproviders: []\n", "f.yaml", Builtin(), Machine());
+  auto bad =
+      ParseFleet("failover: {block_secs: 30}\nproviders: []\n", "f.yaml", Builtin(), Machine());
   EXPECT_THAT(bad.status().message(), HasSubstr("did you mean 'block_seconds'?"));
 }
 
 TEST(FleetTest, SchedulerSectionLoadsTheFleetFileAndChecksItsPools) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("awan-fleet-" + std::to_string(getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("awan-fleet-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  std::ofstream(dir / "pools.yaml") << "start: 2026-01-01\npools:\n"
-                                       "  - {name: cw, provider: coreweave, region: US-EAST-04, domain: d, "
-                                       "accelerator: h100, accelerators_per_node: 8, nodes: 2}\n";
-  const std::string providers = "providers:\n  - {name: coreweave, kind: sim, emulates: coreweave}\n";
+  std::ofstream(dir / "pools.yaml")
+      << "start: 2026-01-01\npools:\n"
+         "  - {name: cw, provider: coreweave, region: US-EAST-04, domain: d, "
+         "accelerator: h100, accelerators_per_node: 8, nodes: 2}\n";
+  const std::string providers =
+      "providers:\n  - {name: coreweave, kind: sim, emulates: coreweave}\n";
   const std::string config = (dir / "config.yaml").string();
   std::ofstream(config) << "";  // a relative fleet file is read from the config file's folder
-  auto fleet = ParseFleet(providers + "scheduler: {fleet: pools.yaml, policy: fairshare}\n", config, Builtin(), Machine());
+  auto fleet = ParseFleet(providers + "scheduler: {fleet: pools.yaml, policy: fairshare}\n", config,
+                          Builtin(), Machine());
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   ASSERT_TRUE(fleet->scheduler.has_value());
   EXPECT_EQ(fleet->scheduler->policy, "fairshare");
@@ -111,23 +121,29 @@ TEST(FleetTest, SchedulerSectionLoadsTheFleetFileAndChecksItsPools) {
   EXPECT_EQ(fleet->scheduler->fleet_file, (dir / "pools.yaml").string());
   EXPECT_FALSE(ParseFleet(providers, config, Builtin(), Machine())->scheduler.has_value());
   // Errors name the file, the field and what to do.
-  auto bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml, policy: lottery}\n", config, Builtin(), Machine());
+  auto bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml, policy: lottery}\n", config,
+                        Builtin(), Machine());
   EXPECT_THAT(bad.status().message(), HasSubstr("scheduler.policy: unknown policy 'lottery'"));
   bad = ParseFleet(providers + "scheduler: {policy: fifo}\n", config, Builtin(), Machine());
   EXPECT_THAT(bad.status().message(), HasSubstr("scheduler.fleet: name the fleet file"));
-  bad = ParseFleet("providers:\n  - {name: aws, kind: sim, emulates: aws}\nscheduler: {fleet: pools.yaml}\n", config,
-                   Builtin(), Machine());
-  EXPECT_THAT(bad.status().message(), HasSubstr("pool cw: provider 'coreweave' is not a provider of"));
-  std::ofstream(dir / "pools.yaml") << "start: 2026-01-01\npools:\n"
-                                       "  - {name: cw, provider: coreweave, region: US-EAST-04, domain: d, "
-                                       "accelerator: H100, accelerators_per_node: 2, nodes: 2}\n";
+  bad = ParseFleet(
+      "providers:\n  - {name: aws, kind: sim, emulates: aws}\nscheduler: {fleet: pools.yaml}\n",
+      config, Builtin(), Machine());
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("pool cw: provider 'coreweave' is not a provider of"));
+  std::ofstream(dir / "pools.yaml")
+      << "start: 2026-01-01\npools:\n"
+         "  - {name: cw, provider: coreweave, region: US-EAST-04, domain: d, "
+         "accelerator: H100, accelerators_per_node: 2, nodes: 2}\n";
   bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml}\n", config, Builtin(), Machine());
-  EXPECT_THAT(bad.status().message(), HasSubstr("coreweave US-EAST-04 sells no node with 2 × H100; it sells"));
-  std::ofstream(dir / "pools.yaml") << "start: 2026-01-01\npools:\n"
-                                       "  - {name: a, provider: coreweave, region: US-EAST-04, domain: d, "
-                                       "accelerator: H100, accelerators_per_node: 8, nodes: 2}\n"
-                                       "  - {name: b, provider: coreweave, region: US-EAST-04, domain: e, "
-                                       "accelerator: H100, accelerators_per_node: 4, nodes: 2}\n";
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("coreweave US-EAST-04 sells no node with 2 × H100; it sells"));
+  std::ofstream(dir / "pools.yaml")
+      << "start: 2026-01-01\npools:\n"
+         "  - {name: a, provider: coreweave, region: US-EAST-04, domain: d, "
+         "accelerator: H100, accelerators_per_node: 8, nodes: 2}\n"
+         "  - {name: b, provider: coreweave, region: US-EAST-04, domain: e, "
+         "accelerator: H100, accelerators_per_node: 4, nodes: 2}\n";
   bad = ParseFleet(providers + "scheduler: {fleet: pools.yaml}\n", config, Builtin(), Machine());
   EXPECT_THAT(bad.status().message(), HasSubstr("pools b and a sell H100 in nodes of 4 and 8"));
   std::filesystem::remove_all(dir);
@@ -137,8 +153,9 @@ TEST(FleetTest, NotAFleetConfigIsAnError) {
   EXPECT_FALSE(ParseFleet("name: x\n", "f.yaml", Builtin(), Machine()).ok());
   EXPECT_THAT(ParseFleet("providers: [\n", "f.yaml", Builtin(), Machine()).status().message(),
               HasSubstr("YAML syntax error"));
-  EXPECT_THAT(ParseFleet("providers: []\nprovider: 1\n", "f.yaml", Builtin(), Machine()).status().message(),
-              HasSubstr("did you mean 'providers'?"));
+  EXPECT_THAT(
+      ParseFleet("providers: []\nprovider: 1\n", "f.yaml", Builtin(), Machine()).status().message(),
+      HasSubstr("did you mean 'providers'?"));
 }
 
 TEST(FleetTest, SimSettingsAreRead) {

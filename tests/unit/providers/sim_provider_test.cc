@@ -1,11 +1,10 @@
 // The emulated cloud's books: all-or-nothing capacity, quota, outages, injected failures, release,
 // preemption, delay. (The sim provider is a product feature and the test double for real clouds.)
-#include "awan/providers/sim.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "awan/catalog/loader.h"
+#include "awan/providers/sim.h"
 
 namespace awan::providers {
 namespace {
@@ -21,7 +20,9 @@ regions: {r1: [r1a, r1b], r2: []}
 offerings:
   - {instance_type: gpu8, accelerator: H100, accelerator_count: 8, vcpus: 96, memory_gib: 1024, price: 40, spot_price: 12}
   - {instance_type: cpu, vcpus: 8, memory_gib: 32, price: 0.4}
-)", "cloud.yaml", c, report).ok());
+)",
+                                        "cloud.yaml", c, report)
+                  .ok());
   c.Finalize();
   return c;
 }

@@ -55,7 +55,7 @@ TEST(CapacityTest, BestFitKeepsWholeNodesFree) {
   auto first = c.PlaceIn(1, {"H100", 1, 4});
   auto second = c.PlaceIn(1, {"H100", 1, 2});
   ASSERT_TRUE(first && second);
-  EXPECT_EQ(first->nodes[0], second->nodes[0]);  // packed onto the partly used node
+  EXPECT_EQ(first->nodes[0], second->nodes[0]);           // packed onto the partly used node
   EXPECT_TRUE(c.PlaceIn(1, {"H100", 1, 8}).has_value());  // the other node stayed whole
 }
 
@@ -75,7 +75,8 @@ TEST(CapacityTest, RandomOperationsKeepTheBooksConsistent) {
   Capacity c(f);
   std::mt19937 rng(7);
   std::vector<Placement> live;
-  std::vector<std::vector<int>> used = {std::vector<int>(4), std::vector<int>(2), std::vector<int>(2)};
+  std::vector<std::vector<int>> used = {std::vector<int>(4), std::vector<int>(2),
+                                        std::vector<int>(2)};
   for (int step = 0; step < 5000; ++step) {
     if (!live.empty() && rng() % 3 == 0) {
       const size_t i = rng() % live.size();
@@ -84,7 +85,8 @@ TEST(CapacityTest, RandomOperationsKeepTheBooksConsistent) {
       live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
       const uint32_t pool = rng() % 3;
-      const Need need{pool == 2 ? "H200" : "H100", 1 + static_cast<int>(rng() % 2), 1 + static_cast<int>(rng() % 8)};
+      const Need need{pool == 2 ? "H200" : "H100", 1 + static_cast<int>(rng() % 2),
+                      1 + static_cast<int>(rng() % 8)};
       if (auto p = c.PlaceIn(pool, need)) {
         ASSERT_EQ(static_cast<int>(p->nodes.size()), need.nodes);
         for (uint32_t n : p->nodes) {

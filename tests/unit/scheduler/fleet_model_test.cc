@@ -54,25 +54,33 @@ TEST(FleetModelTest, The500kExampleHasTheAdvertisedShape) {
 }
 
 TEST(FleetModelTest, ErrorsNameFileLineAndField) {
-  auto e = ParseFleetModel("start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, node: 4}\n", "f.yaml");
+  auto e = ParseFleetModel(
+      "start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, node: 4}\n",
+      "f.yaml");
   ASSERT_FALSE(e.ok());
   EXPECT_THAT(e.status().message(), HasSubstr("f.yaml:3:"));
-  EXPECT_THAT(e.status().message(), HasSubstr("pools[0].node: unknown field (did you mean 'nodes'?)"));
-  EXPECT_THAT(ParseFleetModel("pools: []\n", "f.yaml").status().message(), HasSubstr("start: is required"));
+  EXPECT_THAT(e.status().message(),
+              HasSubstr("pools[0].node: unknown field (did you mean 'nodes'?)"));
+  EXPECT_THAT(ParseFleetModel("pools: []\n", "f.yaml").status().message(),
+              HasSubstr("start: is required"));
   EXPECT_THAT(ParseFleetModel("start: soon\npools: []\n", "f.yaml").status().message(),
               HasSubstr("start: must be a date YYYY-MM-DD"));
-  EXPECT_THAT(ParseFleetModel("start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, nodes: 0}\n",
+  EXPECT_THAT(ParseFleetModel("start: 2026-01-01\npools:\n  - {provider: aws, region: r, "
+                              "accelerator: H100, nodes: 0}\n",
                               "f.yaml")
                   .status()
                   .message(),
               HasSubstr("pools[0].nodes: must be a number of at least 1"));
-  EXPECT_THAT(ParseFleetModel("start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, nodes: 1}\n"
-                              "contracts:\n  - {provider: aws, accelerator: H100, price_per_accelerator_hour: 2}\n",
-                              "f.yaml")
-                  .status()
-                  .message(),
-              HasSubstr("contracts[0].ramp: list the steps"));
-  EXPECT_THAT(ParseFleetModel("start: 2026-01-01\npools: [\n", "f.yaml").status().message(), HasSubstr("YAML error"));
+  EXPECT_THAT(
+      ParseFleetModel(
+          "start: 2026-01-01\npools:\n  - {provider: aws, region: r, accelerator: H100, nodes: 1}\n"
+          "contracts:\n  - {provider: aws, accelerator: H100, price_per_accelerator_hour: 2}\n",
+          "f.yaml")
+          .status()
+          .message(),
+      HasSubstr("contracts[0].ramp: list the steps"));
+  EXPECT_THAT(ParseFleetModel("start: 2026-01-01\npools: [\n", "f.yaml").status().message(),
+              HasSubstr("YAML error"));
 }
 
 }  // namespace

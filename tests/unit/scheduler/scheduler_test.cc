@@ -24,8 +24,8 @@ pools:
   return *f;
 }
 
-JobSpec Job(int64_t id, int nodes, int priority = 0, bool preemptible = false, std::string team = "t",
-            std::optional<int64_t> duration = std::nullopt) {
+JobSpec Job(int64_t id, int nodes, int priority = 0, bool preemptible = false,
+            std::string team = "t", std::optional<int64_t> duration = std::nullopt) {
   JobSpec j;
   j.id = id;
   j.team = std::move(team);
@@ -217,11 +217,11 @@ on_demand:
   - {provider: q, accelerator: H100, max_on_demand: 0}
 )");
   Scheduler s(f, MakePolicy("fifo"));
-  s.Submit(Job(1, 1));                                // committed
-  s.Submit(Job(2, 1));                                // on demand (the limit's 8)
-  s.Submit(Job(3, 1, 0, /*preemptible=*/true));       // spot
-  s.Submit(Job(4, 1, 0, /*preemptible=*/true));       // spot (16 reached)
-  s.Submit(Job(5, 1));                                // no room left on any market: waits
+  s.Submit(Job(1, 1));                           // committed
+  s.Submit(Job(2, 1));                           // on demand (the limit's 8)
+  s.Submit(Job(3, 1, 0, /*preemptible=*/true));  // spot
+  s.Submit(Job(4, 1, 0, /*preemptible=*/true));  // spot (16 reached)
+  s.Submit(Job(5, 1));                           // no room left on any market: waits
   EXPECT_THAT(Started(s.Schedule(0)), ElementsAre(1, 2, 3, 4));
   EXPECT_EQ(s.running().at(1).tier, Tier::kCommitted);
   EXPECT_EQ(s.running().at(2).tier, Tier::kOnDemand);
@@ -312,8 +312,8 @@ teams:
     for (int step = 0; step < 3000; ++step) {
       const int op = static_cast<int>(rng() % 10);
       if (op < 5) {
-        JobSpec j = Job(next_id++, 1, static_cast<int>(rng() % 3), rng() % 2 == 0, rng() % 2 ? "x" : "y",
-                        static_cast<int64_t>(rng() % 100));
+        JobSpec j = Job(next_id++, 1, static_cast<int>(rng() % 3), rng() % 2 == 0,
+                        rng() % 2 ? "x" : "y", static_cast<int64_t>(rng() % 100));
         j.alternatives = {{"H100", 1 + static_cast<int>(rng() % 3), 1 << (rng() % 4)}};
         j.submit_s = step;
         s.Submit(j);
@@ -338,17 +338,21 @@ teams:
         team[r.spec.team] += need.accelerators();
         const size_t m = s.MarketOf(r.placement.pool);
         market[m][0] += r.committed_accelerators;
-        if (r.tier != Tier::kCommitted) market[m][static_cast<int>(r.tier)] += need.accelerators() - r.committed_accelerators;
+        if (r.tier != Tier::kCommitted)
+          market[m][static_cast<int>(r.tier)] += need.accelerators() - r.committed_accelerators;
       }
       for (uint32_t p = 0; p < s.capacity().pool_count(); ++p) {
-        ASSERT_EQ(s.capacity().FreeAccelerators(p) + used[p], s.capacity().pool(p).accelerators()) << "step " << step;
+        ASSERT_EQ(s.capacity().FreeAccelerators(p) + used[p], s.capacity().pool(p).accelerators())
+            << "step " << step;
       }
       ASSERT_EQ(s.TeamUsage("x", "H100"), team["x"]);
       ASSERT_EQ(s.TeamUsage("y", "H100"), team["y"]);
       for (size_t m = 0; m < s.markets().size(); ++m) {
-        for (int t = 0; t < 3; ++t) ASSERT_EQ(s.markets()[m].in_use[t], market[m][t]) << "market " << m;
+        for (int t = 0; t < 3; ++t)
+          ASSERT_EQ(s.markets()[m].in_use[t], market[m][t]) << "market " << m;
       }
-      ASSERT_EQ(s.running().size() + s.queued(), static_cast<size_t>(submitted - finished)) << "step " << step;
+      ASSERT_EQ(s.running().size() + s.queued(), static_cast<size_t>(submitted - finished))
+          << "step " << step;
     }
   }
 }
@@ -378,8 +382,8 @@ TEST(SchedulerTest, AdoptedJobsHoldTheirPoolAndCanBePreempted) {
   const FleetModel fleet = Fleet();
   Scheduler s(fleet, MakePolicy("priority"));
   EXPECT_TRUE(s.Adopt(Job(1, 4, 0, true), 1, 0));  // in q-b, as a restarted server finds it
-  EXPECT_FALSE(s.Adopt(Job(2, 1), 1, 0));           // no room left there
-  EXPECT_FALSE(s.Adopt(Job(1, 1), 0, 0));           // already running
+  EXPECT_FALSE(s.Adopt(Job(2, 1), 1, 0));          // no room left there
+  EXPECT_FALSE(s.Adopt(Job(1, 1), 0, 0));          // already running
   EXPECT_EQ(s.running().at(1).placement.pool, 1u);
   s.Submit(Job(3, 4));
   EXPECT_THAT(Started(s.Schedule(1)), ElementsAre(3));

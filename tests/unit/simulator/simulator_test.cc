@@ -2,12 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <filesystem>
-#include <fstream>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <regex>
 
@@ -28,9 +27,11 @@ FleetModel Fleet(const std::string& yaml) {
 
 // One pool of `nodes` 8-GPU nodes at provider p.
 FleetModel OnePool(int nodes, const std::string& extra = "") {
-  return Fleet("start: 2026-01-01\npools:\n  - {name: a, provider: p, region: r1, domain: a, accelerator: H100, "
-               "accelerators_per_node: 8, nodes: " +
-               std::to_string(nodes) + "}\n" + extra);
+  return Fleet(
+      "start: 2026-01-01\npools:\n  - {name: a, provider: p, region: r1, domain: a, accelerator: "
+      "H100, "
+      "accelerators_per_node: 8, nodes: " +
+      std::to_string(nodes) + "}\n" + extra);
 }
 
 TraceJob Job(int64_t id, int64_t submit, int64_t duration, int accelerators, int priority = 0,
@@ -50,14 +51,16 @@ Workload Jobs(std::vector<TraceJob> jobs) {
   return w;
 }
 
-SimResult Sim(const FleetModel& f, const Workload& w, const Scenario& s = {}, const std::string& policy = "fifo",
-              const PriceBook& prices = {}) {
+SimResult Sim(const FleetModel& f, const Workload& w, const Scenario& s = {},
+              const std::string& policy = "fifo", const PriceBook& prices = {}) {
   SimOptions o;
   o.policy = policy;
   return Simulate(f, w, s, prices, o);
 }
 
-std::string WithoutWall(std::string json) { return std::regex_replace(json, std::regex("\"wall_s\": [0-9.e+-]+"), ""); }
+std::string WithoutWall(std::string json) {
+  return std::regex_replace(json, std::regex("\"wall_s\": [0-9.e+-]+"), "");
+}
 
 TEST(SimulatorTest, FifoTimelineIsExact) {
   // One 8-GPU node: A runs 0-100, B (submitted at 10) waits for it and runs 100-150.
@@ -68,9 +71,9 @@ TEST(SimulatorTest, FifoTimelineIsExact) {
   EXPECT_EQ(r.end_s, 150);
   EXPECT_DOUBLE_EQ(r.queue_delay_s.mean, 45);  // (0 + 90) / 2
   EXPECT_DOUBLE_EQ(r.queue_delay_s.p99, 90);
-  EXPECT_DOUBLE_EQ(r.jct_s.mean, 120);         // (100 + 140) / 2
-  EXPECT_DOUBLE_EQ(r.utilization, 1.0);         // busy the whole span
-  EXPECT_EQ(r.events, 6);                       // 2 arrivals, 2 starts, 2 completions
+  EXPECT_DOUBLE_EQ(r.jct_s.mean, 120);   // (100 + 140) / 2
+  EXPECT_DOUBLE_EQ(r.utilization, 1.0);  // busy the whole span
+  EXPECT_EQ(r.events, 6);                // 2 arrivals, 2 starts, 2 completions
 }
 
 TEST(SimulatorTest, UtilizationMatchesTheWorkDoneWhenNothingWaits) {
@@ -98,7 +101,8 @@ TEST(SimulatorTest, RunsEndExactlyWhenTheirWorkIsDone) {
   int64_t t = 0;
   for (int i = 0; i < 3000; ++i) {
     t += static_cast<int64_t>(rng() % 50);
-    jobs.push_back(Job(i, t, 1 + static_cast<int64_t>(rng() % 20000), 1 + static_cast<int>(rng() % 8)));
+    jobs.push_back(
+        Job(i, t, 1 + static_cast<int64_t>(rng() % 20000), 1 + static_cast<int>(rng() % 8)));
   }
   SimOptions o;
   o.sample_s = 97;
@@ -152,8 +156,9 @@ pools:
   auto scenario = ParseScenario("events:\n  - {at: 10, outage: q}\n", "s.yaml", f);
   ASSERT_TRUE(scenario.ok());
   // Four whole-node jobs: two land on p, two on q; q never comes back, and p is full until 100.
-  const SimResult r = Sim(f, Jobs({Job(1, 0, 100, 8), Job(2, 0, 100, 8), Job(3, 0, 100, 8), Job(4, 0, 100, 8)}),
-                          *scenario);
+  const SimResult r =
+      Sim(f, Jobs({Job(1, 0, 100, 8), Job(2, 0, 100, 8), Job(3, 0, 100, 8), Job(4, 0, 100, 8)}),
+          *scenario);
   EXPECT_EQ(r.requeued, 2);
   EXPECT_EQ(r.completed, 4);
   EXPECT_EQ(r.end_s, 200);  // the two requeued ones run on p after the first two
@@ -194,7 +199,8 @@ TEST(SimulatorTest, PriorityPreemptionLosesWorkAndCountsIt) {
   const FleetModel f = OnePool(1);
   Scenario s;
   s.checkpoint_interval_s = 0;  // no checkpoints: all work is lost
-  const SimResult r = Sim(f, Jobs({Job(1, 0, 1000, 8, 0, true), Job(2, 100, 100, 8, 5)}), s, "priority");
+  const SimResult r =
+      Sim(f, Jobs({Job(1, 0, 1000, 8, 0, true), Job(2, 100, 100, 8, 5)}), s, "priority");
   EXPECT_EQ(r.preempted, 1);
   EXPECT_EQ(r.requeued, 1);
   EXPECT_EQ(r.completed, 2);
@@ -203,9 +209,11 @@ TEST(SimulatorTest, PriorityPreemptionLosesWorkAndCountsIt) {
 }
 
 TEST(SimulatorTest, SameInputsAndSeedGiveByteIdenticalJsonExceptWallTime) {
-  auto fleet = scheduler::LoadFleetModel(std::string(AWAN_SOURCE_DIR) + "/examples/fleets/small.yaml");
+  auto fleet =
+      scheduler::LoadFleetModel(std::string(AWAN_SOURCE_DIR) + "/examples/fleets/small.yaml");
   ASSERT_TRUE(fleet.ok());
-  auto scenario = LoadScenario(std::string(AWAN_SOURCE_DIR) + "/examples/scenarios/small-outage.yaml", *fleet);
+  auto scenario =
+      LoadScenario(std::string(AWAN_SOURCE_DIR) + "/examples/scenarios/small-outage.yaml", *fleet);
   ASSERT_TRUE(scenario.ok()) << scenario.status();
   SyntheticOptions o;
   o.jobs = 3000;
@@ -226,7 +234,8 @@ TEST(SimulatorTest, SameInputsAndSeedGiveByteIdenticalJsonExceptWallTime) {
   SimOptions so;
   so.policy = "priority";
   so.seed = 8;
-  EXPECT_NE(WithoutWall(ToJson(Simulate(*fleet, GenerateSynthetic(o, *fleet), *scenario, {}, so))), WithoutWall(first));
+  EXPECT_NE(WithoutWall(ToJson(Simulate(*fleet, GenerateSynthetic(o, *fleet), *scenario, {}, so))),
+            WithoutWall(first));
 }
 
 TEST(SimulatorTest, SpotInterruptionsRequeueSpotJobsOnly) {
@@ -237,7 +246,8 @@ TEST(SimulatorTest, SpotInterruptionsRequeueSpotJobsOnly) {
   Scenario s;
   s.spot_interruptions_per_hour = 2;
   std::vector<TraceJob> jobs;
-  for (int i = 0; i < 20; ++i) jobs.push_back(Job(i, 0, 4 * 3600, 1, 0, /*preemptible=*/i % 2 == 0));
+  for (int i = 0; i < 20; ++i)
+    jobs.push_back(Job(i, 0, 4 * 3600, 1, 0, /*preemptible=*/i % 2 == 0));
   const PriceBook prices{{{"p", "H100"}, {4.0, 1.0}}};
   const SimResult r = Sim(f, Jobs(jobs), s, "fifo", prices);
   EXPECT_GT(r.interrupted, 0);
@@ -314,8 +324,10 @@ TEST(SimulatorTest, ScenarioErrorsNameFileLineAndField) {
   auto bad_contract = ParseScenario("events:\n  - {contract: c2, slip: 90d}\n", "s.yaml", f);
   EXPECT_THAT(std::string(bad_contract.status().message()), HasSubstr("did you mean 'c1'"));
   auto typo = ParseScenario("checkpoint_intervall: 1h\n", "s.yaml", f);
-  EXPECT_THAT(std::string(typo.status().message()), HasSubstr("did you mean 'checkpoint_interval'"));
-  auto date = ParseScenario("events:\n  - {at: 2026-01-03, outage: p, region: r1, for: 2h}\n", "s.yaml", f);
+  EXPECT_THAT(std::string(typo.status().message()),
+              HasSubstr("did you mean 'checkpoint_interval'"));
+  auto date =
+      ParseScenario("events:\n  - {at: 2026-01-03, outage: p, region: r1, for: 2h}\n", "s.yaml", f);
   ASSERT_TRUE(date.ok()) << date.status();
   EXPECT_EQ(date->outages[0].at_s, 2 * 86400);
   EXPECT_EQ(*date->outages[0].for_s, 7200);
@@ -337,11 +349,12 @@ class TraceFiles : public ::testing::Test {
 
 TEST_F(TraceFiles, AwanCsvReadsColumnsByNameAndNamesBadCells) {
   const FleetModel f = OnePool(2);
-  auto w = ReadTrace(Write("t.csv",
-                           "submit_s,id,duration_s,accelerators,team,priority,preemptible,accelerator\n"
-                           "10,1,100,16,ml,3,true,H100\n"
-                           "5,2,50,4,,,,\n"),
-                     "awan", f);
+  auto w =
+      ReadTrace(Write("t.csv",
+                      "submit_s,id,duration_s,accelerators,team,priority,preemptible,accelerator\n"
+                      "10,1,100,16,ml,3,true,H100\n"
+                      "5,2,50,4,,,,\n"),
+                "awan", f);
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_EQ(w->jobs.size(), 2u);
   EXPECT_EQ(w->jobs[0].id, 2);  // sorted by submit time
@@ -350,14 +363,18 @@ TEST_F(TraceFiles, AwanCsvReadsColumnsByNameAndNamesBadCells) {
   EXPECT_EQ(w->jobs[1].alternatives[0].per_node, 8);
   EXPECT_TRUE(w->jobs[1].preemptible);
   EXPECT_EQ(w->jobs[1].priority, 3);
-  auto bad = ReadTrace(Write("b.csv", "id,submit_s,duration_s,accelerators\n1,0,ten,1\n"), "awan", f);
+  auto bad =
+      ReadTrace(Write("b.csv", "id,submit_s,duration_s,accelerators\n1,0,ten,1\n"), "awan", f);
   ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("b.csv:2: column 'duration_s': 'ten' is not a number"));
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("b.csv:2: column 'duration_s': 'ten' is not a number"));
   auto missing = ReadTrace(Write("m.csv", "id,submit,duration_s,accelerators\n"), "awan", f);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("column 'submit_s' is missing"));
-  auto type = ReadTrace(Write("x.csv", "id,submit_s,duration_s,accelerators,accelerator\n1,0,1,1,H10\n"), "awan", f);
+  auto type = ReadTrace(
+      Write("x.csv", "id,submit_s,duration_s,accelerators,accelerator\n1,0,1,1,H10\n"), "awan", f);
   EXPECT_THAT(std::string(type.status().message()), HasSubstr("did you mean 'H100'"));
-  EXPECT_THAT(std::string(ReadTrace("t.csv", "borg", f).status().message()), HasSubstr("use one of: philly"));
+  EXPECT_THAT(std::string(ReadTrace("t.csv", "borg", f).status().message()),
+              HasSubstr("use one of: philly"));
 }
 
 TEST_F(TraceFiles, OpenbPodsAndNodes) {
@@ -368,15 +385,16 @@ TEST_F(TraceFiles, OpenbPodsAndNodes) {
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   EXPECT_EQ(fleet->TotalAccelerators(), 18);
   EXPECT_EQ(fleet->pools.size(), 2u);
-  auto w = ReadTrace(Write("pods.csv",
-                           "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
-                           "deletion_time,scheduled_time\n"
-                           "p0,1000,1024,1,1000,,LS,Running,0,1000,0\n"
-                           "p1,1000,1024,1,500,,BE,Succeeded,100,400,130\n"
-                           "p2,1000,1024,0,0,,BE,Succeeded,100,400,130\n"
-                           "p3,1000,1024,1,1000,,BE,Pending,200,900,\n"
-                           "p4,1000,1024,8,1000,V100M16|T4,LS,Running,300,900,310\n"),
-                     "alibaba-openb", *fleet);
+  auto w = ReadTrace(
+      Write("pods.csv",
+            "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
+            "deletion_time,scheduled_time\n"
+            "p0,1000,1024,1,1000,,LS,Running,0,1000,0\n"
+            "p1,1000,1024,1,500,,BE,Succeeded,100,400,130\n"
+            "p2,1000,1024,0,0,,BE,Succeeded,100,400,130\n"
+            "p3,1000,1024,1,1000,,BE,Pending,200,900,\n"
+            "p4,1000,1024,8,1000,V100M16|T4,LS,Running,300,900,310\n"),
+      "alibaba-openb", *fleet);
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_EQ(w->jobs.size(), 3u);
   EXPECT_EQ(w->skipped.at("CPU-only pod (num_gpu 0)"), 1);
@@ -410,10 +428,12 @@ TEST_F(TraceFiles, ReportsCsvAndSvg) {
 TEST(SimulatorSharedDataTest, PhillyAndOpenbReplay) {
   const fs::path root = fs::path(AWAN_SHARED_DATA) / "gpu_job_traces";
   if (!fs::exists(root)) GTEST_SKIP() << "shared data not found at " << root << "; skipping";
-  auto nodes = FleetFromOpenbNodes((root / "alibaba_gpu_v2023/openb_node_list_gpu_node.csv").string());
+  auto nodes =
+      FleetFromOpenbNodes((root / "alibaba_gpu_v2023/openb_node_list_gpu_node.csv").string());
   ASSERT_TRUE(nodes.ok()) << nodes.status();
   EXPECT_EQ(nodes->TotalNodes(), 1213);
-  auto pods = ReadTrace((root / "alibaba_gpu_v2023/openb_pod_list_default.train.csv").string(), "alibaba-openb", *nodes);
+  auto pods = ReadTrace((root / "alibaba_gpu_v2023/openb_pod_list_default.train.csv").string(),
+                        "alibaba-openb", *nodes);
   ASSERT_TRUE(pods.ok()) << pods.status();
   int64_t rows = static_cast<int64_t>(pods->jobs.size());
   for (const auto& [reason, n] : pods->skipped) rows += n;
@@ -423,11 +443,14 @@ TEST(SimulatorSharedDataTest, PhillyAndOpenbReplay) {
   ASSERT_TRUE(openb.recorded_queue_delay_s);
   EXPECT_EQ(openb.recorded_queue_delay_s->count, openb.queue_delay_s.count);
 
-  auto fleet = scheduler::LoadFleetModel(std::string(AWAN_SOURCE_DIR) + "/examples/fleets/small.yaml");
+  auto fleet =
+      scheduler::LoadFleetModel(std::string(AWAN_SOURCE_DIR) + "/examples/fleets/small.yaml");
   ASSERT_TRUE(fleet.ok());
-  auto philly = ReadTrace((root / "philly_derived/chronus_trace_job_Philly_MIX1.train.csv").string(), "philly", *fleet);
+  auto philly = ReadTrace(
+      (root / "philly_derived/chronus_trace_job_Philly_MIX1.train.csv").string(), "philly", *fleet);
   ASSERT_TRUE(philly.ok()) << philly.status();
-  EXPECT_EQ(static_cast<int64_t>(philly->jobs.size()) + philly->skipped.at("no GPU requested"), 24703);
+  EXPECT_EQ(static_cast<int64_t>(philly->jobs.size()) + philly->skipped.at("no GPU requested"),
+            24703);
   const SimResult r = Sim(*fleet, *philly, {}, "backfill");
   EXPECT_EQ(r.submitted, static_cast<int64_t>(philly->jobs.size()));
   EXPECT_EQ(r.completed + r.unfinished, r.submitted);

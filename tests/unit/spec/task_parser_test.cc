@@ -255,7 +255,8 @@ TEST(TaskParserTest, ExampleTasksAllParse) {
 
 TEST(TaskParserTest, SchedulingBlockIsReadAndRoundTrips) {
   const Task t = MustParse(
-      "resources: {accelerators: H100:8}\nscheduling:\n  team: research\n  priority: -5\n  preemptible: yes\n"
+      "resources: {accelerators: H100:8}\nscheduling:\n  team: research\n  priority: -5\n  "
+      "preemptible: yes\n"
       "  estimated_duration: 90m\nrun: train\n");
   EXPECT_EQ(t.scheduling.team, "research");
   EXPECT_EQ(t.scheduling.priority, -5);
@@ -268,12 +269,15 @@ TEST(TaskParserTest, SchedulingBlockIsReadAndRoundTrips) {
 
 TEST(TaskParserTest, SchedulingErrorsNameTheField) {
   const std::string e = ErrorOf(
-      "scheduling:\n  priority: high\n  preemptible: maybe\n  estimated_duration: soon\n  teem: x\nrun: x\n");
+      "scheduling:\n  priority: high\n  preemptible: maybe\n  estimated_duration: soon\n  teem: "
+      "x\nrun: x\n");
   EXPECT_THAT(e, HasSubstr("task.yaml:2:13: scheduling.priority: 'high' is not a number"));
   EXPECT_THAT(e, HasSubstr("task.yaml:3:16: scheduling.preemptible: must be true or false"));
-  EXPECT_THAT(e, HasSubstr("task.yaml:4:23: scheduling.estimated_duration: must be a positive duration"));
+  EXPECT_THAT(
+      e, HasSubstr("task.yaml:4:23: scheduling.estimated_duration: must be a positive duration"));
   EXPECT_THAT(e, HasSubstr("task.yaml:5:3: scheduling.teem: unknown field (did you mean 'team'?)"));
-  EXPECT_THAT(ErrorOf("scheduling: {priority: 1.5}\nrun: x\n"), HasSubstr("must be a whole number"));
+  EXPECT_THAT(ErrorOf("scheduling: {priority: 1.5}\nrun: x\n"),
+              HasSubstr("must be a whole number"));
   EXPECT_THAT(ErrorOf("scheduling: [1]\nrun: x\n"), HasSubstr("scheduling: must be a mapping"));
 }
 

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 awan::testing::PostgresServer& Postgres() {
-  static awan::testing::PostgresServer* server = new awan::testing::PostgresServer();  // stopped at exit
+  static awan::testing::PostgresServer* server =
+      new awan::testing::PostgresServer();  // stopped at exit
   return *server;
 }
 
@@ -67,7 +68,8 @@ TEST_P(StoreTest, MigratesOnceAndDescribesItself) {
   store_.reset();
   store_ = Open();  // reopening applies nothing twice
   EXPECT_EQ(*store_->SchemaVersion(), 2);
-  EXPECT_THAT(store_->Describe(), HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
+  EXPECT_THAT(store_->Describe(),
+              HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
 }
 
 TEST_P(StoreTest, CreateAndGetRoundTripsEveryField) {
@@ -97,7 +99,10 @@ TEST_P(StoreTest, TransitionsWriteStateTimesPlacementAndEvents) {
   t.region = "local";
   t.instance_type = "host";
   ASSERT_TRUE(store_->ApplyTransition(id, t).ok());
-  ASSERT_TRUE(store_->ApplyTransition(id, MakeTransition(JobState::kProvisioning, JobState::kRunning, "", 3000)).ok());
+  ASSERT_TRUE(store_
+                  ->ApplyTransition(
+                      id, MakeTransition(JobState::kProvisioning, JobState::kRunning, "", 3000))
+                  .ok());
   Transition done = MakeTransition(JobState::kRunning, JobState::kSucceeded, "exit 0", 4000);
   done.exit_code = 0;
   ASSERT_TRUE(store_->ApplyTransition(id, done).ok());
@@ -117,23 +122,32 @@ TEST_P(StoreTest, TransitionsWriteStateTimesPlacementAndEvents) {
 
 TEST_P(StoreTest, WrongOrIllegalTransitionsWriteNothing) {
   const int64_t id = NewJob();
-  absl::Status wrong_from = store_->ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kSucceeded, "", 5));
+  absl::Status wrong_from =
+      store_->ApplyTransition(id, MakeTransition(JobState::kRunning, JobState::kSucceeded, "", 5));
   EXPECT_EQ(wrong_from.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(wrong_from.message(), HasSubstr("is PENDING, not RUNNING"));
-  absl::Status illegal = store_->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kSucceeded, "", 5));
+  absl::Status illegal =
+      store_->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kSucceeded, "", 5));
   EXPECT_EQ(illegal.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->GetJob(id)->state, JobState::kPending);
   EXPECT_EQ(store_->ListEvents(id)->size(), 1u);
-  ASSERT_TRUE(store_->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kCancelled, "user", 6)).ok());
+  ASSERT_TRUE(
+      store_
+          ->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kCancelled, "user", 6))
+          .ok());
   // Terminal states are final.
-  EXPECT_FALSE(store_->ApplyTransition(id, MakeTransition(JobState::kCancelled, JobState::kFailed, "", 7)).ok());
+  EXPECT_FALSE(
+      store_->ApplyTransition(id, MakeTransition(JobState::kCancelled, JobState::kFailed, "", 7))
+          .ok());
 }
 
 TEST_P(StoreTest, UnknownJobsAreNotFound) {
   EXPECT_EQ(store_->GetJob(999).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->ListEvents(999).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->ApplyTransition(999, MakeTransition(JobState::kPending, JobState::kFailed, "", 1)).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      store_->ApplyTransition(999, MakeTransition(JobState::kPending, JobState::kFailed, "", 1))
+          .code(),
+      absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->RequestCancel(999, 1).code(), absl::StatusCode::kNotFound);
 }
 
@@ -155,7 +169,10 @@ TEST_P(StoreTest, CancelRequestIsRecordedOnce) {
 TEST_P(StoreTest, ListJobsPagesNewestFirstAndFiltersActive) {
   std::vector<int64_t> ids;
   for (int i = 0; i < 250; ++i) ids.push_back(NewJob("j" + std::to_string(i)));
-  ASSERT_TRUE(store_->ApplyTransition(ids[249], MakeTransition(JobState::kPending, JobState::kFailed, "", 1)).ok());
+  ASSERT_TRUE(
+      store_
+          ->ApplyTransition(ids[249], MakeTransition(JobState::kPending, JobState::kFailed, "", 1))
+          .ok());
   auto page1 = store_->ListJobs({100, 0, false});
   ASSERT_EQ(page1->size(), 100u);
   EXPECT_EQ(page1->front().id, ids[249]);
@@ -187,7 +204,10 @@ TEST_P(StoreTest, NodesAndProvidersUpsert) {
 
 TEST_P(StoreTest, DataSurvivesReopening) {
   const int64_t id = NewJob("durable");
-  ASSERT_TRUE(store_->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kProvisioning, "", 2)).ok());
+  ASSERT_TRUE(
+      store_
+          ->ApplyTransition(id, MakeTransition(JobState::kPending, JobState::kProvisioning, "", 2))
+          .ok());
   store_.reset();
   store_ = Open();
   auto job = store_->GetJob(id);
