@@ -606,7 +606,9 @@ void JobController::ReconcileOnce() {
     if (r.kill_at) {
       bool alive = false;
       for (size_t i = 0; i < r.nodes.size(); ++i) {
-        if (Probe(r, i).state == providers::NodeState::kRunning) alive = true;
+        // Every process of the node, not only its wrapper: a job that traps SIGTERM outlives it.
+        const providers::NodeProbe p = Probe(r, i);
+        if (p.state == providers::NodeState::kRunning || p.processes_alive) alive = true;
       }
       if (alive && Now() >= *r.kill_at) Signal(r, SIGKILL);
       if (!alive) {

@@ -67,10 +67,14 @@ struct NodeProbe {
   NodeState state = NodeState::kGone;
   int exit_code = -1;  // for kExited
   std::string detail;  // for kGone: what is known
+  // Whether any process of the node is still alive (its whole process group, not only the wrapper):
+  // a job that traps SIGTERM outlives its wrapper, so a stopping node is gone only when this is
+  // false.
+  bool processes_alive = false;
 };
 
 // Looks at a node: its exit_code file, then whether its process is still alive (and the same
-// process).
+// process), and whether anything of its process group still runs.
 NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle);
 
 // Reads node_dir/pid (written by the wrapper); nullopt when the node never started.
@@ -82,6 +86,9 @@ const char* NodeWrapperScript();
 
 // Sends `signal` to the node's whole process group.
 void SignalNode(const NodeHandle& handle, int signal);
+
+// Whether any process of the node's process group is alive (the group outlives its leader).
+bool ProcessGroupAlive(const NodeHandle& handle);
 
 // The start time of a process (clock ticks since boot, /proc/PID/stat field 22), or 0 if it is
 // gone.

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
@@ -233,7 +234,39 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
   return handle;
 }
 
+// The wrapper (the group's leader) alone: its exit code file, or whether it still runs.
+static NodeProbe ProbeNodeLeader(const std::string& node_dir, const NodeHandle& handle);
+
 NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
+  NodeProbe probe = ProbeNodeLeader(node_dir, handle);
+  probe.processes_alive = probe.state == NodeState::kRunning || ProcessGroupAlive(handle);
+  return probe;
+}
+
+bool ProcessGroupAlive(const NodeHandle& handle) {
+  if (handle.pid <= 0) return false;
+  // The group id is the leader's pid; Linux does not hand out a pid that is still some group's id,
+  // so a live group with this id is the node's own, even after its leader is gone.
+  if (kill(-static_cast<pid_t>(handle.pid), 0) != 0 && errno != EPERM) return false;
+  // kill() also finds zombies nobody reaps (an init that does not reap orphans): look for a member
+  // that really runs.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    const std::string stat = ReadSmall(entry.path() / "stat");
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(stat.substr(paren + 1));
+    std::string state;
+    int64_t ppid = 0, pgrp = 0;
+    if (!(rest >> state >> ppid >> pgrp)) continue;
+    if (pgrp == handle.pid && state != "Z" && state != "X") return true;
+  }
+  return false;
+}
+
+static NodeProbe ProbeNodeLeader(const std::string& node_dir, const NodeHandle& handle) {
   NodeProbe probe;
   // Reap it if it is our child (harmless otherwise), so the exit code file is final.
   int status = 0;

@@ -231,19 +231,28 @@ NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
   }
   const fs::path offset_file = fs::path(node_dir) / "log_offset";
   const int64_t offset = static_cast<int64_t>(ParseNumber(ReadAll(offset_file)).value_or(0));
-  const Result r =
-      Ssh(*host, fmt::format("cd {} 2>/dev/null || {{ echo GONE; exit 0; }}; "
-                             "if [ -f exit_code ]; then echo \"EXIT $(cat exit_code)\"; "
-                             "elif kill -0 {} 2>/dev/null; then echo RUNNING; else echo GONE; fi; "
-                             "tail -c +{} log 2>/dev/null",
-                             Quote(node.remote_dir), handle.pid, offset + 1));
+  const Result r = Ssh(
+      *host, fmt::format("cd {0} 2>/dev/null || {{ echo GONE; exit 0; }}; "
+                         "if [ -f exit_code ]; then s=\"EXIT $(cat exit_code)\"; "
+                         "elif kill -0 {1} 2>/dev/null; then s=RUNNING; else s=GONE; fi; "
+                         "if kill -0 -- -{1} 2>/dev/null; then s=\"$s GROUP\"; fi; echo \"$s\"; "
+                         "tail -c +{2} log 2>/dev/null",
+                         Quote(node.remote_dir), handle.pid, offset + 1));
   if (r.code != 0) {
     probe.state = NodeState::kRunning;  // the host did not answer this time; look again
+    probe.processes_alive = true;
     probe.detail = r.err;
     return probe;
   }
   const size_t eol = r.out.find('\n');
-  const std::string status = r.out.substr(0, eol);
+  std::string status = r.out.substr(0, eol);
+  // " GROUP": something of the node's process group still runs (a job that trapped SIGTERM).
+  constexpr std::string_view kGroup = " GROUP";
+  if (status.size() > kGroup.size() &&
+      status.compare(status.size() - kGroup.size(), kGroup.size(), kGroup) == 0) {
+    probe.processes_alive = true;
+    status.resize(status.size() - kGroup.size());
+  }
   const std::string logs = eol == std::string::npos ? "" : r.out.substr(eol + 1);
   if (!logs.empty()) {
     std::ofstream(node.log_path, std::ios::app | std::ios::binary) << logs;
@@ -254,6 +263,7 @@ NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
     probe.exit_code = static_cast<int>(ParseNumber(status.substr(5)).value_or(-1));
   } else if (status == "RUNNING") {
     probe.state = NodeState::kRunning;
+    probe.processes_alive = true;
   } else {
     probe.state = NodeState::kGone;
     probe.detail = fmt::format("the process on {} is gone and left no exit status", node.host);

@@ -148,6 +148,40 @@ TEST_F(ControllerTest, CancelKillsTheWholeProcessGroup) {
   EXPECT_EQ(State(id), JobState::kCancelled);
 }
 
+// A job that traps SIGTERM outlives its wrapper: its node is not released (and nothing else is
+// placed on it) until every process of its group is gone, and it gets SIGKILL after the grace
+// period.
+TEST_F(ControllerTest, AJobThatTrapsSigtermIsKilledBeforeItsResourcesAreReused) {
+  const fs::path pidfile = home_ / "stubborn.pid";
+  const int64_t stubborn = Submit(fmt::format(
+      "resources: {{cpus: 4}}\nrun: |\n  trap 'echo ignoring-term' TERM\n  echo $$ > {}\n"
+      "  while true; do sleep 0.1; done\n",
+      pidfile.string()));
+  ASSERT_TRUE(WaitFor(stubborn, JobState::kRunning));
+  while (!fs::exists(pidfile) || Slurp(pidfile).empty())
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const pid_t pid = std::stoi(Slurp(pidfile));
+  const int64_t next = Submit("resources: {cpus: 4}\nrun: echo next\n");
+  ASSERT_TRUE(controller_->Cancel(stubborn).ok());
+  // Until the next job runs, the stubborn one must never be seen alive next to it.
+  bool overlapped = false, next_ran = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline && !next_ran) {
+    controller_->ReconcileOnce();
+    const JobState s = State(next);
+    next_ran = s == JobState::kRunning || s == JobState::kSucceeded;
+    if (next_ran && Alive(pid)) overlapped = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(next_ran);
+  EXPECT_FALSE(overlapped) << "the next job started while the cancelled one still ran";
+  EXPECT_FALSE(Alive(pid)) << "the job that trapped SIGTERM was never SIGKILLed";
+  if (Alive(pid)) kill(pid, SIGKILL);
+  EXPECT_EQ(State(stubborn), JobState::kCancelled);
+  EXPECT_THAT(Log(stubborn), HasSubstr("ignoring-term"));
+  ASSERT_TRUE(WaitFor(next, JobState::kSucceeded));
+}
+
 TEST_F(ControllerTest, JobsThatDoNotFitTogetherQueue) {
   const int64_t first = Submit("resources: {cpus: 3}\nrun: sleep 0.5\n");
   const int64_t second = Submit("resources: {cpus: 3}\nrun: echo second\n");
