@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,8 +174,17 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet,
   std::string self = fs::read_symlink("/proc/self/exe", ec).string();
   const std::string log = (fs::path(home) / "server.log").string();
   const std::string config_path = config.empty() ? "" : fs::absolute(config, ec).string();
+  const uintmax_t log_start = fs::exists(log, ec) ? fs::file_size(log, ec) : 0;
+  // The server says "ready" on this pipe once it listens; if it exits first, the pipe closes and
+  // what it logged is shown at once.
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return absl::ResourceExhaustedError("pipe failed");
   const pid_t pid = fork();
-  if (pid < 0) return absl::ResourceExhaustedError("fork failed");
+  if (pid < 0) {
+    close(ready[0]);
+    close(ready[1]);
+    return absl::ResourceExhaustedError("fork failed");
+  }
   if (pid == 0) {
     setsid();
     const int null = open("/dev/null", O_RDONLY);
@@ -184,6 +194,11 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet,
       dup2(out, 1);
       dup2(out, 2);
     }
+    // Nothing of the caller's leaks into the server (a pipe it holds would never reach EOF) but the
+    // ready pipe, as fd 3.
+    dup2(ready[1], 3);
+    close_range(4, ~0U, 0);
+    setenv("AWAN_SERVER_READY_FD", "3", 1);
     // Double fork: the server is not our child, so it outlives us without a zombie.
     if (fork() != 0) _exit(0);
     if (config_path.empty()) {
@@ -194,14 +209,48 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet,
     }
     _exit(127);
   }
+  close(ready[1]);
   int status = 0;
   waitpid(pid, &status, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  // Provider checks (SSH hosts, Slurm) may take a while; a server that fails says so at once.
+  std::string said;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (auto client = Connect(home); client.ok()) return client;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    pollfd p{ready[0], POLLIN, 0};
+    if (poll(&p, 1, 200) > 0) {
+      char buf[64];
+      const ssize_t n = read(ready[0], buf, sizeof buf);
+      if (n > 0) {
+        said.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      break;  // closed: the server is ready, or exited
+    }
   }
-  return absl::UnavailableError(fmt::format("the server did not come up within 15 s; see {}", log));
+  close(ready[0]);
+  if (said.rfind("ready", 0) == 0) {
+    for (int i = 0; i < 250; ++i) {
+      if (auto client = Connect(home); client.ok()) return client;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return absl::UnavailableError(
+        fmt::format("the server said it was ready but does not answer; see {}", log));
+  }
+  // What it logged as errors since this start.
+  std::ifstream in(log);
+  in.seekg(static_cast<std::streamoff>(log_start));
+  std::string line, errors;
+  while (std::getline(in, line)) {
+    const size_t tag = line.find("[error] ");
+    if (tag != std::string::npos) errors += (errors.empty() ? "" : "\n") + line.substr(tag + 8);
+  }
+  if (std::chrono::steady_clock::now() >= deadline) {
+    return absl::UnavailableError(
+        fmt::format("the server did not come up within 60 s; see {}", log));
+  }
+  return absl::FailedPreconditionError(
+      fmt::format("the server could not start: {} (log: {})",
+                  errors.empty() ? "it exited without saying why" : errors, log));
 }
 
 }  // namespace awan::client

@@ -202,12 +202,21 @@ absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::s
                     base_dir,
                     retry_until_up};
   auto id = store_.CreateJob(job, Now());
-  if (id.ok()) {
-    std::error_code ec;
-    fs::create_directories(JobDir(*id), ec);
-    std::ofstream(LogPath(*id), std::ios::app).close();
-    Wake();
+  if (!id.ok()) return id;
+  // A job's folder is its own: one left by a lost store is never reused (its exit code would be
+  // read as this job's).
+  std::error_code ec;
+  fs::create_directories(fs::path(options_.home) / "jobs", ec);
+  if (!fs::create_directory(JobDir(*id), ec)) {
+    const std::string why =
+        ec ? fmt::format("cannot create its folder {}: {}", JobDir(*id), ec.message())
+           : fmt::format("its folder {} already exists (left by an earlier store); move it aside",
+                         JobDir(*id));
+    Fail(*id, JobState::kPending, why);
+    return absl::FailedPreconditionError(fmt::format("job {}: {}", *id, why));
   }
+  std::ofstream(LogPath(*id), std::ios::app).close();
+  Wake();
   return id;
 }
 

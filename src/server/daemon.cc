@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -61,13 +63,85 @@ bool WriteAtomically(const fs::path& path, const std::string& text) {
   return !ec;
 }
 
+// The highest job id that has a folder under home/jobs (0 if none).
+int64_t HighestJobFolder(const fs::path& home) {
+  int64_t highest = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(home / "jobs", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.size() > 18 ||
+        name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    highest = std::max<int64_t>(highest, std::stoll(name));
+  }
+  return highest;
+}
+
+// A store that knows fewer jobs than home/jobs has folders for was lost (deleted, emptied,
+// replaced): new job ids would reuse old jobs' folders and read their exit codes.
+absl::Status CheckStoreMatchesJobFolders(const fs::path& home, store::Store& store) {
+  const int64_t folders = HighestJobFolder(home);
+  if (folders == 0) return absl::OkStatus();
+  auto newest = store.ListJobs({1, 0, false});
+  if (!newest.ok()) return newest.status();
+  const int64_t known = newest->empty() ? 0 : newest->front().id;
+  if (known >= folders) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format(
+      "{}/jobs holds job folders up to {} but the store {} knows {}: its file was deleted, emptied "
+      "or replaced. awan will not start over them, because new jobs would reuse those folders. "
+      "Restore the store from a backup, or move the old folders aside to start afresh (mv {}/jobs "
+      "{}/jobs.old)",
+      home.string(), folders, store.Describe(),
+      known == 0 ? "no job at all" : fmt::format("jobs up to {} only", known), home.string(),
+      home.string()));
+}
+
+// `awan server start` passes a pipe as AWAN_SERVER_READY_FD: "ready" is written to it once the
+// server listens; if the server exits first, the starter sees the pipe close and says why at once.
+class ReadyPipe {
+ public:
+  ReadyPipe() {
+    const char* env = std::getenv("AWAN_SERVER_READY_FD");
+    if (env == nullptr) return;
+    fd_ = std::atoi(env);
+    unsetenv("AWAN_SERVER_READY_FD");
+    // Nothing the server starts (jobs, ssh masters, srun) may hold it open.
+    if (fd_ > 2) fcntl(fd_, F_SETFD, FD_CLOEXEC);
+    if (fd_ <= 2 || fcntl(fd_, F_GETFD) < 0) fd_ = -1;
+  }
+  ~ReadyPipe() {
+    if (fd_ >= 0) close(fd_);
+  }
+  void Ready() {
+    if (fd_ < 0) return;
+    (void)!write(fd_, "ready\n", 6);
+    close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
 
 int RunServerDaemon(const DaemonOptions& options) {
+  ReadyPipe ready;
   const fs::path home = options.home;
   std::error_code ec;
-  fs::create_directories(home, ec);
-  fs::permissions(home, fs::perms::owner_all, ec);
+  // A new home is private; an existing one keeps the mode its owner gave it (the token and the
+  // store are 0600 in any case).
+  if (!fs::exists(home, ec)) {
+    fs::create_directories(home, ec);
+    fs::permissions(home, fs::perms::owner_all, ec);
+  } else if ((fs::status(home, ec).permissions() &
+              (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+    spdlog::warn(
+        "{} can be read by other users; its token and store are 0600 (chmod 700 {} to "
+        "hide job folders and logs too)",
+        home.string(), home.string());
+  }
 
   // One server per AWAN_HOME: two would run the same jobs twice.
   const int lock = open((home / "server.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -86,6 +160,10 @@ int RunServerDaemon(const DaemonOptions& options) {
   auto store = store::OpenStore(db);
   if (!store.ok()) {
     spdlog::error("store: {}", std::string(store.status().message()));
+    return 1;
+  }
+  if (absl::Status s = CheckStoreMatchesJobFolders(home, **store); !s.ok()) {
+    spdlog::error("store: {}", std::string(s.message()));
     return 1;
   }
   catalog::LoadReport report;
@@ -171,6 +249,7 @@ int RunServerDaemon(const DaemonOptions& options) {
     return 1;
   }
   spdlog::info("listening on {} (token in {}/token)", server.url(), home.string());
+  ready.Ready();
 
   int received = 0;
   sigwait(&signals, &received);

@@ -97,11 +97,33 @@ absl::StatusOr<std::unique_ptr<SqlBackend>> OpenSqlite(const std::string& path) 
   }
   auto backend = std::make_unique<SqliteBackend>(db, path);
   sqlite3_busy_timeout(db, 5000);
+  const auto corrupt = [&](const std::string& detail) {
+    return absl::DataLossError(fmt::format(
+        "sqlite:{}: the store is corrupt ({}); awan will not run over it. Restore it from a "
+        "backup, "
+        "or move it aside (its jobs are then forgotten) and move $AWAN_HOME/jobs aside with it",
+        path, detail));
+  };
   if (absl::Status s = backend->ExecScript(
           "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
       !s.ok()) {
+    const int code = sqlite3_errcode(db) & 0xff;
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) return corrupt(sqlite3_errmsg(db));
     return s;
   }
+  // A damaged file is said at once, not found later by the query that trips over it.
+  sqlite3_stmt* check = nullptr;
+  std::string verdict = "quick_check could not run";
+  if (sqlite3_prepare_v2(db, "PRAGMA quick_check(5)", -1, &check, nullptr) == SQLITE_OK) {
+    verdict.clear();
+    while (sqlite3_step(check) == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(check, 0));
+      verdict += (verdict.empty() ? "" : "; ") + std::string(text != nullptr ? text : "");
+    }
+    if (verdict.empty()) verdict = sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(check);
+  if (verdict != "ok") return corrupt("quick_check: " + verdict);
   return backend;
 }
 

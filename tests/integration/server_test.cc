@@ -268,6 +268,57 @@ TEST_F(ServerTest, ServerStartStopAndStatus) {
   EXPECT_EQ(J::parse(Awan("server status --json").out)["running"], false);
 }
 
+// A deleted, emptied or corrupt store is refused at start with the reason and the way out, said
+// by the CLI at once; a job folder is never reused by a new job.
+TEST_F(ServerTest, ALostOrCorruptStoreIsRefusedAtOnceAndJobFoldersAreNeverReused) {
+  const std::string task = Task("ok", "run: echo first-job\n");
+  const int64_t first = LaunchDetached(task);
+  ASSERT_TRUE(WaitState(first, "SUCCEEDED"));
+  ASSERT_EQ(Awan("server stop").code, 0);
+  for (const char* suffix : {"", "-wal", "-shm"})
+    fs::remove(home_ / (std::string("awan.db") + suffix));
+  auto deleted = Awan("status");
+  EXPECT_NE(deleted.code, 0);
+  EXPECT_THAT(deleted.err, HasSubstr("could not start"));
+  EXPECT_THAT(deleted.err, HasSubstr("jobs holds job folders up to 1"));
+  EXPECT_THAT(deleted.err, HasSubstr("jobs.old"));
+  EXPECT_TRUE(fs::exists(home_ / "jobs" / "1" / "job.log"));  // nothing of the old job was touched
+
+  std::ofstream(home_ / "awan.db", std::ios::trunc).close();  // emptied
+  EXPECT_THAT(Awan("status").err, HasSubstr("jobs holds job folders up to 1"));
+
+  fs::remove(home_ / "awan.db");
+  std::ofstream(home_ / "awan.db") << std::string(8192, 'x');  // not a database at all
+  auto corrupt = Awan("status");
+  EXPECT_NE(corrupt.code, 0);
+  EXPECT_THAT(corrupt.err, HasSubstr("the store is corrupt"));
+  EXPECT_THAT(corrupt.err, HasSubstr("Restore it from a backup"));
+
+  // Moved aside as told: a fresh store starts, and job 1 is a new folder.
+  fs::remove(home_ / "awan.db");
+  fs::rename(home_ / "jobs", home_ / "jobs.old");
+  const int64_t again = LaunchDetached(Task("two", "run: echo second-store\n"));
+  EXPECT_EQ(again, 1);
+  ASSERT_TRUE(WaitState(again, "SUCCEEDED"));
+  EXPECT_THAT(Slurp(home_ / "jobs" / "1" / "job.log"), HasSubstr("second-store"));
+  EXPECT_THAT(Slurp(home_ / "jobs.old" / "1" / "job.log"), HasSubstr("first-job"));
+}
+
+// The auto-started server holds none of the CLI's descriptors: a pipe the caller reads reaches EOF
+// when the CLI exits, although the server keeps running. An existing home keeps its mode.
+TEST_F(ServerTest, TheServerInheritsNoDescriptorsAndLeavesAnExistingHomesModeAlone) {
+  fs::permissions(home_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+  auto r = awan::testing::RunCommand(
+      fmt::format("timeout 20 bash -c 'env AWAN_HOME={} {} server start 7>&1 | cat'",
+                  home_.string(), AWAN_BINARY));
+  EXPECT_EQ(r.code, 0) << "the pipe never reached EOF (exit 124: timed out): " << r.err;
+  EXPECT_THAT(r.out, HasSubstr("started at"));
+  EXPECT_EQ(Awan("server status").code, 0);
+  EXPECT_EQ(fs::status(home_).permissions() & fs::perms::others_read, fs::perms::others_read);
+  EXPECT_THAT(Slurp(home_ / "server.log"), HasSubstr("can be read by other users"));
+}
+
 // Needs a GPU: skipped where nvidia-smi finds none. Run by hand on a GPU machine
 // (docs/performance.md says when it last ran).
 TEST_F(ServerTest, GpuJobAskingForOneGpuSeesExactlyOneDevice) {
