@@ -213,6 +213,9 @@ absl::Status LoadFile(const fs::path& path, Catalog& catalog, LoadReport& report
 
 absl::Status ParseAwanCatalog(std::string_view yaml, std::string_view source_name, Catalog& catalog,
                               LoadReport& report) {
+  if (std::string bad = Utf8Error(yaml, source_name); !bad.empty()) {
+    return absl::InvalidArgumentError(bad);
+  }
   AwanCatalogParser parser(source_name, catalog, report);
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));

@@ -7,6 +7,7 @@
 
 #include "awan/catalog/accelerators.h"
 #include "awan/catalog/loader.h"
+#include "awan/common/json_dump.h"
 #include "awan/common/text.h"
 #include "commands.h"
 #include "table.h"
@@ -82,7 +83,7 @@ int RunCatalogLs(const CatalogLsArgs& args) {
           o.spot_price > 0 ? nlohmann::ordered_json(o.spot_price) : nlohmann::ordered_json(nullptr);
       out.push_back(j);
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
     return kExitOk;
   }
   Table t;
@@ -123,7 +124,7 @@ int RunCatalogProviders(const CatalogArgs& args, bool json) {
                      {"as_of", p.as_of},
                      {"source", p.source}});
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
     return kExitOk;
   }
   Table t;
@@ -151,7 +152,7 @@ int RunCatalogAccelerators(bool json) {
                      {"hbm_tbps", f.hbm_tbps},
                      {"source", f.source}});
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
     return kExitOk;
   }
   Table t;

@@ -6,6 +6,7 @@
 
 #include "awan/catalog/loader.h"
 #include "awan/client/client.h"
+#include "awan/common/json_dump.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/sim.h"
 #include "commands.h"
@@ -73,7 +74,7 @@ int RunCheckConfig(const CheckConfigArgs& args) {
       out["scheduler"] = nullptr;
     }
     out["errors"] = fleet->errors;
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
     return fleet->errors.empty() ? kExitOk : kExitFailed;
   }
   std::cout << fmt::format("Fleet from {}:\n\n", fleet->source);

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "awan/common/json_dump.h"
 #include "awan/scheduler/fleet_model.h"
 #include "commands.h"
 #include "table.h"
@@ -27,7 +28,7 @@ int RunFleetCheck(const std::string& path, bool json) {
     j["by_provider"] = fleet->AcceleratorsByProvider();
     j["contracts"] = fleet->contracts.size();
     j["teams"] = fleet->teams.size();
-    std::cout << j.dump(2) << "\n";
+    std::cout << DumpJson(j, 2) << "\n";
     return kExitOk;
   }
   std::cout << fmt::format(

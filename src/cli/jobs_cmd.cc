@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "awan/client/client.h"
+#include "awan/common/json_dump.h"
 #include "awan/common/text.h"
 #include "awan/spec/task_parser.h"
 #include "commands.h"
@@ -120,7 +121,7 @@ int RunLaunch(const LaunchArgs& args) {
               {"source", path.string()},
               {"base_dir", path.parent_path().string()},
               {"top", 5}};
-    if (auto ranked = c->Call("POST", "/v1/optimize", request.dump());
+    if (auto ranked = c->Call("POST", "/v1/optimize", DumpJson(request));
         ranked.ok() && ranked->status == 200) {
       const J r = J::parse(ranked->body);
       if (!r["candidates"].empty()) {
@@ -139,7 +140,7 @@ int RunLaunch(const LaunchArgs& args) {
          {"source", path.string()},
          {"base_dir", path.parent_path().string()},
          {"retry_until_up", args.retry_until_up}};
-  auto r = c->Call("POST", "/v1/jobs", body.dump());
+  auto r = c->Call("POST", "/v1/jobs", DumpJson(body));
   if (!r.ok()) {
     std::cerr << "awan: " << r.status().message() << "\n";
     return kExitFailed;
@@ -200,7 +201,7 @@ int RunStatus(const StatusArgs& args) {
     if (r->status != 200) return Fail(*r);
     const J job = J::parse(r->body);
     if (args.json) {
-      std::cout << job.dump(2) << "\n";
+      std::cout << DumpJson(job, 2) << "\n";
       return kExitOk;
     }
     std::cout << fmt::format(
@@ -224,7 +225,7 @@ int RunStatus(const StatusArgs& args) {
   if (r->status != 200) return Fail(*r);
   const J jobs = J::parse(r->body)["jobs"];
   if (args.json) {
-    std::cout << jobs.dump(2) << "\n";
+    std::cout << DumpJson(jobs, 2) << "\n";
     return kExitOk;
   }
   if (jobs.empty()) {
@@ -307,7 +308,7 @@ int RunEvents(const std::string& job, bool json) {
   if (r->status != 200) return Fail(*r);
   const J events = J::parse(r->body);
   if (json) {
-    std::cout << events.dump(2) << "\n";
+    std::cout << DumpJson(events, 2) << "\n";
     return kExitOk;
   }
   Table t;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "awan/common/json_dump.h"
 #include "awan/common/text.h"
 #include "awan/optimizer/optimizer.h"
 #include "awan/spec/task_parser.h"
@@ -109,7 +110,7 @@ int RunOptimize(const OptimizeArgs& args) {
     out["objective"] = optimizer::ObjectiveName(options.objective);
     out["feasible"] = result->feasible;
     if (!feasible) out["infeasible_reason"] = result->infeasible_reason;
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
   }
   if (!feasible) {
     std::cerr << fmt::format("awan: no placement for {} ({}): {}\n", args.task, Describe(*task),

@@ -10,6 +10,7 @@
 
 #include "awan/catalog/loader.h"
 #include "awan/client/client.h"
+#include "awan/common/json_dump.h"
 #include "awan/providers/fleet.h"
 #include "awan/server/server.h"
 #include "commands.h"
@@ -109,7 +110,7 @@ int RunServerStatus(bool json) {
     j["store"] = running ? nlohmann::ordered_json(info->store) : nlohmann::ordered_json(nullptr);
     j["home"] = home;
     j["scheduler"] = scheduler;
-    std::cout << j.dump(2) << "\n";
+    std::cout << DumpJson(j, 2) << "\n";
     return running ? kExitOk : kExitFailed;
   }
   if (!running) {

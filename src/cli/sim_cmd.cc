@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "awan/client/client.h"
+#include "awan/common/json_dump.h"
 #include "awan/common/text.h"
 #include "commands.h"
 #include "table.h"
@@ -27,7 +28,7 @@ int Post(const std::string& target, const J& body, const std::function<void(cons
     std::cerr << "awan: " << c.status().message() << "\n";
     return kExitFailed;
   }
-  auto r = c->Call("POST", target, body.dump());
+  auto r = c->Call("POST", target, DumpJson(body));
   if (!r.ok()) {
     std::cerr << "awan: " << r.status().message() << "\n";
     return kExitFailed;
@@ -100,7 +101,7 @@ int RunSimBooks(const std::string& provider, bool json) {
   }
   const J books = J::parse(r->body);
   if (json) {
-    std::cout << books.dump(2) << "\n";
+    std::cout << DumpJson(books, 2) << "\n";
     return kExitOk;
   }
   Table t;

@@ -137,4 +137,53 @@ std::optional<double> ParseDuration(std::string_view s) {
   return *v * unit;
 }
 
+std::optional<size_t> FindInvalidUtf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::nullopt;
+}
+
+std::string Utf8Error(std::string_view text, std::string_view source) {
+  const std::optional<size_t> bad = FindInvalidUtf8(text);
+  if (!bad) return "";
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < *bad; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      ++column;
+    }
+  }
+  return fmt::format(
+      "{}:{}:{}: the file is not valid UTF-8 (byte 0x{:02X}); save it as UTF-8 (e.g. iconv -f "
+      "latin1 -t utf-8)",
+      source, line, column, static_cast<unsigned char>(text[*bad]));
+}
+
 }  // namespace awan

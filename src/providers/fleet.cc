@@ -379,6 +379,9 @@ providers:
 
 absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
                                  const catalog::Catalog& catalog, const LocalResources& machine) {
+  if (std::string bad = Utf8Error(yaml, source); !bad.empty()) {
+    return absl::InvalidArgumentError(bad);
+  }
   Fleet fleet;
   fleet.source = std::string(source);
   const Context ctx{source, catalog, machine};

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "awan/common/json_dump.h"
 #include "awan/server/api.h"
 
 namespace awan::server {
@@ -36,7 +37,7 @@ std::string JobJson(const store::JobRecord& job) {
   j["reason"] = job.reason;
   j["cancel_requested"] = job.cancel_requested;
   j["source"] = job.task_source;
-  return j.dump();
+  return DumpJson(j);
 }
 
 }  // namespace awan::server

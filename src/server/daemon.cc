@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "awan/catalog/loader.h"
+#include "awan/common/json_dump.h"
 #include "awan/providers/fleet.h"
 #include "awan/server/api.h"
 #include "awan/server/server.h"
@@ -191,7 +192,7 @@ int RunServerDaemon(const DaemonOptions& options) {
                               {"cpus", machine.cpus},
                               {"memory_gib", machine.memory_gib},
                               {"gpus", machine.gpus.size()}};
-  (void)(*store)->PutProvider({"local", "local", local_config.dump(),
+  (void)(*store)->PutProvider({"local", "local", DumpJson(local_config),
                                std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count()});
@@ -244,7 +245,7 @@ int RunServerDaemon(const DaemonOptions& options) {
   nlohmann::ordered_json info{{"url", server.url()},
                               {"pid", static_cast<int64_t>(getpid())},
                               {"store", (*store)->Describe()}};
-  if (!WriteAtomically(home / "server.json", info.dump() + "\n")) {
+  if (!WriteAtomically(home / "server.json", DumpJson(info) + "\n")) {
     spdlog::error("cannot write {}/server.json", home.string());
     return 1;
   }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "awan/catalog/accelerators.h"
+#include "awan/common/json_dump.h"
 #include "awan/common/text.h"
 #include "awan/optimizer/optimizer.h"
 #include "awan/providers/sim.h"
@@ -65,7 +66,7 @@ Response Json(http::status status, const std::string& body, unsigned version) {
 Response Error(http::status status, const std::string& message, unsigned version) {
   J j;
   j["error"] = {{"code", static_cast<int>(status)}, {"message", message}};
-  return Json(status, j.dump(), version);
+  return Json(status, DumpJson(j), version);
 }
 
 http::status StatusFor(const absl::Status& s) {
@@ -192,8 +193,12 @@ struct ApiServer::Impl {
   Response Handle(const Request& req, const Target& target) {
     const unsigned v = req.version();
     const std::string& path = target.path;
+    if (FindInvalidUtf8(req.target())) {
+      return Error(http::status::bad_request,
+                   "the request target is not valid UTF-8 (percent-encode other bytes)", v);
+    }
     if (path == "/v1/health" && req.method() == http::verb::get) {
-      return Json(http::status::ok, J{{"status", "ok"}, {"version", kAwanVersion}}.dump(), v);
+      return Json(http::status::ok, DumpJson(J{{"status", "ok"}, {"version", kAwanVersion}}), v);
     }
     if (const int auth = Authorized(req); auth != 0) {
       Response res = auth == 401
@@ -281,7 +286,7 @@ struct ApiServer::Impl {
                                        {"accelerators_in_use", sched.accelerators_in_use},
                                        {"accelerators_total", sched.accelerators_total}}
                                    : J(nullptr);
-    return Json(http::status::ok, j.dump(), v);
+    return Json(http::status::ok, DumpJson(j), v);
   }
 
   Response Launch(const Request& req) {
@@ -301,7 +306,7 @@ struct ApiServer::Impl {
       return Error(StatusFor(id.status()), std::string(id.status().message()), req.version());
     auto job = store.GetJob(*id);
     spdlog::info("job {} submitted from {}", *id, source);
-    return Json(http::status::created, job.ok() ? JobJson(*job) : J{{"id", *id}}.dump(),
+    return Json(http::status::created, job.ok() ? JobJson(*job) : DumpJson(J{{"id", *id}}),
                 req.version());
   }
 
@@ -340,7 +345,7 @@ struct ApiServer::Impl {
         nodes.push_back({{"rank", n.rank}, {"provider", n.provider}, {"host", n.host}});
     }
     j["nodes"] = nodes;
-    return Json(http::status::ok, j.dump(), v);
+    return Json(http::status::ok, DumpJson(j), v);
   }
 
   Response Events(int64_t id, unsigned v) {
@@ -350,7 +355,7 @@ struct ApiServer::Impl {
     J out = J::array();
     for (const auto& e : *events)
       out.push_back({{"time", IsoTime(e.time)}, {"type", e.type}, {"message", e.message}});
-    return Json(http::status::ok, out.dump(), v);
+    return Json(http::status::ok, DumpJson(out), v);
   }
 
   // 202 with the job as it was when the request arrived (the loop may stop it right away).
@@ -442,7 +447,7 @@ struct ApiServer::Impl {
       for (const auto& p : fleet->providers)
         out.push_back({{"name", p->name()}, {"kind", p->kind()}});
     }
-    return Json(http::status::ok, out.dump(), v);
+    return Json(http::status::ok, DumpJson(out), v);
   }
 
   // The emulation controls: outage, restore, preempt, books. Only for `sim` providers.
@@ -464,7 +469,7 @@ struct ApiServer::Impl {
                          {"capacity", u.capacity}});
         }
       }
-      return Json(http::status::ok, out.dump(), v);
+      return Json(http::status::ok, DumpJson(out), v);
     }
     if (req.method() != http::verb::post)
       return Error(http::status::not_found, "no such endpoint", v);
@@ -480,7 +485,7 @@ struct ApiServer::Impl {
         if (providers::SimProvider* sim = fleet->FindSim(name);
             sim != nullptr && sim->Preempt(*node)) {
           spdlog::info("sim: {} preempted {}", name, *node);
-          return Json(http::status::accepted, J{{"provider", name}, {"node", *node}}.dump(), v);
+          return Json(http::status::accepted, DumpJson(J{{"provider", name}, {"node", *node}}), v);
         }
       }
       return Error(http::status::not_found, fmt::format("no emulated node '{}' is running", *node),
@@ -505,12 +510,13 @@ struct ApiServer::Impl {
       spdlog::warn("sim: outage of {}{}{}", *provider, region.empty() ? "" : "/" + region,
                    until == 0 ? " until restored" : "");
       return Json(http::status::accepted,
-                  J{{"provider", *provider}, {"region", region}, {"until", until}}.dump(), v);
+                  DumpJson(J{{"provider", *provider}, {"region", region}, {"until", until}}), v);
     }
     if (target.path == "/v1/sim/restore") {
       sim->Restore(region);
       spdlog::info("sim: {}{} restored", *provider, region.empty() ? "" : "/" + region);
-      return Json(http::status::accepted, J{{"provider", *provider}, {"region", region}}.dump(), v);
+      return Json(http::status::accepted, DumpJson(J{{"provider", *provider}, {"region", region}}),
+                  v);
     }
     return Error(http::status::not_found, "no such endpoint (outage, restore, preempt, books)", v);
   }
@@ -543,7 +549,7 @@ struct ApiServer::Impl {
            {"price", o.price > 0 ? J(o.price) : J(nullptr)},
            {"spot_price", o.spot_price > 0 ? J(o.spot_price) : J(nullptr)}});
     }
-    return Json(http::status::ok, out.dump(), v);
+    return Json(http::status::ok, DumpJson(out), v);
   }
 
   Response Optimize(const Request& req) {
@@ -586,7 +592,7 @@ struct ApiServer::Impl {
     out["candidates"] = list;
     out["feasible"] = result->feasible;
     if (list.empty()) out["infeasible_reason"] = result->infeasible_reason;
-    return Json(http::status::ok, out.dump(), req.version());
+    return Json(http::status::ok, DumpJson(out), req.version());
   }
 };
 

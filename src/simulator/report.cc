@@ -6,6 +6,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "awan/common/json_dump.h"
+
 namespace awan::simulator {
 namespace {
 
@@ -89,7 +91,7 @@ std::string ToJson(const SimResult& r) {
   j["simulated_s"] = {{"start", r.start_s}, {"end", r.end_s}};
   j["events"] = r.events;
   j["wall_s"] = Round(r.wall_s, 3);
-  return j.dump(2) + "\n";
+  return DumpJson(j, 2) + "\n";
 }
 
 std::string SeriesCsv(const SimResult& r) {

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "awan/common/json_dump.h"
 #include "awan/common/text.h"
 
 namespace awan::spec {
@@ -682,6 +683,9 @@ nlohmann::ordered_json TaskJson(const Task& task) {
 
 absl::StatusOr<Task> ParseTask(std::string_view yaml, std::string_view source_name,
                                const std::string& base_dir) {
+  if (std::string bad = Utf8Error(yaml, source_name); !bad.empty()) {
+    return absl::InvalidArgumentError(bad);
+  }
   Walker walker(source_name, base_dir);
   YAML::Node root;
   try {
@@ -716,7 +720,7 @@ std::string AcceleratorLabel(const Resources& r) {
   return fmt::format("{}:{}", r.accelerator, r.accelerator_count);
 }
 
-std::string TaskToJson(const Task& task) { return TaskJson(task).dump(2); }
+std::string TaskToJson(const Task& task) { return DumpJson(TaskJson(task), 2); }
 
 std::string TaskToYaml(const Task& task) {
   YAML::Emitter out;

@@ -256,6 +256,30 @@ TEST_F(ServerTest, AuthAndBadInputGetClearHttpErrors) {
   EXPECT_EQ(Awan("cancel nope").code, 2);
 }
 
+// Bytes that are not UTF-8 are an error naming the file, line and column, never an abort; the API
+// answers 400 for a target or body that is not UTF-8.
+TEST_F(ServerTest, BytesThatAreNotUtf8GetClearErrors) {
+  const std::string task = Task("latin1", "name: cafe\nrun: echo caf\xe9\n");
+  auto check = Awan("check " + task + " --json");
+  EXPECT_EQ(check.code, 1) << check.err;
+  EXPECT_THAT(check.err, HasSubstr("latin1.yaml:2:14: the file is not valid UTF-8 (byte 0xE9)"));
+  auto launch = Awan("launch " + task);
+  EXPECT_EQ(launch.code, 2) << launch.err;
+  EXPECT_THAT(launch.err, HasSubstr("not valid UTF-8"));
+  const int64_t ok = LaunchDetached(Task("ok", "run: echo fine\n"));
+  ASSERT_TRUE(WaitState(ok, "SUCCEEDED"));
+  auto c = Client(Token());
+  auto target = c.Call("GET", "/v1/jobs/\xff\xfe");
+  ASSERT_TRUE(target.ok()) << target.status();
+  EXPECT_EQ(target->status, 400);
+  EXPECT_THAT(target->body, HasSubstr("not valid UTF-8"));
+  auto body = c.Call("POST", "/v1/jobs", "{\"task_yaml\": \"run: echo \xff\"}");
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(body->status, 400);
+  EXPECT_THAT(body->body, HasSubstr("malformed JSON body"));
+  EXPECT_EQ(J::parse(c.Call("GET", "/v1/jobs")->body)["jobs"].size(), 1u);
+}
+
 TEST_F(ServerTest, ServerStartStopAndStatus) {
   EXPECT_EQ(Awan("server status").code, 1);
   auto start = Awan("server start");

@@ -39,4 +39,12 @@ std::optional<double> ParseNumber(std::string_view s);
 // negative.
 std::optional<double> ParseDuration(std::string_view s);
 
+// Where `text` stops being valid UTF-8 (the offset of the first bad byte), or nullopt when all of
+// it is. Overlong forms, surrogates and code points past U+10FFFF are invalid.
+std::optional<size_t> FindInvalidUtf8(std::string_view text);
+
+// "SOURCE:LINE:COL: the file is not valid UTF-8 (byte 0xFF); ..." for the first bad byte of a
+// file's text, or "" when it is valid.
+std::string Utf8Error(std::string_view text, std::string_view source);
+
 }  // namespace awan

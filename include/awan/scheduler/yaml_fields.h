@@ -55,6 +55,9 @@ class YamlFields {
 template <typename Parse>
 auto ParseYaml(std::string_view yaml, std::string_view source, Parse&& parse)
     -> absl::StatusOr<decltype(parse(YAML::Node()))> {
+  if (std::string bad = Utf8Error(yaml, source); !bad.empty()) {
+    return absl::InvalidArgumentError(bad);
+  }
   try {
     return parse(YAML::Load(std::string(yaml)));
   } catch (const YamlError& e) {

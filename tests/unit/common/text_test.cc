@@ -51,3 +51,24 @@ TEST(TextTest, JoinLimitedSaysHowManyAreLeftOut) {
 
 }  // namespace
 }  // namespace awan
+
+namespace awan {
+namespace {
+
+TEST(Utf8Test, FindsTheFirstBadByte) {
+  EXPECT_EQ(FindInvalidUtf8("plain ascii"), std::nullopt);
+  EXPECT_EQ(FindInvalidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), std::nullopt);
+  EXPECT_EQ(FindInvalidUtf8("caf\xe9"), 3u);           // latin-1
+  EXPECT_EQ(FindInvalidUtf8("ab\xc3"), 2u);            // truncated sequence
+  EXPECT_EQ(FindInvalidUtf8("\xc0\xaf"), 0u);          // overlong '/'
+  EXPECT_EQ(FindInvalidUtf8("x\xed\xa0\x80"), 1u);     // a surrogate
+  EXPECT_EQ(FindInvalidUtf8("\xf4\x90\x80\x80"), 0u);  // past U+10FFFF
+  EXPECT_EQ(FindInvalidUtf8("ok\x80"), 2u);            // a lone continuation byte
+  EXPECT_EQ(Utf8Error("a: 1\nb: caf\xe9\n", "t.yaml"),
+            "t.yaml:2:7: the file is not valid UTF-8 (byte 0xE9); save it as UTF-8 (e.g. iconv -f "
+            "latin1 -t utf-8)");
+  EXPECT_EQ(Utf8Error("fine", "t.yaml"), "");
+}
+
+}  // namespace
+}  // namespace awan
