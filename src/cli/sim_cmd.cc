@@ -15,10 +15,12 @@ namespace {
 
 using J = nlohmann::ordered_json;
 
-// "30s", "10m", "2h", "1d", or plain seconds; more than zero.
+constexpr double kMaxOutageSeconds = 365.0 * 86400;
+
+// "30s", "10m", "2h", "1d", or plain seconds; more than zero, at most a year.
 std::optional<double> Seconds(const std::string& text) {
   auto v = ParseDuration(text);
-  if (!v || *v <= 0) return std::nullopt;
+  if (!v || *v <= 0 || *v > kMaxOutageSeconds) return std::nullopt;
   return v;
 }
 
@@ -59,8 +61,10 @@ int RunSimOutage(const std::string& where, const std::string& duration) {
   if (!duration.empty()) {
     auto s = Seconds(duration);
     if (!s) {
-      std::cerr << fmt::format("awan: --for '{}' is not a duration; write e.g. 30s, 10m, 2h\n",
-                               duration);
+      std::cerr << fmt::format(
+          "awan: --for '{}' is not a duration of more than 0 s and at most 365d; write e.g. 30s, "
+          "10m, 2h\n",
+          duration);
       return kExitBadInput;
     }
     body["for_seconds"] = *s;

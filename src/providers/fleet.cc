@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -50,11 +51,27 @@ void CheckFields(const Context& ctx, const YAML::Node& entry, const std::string&
   }
 }
 
-double Number(const Context& ctx, const YAML::Node& node, const std::string& field) {
+// A number in [min, max]; every number of a fleet config is range-checked where it is read.
+double Number(const Context& ctx, const YAML::Node& node, const std::string& field, double min = 0,
+              double max = 1e9) {
   auto v = node.IsScalar() ? ParseNumber(node.Scalar()) : std::nullopt;
-  if (!v || *v < 0)
-    throw EntryError{fmt::format("{}: must be a non-negative number", Where(ctx, node, field))};
+  if (!v || *v < min || *v > max) {
+    throw EntryError{fmt::format("{}: must be a number of at least {:.12g} and at most {:.12g}{}",
+                                 Where(ctx, node, field), min, max,
+                                 node.IsScalar() ? fmt::format(", not {}", node.Scalar()) : "")};
+  }
   return *v;
+}
+
+// A whole number in [min, max].
+int64_t Int(const Context& ctx, const YAML::Node& node, const std::string& field, int64_t min,
+            int64_t max) {
+  const double v = Number(ctx, node, field, static_cast<double>(min), static_cast<double>(max));
+  if (v != std::floor(v)) {
+    throw EntryError{
+        fmt::format("{}: must be a whole number, not {}", Where(ctx, node, field), node.Scalar())};
+  }
+  return static_cast<int64_t>(v);
 }
 
 using Factory =
@@ -87,26 +104,25 @@ std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& ent
     for (const YAML::Node& r : regions) c.regions.push_back(r.Scalar());
   }
   if (const YAML::Node n = entry["default_capacity"])
-    c.default_capacity = static_cast<int>(Number(ctx, n, field + ".default_capacity"));
+    c.default_capacity = static_cast<int>(Int(ctx, n, field + ".default_capacity", 0, 1000000));
   if (const YAML::Node cap = entry["capacity"]) {
     for (auto it = cap.begin(); it != cap.end(); ++it) {
-      c.capacity[it->first.Scalar()] =
-          static_cast<int>(Number(ctx, it->second, field + ".capacity." + it->first.Scalar()));
+      c.capacity[it->first.Scalar()] = static_cast<int>(
+          Int(ctx, it->second, field + ".capacity." + it->first.Scalar(), 0, 1000000));
     }
   }
   if (const YAML::Node quota = entry["quota"]) {
     for (auto it = quota.begin(); it != quota.end(); ++it) {
-      c.quota[it->first.Scalar()] =
-          static_cast<int>(Number(ctx, it->second, field + ".quota." + it->first.Scalar()));
+      c.quota[it->first.Scalar()] = static_cast<int>(
+          Int(ctx, it->second, field + ".quota." + it->first.Scalar(), 0, 1000000));
     }
   }
   if (const YAML::Node delay = entry["delay_ms"]) {
     if (delay.IsSequence() && delay.size() == 2) {
-      c.delay_min_ms = static_cast<int64_t>(Number(ctx, delay[0], field + ".delay_ms"));
-      c.delay_max_ms = static_cast<int64_t>(Number(ctx, delay[1], field + ".delay_ms"));
+      c.delay_min_ms = Int(ctx, delay[0], field + ".delay_ms", 0, 3600000);
+      c.delay_max_ms = Int(ctx, delay[1], field + ".delay_ms", 0, 3600000);
     } else {
-      c.delay_min_ms = c.delay_max_ms =
-          static_cast<int64_t>(Number(ctx, delay, field + ".delay_ms"));
+      c.delay_min_ms = c.delay_max_ms = Int(ctx, delay, field + ".delay_ms", 0, 3600000);
     }
     if (c.delay_max_ms < c.delay_min_ms) {
       throw EntryError{fmt::format("{}: write [MIN, MAX] with MIN <= MAX (milliseconds)",
@@ -114,10 +130,10 @@ std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& ent
     }
   }
   if (const YAML::Node rate = entry["spot_preemptions_per_hour"]) {
-    c.spot_preemptions_per_hour = Number(ctx, rate, field + ".spot_preemptions_per_hour");
+    c.spot_preemptions_per_hour = Number(ctx, rate, field + ".spot_preemptions_per_hour", 0, 3600);
   }
   if (const YAML::Node seed = entry["seed"])
-    c.seed = static_cast<uint64_t>(Number(ctx, seed, field + ".seed"));
+    c.seed = static_cast<uint64_t>(Int(ctx, seed, field + ".seed", 0, int64_t{1} << 53));
   if (const YAML::Node failures = entry["failures"]) {
     for (size_t i = 0; i < failures.size(); ++i) {
       const YAML::Node f = failures[i];
@@ -137,7 +153,7 @@ std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& ent
       if (f["region"]) failure.region = f["region"].Scalar();
       if (f["zone"]) failure.zone = f["zone"].Scalar();
       if (f["probability"])
-        failure.probability = Number(ctx, f["probability"], ff + ".probability");
+        failure.probability = Number(ctx, f["probability"], ff + ".probability", 0, 1);
       c.failures.push_back(failure);
     }
   }
@@ -159,8 +175,8 @@ std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& ent
   c.region = entry["region"] ? entry["region"].Scalar() : name;
   if (entry["remote_root"]) c.remote_root = entry["remote_root"].Scalar();
   if (entry["connect_timeout_s"])
-    c.connect_timeout_s =
-        static_cast<int>(Number(ctx, entry["connect_timeout_s"], field + ".connect_timeout_s"));
+    c.connect_timeout_s = static_cast<int>(
+        Int(ctx, entry["connect_timeout_s"], field + ".connect_timeout_s", 1, 300));
   const std::string user = entry["user"] ? entry["user"].Scalar() : "";
   const std::string key = entry["key"] ? entry["key"].Scalar() : "";
   const YAML::Node hosts = entry["hosts"];
@@ -177,7 +193,7 @@ std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& ent
     SshHost host;
     if (!h["host"]) throw EntryError{fmt::format("{}.host: is required", Where(ctx, h, hf))};
     host.host = h["host"].Scalar();
-    host.port = h["port"] ? static_cast<int>(Number(ctx, h["port"], hf + ".port")) : 22;
+    host.port = h["port"] ? static_cast<int>(Int(ctx, h["port"], hf + ".port", 1, 65535)) : 22;
     host.user = h["user"] ? h["user"].Scalar() : user;
     host.key = h["key"] ? h["key"].Scalar() : key;
     if (!host.key.empty() && !fs::exists(host.key)) {
@@ -185,12 +201,14 @@ std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& ent
                                    Where(ctx, h["key"] ? h["key"] : entry, hf), host.key)};
     }
     if (h["accelerator"]) host.accelerator = h["accelerator"].Scalar();
-    host.accelerator_count = h["accelerator_count"]
-                                 ? static_cast<int>(Number(ctx, h["accelerator_count"], hf))
-                                 : (host.accelerator.empty() ? 0 : 1);
-    host.cpus = h["cpus"] ? Number(ctx, h["cpus"], hf + ".cpus") : 1;
-    host.memory_gib = h["memory_gib"] ? Number(ctx, h["memory_gib"], hf + ".memory_gib") : 1;
-    host.price = h["price"] ? Number(ctx, h["price"], hf + ".price") : 0;
+    host.accelerator_count =
+        h["accelerator_count"]
+            ? static_cast<int>(Int(ctx, h["accelerator_count"], hf + ".accelerator_count", 0, 1024))
+            : (host.accelerator.empty() ? 0 : 1);
+    host.cpus = h["cpus"] ? Number(ctx, h["cpus"], hf + ".cpus", 0, 100000) : 1;
+    host.memory_gib =
+        h["memory_gib"] ? Number(ctx, h["memory_gib"], hf + ".memory_gib", 0, 1000000) : 1;
+    host.price = h["price"] ? Number(ctx, h["price"], hf + ".price", 0, 1000000) : 0;
     c.hosts.push_back(host);
   }
   return std::make_unique<SshProvider>(std::move(c));
@@ -212,19 +230,21 @@ std::unique_ptr<Provider> MakeSlurm(const std::string& name, const YAML::Node& e
     }
   }
   if (entry["partition"]) c.partition = entry["partition"].Scalar();
-  if (entry["nodes"]) c.nodes = static_cast<int>(Number(ctx, entry["nodes"], field + ".nodes"));
+  if (entry["nodes"])
+    c.nodes = static_cast<int>(Int(ctx, entry["nodes"], field + ".nodes", 1, 1000000));
   if (entry["accelerator"]) c.accelerator = entry["accelerator"].Scalar();
   if (entry["accelerator_count"])
-    c.accelerator_count =
-        static_cast<int>(Number(ctx, entry["accelerator_count"], field + ".accelerator_count"));
+    c.accelerator_count = static_cast<int>(
+        Int(ctx, entry["accelerator_count"], field + ".accelerator_count", 0, 1024));
   if (!c.accelerator.empty() && c.accelerator_count == 0) c.accelerator_count = 1;
   if (entry["gres_type"]) c.gres_type = entry["gres_type"].Scalar();
-  if (entry["cpus"]) c.cpus = Number(ctx, entry["cpus"], field + ".cpus");
-  if (entry["memory_gib"]) c.memory_gib = Number(ctx, entry["memory_gib"], field + ".memory_gib");
-  if (entry["price"]) c.price = Number(ctx, entry["price"], field + ".price");
+  if (entry["cpus"]) c.cpus = Number(ctx, entry["cpus"], field + ".cpus", 0, 100000);
+  if (entry["memory_gib"])
+    c.memory_gib = Number(ctx, entry["memory_gib"], field + ".memory_gib", 0, 1000000);
+  if (entry["price"]) c.price = Number(ctx, entry["price"], field + ".price", 0, 1000000);
   if (entry["immediate_seconds"])
-    c.immediate_seconds =
-        static_cast<int>(Number(ctx, entry["immediate_seconds"], field + ".immediate_seconds"));
+    c.immediate_seconds = static_cast<int>(
+        Int(ctx, entry["immediate_seconds"], field + ".immediate_seconds", 0, 3600));
   return std::make_unique<SlurmProvider>(std::move(c));
 }
 
@@ -407,13 +427,13 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
                     {"block_seconds", "retry_base_seconds", "retry_cap_seconds"});
         if (f["block_seconds"])
           fleet.failover.block_ms = static_cast<int64_t>(
-              Number(ctx, f["block_seconds"], "failover.block_seconds") * 1000);
+              Number(ctx, f["block_seconds"], "failover.block_seconds", 0, 86400 * 30) * 1000);
         if (f["retry_base_seconds"])
           fleet.failover.retry_base_ms = static_cast<int64_t>(
-              Number(ctx, f["retry_base_seconds"], "failover.retry_base_seconds") * 1000);
+              Number(ctx, f["retry_base_seconds"], "failover.retry_base_seconds", 0, 86400) * 1000);
         if (f["retry_cap_seconds"])
           fleet.failover.retry_cap_ms = static_cast<int64_t>(
-              Number(ctx, f["retry_cap_seconds"], "failover.retry_cap_seconds") * 1000);
+              Number(ctx, f["retry_cap_seconds"], "failover.retry_cap_seconds", 0, 86400) * 1000);
       } catch (const EntryError& e) {
         return absl::InvalidArgumentError(e.message);
       }

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -29,10 +30,24 @@ class Parser : public YamlFields {
     return v.Scalar();
   }
 
-  double Number(const YAML::Node& v, const std::string& field, double min = 0) const {
+  static constexpr int64_t kMaxFleetNodes = 10'000'000;
+
+  // Every number of a fleet file is range-checked where it is read.
+  double Number(const YAML::Node& v, const std::string& field, double min = 0,
+                double max = 1e6) const {
     auto n = v.IsScalar() ? ParseNumber(v.Scalar()) : std::nullopt;
-    if (!n || *n < min) Fail(v, field, fmt::format("must be a number of at least {:g}", min));
+    if (!n || *n < min || *n > max) {
+      Fail(v, field,
+           fmt::format("must be a number of at least {:.12g} and at most {:.12g}{}", min, max,
+                       v.IsScalar() ? fmt::format(", not {}", v.Scalar()) : ""));
+    }
     return *n;
+  }
+  int64_t Int(const YAML::Node& v, const std::string& field, int64_t min, int64_t max) const {
+    const double n = Number(v, field, static_cast<double>(min), static_cast<double>(max));
+    if (n != std::floor(n))
+      Fail(v, field, fmt::format("must be a whole number, not {}", v.Scalar()));
+    return static_cast<int64_t>(n);
   }
 
   int64_t Date(const YAML::Node& v, const std::string& field) const {
@@ -72,10 +87,10 @@ class Parser : public YamlFields {
         Fail(p, field + ".name", fmt::format("'{}' is used twice", pool.name));
       if (p["accelerators_per_node"]) {
         pool.accelerators_per_node = static_cast<int>(
-            Number(p["accelerators_per_node"], field + ".accelerators_per_node", 1));
+            Int(p["accelerators_per_node"], field + ".accelerators_per_node", 1, 1024));
       }
       if (!p["nodes"]) Fail(p, field + ".nodes", "is required");
-      pool.nodes = static_cast<int>(Number(p["nodes"], field + ".nodes", 1));
+      pool.nodes = static_cast<int>(Int(p["nodes"], field + ".nodes", 1, 1000000));
       f.pools.push_back(pool);
     }
     if (const YAML::Node contracts = root["contracts"]) {
@@ -103,7 +118,7 @@ class Parser : public YamlFields {
             Fail(ramp[s], sf, "needs `from` and `accelerators`");
           contract.ramp.push_back(
               {Date(ramp[s]["from"], sf + ".from") - f.start_epoch_s,
-               static_cast<int64_t>(Number(ramp[s]["accelerators"], sf + ".accelerators"))});
+               Int(ramp[s]["accelerators"], sf + ".accelerators", 0, 1000000000)});
         }
         std::sort(contract.ramp.begin(), contract.ramp.end(),
                   [](const RampStep& a, const RampStep& b) { return a.from_s < b.from_s; });
@@ -121,10 +136,8 @@ class Parser : public YamlFields {
         limit.provider = Text(m, "provider", field);
         limit.accelerator = Text(m, "accelerator", field);
         if (m["max_on_demand"])
-          limit.max_on_demand =
-              static_cast<int64_t>(Number(m["max_on_demand"], field + ".max_on_demand"));
-        if (m["max_spot"])
-          limit.max_spot = static_cast<int64_t>(Number(m["max_spot"], field + ".max_spot"));
+          limit.max_on_demand = Int(m["max_on_demand"], field + ".max_on_demand", 0, 1000000000);
+        if (m["max_spot"]) limit.max_spot = Int(m["max_spot"], field + ".max_spot", 0, 1000000000);
         if (m["price_per_accelerator_hour"]) {
           limit.price_per_accelerator_hour =
               Number(m["price_per_accelerator_hour"], field + ".price_per_accelerator_hour");
@@ -152,11 +165,19 @@ class Parser : public YamlFields {
             Fail(q, field + ".quota", "must map accelerators to counts, e.g. {H100: 4096}");
           for (auto it = q.begin(); it != q.end(); ++it) {
             team.quota[it->first.Scalar()] =
-                static_cast<int64_t>(Number(it->second, field + ".quota." + it->first.Scalar()));
+                Int(it->second, field + ".quota." + it->first.Scalar(), 0, 1000000000);
           }
         }
         f.teams.push_back(team);
       }
+    }
+    // The books hold every node: a fleet far past any real one is a typo, not a plan.
+    int64_t nodes = 0;
+    for (const Pool& p : f.pools) nodes += p.nodes;
+    if (nodes > kMaxFleetNodes) {
+      Fail(root["pools"], "pools",
+           fmt::format("{} nodes in all; a fleet file holds at most {} (check the pools' `nodes`)",
+                       nodes, kMaxFleetNodes));
     }
     return f;
   }

@@ -502,9 +502,15 @@ struct ApiServer::Impl {
     const std::string region = Field(*body, "region").value_or("");
     if (target.path == "/v1/sim/outage") {
       int64_t until = 0;
-      if (body->contains("for_seconds") && (*body)["for_seconds"].is_number()) {
-        until =
-            controller_now() + static_cast<int64_t>((*body)["for_seconds"].get<double>() * 1000);
+      if (body->contains("for_seconds")) {
+        const J& f = (*body)["for_seconds"];
+        if (!f.is_number() || !(f.get<double>() > 0) || f.get<double>() > 365.0 * 86400) {
+          return Error(http::status::bad_request,
+                       "\"for_seconds\" must be a number of seconds, more than 0 and at most "
+                       "31536000 (a year); leave it out for an outage until restored",
+                       v);
+        }
+        until = controller_now() + static_cast<int64_t>(f.get<double>() * 1000);
       }
       sim->SetOutage(region, until);
       spdlog::warn("sim: outage of {}{}{}", *provider, region.empty() ? "" : "/" + region,

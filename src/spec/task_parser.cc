@@ -193,7 +193,7 @@ class Walker {
 
   // "8", 8 or "8+".
   std::optional<Quantity> QuantityField(const YAML::Node& node, std::string_view field,
-                                        std::string_view unit_hint) {
+                                        std::string_view unit_hint, double max) {
     if (!node.IsScalar()) {
       Error(node, field, fmt::format("must be a number or 'N+' (at least N), e.g. {}", unit_hint));
       return std::nullopt;
@@ -209,6 +209,10 @@ class Walker {
       Error(node, field,
             fmt::format("'{}' is not a positive number or 'N+' (at least N); write e.g. {}",
                         node.Scalar(), unit_hint));
+      return std::nullopt;
+    }
+    if (*v > max) {
+      Error(node, field, fmt::format("{} is more than any machine has (at most {:g})", text, max));
       return std::nullopt;
     }
     q.value = *v;
@@ -276,8 +280,10 @@ class Walker {
         if (auto b = Bool(value, field)) out.preemptible = *b;
       } else if (key == "estimated_duration") {
         auto d = value.IsScalar() ? ParseDuration(value.Scalar()) : std::nullopt;
-        if (!d || *d <= 0) {
-          Error(value, field, "must be a positive duration such as 90m, 4h, 2d or seconds (3600)");
+        if (!d || *d <= 0 || *d > kMaxDurationS) {
+          Error(value, field,
+                "must be a positive duration of at most 3650d, such as 90m, 4h, 2d or seconds "
+                "(3600)");
         } else {
           out.estimated_duration_s = static_cast<int64_t>(std::ceil(*d));
         }
@@ -350,11 +356,12 @@ class Walker {
             fmt::format("'{}' is not an accelerator; write NAME or NAME:COUNT, e.g. H100:8", text));
       return std::nullopt;
     }
-    if (*n < 1 || *n != std::floor(*n)) {
+    if (*n < 1 || *n != std::floor(*n) || *n > kMaxAcceleratorsPerNode) {
       Error(node, field,
-            fmt::format("count in '{}' must be a whole number of at least 1 (fractional "
-                        "accelerators are not supported)",
-                        text));
+            fmt::format(
+                "count in '{}' must be a whole number of at least 1 and at most {} (fractional "
+                "accelerators are not supported)",
+                text, kMaxAcceleratorsPerNode));
       return std::nullopt;
     }
     choice.name = name;
@@ -421,10 +428,10 @@ class Walker {
         }
       } else if (key == "cpus") {
         if (v.IsNull()) continue;
-        r.cpus = QuantityField(v, f, "8 or '8+'");
+        r.cpus = QuantityField(v, f, "8 or '8+'", spec::kMaxCpus);
       } else if (key == "memory") {
         if (v.IsNull()) continue;
-        r.memory_gib = QuantityField(v, f, "64 or '64+' (GiB)");
+        r.memory_gib = QuantityField(v, f, "64 or '64+' (GiB)", spec::kMaxMemoryGib);
       } else if (key == "infra") {
         has_infra = true;
         auto s = String(v, f);
@@ -458,15 +465,15 @@ class Walker {
         r.ports = Ports(v, f);
       } else if (key == "max_hourly_cost") {
         auto n = Number(v, f, "120.5 (USD per hour, all nodes)");
-        if (n && *n <= 0) {
-          Error(v, f, "must be greater than 0");
+        if (n && (*n <= 0 || *n > 1e7)) {
+          Error(v, f, "must be greater than 0 and at most 10000000 (USD per hour)");
         } else if (n) {
           r.max_hourly_cost = *n;
         }
       } else if (key == "accelerator_flops") {
         auto n = Number(v, f, "3.1e21 (total FLOPs of the job)");
-        if (n && *n <= 0) {
-          Error(v, f, "must be greater than 0");
+        if (n && (*n <= 0 || *n > 1e30)) {
+          Error(v, f, "must be greater than 0 and at most 1e30");
         } else if (n) {
           r.accelerator_flops = *n;
         }

@@ -280,6 +280,36 @@ TEST_F(ServerTest, BytesThatAreNotUtf8GetClearErrors) {
   EXPECT_EQ(J::parse(c.Call("GET", "/v1/jobs")->body)["jobs"].size(), 1u);
 }
 
+// Numbers in requests and files are range-checked: a clear 400 or exit 2, never an overflow.
+TEST_F(ServerTest, OutOfRangeNumbersAreRefusedWithTheRange) {
+  ASSERT_EQ(Awan("server start").code, 0);
+  auto c = Client(Token());
+  for (const char* bad : {"1e308", "-5", "0", "\"soon\""}) {
+    auto r = c.Call("POST", "/v1/sim/outage",
+                    fmt::format("{{\"provider\": \"aws\", \"for_seconds\": {}}}", bad));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_THAT(r->body, HasSubstr("at most 31536000")) << bad;
+  }
+  auto cli = Awan("sim outage aws --for 1e308");
+  EXPECT_EQ(cli.code, 2);
+  EXPECT_THAT(cli.err, HasSubstr("at most 365d"));
+  // Nothing went down.
+  const J books = J::parse(c.Call("GET", "/v1/sim/books?provider=aws")->body);
+  EXPECT_FALSE(books.empty());
+  const int64_t job =
+      LaunchDetached(Task("n", "resources: {accelerators: H100:8}\nrun: echo up\n"));
+  EXPECT_TRUE(WaitState(job, "SUCCEEDED"));
+  const std::string fleet = Task("huge-fleet",
+                                 "start: 2026-01-01\npools:\n  - {provider: aws, "
+                                 "region: us-east-1, accelerator: H100, nodes: "
+                                 "2147483648}\n");
+  auto simulate = Awan("simulate --fleet " + fleet + " --synthetic 10");
+  EXPECT_EQ(simulate.code, 2) << simulate.err;
+  EXPECT_THAT(simulate.err,
+              HasSubstr("pools[0].nodes: must be a number of at least 1 and at most"));
+}
+
 TEST_F(ServerTest, ServerStartStopAndStatus) {
   EXPECT_EQ(Awan("server status").code, 1);
   auto start = Awan("server start");

@@ -10,6 +10,12 @@
 
 namespace awan::spec {
 
+// The ranges the parser accepts (larger is a typo, not a machine); see docs/task-spec.md.
+inline constexpr int kMaxAcceleratorsPerNode = 4096;
+inline constexpr double kMaxCpus = 100000;               // per node
+inline constexpr double kMaxMemoryGib = 1000000;         // per node
+inline constexpr double kMaxDurationS = 3650.0 * 86400;  // scheduling.estimated_duration
+
 // "8" (exactly) or "8+" (at least).
 struct Quantity {
   double value = 0;

@@ -184,5 +184,24 @@ TEST(FleetTest, SimSettingsAreRead) {
   EXPECT_EQ(c.seed, 7u);
 }
 
+TEST(FleetTest, NumbersOutOfRangeAreErrorsNotOverflows) {
+  auto fleet = ParseFleet(R"(providers:
+  - {name: aws, kind: sim, emulates: aws, default_capacity: 1e12}
+  - {name: gcp, kind: sim, emulates: gcp, delay_ms: -5}
+  - {name: oci, kind: sim, emulates: oci, failures: [{error: transient, probability: 2}]}
+  - {name: lab, kind: slurm, nodes: 2147483648}
+)",
+                          "fleet.yaml", Builtin(), Machine());
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  ASSERT_EQ(fleet->errors.size(), 4u);
+  EXPECT_THAT(fleet->errors[0], HasSubstr("providers[0].default_capacity: must be a number of at "
+                                          "least 0 and at most 1000000, not 1e12"));
+  EXPECT_THAT(fleet->errors[1], HasSubstr("providers[1].delay_ms: must be a number of at least 0"));
+  EXPECT_THAT(fleet->errors[2],
+              HasSubstr("probability: must be a number of at least 0 and at most 1"));
+  EXPECT_THAT(fleet->errors[3], HasSubstr("providers[3].nodes: must be a number of at least 1 and "
+                                          "at most 1000000, not 2147483648"));
+}
+
 }  // namespace
 }  // namespace awan::providers

@@ -1,5 +1,6 @@
 #include "awan/scheduler/fleet_model.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -81,6 +82,32 @@ TEST(FleetModelTest, ErrorsNameFileLineAndField) {
       HasSubstr("contracts[0].ramp: list the steps"));
   EXPECT_THAT(ParseFleetModel("start: 2026-01-01\npools: [\n", "f.yaml").status().message(),
               HasSubstr("YAML error"));
+}
+
+TEST(FleetModelTest, NumbersOutOfRangeAreErrorsNotOverflows) {
+  const auto error = [](const std::string& pool_fields) {
+    auto f = ParseFleetModel(
+        "start: 2026-01-01\npools:\n  - {provider: aws, region: r, "
+        "accelerator: H100, " +
+            pool_fields + "}\n",
+        "f.yaml");
+    EXPECT_FALSE(f.ok()) << pool_fields;
+    return f.ok() ? std::string() : std::string(f.status().message());
+  };
+  EXPECT_THAT(error("nodes: 2147483648"),
+              HasSubstr("f.yaml:3:58: pools[0].nodes: must be a number of at least 1 and at most "
+                        "1000000, not 2147483648"));
+  EXPECT_THAT(error("nodes: 1.5"), HasSubstr("pools[0].nodes: must be a whole number, not 1.5"));
+  EXPECT_THAT(error("nodes: 4, accelerators_per_node: 1e12"),
+              HasSubstr("pools[0].accelerators_per_node: must be a number of at least 1 and at "
+                        "most 1024"));
+  std::string many = "start: 2026-01-01\npools:\n";
+  for (int i = 0; i < 11; ++i) {
+    many +=
+        fmt::format("  - {{provider: aws, region: r{}, accelerator: H100, nodes: 1000000}}\n", i);
+  }
+  EXPECT_THAT(ParseFleetModel(many, "f.yaml").status().message(),
+              HasSubstr("11000000 nodes in all; a fleet file holds at most 10000000"));
 }
 
 }  // namespace

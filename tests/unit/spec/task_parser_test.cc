@@ -281,5 +281,26 @@ TEST(TaskParserTest, SchedulingErrorsNameTheField) {
   EXPECT_THAT(ErrorOf("scheduling: [1]\nrun: x\n"), HasSubstr("scheduling: must be a mapping"));
 }
 
+TEST(TaskParserTest, NumbersOutOfRangeAreErrorsNotOverflows) {
+  EXPECT_THAT(ErrorOf("resources: {accelerators: 'H100:1e12'}\nrun: x\n"),
+              HasSubstr("task.yaml:1:27: resources.accelerators: count in 'H100:1e12' must be a "
+                        "whole number of at least 1 and at most 4096"));
+  EXPECT_THAT(ErrorOf("resources: {accelerators: {H100: 2147483648}}\nrun: x\n"),
+              HasSubstr("at most 4096"));
+  EXPECT_THAT(ErrorOf("resources: {cpus: 1e12}\nrun: x\n"),
+              HasSubstr("resources.cpus: 1e12 is more than any machine has (at most 100000)"));
+  EXPECT_THAT(ErrorOf("resources: {memory: 1e300+}\nrun: x\n"), HasSubstr("resources.memory"));
+  EXPECT_THAT(ErrorOf("num_nodes: 2147483648\nrun: x\n"), HasSubstr("num_nodes"));
+  EXPECT_THAT(ErrorOf("scheduling: {estimated_duration: 1e300d}\nrun: x\n"),
+              HasSubstr("scheduling.estimated_duration: must be a positive duration of at most "
+                        "3650d"));
+  EXPECT_THAT(ErrorOf("resources: {max_hourly_cost: 1e300}\nrun: x\n"),
+              HasSubstr("at most 10000000"));
+  EXPECT_EQ(MustParse("resources: {accelerators: H100:8, cpus: 96+, memory: 2048}\nrun: x\n")
+                .resources[0]
+                .accelerator_count,
+            8);
+}
+
 }  // namespace
 }  // namespace awan::spec
