@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <array>
 #include <boost/asio.hpp>
@@ -118,16 +119,76 @@ struct ApiServer::Impl {
   std::thread thread;
   int port = 0;
 
+  // Open connections, and those waiting for a request (the ones closed first when the limit is
+  // reached), oldest first. Loop-thread state of the io_context.
+  size_t open_connections = 0;
+  size_t connection_limit = 0;
+  uint64_t next_idle = 0;
+  std::map<uint64_t, beast::tcp_stream*> idle;
+
+  // Closes the connection that has waited longest for a request; false if none waits.
+  bool EvictIdle() {
+    if (idle.empty()) return false;
+    beast::tcp_stream* oldest = idle.begin()->second;
+    idle.erase(idle.begin());
+    boost::system::error_code ec;
+    oldest->socket().close(ec);
+    return true;
+  }
+
   net::awaitable<void> Accept() {
+    net::steady_timer backoff(io);
     for (;;) {
       boost::system::error_code ec;
       tcp::socket socket =
           co_await acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
       if (ec) {
         if (ec == net::error::operation_aborted) co_return;
+        // Out of descriptors (or memory): make room and wait a little instead of spinning.
+        if (!EvictIdle())
+          spdlog::warn("accept: {}; waiting for connections to close", ec.message());
+        backoff.expires_after(std::chrono::milliseconds(50));
+        co_await backoff.async_wait(net::redirect_error(net::use_awaitable, ec));
+        continue;
+      }
+      if (open_connections >= connection_limit && !EvictIdle()) {
+        socket.close(ec);  // every connection is busy with a request: this one waits its turn
         continue;
       }
       net::co_spawn(io, Session(std::move(socket)), net::detached);
+    }
+  }
+
+  // Writes a short error answer and closes the connection.
+  net::awaitable<void> Refuse(beast::tcp_stream& stream, http::status status,
+                              const std::string& message) {
+    boost::system::error_code ec;
+    Response res = Error(status, message, 11);
+    res.keep_alive(false);
+    res.prepare_payload();
+    stream.expires_after(std::chrono::seconds(5));
+    co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  // 413, then a lingering close: stop sending, then read and drop what the client is still sending
+  // (for a few seconds at most), so closing does not reset the connection before it reads the 413.
+  net::awaitable<void> TooLarge(beast::tcp_stream& stream) {
+    boost::system::error_code ec;
+    Response res =
+        Error(http::status::payload_too_large,
+              fmt::format("request body is larger than {} bytes", options.max_body_bytes), 11);
+    res.keep_alive(false);
+    res.prepare_payload();
+    stream.expires_after(std::chrono::seconds(5));
+    co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.expires_after(std::chrono::seconds(5));
+    std::array<char, 65536> sink{};
+    size_t drained = 0;
+    while (!ec && drained < 64 * options.max_body_bytes) {
+      drained += co_await stream.async_read_some(net::buffer(sink),
+                                                 net::redirect_error(net::use_awaitable, ec));
     }
   }
 
@@ -135,29 +196,52 @@ struct ApiServer::Impl {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     boost::system::error_code ec;
-    for (;;) {
+    ++open_connections;
+    struct Closed {
+      Impl* impl;
+      uint64_t* idle_key;
+      ~Closed() {
+        if (*idle_key != 0) impl->idle.erase(*idle_key);
+        --impl->open_connections;
+      }
+    };
+    uint64_t idle_key = 0;
+    const Closed closed{this, &idle_key};
+    for (bool first = true;; first = false) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options.max_body_bytes);
-      stream.expires_after(std::chrono::seconds(120));
+      parser.header_limit(static_cast<uint32_t>(options.max_header_bytes));
+      // Waiting for a request (evictable when connections run out), then its headers in time.
+      idle_key = ++next_idle;
+      idle[idle_key] = &stream;
+      stream.expires_after(
+          std::chrono::seconds(first ? options.header_timeout_s : options.idle_timeout_s));
+      co_await http::async_read_header(stream, buffer, parser,
+                                       net::redirect_error(net::use_awaitable, ec));
+      idle.erase(idle_key);
+      idle_key = 0;
+      if (ec == http::error::header_limit) {
+        // No line end in what was read: the request line alone is too long.
+        const std::string_view head(static_cast<const char*>(buffer.data().data()),
+                                    buffer.data().size());
+        const bool target = head.find("\r\n") == std::string_view::npos;
+        co_await Refuse(
+            stream,
+            target ? http::status::uri_too_long : http::status::request_header_fields_too_large,
+            fmt::format("the request {} is larger than {} bytes", target ? "target" : "header",
+                        options.max_header_bytes));
+        co_return;
+      }
+      if (ec == http::error::body_limit) {  // its Content-Length says so already
+        co_await TooLarge(stream);
+        co_return;
+      }
+      if (ec) break;
+      stream.expires_after(std::chrono::seconds(options.body_timeout_s));
       co_await http::async_read(stream, buffer, parser,
                                 net::redirect_error(net::use_awaitable, ec));
       if (ec == http::error::body_limit) {
-        Response res =
-            Error(http::status::payload_too_large,
-                  fmt::format("request body is larger than {} bytes", options.max_body_bytes), 11);
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
-        // Lingering close: stop sending, then read and drop what the client is still sending (for a
-        // few seconds at most), so closing does not reset the connection before it reads the 413.
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-        stream.expires_after(std::chrono::seconds(5));
-        std::array<char, 65536> sink{};
-        size_t drained = 0;
-        while (!ec && drained < 64 * options.max_body_bytes) {
-          drained += co_await stream.async_read_some(net::buffer(sink),
-                                                     net::redirect_error(net::use_awaitable, ec));
-        }
+        co_await TooLarge(stream);
         co_return;
       }
       if (ec) break;
@@ -174,6 +258,7 @@ struct ApiServer::Impl {
       Response res = Handle(req, target);
       res.keep_alive(keep);
       res.prepare_payload();
+      stream.expires_after(std::chrono::seconds(options.body_timeout_s));
       co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
       if (ec || !keep) break;
     }
@@ -619,6 +704,20 @@ absl::Status ApiServer::Start() {
     return absl::UnavailableError(fmt::format("cannot listen on {}:{}: {}", impl_->options.host,
                                               impl_->options.port, e.what()));
   }
+  // Connections never take the last descriptors: jobs, the store and logs need some too.
+  rlimit files{};
+  size_t limit = impl_->options.max_connections;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    if (files.rlim_cur < files.rlim_max) {
+      files.rlim_cur = std::min<rlim_t>(files.rlim_max, 1 << 20);
+      setrlimit(RLIMIT_NOFILE, &files);
+      getrlimit(RLIMIT_NOFILE, &files);
+    }
+    const size_t reserve = 64 + files.rlim_cur / 4;
+    limit = std::min(limit, files.rlim_cur > reserve ? static_cast<size_t>(files.rlim_cur - reserve)
+                                                     : size_t{16});
+  }
+  impl_->connection_limit = std::max<size_t>(limit, 16);
   net::co_spawn(impl_->io, impl_->Accept(), net::detached);
   impl_->thread = std::thread([this] { impl_->io.run(); });
   return absl::OkStatus();

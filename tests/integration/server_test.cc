@@ -1,9 +1,12 @@
 // The real `awan` binary and the server it starts, as a user drives them: launch, logs, cancel,
 // queueing, kill -9 of the server mid-job, auth, bad input. Each test has its own AWAN_HOME.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -308,6 +311,86 @@ TEST_F(ServerTest, OutOfRangeNumbersAreRefusedWithTheRange) {
   EXPECT_EQ(simulate.code, 2) << simulate.err;
   EXPECT_THAT(simulate.err,
               HasSubstr("pools[0].nodes: must be a number of at least 1 and at most"));
+}
+
+// Sends raw bytes to the server and returns what it answers (until it closes, or 10 s).
+std::string RawExchange(int port, const std::string& bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  (void)!send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+    answer.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return answer;
+}
+
+int ServerPort(const fs::path& home) {
+  auto info = awan::client::ReadServerInfo(home.string());
+  return info.ok() ? std::stoi(info->url.substr(info->url.rfind(':') + 1)) : 0;
+}
+
+// Idle connections cannot starve the API: with few descriptors and more idle connections than it
+// can hold, the server neither spins nor stops answering; oversized request lines and headers get
+// 414 and 431.
+TEST_F(ServerTest, IdleConnectionsCannotStarveTheApi) {
+  auto start = awan::testing::RunCommand(fmt::format(
+      "bash -c 'ulimit -n 256 && env AWAN_HOME={} {} server start'", home_.string(), AWAN_BINARY));
+  ASSERT_EQ(start.code, 0) << start.err;
+  const int port = ServerPort(home_);
+  const pid_t server = static_cast<pid_t>(awan::client::ReadServerInfo(home_.string())->pid);
+  std::vector<int> idle;
+  for (int i = 0; i < 600; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      idle.push_back(fd);
+    } else {
+      close(fd);
+    }
+  }
+  EXPECT_GT(idle.size(), 256u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto cpu = [&] {
+    std::istringstream stat(Slurp(fmt::format("/proc/{}/stat", server)));
+    std::string field;
+    int64_t ticks = 0;
+    for (int i = 1; i <= 15 && stat >> field; ++i) {
+      if (i == 14 || i == 15) ticks += std::stoll(field);
+    }
+    return ticks;
+  };
+  const int64_t before = cpu();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double busy =
+      static_cast<double>(cpu() - before) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  EXPECT_LT(busy, 0.5) << "the server spun on its accept loop";
+  auto health = Client("").Call("GET", "/v1/health");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Client(Token()).Call("GET", "/v1/jobs")->status, 200);
+  for (int fd : idle) close(fd);
+
+  const std::string long_target = RawExchange(
+      port, "GET /v1/jobs?x=" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_THAT(long_target, HasSubstr("HTTP/1.1 414"));
+  const std::string big_header = RawExchange(
+      port, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
+  EXPECT_THAT(big_header, HasSubstr("HTTP/1.1 431"));
+  EXPECT_EQ(Client("").Call("GET", "/v1/health")->status, 200);
 }
 
 TEST_F(ServerTest, ServerStartStopAndStatus) {

@@ -22,6 +22,13 @@ struct ServerOptions {
   std::string token;
   size_t max_body_bytes = 1 << 20;
   std::string home;  // reported by GET /v1/server
+  // Connections: at most this many at once (and never more than the fd limit allows, less a
+  // reserve for jobs, the store and logs); past it the longest-idle connection is closed.
+  size_t max_connections = 4096;
+  int header_timeout_s = 10;           // a request's start line and headers, from its first byte
+  int idle_timeout_s = 60;             // a kept-alive connection waiting for its next request
+  int body_timeout_s = 60;             // a request's body, once its headers are in
+  size_t max_header_bytes = 16 << 10;  // larger: 431 (or 414 when the target alone is larger)
 };
 
 class ApiServer {
