@@ -33,6 +33,7 @@ void Catalog::Add(const OfferingRow& row) {
   o.memory_gib = row.memory_gib;
   o.price = row.price;
   o.spot_price = row.spot_price;
+  o.divisible = row.divisible;
   offerings_.push_back(o);
   finalized_ = false;
 }

@@ -22,6 +22,12 @@ namespace {
 
 using catalog::Catalog;
 using catalog::kNoSymbol;
+
+// Whether an offering gives what a task asks for: exactly (or at least) that much, or — on a
+// machine shared out by CPUs and memory — no more than it has.
+bool Fits(const spec::Quantity& q, const catalog::Offering& o, double offered) {
+  return o.divisible ? q.value <= offered : q.Admits(offered);
+}
 using catalog::Offering;
 using catalog::Symbol;
 
@@ -177,8 +183,8 @@ class Ranker {
       return;
     }
     if (x.accelerator != kNoSymbol && o.accelerator_count != r.accelerator_count) return;
-    if (r.cpus && !r.cpus->Admits(o.vcpus)) return;
-    if (r.memory_gib && !r.memory_gib->Admits(o.memory_gib)) return;
+    if (r.cpus && !Fits(*r.cpus, o, o.vcpus)) return;
+    if (r.memory_gib && !Fits(*r.memory_gib, o, o.memory_gib)) return;
     const double price = Price(x, o);
     if (price <= 0) return;
     const double cost = price * task_.num_nodes;
@@ -295,7 +301,7 @@ class Ranker {
     auto quantity_stage = [&](const std::optional<spec::Quantity>& q, const char* what,
                               std::function<double(const Offering&)> field) {
       if (!q) return;
-      stages.push_back({[q, field](const Offering& o) { return q->Admits(field(o)); },
+      stages.push_back({[q, field](const Offering& o) { return Fits(*q, o, field(o)); },
                         [&, q, what, field](const std::vector<uint32_t>& before) {
                           std::set<double> values;
                           for (uint32_t i : before) values.insert(field(c.offerings()[i]));

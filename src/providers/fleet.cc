@@ -358,6 +358,13 @@ const std::map<std::string, Factory>& Factories() {
 
 }  // namespace
 
+Fleet LocalOnlyFleet(const LocalResources& machine) {
+  Fleet fleet;
+  fleet.providers.push_back(std::make_unique<LocalProvider>(machine));
+  fleet.source = "this machine only";
+  return fleet;
+}
+
 Provider* Fleet::Find(std::string_view name) const {
   for (const auto& p : providers) {
     if (p->name() == name) return p.get();

@@ -363,7 +363,7 @@ struct ApiServer::Impl {
           {"cpus", controller.machine().cpus},
           {"memory_gib", controller.machine().memory_gib},
           {"gpus", gpus}}}};
-    const controller::JobController::SchedulerSummary sched = controller.scheduler_summary();
+    const controller::SchedulerSummary sched = controller.scheduler_summary();
     j["scheduler"] = sched.enabled ? J{{"policy", sched.policy},
                                        {"fleet", sched.fleet_file},
                                        {"queued", sched.queued},

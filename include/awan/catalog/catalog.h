@@ -29,6 +29,9 @@ struct Offering {
   double memory_gib = 0;
   double price = 0;       // on-demand USD/hour per node; 0 = not offered on demand
   double spot_price = 0;  // spot USD/hour per node; 0 = no spot
+  // A machine shared out by CPUs and memory (the local machine): a task asking for up to `vcpus`
+  // and `memory_gib` fits, not only one asking for exactly that.
+  bool divisible = false;
 };
 
 // The strings of an offering, as read from a file.
@@ -36,6 +39,7 @@ struct OfferingRow {
   std::string_view provider, region, zone, instance_type, accelerator;
   int accelerator_count = 0;
   double vcpus = 0, memory_gib = 0, price = 0, spot_price = 0;
+  bool divisible = false;
 };
 
 // Where a provider's offerings came from.

@@ -26,6 +26,8 @@ class BlockList {
                int64_t now) const;
   // The blocks still in force, as optimizer rules (the ranking then skips them).
   std::vector<optimizer::BlockRule> Active(int64_t now) const;
+  // When the earliest block still in force ends (INT64_MAX when none is).
+  int64_t NextEnd(int64_t now) const;
   size_t size() const { return blocks_.size(); }
 
  private:

@@ -50,6 +50,9 @@ struct Fleet {
   catalog::Catalog BuildCatalog() const;
 };
 
+// A fleet of this machine alone (the `local` provider).
+Fleet LocalOnlyFleet(const LocalResources& machine);
+
 // The embedded default fleet's config, as YAML (what `awan check-config --default` prints).
 std::string DefaultFleetYaml();
 

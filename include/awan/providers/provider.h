@@ -20,6 +20,9 @@
 namespace awan::catalog {
 class Catalog;
 }
+namespace awan::spec {
+struct Task;
+}
 
 namespace awan::providers {
 
@@ -53,6 +56,10 @@ struct Offer {
   int accelerator_count = 0;  // per node
   bool spot = false;
   int num_nodes = 1;
+  // What the task asks of each node (0: the provider's default); a machine shared out by CPUs and
+  // memory (the local one) books exactly this. Integers: milli-CPUs and MiB.
+  int64_t cpu_millis = 0;
+  int64_t memory_mib = 0;
 };
 
 // Nodes held for one job.
@@ -61,6 +68,11 @@ struct Allocation {
   std::string region, zone, instance_type;
   std::vector<std::string> hosts;  // one per node, rank order
   int64_t ready_at = 0;            // ms since epoch: usable from then (provisioning delay)
+  // Per node, the accelerator indices it may use (CUDA_VISIBLE_DEVICES); empty: 0..count-1, as on
+  // a cloud node that holds its accelerators alone.
+  std::vector<std::vector<int>> devices;
+  // Per node, the address the other nodes reach it at (AWAN_NODE_IPS); empty: the hosts.
+  std::vector<std::string> addresses;
 };
 
 using ProvisionResult = std::variant<Allocation, ProviderError>;
@@ -85,9 +97,19 @@ class Provider {
   // Called by `awan check-config` and at server start; may take a few seconds.
   virtual absl::Status Check() { return absl::OkStatus(); }
   // After a server restart: books an allocation that is still in use again (no-op by default).
-  virtual void Readopt(const std::string& allocation_id, const Offer& offer) {
-    (void)allocation_id;
+  // `allocation` has the id, hosts and devices the nodes were started with.
+  virtual void Readopt(const Allocation& allocation, const Offer& offer) {
+    (void)allocation;
     (void)offer;
+  }
+  // Owned capacity that costs nothing (the local machine): a job whose best placement is here waits
+  // for room when it is full, rather than failing over to capacity that is paid for.
+  virtual bool WaitWhenFull() const { return false; }
+  // Why this provider can never run `task` (a sentence), when it can tell; shown when no provider
+  // of the fleet can.
+  virtual std::optional<std::string> WhyNever(const spec::Task& task) const {
+    (void)task;
+    return std::nullopt;
   }
 };
 

@@ -50,7 +50,7 @@ class SimProvider final : public Provider {
   NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) override;
   void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
   void Release(const std::string& allocation_id) override;
-  void Readopt(const std::string& allocation_id, const Offer& offer) override;
+  void Readopt(const Allocation& allocation, const Offer& offer) override;
 
   // Emulation controls. `region` "" = the whole provider; `until` 0 = until restored.
   void SetOutage(const std::string& region, int64_t until);

@@ -46,7 +46,7 @@ class SshProvider final : public Provider {
   NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) override;
   void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
   void Release(const std::string& allocation_id) override;
-  void Readopt(const std::string& allocation_id, const Offer& offer) override;
+  void Readopt(const Allocation& allocation, const Offer& offer) override;
   absl::Status Check() override;
 
   // The offering name of a host's shape, e.g. "ssh-H100x8" or "ssh-cpu16".

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace awan::providers {
 
@@ -23,6 +24,14 @@ bool BlockList::Blocked(std::string_view provider, std::string_view region, std:
     return b.until > now && (b.provider.empty() || b.provider == provider) &&
            (b.region.empty() || b.region == region) && (b.zone.empty() || b.zone == zone);
   });
+}
+
+int64_t BlockList::NextEnd(int64_t now) const {
+  int64_t next = std::numeric_limits<int64_t>::max();
+  for (const Block& b : blocks_) {
+    if (b.until > now) next = std::min(next, b.until);
+  }
+  return next;
 }
 
 std::vector<optimizer::BlockRule> BlockList::Active(int64_t now) const {

@@ -156,12 +156,13 @@ void SimProvider::Release(const std::string& allocation_id) {
   held_.erase(it);
 }
 
-void SimProvider::Readopt(const std::string& allocation_id, const Offer& offer) {
+void SimProvider::Readopt(const Allocation& allocation, const Offer& offer) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (allocation_id.empty() || held_.count(allocation_id) != 0) return;
+  if (allocation.id.empty() || held_.count(allocation.id) != 0) return;
   used_[Key(offer.region, offer.zone, offer.instance_type)] += offer.num_nodes;
-  held_[allocation_id] = {
-      offer.region, offer.zone, offer.instance_type, offer.num_nodes, offer.spot, {}, 0};
+  held_[allocation.id] = {
+      offer.region,     offer.zone, offer.instance_type, offer.num_nodes, offer.spot,
+      allocation.hosts, 0};
 }
 
 void SimProvider::SetOutage(const std::string& region, int64_t until) {

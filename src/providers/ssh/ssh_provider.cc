@@ -285,12 +285,22 @@ void SshProvider::Release(const std::string& allocation_id) {
   }
 }
 
-void SshProvider::Readopt(const std::string& allocation_id, const Offer& offer) {
+void SshProvider::Readopt(const Allocation& allocation, const Offer& offer) {
   std::lock_guard<std::mutex> lock(mu_);
   int taken = 0;
+  // The hosts the nodes run on when they are known, else any free ones of the shape.
+  for (const std::string& label : allocation.hosts) {
+    for (size_t i = 0; i < config_.hosts.size(); ++i) {
+      if (held_by_[i].empty() && config_.hosts[i].Label() == label) {
+        held_by_[i] = allocation.id;
+        ++taken;
+        break;
+      }
+    }
+  }
   for (size_t i = 0; i < config_.hosts.size() && taken < offer.num_nodes; ++i) {
     if (held_by_[i].empty() && InstanceType(config_.hosts[i]) == offer.instance_type) {
-      held_by_[i] = allocation_id;
+      held_by_[i] = allocation.id;
       ++taken;
     }
   }

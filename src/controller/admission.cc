@@ -1,0 +1,68 @@
+#include "admission.h"
+
+#include <fmt/format.h>
+
+#include "awan/common/status_macros.h"
+#include "awan/optimizer/optimizer.h"
+#include "awan/spec/task_parser.h"
+#include "fleet_queue.h"
+
+namespace awan::controller {
+
+std::vector<std::string> ProvidersThatMayRun(const providers::Fleet& fleet, const spec::Task& task,
+                                             std::vector<std::string>& why) {
+  std::vector<std::string> may;
+  for (const auto& p : fleet.providers) {
+    if (auto never = p->WhyNever(task)) {
+      why.push_back(*never);
+    } else {
+      may.push_back(p->name());
+    }
+  }
+  if (why.empty()) may.clear();
+  return may;
+}
+
+absl::StatusOr<std::shared_ptr<const spec::Task>> Admission::Admit(
+    std::string_view yaml, std::string_view source, const std::string& base_dir) const {
+  ASSIGN_OR_RETURN(spec::Task task, spec::ParseTask(yaml, source, base_dir));
+  for (const auto& [name, value] : task.envs) {
+    if (!value) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: envs.{} has no value; give it one in the task file", source, name));
+    }
+  }
+  if (fleet_.scheduler && ForTheScheduler(task)) {
+    RETURN_IF_ERROR(CheckSchedulable(task, *fleet_.scheduler));
+  } else {
+    RETURN_IF_ERROR(CheckSomeProviderCanRunIt(task));
+  }
+  return std::make_shared<const spec::Task>(std::move(task));
+}
+
+// Some provider of the fleet must be able to run it, even if none has room right now.
+absl::Status Admission::CheckSomeProviderCanRunIt(const spec::Task& task) const {
+  // A provider that says it can never run the task (a gang bigger than this machine) is left out,
+  // even where one node would match its offerings.
+  std::vector<std::string> why;
+  optimizer::OptimizeOptions o;
+  o.top = 1;
+  o.providers = ProvidersThatMayRun(fleet_, task, why);
+  optimizer::OptimizeResult ranking;
+  if (!o.providers.empty() || why.empty()) {
+    ASSIGN_OR_RETURN(ranking, optimizer::Optimize(task, catalog_, o));
+    if (!ranking.candidates.empty()) return absl::OkStatus();
+  }
+  if (fleet_.providers.size() == 1 && !why.empty()) return absl::InvalidArgumentError(why[0]);
+  std::string reason = ranking.infeasible_reason;
+  if (reason.empty() && !why.empty()) reason = why[0];
+  std::string more;
+  for (const std::string& w : why) {
+    if (w != reason) more += (more.empty() ? " (" : "; ") + w;
+  }
+  if (!more.empty()) more += ")";
+  return absl::InvalidArgumentError(
+      fmt::format("no provider of the fleet can run this task: {}{}", reason, more));
+}
+
+}  // namespace awan::controller

@@ -1,0 +1,246 @@
+#include "node_runner.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <filesystem>
+
+namespace awan::controller {
+namespace {
+
+namespace fs = std::filesystem;
+using store::JobState;
+using store::MakeTransition;
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+}  // namespace
+
+NodeRunner::NodeRunner(ActiveJobs& jobs, const ControllerOptions& options)
+    : jobs_(jobs), options_(options) {}
+
+std::string NodeRunner::JobDir(int64_t id) const {
+  return (fs::path(options_.home) / "jobs" / std::to_string(id)).string();
+}
+std::string NodeRunner::LogPath(int64_t id) const { return JobDir(id) + "/job.log"; }
+
+void NodeRunner::Finish(int64_t id, JobState from, JobState to, const std::string& reason,
+                        std::optional<int> code) {
+  store::Transition t = MakeTransition(from, to, reason, Now());
+  t.exit_code = code;
+  (void)jobs_.Apply(id, t).ok();  // a refused write is logged by Apply; the nodes stop regardless
+}
+
+void NodeRunner::Provisioned(int64_t id, providers::Provider* provider,
+                             providers::Allocation allocation, int accelerators_per_node) {
+  Provisioning prov{provider, std::move(allocation), accelerators_per_node};
+  if (prov.allocation.ready_at <= Now()) {
+    StartNodes(id, std::move(prov));  // no provisioning delay (this machine): start in this pass
+  } else {
+    provisioning_[id] = std::move(prov);
+  }
+}
+
+void NodeRunner::Adopt(int64_t id, JobNodes nodes) { running_[id] = std::move(nodes); }
+
+// The allocation is ready: start the workload on each node.
+void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
+  const ActiveJob* job = jobs_.Find(id);
+  if (job == nullptr || job->record.state != JobState::kProvisioning) {
+    prov.provider->Release(prov.allocation.id);
+    return;
+  }
+  const spec::Task& task = *job->task;
+  const providers::Allocation& a = prov.allocation;
+  JobNodes r;
+  r.provider = prov.provider;
+  r.allocation = a.id;
+  const std::string ips = Join(a.addresses.empty() ? a.hosts : a.addresses);
+  for (int rank = 0; rank < task.num_nodes; ++rank) {
+    const size_t node = static_cast<size_t>(rank);
+    providers::NodeSpec spec;
+    spec.job_id = id;
+    spec.rank = rank;
+    spec.num_nodes = task.num_nodes;
+    spec.node_dir = fmt::format("{}/node-{}", JobDir(id), rank);
+    spec.log_path = LogPath(id);
+    spec.workdir = task.workdir;
+    spec.setup = task.setup;
+    spec.run = task.run;
+    for (const auto& [k, v] : task.envs) spec.envs.emplace_back(k, v.value_or(""));
+    spec.envs.emplace_back("AWAN_PROVIDER", prov.provider->name());
+    if (node < a.devices.size()) {
+      spec.gpu_indices = a.devices[node];
+    } else {
+      // A node sees the accelerators of its instance, numbered from 0 as on a cloud node.
+      for (int g = 0; g < prov.accelerators_per_node; ++g) spec.gpu_indices.push_back(g);
+    }
+    spec.node_ips = ips;
+    std::string gpus;
+    for (int g : spec.gpu_indices) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
+    const std::string host = node < a.hosts.size() ? a.hosts[node] : "";
+    // The node's record exists before its process does, so a crash in between is visible.
+    (void)jobs_.PutNode({id, rank, prov.provider->name(), host, 0, 0, spec.node_dir, gpus, a.id});
+    auto handle = prov.provider->StartNode(a, spec);
+    if (!handle.ok()) {
+      Stop(r);
+      r.kill_at = Now();
+      running_[id] = std::move(r);
+      Finish(id, JobState::kProvisioning, JobState::kFailed,
+             fmt::format("node {}: {}", rank, std::string(handle.status().message())),
+             std::nullopt);
+      return;
+    }
+    (void)jobs_.PutNode({id, rank, prov.provider->name(), host, handle->pid, handle->pid_start,
+                         spec.node_dir, gpus, a.id});
+    r.nodes.push_back(*handle);
+    r.node_dirs.push_back(spec.node_dir);
+  }
+  running_[id] = std::move(r);
+  Finish(id, JobState::kProvisioning, JobState::kRunning,
+         fmt::format("{} node(s) started on {}", task.num_nodes, prov.provider->name()),
+         std::nullopt);
+}
+
+void NodeRunner::Signal(const JobNodes& r, int signal) const {
+  for (size_t i = 0; i < r.nodes.size(); ++i) {
+    r.provider->SignalNode(r.node_dirs[i], r.nodes[i], signal);
+  }
+}
+
+void NodeRunner::Stop(JobNodes& r) {
+  Signal(r, SIGTERM);
+  r.kill_at = Now() + options_.cancel_grace_ms;
+}
+
+// Looks at one running job's nodes and records what happened.
+void NodeRunner::Watch(int64_t id, JobNodes& r, const ActiveJob& job) {
+  const JobState state = job.record.state;
+  if (state == JobState::kRunning && job.record.cancel_requested) {
+    Finish(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", std::nullopt);
+    Stop(r);
+    return;
+  }
+  bool all_exited = true;
+  std::optional<int> first_failure;
+  int failed_rank = -1;
+  std::string gone;
+  for (size_t i = 0; i < r.nodes.size(); ++i) {
+    const providers::NodeProbe p = r.provider->ProbeNode(r.node_dirs[i], r.nodes[i]);
+    if (p.state == providers::NodeState::kRunning) {
+      all_exited = false;
+    } else if (p.state == providers::NodeState::kExited) {
+      if (p.exit_code != 0 && !first_failure) {
+        first_failure = p.exit_code;
+        failed_rank = static_cast<int>(i);
+      }
+    } else if (gone.empty()) {
+      gone = fmt::format("node {}: {}", i, p.detail);
+    }
+  }
+  if (!gone.empty()) {
+    Finish(id, state, JobState::kFailed, gone, std::nullopt);
+    Stop(r);
+  } else if (first_failure) {
+    Finish(id, state, JobState::kFailed,
+           fmt::format("node {} exited with code {}", failed_rank, *first_failure), first_failure);
+    Stop(r);  // a gang fails together
+  } else if (all_exited) {
+    Finish(id, state, JobState::kSucceeded, "exit code 0", 0);
+    r.kill_at = Now();  // nothing should be left; anything that is gets SIGKILL, then release
+  }
+}
+
+void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
+  // Provisioning jobs whose nodes are ready, or that were cancelled meanwhile.
+  for (auto it = provisioning_.begin(); it != provisioning_.end();) {
+    const int64_t id = it->first;
+    const ActiveJob* job = jobs_.Find(id);
+    if (job == nullptr || job->record.cancel_requested) {
+      it->second.provider->Release(it->second.allocation.id);
+      if (job != nullptr) {
+        Finish(id, JobState::kProvisioning, JobState::kCancelled, "cancelled while provisioning",
+               std::nullopt);
+      }
+      it = provisioning_.erase(it);
+      released(id, false);
+      continue;
+    }
+    if (Now() >= it->second.allocation.ready_at) {
+      Provisioning prov = std::move(it->second);
+      it = provisioning_.erase(it);
+      StartNodes(id, std::move(prov));
+      continue;
+    }
+    ++it;
+  }
+  // Running and stopping jobs.
+  for (auto it = running_.begin(); it != running_.end();) {
+    const int64_t id = it->first;
+    JobNodes& r = it->second;
+    if (!r.kill_at) {
+      if (const ActiveJob* job = jobs_.Find(id)) Watch(id, r, *job);
+    }
+    if (r.kill_at) {
+      bool alive = false;
+      for (size_t i = 0; i < r.nodes.size(); ++i) {
+        // Every process of the node, not only its wrapper: a job that traps SIGTERM outlives it.
+        const providers::NodeProbe p = r.provider->ProbeNode(r.node_dirs[i], r.nodes[i]);
+        if (p.state == providers::NodeState::kRunning || p.processes_alive) alive = true;
+      }
+      if (alive && Now() >= *r.kill_at) Signal(r, SIGKILL);
+      if (!alive) {
+        r.provider->Release(r.allocation);
+        const bool preempted = r.preempted;
+        it = running_.erase(it);
+        if (preempted) {
+          Finish(id, JobState::kPreempted, JobState::kRecovering, "nodes released", std::nullopt);
+          Finish(id, JobState::kRecovering, JobState::kPending, "queued again after preemption",
+                 std::nullopt);
+        }
+        released(id, preempted);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+bool NodeRunner::Preempt(int64_t id, const std::string& reason, bool kill) {
+  if (auto r = running_.find(id); r != running_.end()) {
+    const ActiveJob* job = jobs_.Find(id);
+    if (r->second.kill_at || job == nullptr || job->record.state != JobState::kRunning) {
+      return false;
+    }
+    Finish(id, JobState::kRunning, JobState::kPreempted, reason, std::nullopt);
+    if (kill) {
+      Signal(r->second, SIGKILL);
+      r->second.kill_at = Now();
+    } else {
+      Stop(r->second);  // SIGTERM first: a training job may checkpoint in the grace period
+    }
+    r->second.preempted = true;
+    return true;
+  }
+  if (auto p = provisioning_.find(id); p != provisioning_.end()) {
+    p->second.provider->Release(p->second.allocation.id);
+    provisioning_.erase(p);
+    Finish(id, JobState::kProvisioning, JobState::kPending, reason, std::nullopt);
+    return true;
+  }
+  return false;
+}
+
+int64_t NodeRunner::HolderOf(const providers::Provider* provider,
+                             const std::string& allocation) const {
+  for (const auto& [id, r] : running_) {
+    if (r.provider == provider && r.allocation == allocation && !r.kill_at) return id;
+  }
+  return 0;
+}
+
+}  // namespace awan::controller

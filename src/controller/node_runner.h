@@ -1,0 +1,84 @@
+// The node runner: starts a job's nodes on the allocation its provider gave, watches them, signals
+// and stops them, and gives the allocation back once no process of any node is left — all through
+// the Provider interface, whatever the provider. A stopping node gets SIGTERM, then SIGKILL when
+// the grace period ends; a job whose script traps SIGTERM is gone only when its whole process
+// group is. It writes the job's transitions that follow from its nodes (RUNNING; SUCCEEDED or
+// FAILED with the exit code; CANCELLED; PREEMPTED → RECOVERING → PENDING once released) and tells
+// the caller which jobs' nodes are gone.
+// Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "active_jobs.h"
+#include "awan/controller/options.h"
+#include "awan/providers/fleet.h"
+#include "awan/providers/provider.h"
+
+namespace awan::controller {
+
+// A job's nodes as started (or adopted after a restart).
+struct JobNodes {
+  providers::Provider* provider = nullptr;
+  std::string allocation;  // the provider's allocation id
+  bool preempted = false;  // queued again once released
+  std::vector<providers::NodeHandle> nodes;
+  std::vector<std::string> node_dirs;
+  std::optional<int64_t> kill_at;  // set once stopping: SIGKILL when the grace period ends
+};
+
+class NodeRunner {
+ public:
+  NodeRunner(ActiveJobs& jobs, const ControllerOptions& options);
+
+  std::string JobDir(int64_t id) const;
+  std::string LogPath(int64_t id) const;
+
+  // A provider gave `allocation` for a PROVISIONING job; its nodes start once it is ready (now,
+  // when it already is).
+  void Provisioned(int64_t id, providers::Provider* provider, providers::Allocation allocation,
+                   int accelerators_per_node);
+  // Books nodes a previous server started (recovery); `stop` kills them at once.
+  void Adopt(int64_t id, JobNodes nodes);
+
+  // One pass: provisioning jobs that were cancelled (released) or are ready (started); running
+  // jobs watched; stopping ones killed when their grace ends and released when no process is left.
+  // `released(id, preempted)` is called for each job whose nodes are gone.
+  void Pass(const std::function<void(int64_t, bool)>& released);
+
+  // Stops a job for a preemption: a running job's nodes get SIGTERM (SIGKILL at once when `kill`)
+  // and it goes PREEMPTED; a provisioning one's allocation is released and it goes back to
+  // PENDING. Returns false when the job holds nothing.
+  bool Preempt(int64_t id, const std::string& reason, bool kill);
+  // The running job holding `allocation` of `provider` (0 if none).
+  int64_t HolderOf(const providers::Provider* provider, const std::string& allocation) const;
+
+  bool Holds(int64_t id) const { return running_.count(id) != 0 || provisioning_.count(id) != 0; }
+  size_t running() const { return running_.size(); }
+
+ private:
+  struct Provisioning {
+    providers::Provider* provider = nullptr;
+    providers::Allocation allocation;
+    int accelerators_per_node = 0;  // of the placement provisioned
+  };
+  void StartNodes(int64_t id, Provisioning prov);
+  void Watch(int64_t id, JobNodes& r, const ActiveJob& job);
+  void Stop(JobNodes& r);  // SIGTERM now, SIGKILL when the grace period ends
+  void Signal(const JobNodes& r, int signal) const;
+  void Finish(int64_t id, store::JobState from, store::JobState to, const std::string& reason,
+              std::optional<int> code);
+  int64_t Now() const { return jobs_.Now(); }
+
+  ActiveJobs& jobs_;
+  const ControllerOptions& options_;
+  std::map<int64_t, Provisioning> provisioning_;  // PROVISIONING jobs waiting for their nodes
+  std::map<int64_t, JobNodes> running_;           // jobs whose nodes hold resources (or stop)
+};
+
+}  // namespace awan::controller
