@@ -33,7 +33,8 @@ absl::Status ActiveJobs::Apply(int64_t id, const store::Transition& t) {
   absl::Status s = WithRetries([&] { return store_.ApplyTransition(id, t); });
   if (!s.ok()) {
     spdlog::error("job {}: the store did not take {} → {} ({}): {}", id,
-                  store::JobStateName(t.from), store::JobStateName(t.to), t.reason, std::string(s.message()));
+                  store::JobStateName(t.from), store::JobStateName(t.to), t.reason,
+                  std::string(s.message()));
     return s;
   }
   auto it = jobs_.find(id);
@@ -51,8 +52,9 @@ absl::Status ActiveJobs::Apply(int64_t id, const store::Transition& t) {
 
 void ActiveJobs::Event(int64_t id, const std::string& type, const std::string& message) {
   absl::Status s = WithRetries([&] { return store_.AddEvent({id, Now(), type, message}); });
-  if (!s.ok()) spdlog::error("job {}: the store did not take a {} event ({}): {}", id, type,
-                             message, std::string(s.message()));
+  if (!s.ok())
+    spdlog::error("job {}: the store did not take a {} event ({}): {}", id, type, message,
+                  std::string(s.message()));
 }
 
 absl::Status ActiveJobs::PutNode(const store::NodeRecord& node) {

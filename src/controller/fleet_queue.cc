@@ -45,22 +45,22 @@ absl::Status CheckSchedulable(const spec::Task& task,
                                 shape->accelerator, shape->accelerators_per_node,
                                 shape->accelerator, shape->accelerators_per_node));
     } else if (task.num_nodes > most_nodes) {
-      why.push_back(fmt::format(
-          "a gang runs inside one pool, and the largest {} pool has {} nodes (the task asks for {})",
-          shape->accelerator, most_nodes, task.num_nodes));
+      why.push_back(
+          fmt::format("a gang runs inside one pool, and the largest {} pool has {} nodes (the task "
+                      "asks for {})",
+                      shape->accelerator, most_nodes, task.num_nodes));
     } else {
       return absl::OkStatus();
     }
   }
   std::vector<std::string> pools;
   for (const scheduler::Pool& p : model.pools) {
-    pools.push_back(fmt::format("{} ({} × {}:{})", p.name, p.nodes, p.accelerator,
-                                p.accelerators_per_node));
+    pools.push_back(
+        fmt::format("{} ({} × {}:{})", p.name, p.nodes, p.accelerator, p.accelerators_per_node));
   }
-  return absl::InvalidArgumentError(
-      fmt::format("{}: the fleet scheduler's pools ({}) cannot hold this task: {}; its pools: {}",
-                  task.source, settings.fleet_file, JoinLimited(why, why.size()),
-                  JoinLimited(pools, 8)));
+  return absl::InvalidArgumentError(fmt::format(
+      "{}: the fleet scheduler's pools ({}) cannot hold this task: {}; its pools: {}", task.source,
+      settings.fleet_file, JoinLimited(why, why.size()), JoinLimited(pools, 8)));
 }
 
 FleetSchedulerQueue::FleetSchedulerQueue(ActiveJobs& jobs, Placer& placer, NodeRunner& runner,
@@ -211,11 +211,11 @@ void FleetSchedulerQueue::StartScheduled(int64_t id) {
 void FleetSchedulerQueue::Requeue(int64_t id, const std::string& why) {
   const scheduler::Pool& pool = model_->pools[held_.at(id).pool];
   const int64_t wait = placer_.NextBackoff(id);
-  jobs_.Event(id, "retry",
-              fmt::format("pool {} ({} {}) could not take it: {}; back in the scheduler's queue in "
-                          "{:.1f} s",
-                          pool.name, pool.provider, pool.region, why,
-                          static_cast<double>(wait) / 1000));
+  jobs_.Event(
+      id, "retry",
+      fmt::format("pool {} ({} {}) could not take it: {}; back in the scheduler's queue in "
+                  "{:.1f} s",
+                  pool.name, pool.provider, pool.region, why, static_cast<double>(wait) / 1000));
   sched_.Finish(id);
   held_.erase(id);
   to_submit_.insert({placer_.RetryAt(id), id});
@@ -287,13 +287,13 @@ void FleetSchedulerQueue::Schedule() {
                                       "policy {}",
                                       d.job, q.spec.priority, policy_));
     }
-    jobs_.Event(d.job, "scheduled",
-                fmt::format("pool {} ({} {}, {} × {}:{}), paid {}{}", pool.name, pool.provider,
-                            pool.region, run.placement.nodes.size(), pool.accelerator,
-                            run.placement.per_node, scheduler::TierName(run.tier),
-                            victims.empty()
-                                ? ""
-                                : fmt::format("; preempted job(s) {}", fmt::join(victims, ", "))));
+    jobs_.Event(
+        d.job, "scheduled",
+        fmt::format(
+            "pool {} ({} {}, {} × {}:{}), paid {}{}", pool.name, pool.provider, pool.region,
+            run.placement.nodes.size(), pool.accelerator, run.placement.per_node,
+            scheduler::TierName(run.tier),
+            victims.empty() ? "" : fmt::format("; preempted job(s) {}", fmt::join(victims, ", "))));
     q.victims = std::move(victims);
     victims.clear();
     if (const ActiveJob* job = jobs_.Find(d.job);

@@ -1,8 +1,9 @@
 // The fleet scheduler as the controller's queue: accelerator jobs wait in awan's fleet scheduler —
 // the one `awan simulate` drives — which decides when each starts, in which pool of its fleet file,
-// and which running jobs it preempts; the placer then provisions the job in that pool's provider and
-// region, and the scheduler is told when its nodes are gone. CPU-only jobs are not the scheduler's
-// (its books are accelerators): they are placed in arrival order, as without it. Emulated outages
+// and which running jobs it preempts; the placer then provisions the job in that pool's provider
+// and region, and the scheduler is told when its nodes are gone. CPU-only jobs are not the
+// scheduler's (its books are accelerators): they are placed in arrival order, as without it.
+// Emulated outages
 // (`awan sim outage`) take the pools there down: exactly the jobs on them are stopped and queued
 // again.
 // Loop thread only.
@@ -62,7 +63,7 @@ class FleetSchedulerQueue final : public JobQueue {
   std::shared_ptr<const scheduler::FleetModel> model_;
   std::string policy_, fleet_file_;
   scheduler::Scheduler sched_;
-  ArrivalQueue cpu_only_;  // jobs without accelerators
+  ArrivalQueue cpu_only_;         // jobs without accelerators
   std::map<int64_t, Held> held_;  // every job the scheduler holds, queued or started
   std::set<std::pair<int64_t, int64_t>> to_submit_;  // (not before, job): waiting to be submitted
   std::set<int64_t> starting_;  // started by the scheduler, not yet provisioned

@@ -42,8 +42,7 @@ const optimizer::OptimizeResult& Placer::Ranking(ActiveJob& job) {
 
 int64_t Placer::NextBackoff(int64_t id) {
   auto& [retries, next] = retry_[id];
-  const int64_t wait =
-      providers::Backoff(retries++, options_.retry_base_ms, options_.retry_cap_ms);
+  const int64_t wait = providers::Backoff(retries++, options_.retry_base_ms, options_.retry_cap_ms);
   next = Now() + wait;
   return wait;
 }
@@ -103,8 +102,7 @@ Placer::Outcome Placer::PlaceAnywhere(ActiveJob& job) {
   return Outcome::kFailed;
 }
 
-Placer::Outcome Placer::PlaceInPool(ActiveJob& job, const scheduler::Pool& pool,
-                                    std::string& why) {
+Placer::Outcome Placer::PlaceInPool(ActiveJob& job, const scheduler::Pool& pool, std::string& why) {
   const int64_t id = job.record.id;
   const optimizer::OptimizeResult& ranking = Ranking(job);
   std::vector<providers::Attempt>& attempts = attempts_[id];
@@ -142,8 +140,8 @@ Placer::Try Placer::TryOne(ActiveJob& job, const optimizer::Placement& p,
   providers::Provider* provider = fleet_.Find(p.provider);
   if (provider == nullptr) return Try::kFailed;
   const spec::Task& task = *job.task;
-  providers::Offer offer{p.region,      p.zone, p.instance_type, p.accelerator, p.accelerator_count,
-                         p.spot,        p.num_nodes};
+  providers::Offer offer{p.region, p.zone,     p.instance_type, p.accelerator, p.accelerator_count,
+                         p.spot,   p.num_nodes};
   if (p.alternative < task.resources.size()) {
     const spec::Resources& r = task.resources[p.alternative];
     if (r.cpus) offer.cpu_millis = std::llround(r.cpus->value * 1000);
@@ -174,8 +172,9 @@ Placer::Try Placer::TryOne(ActiveJob& job, const optimizer::Placement& p,
       }
       attempts_.erase(id);  // `attempts` is this entry: not used after this
       retry_.erase(id);
-      job.ranking.reset();  // placed: computed again if it is ever queued again
       runner_.Provisioned(id, provider, std::move(*allocation), p.accelerator_count);
+      // Placed: computed again if it is ever queued again. `p` points into it: not used after.
+      job.ranking.reset();
       return Try::kProvisioned;
     }
     const auto& error = std::get<providers::ProviderError>(result);
@@ -189,20 +188,21 @@ Placer::Try Placer::TryOne(ActiveJob& job, const optimizer::Placement& p,
         if (tries < 2) {
           // The same placement again after a short backoff (50, then 100 ms): transient errors
           // usually are.
-          std::this_thread::sleep_for(std::chrono::milliseconds(providers::Backoff(tries, 50, 400)));
+          std::this_thread::sleep_for(
+              std::chrono::milliseconds(providers::Backoff(tries, 50, 400)));
           continue;
         }
         // Transient three times: skip this zone for a little while.
-        blocks_.Add({p.provider, p.region, p.zone, Now() + options_.retry_base_ms,
-                     "transient errors"});
+        blocks_.Add(
+            {p.provider, p.region, p.zone, Now() + options_.retry_base_ms, "transient errors"});
         return Try::kFailed;
       case providers::Reaction::kStop:
         attempts_.erase(id);
         (void)jobs_
-            .Apply(id, MakeTransition(JobState::kPending, JobState::kFailed,
-                                      fmt::format("{} refused the request: {}", p.provider,
-                                                  error.message),
-                                      Now()))
+            .Apply(id,
+                   MakeTransition(
+                       JobState::kPending, JobState::kFailed,
+                       fmt::format("{} refused the request: {}", p.provider, error.message), Now()))
             .ok();
         return Try::kJobFailed;
       default:

@@ -50,8 +50,8 @@ class Placer {
 
  private:
   enum class Try { kProvisioned, kFailed, kJobFailed, kFull };
-  Try TryOne(ActiveJob& job, const optimizer::Placement& p, std::vector<providers::Attempt>& attempts,
-             bool block_on_capacity);
+  Try TryOne(ActiveJob& job, const optimizer::Placement& p,
+             std::vector<providers::Attempt>& attempts, bool block_on_capacity);
   const optimizer::OptimizeResult& Ranking(ActiveJob& job);
   int64_t Now() const { return jobs_.Now(); }
 

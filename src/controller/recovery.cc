@@ -23,7 +23,8 @@ std::vector<JobRecord> ActiveRecords(store::Store& store) {
   for (;;) {
     auto page = store.ListJobs({10000, before, true});
     if (!page.ok()) {
-      spdlog::error("recovery: cannot list the jobs to recover: {}", std::string(page.status().message()));
+      spdlog::error("recovery: cannot list the jobs to recover: {}",
+                    std::string(page.status().message()));
       break;
     }
     if (page->empty()) break;
@@ -39,7 +40,8 @@ std::vector<int> ParseDevices(const std::string& list) {
   for (size_t start = 0; start < list.size();) {
     size_t comma = list.find(',', start);
     if (comma == std::string::npos) comma = list.size();
-    if (auto n = ParseNumber(list.substr(start, comma - start))) out.push_back(static_cast<int>(*n));
+    if (auto n = ParseNumber(list.substr(start, comma - start)))
+      out.push_back(static_cast<int>(*n));
     start = comma + 1;
   }
   return out;
@@ -102,7 +104,8 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
       continue;
     }
     auto nodes = jobs.store().ListNodes(id);
-    if (!nodes.ok()) spdlog::error("job {}: cannot read its nodes: {}", id, std::string(nodes.status().message()));
+    if (!nodes.ok())
+      spdlog::error("job {}: cannot read its nodes: {}", id, std::string(nodes.status().message()));
     JobNodes r;
     providers::Allocation allocation;
     bool any_started = false, any_running = false, any_gone = false;
@@ -123,8 +126,8 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
       any_started = true;
       if (r.provider == nullptr) {
         any_gone = true;
-        detail = fmt::format("node {}: its provider '{}' is no longer in the fleet", n.rank,
-                             n.provider);
+        detail =
+            fmt::format("node {}: its provider '{}' is no longer in the fleet", n.rank, n.provider);
         continue;
       }
       const providers::NodeProbe p = r.provider->ProbeNode(n.workdir, handle);
@@ -143,10 +146,9 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
     // Books its allocation again while any of its nodes may live.
     const auto hold = [&] {
       if (r.provider == nullptr) return;
-      r.provider->Readopt(allocation, OfferOf(job.record, *job.task,
-                                              allocation.devices.empty()
-                                                  ? 0
-                                                  : allocation.devices.front().size()));
+      r.provider->Readopt(
+          allocation, OfferOf(job.record, *job.task,
+                              allocation.devices.empty() ? 0 : allocation.devices.front().size()));
     };
     const auto signal = [&](int sig) {
       for (size_t i = 0; r.provider != nullptr && i < r.nodes.size(); ++i) {

@@ -393,6 +393,22 @@ TEST_F(ServerTest, IdleConnectionsCannotStarveTheApi) {
   EXPECT_EQ(Client("").Call("GET", "/v1/health")->status, 200);
 }
 
+// Through the real server: a wrong method gets 405 and Allow, HEAD the headers without a body.
+TEST_F(ServerTest, WrongMethodsGet405AndHeadGetsHeadersOnly) {
+  ASSERT_EQ(Awan("server start").code, 0);
+  const int port = ServerPort(home_);
+  const std::string del = RawExchange(
+      port, fmt::format("DELETE /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n"
+                        "Connection: close\r\n\r\n",
+                        Token()));
+  EXPECT_THAT(del, HasSubstr("HTTP/1.1 405"));
+  EXPECT_THAT(del, HasSubstr("Allow: POST, GET, HEAD"));
+  const std::string head =
+      RawExchange(port, "HEAD /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_THAT(head, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(head, ::testing::Not(HasSubstr("\"status\"")));  // no body
+}
+
 TEST_F(ServerTest, ServerStartStopAndStatus) {
   EXPECT_EQ(Awan("server status").code, 1);
   auto start = Awan("server start");

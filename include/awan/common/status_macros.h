@@ -1,5 +1,6 @@
-// RETURN_IF_ERROR / ASSIGN_OR_RETURN for absl::Status and absl::StatusOr, as abseil's own (internal)
-// macros read: an error returns from the calling function at once, with the status unchanged.
+// RETURN_IF_ERROR / ASSIGN_OR_RETURN for absl::Status and absl::StatusOr, as abseil's own
+// (internal) macros read: an error returns from the calling function at once, with the status
+// unchanged.
 #pragma once
 
 #include <utility>
@@ -11,10 +12,10 @@
 #define AWAN_STATUS_CONCAT(a, b) AWAN_STATUS_CONCAT_INNER(a, b)
 
 // RETURN_IF_ERROR(expr): `expr` is an absl::Status (or a StatusOr, whose status is taken).
-#define RETURN_IF_ERROR(expr)                                                    \
-  do {                                                                           \
+#define RETURN_IF_ERROR(expr)                                                     \
+  do {                                                                            \
     if (auto awan_status_ = ::awan::internal::ToStatus(expr); !awan_status_.ok()) \
-      return awan_status_;                                                       \
+      return awan_status_;                                                        \
   } while (false)
 
 // ASSIGN_OR_RETURN(lhs, expr): `expr` is an absl::StatusOr<T>; on success its value is moved into

@@ -10,9 +10,9 @@
 namespace awan::controller {
 
 struct ControllerOptions {
-  std::string home;                 // job folders go under home/jobs/<id>/
-  int64_t cancel_grace_ms = 5000;   // SIGTERM, then SIGKILL after this long
-  int64_t poll_interval_ms = 50;    // how often running nodes are looked at
+  std::string home;                  // job folders go under home/jobs/<id>/
+  int64_t cancel_grace_ms = 5000;    // SIGTERM, then SIGKILL after this long
+  int64_t poll_interval_ms = 50;     // how often running nodes are looked at
   int64_t block_ms = 5 * 60 * 1000;  // how long a failed zone/region/provider is skipped
   int64_t retry_base_ms = 2000, retry_cap_ms = 60000;  // --retry-until-up backoff
   std::function<int64_t()> now_ms;  // the clock (default: system clock, ms since epoch)

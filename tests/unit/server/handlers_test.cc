@@ -1,0 +1,157 @@
+// The API's route table and handlers against a real SQLite store in a temp dir and a real
+// controller (not started: the tests look at what the API answers, not at jobs running).
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "awan/catalog/catalog.h"
+#include "awan/controller/job_controller.h"
+#include "server/handlers.h"
+
+namespace awan::server {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using J = nlohmann::json;
+
+class HandlersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = fs::temp_directory_path() /
+            fmt::format("awan-handlers-{}-{}", getpid(),
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(home_);
+    fs::create_directories(home_);
+    auto s = store::OpenStore((home_ / "awan.db").string());
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+    providers::LocalResources machine;
+    machine.cpus = 4;
+    machine.memory_gib = 16;
+    machine.hostname = "testhost";
+    controller::ControllerOptions options;
+    options.home = home_.string();
+    controller_ = std::make_unique<controller::JobController>(*store_, machine, options);
+    options_.home = home_.string();
+    context_ = std::make_unique<ApiContext>(ApiContext{*controller_, *store_, catalog_, options_,
+                                                       nullptr, [] { return std::string("x"); }});
+    router_ = std::make_unique<Router>(MakeRouter(*context_));
+  }
+  void TearDown() override {
+    router_.reset();
+    controller_.reset();
+    fs::remove_all(home_);
+  }
+  HttpResponse Send(const std::string& method, const std::string& target,
+                    const std::string& body = "", const std::string& token = "t") {
+    HttpRequest r{method, target, body, token.empty() ? "" : "Bearer " + token};
+    return router_->Dispatch(r, [](const HttpRequest& req) {
+      if (req.authorization.empty()) return 401;
+      return req.authorization == "Bearer t" ? 0 : 403;
+    });
+  }
+  static std::string Header(const HttpResponse& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
+
+  fs::path home_;
+  std::unique_ptr<store::Store> store_;
+  catalog::Catalog catalog_;
+  ServerOptions options_;
+  std::unique_ptr<controller::JobController> controller_;
+  std::unique_ptr<ApiContext> context_;
+  std::unique_ptr<Router> router_;
+};
+
+TEST_F(HandlersTest, HealthIsPublicAndEverythingElseNeedsTheToken) {
+  EXPECT_EQ(Send("GET", "/v1/health", "", "").status, 200);
+  const HttpResponse missing = Send("GET", "/v1/jobs", "", "");
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(Header(missing, "WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(Send("GET", "/v1/jobs", "", "wrong").status, 403);
+  EXPECT_EQ(Send("GET", "/v1/jobs").status, 200);
+}
+
+TEST_F(HandlersTest, WrongMethodsGet405WithAllowAndHeadIsAnswered) {
+  const HttpResponse del = Send("DELETE", "/v1/jobs");
+  EXPECT_EQ(del.status, 405);
+  EXPECT_EQ(Header(del, "Allow"), "POST, GET, HEAD");
+  EXPECT_THAT(del.body, HasSubstr("/v1/jobs does not take DELETE"));
+  const HttpResponse put = Send("PUT", "/v1/jobs/3/cancel");
+  EXPECT_EQ(put.status, 405);
+  EXPECT_EQ(Header(put, "Allow"), "POST");
+  EXPECT_EQ(Send("HEAD", "/v1/health", "", "").status, 200);
+  EXPECT_EQ(Send("GET", "/v1/nothing").status, 404);
+  EXPECT_EQ(Send("GET", "/v1/jobs/abc").status, 400);
+  EXPECT_EQ(Send("GET", "/v1/jobs/99").status, 404);
+  EXPECT_EQ(Send("GET", "/v1/jobs/\xff").status, 400);
+}
+
+TEST_F(HandlersTest, OptionalFieldsOfTheWrongTypeAndUnknownFieldsAre400) {
+  const auto launch = [&](const J& body) { return Send("POST", "/v1/jobs", body.dump()); };
+  const HttpResponse retry = launch({{"task_yaml", "run: echo hi\n"}, {"retry_until_up", "yes"}});
+  EXPECT_EQ(retry.status, 400);
+  EXPECT_THAT(retry.body, HasSubstr("\\\"retry_until_up\\\" must be true or false"));
+  const HttpResponse source = launch({{"task_yaml", "run: echo hi\n"}, {"source", 5}});
+  EXPECT_EQ(source.status, 400);
+  EXPECT_THAT(source.body, HasSubstr("must be a string"));
+  const HttpResponse typo = launch({{"task_yaml", "run: echo hi\n"}, {"sourse", "t.yaml"}});
+  EXPECT_EQ(typo.status, 400);
+  EXPECT_THAT(typo.body, HasSubstr("unknown field \\\"sourse\\\" (did you mean 'source'?)"));
+  EXPECT_EQ(Send("POST", "/v1/optimize", J{{"task_yaml", "run: x\n"}, {"top", "5"}}.dump()).status,
+            400);
+  EXPECT_EQ(
+      Send("POST", "/v1/optimize", J{{"task_yaml", "run: x\n"}, {"objective", "fast"}}.dump())
+          .status,
+      400);
+  EXPECT_EQ(Send("GET", "/v1/jobs?limit=0").status, 400);
+  EXPECT_EQ(Send("GET", "/v1/jobs?before=x").status, 400);
+  EXPECT_TRUE(store_->ListJobs({})->empty());  // nothing was stored for the refused requests
+}
+
+TEST_F(HandlersTest, LaunchStoresTheJobAndTheJobObjectFollowsTheContract) {
+  const HttpResponse created = Send(
+      "POST", "/v1/jobs",
+      J{{"task_yaml", "name: hi\nrun: echo hi\n"}, {"source", "hi.yaml"}, {"retry_until_up", true}}
+          .dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  const J job = J::parse(created.body);
+  EXPECT_EQ(job["name"], "hi");
+  EXPECT_EQ(job["state"], "PENDING");
+  EXPECT_EQ(job["source"], "hi.yaml");
+  EXPECT_TRUE(store_->GetJob(job["id"].get<int64_t>())->retry_until_up);
+  const J got = J::parse(Send("GET", fmt::format("/v1/jobs/{}", job["id"].get<int64_t>())).body);
+  for (const char* field : {"id", "name", "state", "exit_code", "placement", "submitted_at",
+                            "started_at", "ended_at", "reason", "cancel_requested", "nodes"}) {
+    EXPECT_TRUE(got.contains(field)) << field;
+  }
+  const J list = J::parse(Send("GET", "/v1/jobs?limit=1").body);
+  EXPECT_EQ(list["jobs"].size(), 1u);
+  EXPECT_EQ(list["next_before"], job["id"]);
+  const HttpResponse cancel = Send("POST", fmt::format("/v1/jobs/{}/cancel", job["id"].get<int64_t>()));
+  EXPECT_EQ(cancel.status, 202);
+  EXPECT_TRUE(store_->GetJob(job["id"].get<int64_t>())->cancel_requested);
+  const J events = J::parse(Send("GET", fmt::format("/v1/jobs/{}/events", job["id"].get<int64_t>())).body);
+  EXPECT_EQ(events[0]["type"], "submitted");
+}
+
+TEST_F(HandlersTest, EveryRouteIsListedOnce) {
+  const std::vector<std::string> routes = router_->List();
+  for (const char* r : {"GET /v1/health", "GET /v1/server", "POST /v1/jobs", "GET /v1/jobs",
+                        "GET /v1/jobs/{id}", "GET /v1/jobs/{id}/events", "GET /v1/jobs/{id}/logs",
+                        "POST /v1/jobs/{id}/cancel", "POST /v1/optimize", "GET /v1/catalog",
+                        "GET /v1/providers"}) {
+    EXPECT_EQ(std::count(routes.begin(), routes.end(), r), 1) << r;
+  }
+}
+
+}  // namespace
+}  // namespace awan::server
