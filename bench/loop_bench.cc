@@ -101,8 +101,8 @@ int Run(const std::string& title, const fs::path& home, const awan::providers::F
   fmt::print("{}\n", title);
   fmt::print("  {} jobs submitted in {:.1f} s; the first pass after them took {:.0f} ms\n", queued,
              submit_s, first_pass);
-  fmt::print("  {:<34} {:>10} {:>10} {:>12} {:>12}\n", "", "pass p50", "pass p99",
-             "jobs?limit", "jobs?limit");
+  fmt::print("  {:<34} {:>10} {:>10} {:>12} {:>12}\n", "", "pass p50", "pass p99", "jobs?limit",
+             "jobs?limit");
   fmt::print("  {:<34} {:>10} {:>10} {:>12} {:>12}\n", "", "(ms)", "(ms)", "=100 p50", "=100 p99");
   fmt::print("  {:<34} {:>10.3f} {:>10.3f} {:>12.2f} {:>12.2f}\n", "empty queue", empty.pass_p50,
              empty.pass_p99, empty.list_p50, empty.list_p99);
@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
   const int queued = argc > 1 ? std::atoi(argv[1]) : 100000;
   const fs::path home = fs::temp_directory_path() / fmt::format("awan-loop-bench-{}", getpid());
   const awan::providers::LocalResources machine = awan::providers::DetectLocalResources();
-  fmt::print("awan controller loop, SQLite store, {} CPUs\n\n", std::thread::hardware_concurrency());
+  fmt::print("awan controller loop, SQLite store, {} CPUs\n\n",
+             std::thread::hardware_concurrency());
 
   // 1. Arrival order on this machine: a job holds every CPU; the queued ones want them all too.
   const awan::providers::Fleet local = awan::providers::LocalOnlyFleet(machine);
@@ -159,9 +160,8 @@ scheduler: {fleet: fleet.yaml, policy: priority}
   for (const std::string& e : fleet->errors) fmt::print(stderr, "fleet: {}\n", e);
   const std::string gang =
       "num_nodes: 2\nresources: {accelerators: H100:8}\nscheduling: {priority: 0}\n";
-  const int rc = Run("2. the fleet scheduler (policy priority), its pool full",
-                     home / "scheduler", *fleet, gang + "run: sleep 600\n", gang + "run: 'true'\n",
-                     queued);
+  const int rc = Run("2. the fleet scheduler (policy priority), its pool full", home / "scheduler",
+                     *fleet, gang + "run: sleep 600\n", gang + "run: 'true'\n", queued);
   fs::remove_all(home);
   return rc;
 }

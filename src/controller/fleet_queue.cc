@@ -186,7 +186,12 @@ void FleetSchedulerQueue::Adopt(ActiveJob& job) {
 }
 
 void FleetSchedulerQueue::StartScheduled(int64_t id) {
-  Held& q = held_.at(id);
+  auto found = held_.find(id);
+  if (found == held_.end()) {
+    starting_.erase(id);
+    return;
+  }
+  Held& q = found->second;
   for (int64_t victim : q.victims) {
     if (runner_.Holds(victim)) return;  // its nodes are still going
   }
@@ -195,14 +200,30 @@ void FleetSchedulerQueue::StartScheduled(int64_t id) {
   ActiveJob* job = jobs_.Find(id);
   if (job == nullptr || job->record.state != JobState::kPending) return;
   std::string why;
-  switch (placer_.PlaceInPool(*job, model_->pools[q.pool], why)) {
+  const Placer::Outcome o = placer_.PlaceInPool(
+      *job, model_->pools[q.pool], why,
+      [this, id](Placer::Outcome o, const std::string& why) { Placed(id, o, why); });
+  Placed(id, o, why);
+}
+
+// What provisioning a job the scheduler started gave (now, or when a slow provider answered).
+void FleetSchedulerQueue::Placed(int64_t id, Placer::Outcome outcome, const std::string& why) {
+  auto it = held_.find(id);
+  switch (outcome) {
     case Placer::Outcome::kProvisioned:
+      // The scheduler took it back while its provider was asked (an outage, a preemption).
+      if (it == held_.end() || !it->second.started) {
+        runner_.Preempt(id, "queued again by the fleet scheduler while it was provisioned",
+                        /*kill=*/true);
+      }
       return;
     case Placer::Outcome::kFailed:
       Forget(id);
       return;
+    case Placer::Outcome::kInFlight:
+      return;
     default:
-      Requeue(id, why);
+      if (it != held_.end()) Requeue(id, why);
   }
 }
 

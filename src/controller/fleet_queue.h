@@ -50,6 +50,7 @@ class FleetSchedulerQueue final : public JobQueue {
   scheduler::JobSpec SpecFor(const ActiveJob& job) const;
   void Submit(ActiveJob& job);
   void StartScheduled(int64_t id);
+  void Placed(int64_t id, Placer::Outcome outcome, const std::string& why);
   void Requeue(int64_t id, const std::string& why);
   void Forget(int64_t id);
   void StopForScheduler(int64_t id, const std::string& reason);

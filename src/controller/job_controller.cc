@@ -15,6 +15,7 @@
 #include "node_runner.h"
 #include "placer.h"
 #include "recovery.h"
+#include "workers.h"
 
 namespace awan::controller {
 namespace {
@@ -40,8 +41,10 @@ JobController::JobController(store::Store& store, providers::LocalResources mach
   }
   catalog_ = fleet_->BuildCatalog();
   jobs_ = std::make_unique<ActiveJobs>(store_, [this] { return Now(); });
-  runner_ = std::make_unique<NodeRunner>(*jobs_, options_);
-  placer_ = std::make_unique<Placer>(*jobs_, *runner_, *fleet_, catalog_, options_);
+  // Slow providers' calls (ssh, salloc) and backoff waits run here, never on the loop.
+  workers_ = std::make_unique<Workers>(4, [this] { Wake(); });
+  runner_ = std::make_unique<NodeRunner>(*jobs_, *workers_, options_);
+  placer_ = std::make_unique<Placer>(*jobs_, *runner_, *workers_, *fleet_, catalog_, options_);
   if (fleet_->scheduler) {
     queue_ = std::make_unique<FleetSchedulerQueue>(*jobs_, *placer_, *runner_, *fleet_,
                                                    *fleet_->scheduler);
@@ -52,7 +55,10 @@ JobController::JobController(store::Store& store, providers::LocalResources mach
   summary_ = queue_->Summary();
 }
 
-JobController::~JobController() { Stop(); }
+JobController::~JobController() {
+  Stop();
+  workers_.reset();  // before the units whose callbacks it holds
+}
 
 int64_t JobController::Now() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
 
@@ -100,6 +106,8 @@ absl::Status JobController::Cancel(int64_t id) {
 void JobController::Recover() { controller::Recover(*jobs_, *runner_, *queue_, *fleet_, options_); }
 
 void JobController::ReconcileOnce() {
+  // What slow providers answered since the last pass.
+  workers_->RunCallbacks();
   // What other threads posted: new jobs, cancel requests.
   ActiveJobs::Inbox inbox = jobs_->TakeInbox();
   for (ActiveJob& job : inbox.added) {

@@ -44,6 +44,7 @@ class ArrivalQueue final : public JobQueue {
   size_t size() const { return pending_.size(); }
 
  private:
+  void Settled(int64_t id, Placer::Outcome outcome);
   ActiveJobs& jobs_;
   Placer& placer_;
   std::set<int64_t> pending_;  // oldest first

@@ -20,8 +20,8 @@ std::string Join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-NodeRunner::NodeRunner(ActiveJobs& jobs, const ControllerOptions& options)
-    : jobs_(jobs), options_(options) {}
+NodeRunner::NodeRunner(ActiveJobs& jobs, Workers& workers, const ControllerOptions& options)
+    : jobs_(jobs), workers_(workers), options_(options) {}
 
 std::string NodeRunner::JobDir(int64_t id) const {
   return (fs::path(options_.home) / "jobs" / std::to_string(id)).string();
@@ -51,15 +51,14 @@ void NodeRunner::Adopt(int64_t id, JobNodes nodes) { running_[id] = std::move(no
 void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
   const ActiveJob* job = jobs_.Find(id);
   if (job == nullptr || job->record.state != JobState::kProvisioning) {
-    prov.provider->Release(prov.allocation.id);
+    Release(prov.provider, prov.allocation.id);
     return;
   }
   const spec::Task& task = *job->task;
   const providers::Allocation& a = prov.allocation;
-  JobNodes r;
-  r.provider = prov.provider;
-  r.allocation = a.id;
   const std::string ips = Join(a.addresses.empty() ? a.hosts : a.addresses);
+  std::vector<providers::NodeSpec> specs;
+  std::vector<std::string> dirs, gpu_lists;
   for (int rank = 0; rank < task.num_nodes; ++rank) {
     const size_t node = static_cast<size_t>(rank);
     providers::NodeSpec spec;
@@ -85,30 +84,113 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     const std::string host = node < a.hosts.size() ? a.hosts[node] : "";
     // The node's record exists before its process does, so a crash in between is visible.
     (void)jobs_.PutNode({id, rank, prov.provider->name(), host, 0, 0, spec.node_dir, gpus, a.id});
-    auto handle = prov.provider->StartNode(a, spec);
-    if (!handle.ok()) {
+    dirs.push_back(spec.node_dir);
+    gpu_lists.push_back(gpus);
+    specs.push_back(std::move(spec));
+  }
+  const auto start = [provider = prov.provider, a, specs]() {
+    Started started;
+    for (const providers::NodeSpec& spec : specs) {
+      started.push_back(provider->StartNode(a, spec));
+      if (!started.back().ok()) break;
+    }
+    return started;
+  };
+  if (prov.provider->QuickCalls()) {
+    NodesStarted(id, std::move(prov), dirs, gpu_lists, start(), std::nullopt);
+    return;
+  }
+  starting_[id] = {prov, dirs, gpu_lists, std::nullopt};
+  workers_.Run<Started>(start, [this, id](Started started) {
+    auto it = starting_.find(id);
+    if (it == starting_.end()) return;
+    Starting s = std::move(it->second);
+    starting_.erase(it);
+    NodesStarted(id, std::move(s.prov), s.node_dirs, s.gpus, started, s.preempted);
+  });
+}
+
+void NodeRunner::NodesStarted(int64_t id, Provisioning prov,
+                              const std::vector<std::string>& node_dirs,
+                              const std::vector<std::string>& gpus, const Started& started,
+                              const std::optional<std::string>& preempted) {
+  const providers::Allocation& a = prov.allocation;
+  JobNodes r;
+  r.provider = prov.provider;
+  r.allocation = a.id;
+  for (size_t i = 0; i < started.size(); ++i) {
+    if (!started[i].ok()) {
       Stop(r);
       r.kill_at = Now();
       running_[id] = std::move(r);
       Finish(id, JobState::kProvisioning, JobState::kFailed,
-             fmt::format("node {}: {}", rank, std::string(handle.status().message())),
+             fmt::format("node {}: {}", i, std::string(started[i].status().message())),
              std::nullopt);
       return;
     }
-    (void)jobs_.PutNode({id, rank, prov.provider->name(), host, handle->pid, handle->pid_start,
-                         spec.node_dir, gpus, a.id});
-    r.nodes.push_back(*handle);
-    r.node_dirs.push_back(spec.node_dir);
+    const providers::NodeHandle& h = *started[i];
+    (void)jobs_.PutNode({id, static_cast<int>(i), prov.provider->name(),
+                         i < a.hosts.size() ? a.hosts[i] : "", h.pid, h.pid_start, node_dirs[i],
+                         gpus[i], a.id});
+    r.nodes.push_back(h);
+    r.node_dirs.push_back(node_dirs[i]);
   }
   running_[id] = std::move(r);
   Finish(id, JobState::kProvisioning, JobState::kRunning,
-         fmt::format("{} node(s) started on {}", task.num_nodes, prov.provider->name()),
+         fmt::format("{} node(s) started on {}", started.size(), prov.provider->name()),
          std::nullopt);
+  if (preempted) Preempt(id, *preempted, /*kill=*/true);
+}
+
+void NodeRunner::Release(providers::Provider* provider, const std::string& allocation) {
+  if (provider->QuickCalls()) {
+    provider->Release(allocation);
+  } else {
+    workers_.Fire([provider, allocation] { provider->Release(allocation); });
+  }
+}
+
+std::optional<std::vector<providers::NodeProbe>> NodeRunner::Probes(int64_t id, JobNodes& r) {
+  if (r.provider->QuickCalls()) {
+    std::vector<providers::NodeProbe> probes;
+    for (size_t i = 0; i < r.nodes.size(); ++i) {
+      probes.push_back(r.provider->ProbeNode(r.node_dirs[i], r.nodes[i]));
+    }
+    return probes;
+  }
+  if (r.probes) {
+    auto probes = std::move(r.probes);
+    r.probes.reset();
+    return probes;
+  }
+  if (!r.probing) {
+    r.probing = true;
+    workers_.Run<std::vector<providers::NodeProbe>>(
+        [provider = r.provider, dirs = r.node_dirs, nodes = r.nodes] {
+          std::vector<providers::NodeProbe> probes;
+          for (size_t i = 0; i < nodes.size(); ++i) {
+            probes.push_back(provider->ProbeNode(dirs[i], nodes[i]));
+          }
+          return probes;
+        },
+        [this, id](std::vector<providers::NodeProbe> probes) {
+          auto it = running_.find(id);
+          if (it == running_.end()) return;
+          it->second.probing = false;
+          it->second.probes = std::move(probes);
+        });
+  }
+  return std::nullopt;
 }
 
 void NodeRunner::Signal(const JobNodes& r, int signal) const {
-  for (size_t i = 0; i < r.nodes.size(); ++i) {
-    r.provider->SignalNode(r.node_dirs[i], r.nodes[i], signal);
+  const auto send = [provider = r.provider, dirs = r.node_dirs, nodes = r.nodes, signal] {
+    for (size_t i = 0; i < nodes.size(); ++i) provider->SignalNode(dirs[i], nodes[i], signal);
+  };
+  if (r.provider->QuickCalls()) {
+    send();
+  } else {
+    workers_.Fire(send);
   }
 }
 
@@ -118,19 +200,15 @@ void NodeRunner::Stop(JobNodes& r) {
 }
 
 // Looks at one running job's nodes and records what happened.
-void NodeRunner::Watch(int64_t id, JobNodes& r, const ActiveJob& job) {
+void NodeRunner::Watch(int64_t id, JobNodes& r, const ActiveJob& job,
+                       const std::vector<providers::NodeProbe>& probes) {
   const JobState state = job.record.state;
-  if (state == JobState::kRunning && job.record.cancel_requested) {
-    Finish(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", std::nullopt);
-    Stop(r);
-    return;
-  }
   bool all_exited = true;
   std::optional<int> first_failure;
   int failed_rank = -1;
   std::string gone;
-  for (size_t i = 0; i < r.nodes.size(); ++i) {
-    const providers::NodeProbe p = r.provider->ProbeNode(r.node_dirs[i], r.nodes[i]);
+  for (size_t i = 0; i < probes.size(); ++i) {
+    const providers::NodeProbe& p = probes[i];
     if (p.state == providers::NodeState::kRunning) {
       all_exited = false;
     } else if (p.state == providers::NodeState::kExited) {
@@ -161,7 +239,7 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
     const int64_t id = it->first;
     const ActiveJob* job = jobs_.Find(id);
     if (job == nullptr || job->record.cancel_requested) {
-      it->second.provider->Release(it->second.allocation.id);
+      Release(it->second.provider, it->second.allocation.id);
       if (job != nullptr) {
         Finish(id, JobState::kProvisioning, JobState::kCancelled, "cancelled while provisioning",
                std::nullopt);
@@ -183,18 +261,34 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
     const int64_t id = it->first;
     JobNodes& r = it->second;
     if (!r.kill_at) {
-      if (const ActiveJob* job = jobs_.Find(id)) Watch(id, r, *job);
+      const ActiveJob* job = jobs_.Find(id);
+      if (job != nullptr && job->record.cancel_requested &&
+          job->record.state == JobState::kRunning) {
+        Finish(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", std::nullopt);
+        Stop(r);
+      } else if (job != nullptr) {
+        auto probes = Probes(id, r);
+        if (!probes) {
+          ++it;  // a slow provider is being asked
+          continue;
+        }
+        Watch(id, r, *job, *probes);
+      }
     }
     if (r.kill_at) {
+      auto probes = Probes(id, r);
+      if (!probes) {
+        ++it;
+        continue;
+      }
       bool alive = false;
-      for (size_t i = 0; i < r.nodes.size(); ++i) {
-        // Every process of the node, not only its wrapper: a job that traps SIGTERM outlives it.
-        const providers::NodeProbe p = r.provider->ProbeNode(r.node_dirs[i], r.nodes[i]);
+      // Every process of the node, not only its wrapper: a job that traps SIGTERM outlives it.
+      for (const providers::NodeProbe& p : *probes) {
         if (p.state == providers::NodeState::kRunning || p.processes_alive) alive = true;
       }
       if (alive && Now() >= *r.kill_at) Signal(r, SIGKILL);
       if (!alive) {
-        r.provider->Release(r.allocation);
+        Release(r.provider, r.allocation);
         const bool preempted = r.preempted;
         it = running_.erase(it);
         if (preempted) {
@@ -226,8 +320,12 @@ bool NodeRunner::Preempt(int64_t id, const std::string& reason, bool kill) {
     r->second.preempted = true;
     return true;
   }
+  if (auto s = starting_.find(id); s != starting_.end()) {
+    s->second.preempted = reason;  // its nodes are stopped as soon as they are up
+    return true;
+  }
   if (auto p = provisioning_.find(id); p != provisioning_.end()) {
-    p->second.provider->Release(p->second.allocation.id);
+    Release(p->second.provider, p->second.allocation.id);
     provisioning_.erase(p);
     Finish(id, JobState::kProvisioning, JobState::kPending, reason, std::nullopt);
     return true;

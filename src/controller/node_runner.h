@@ -4,7 +4,9 @@
 // the grace period ends; a job whose script traps SIGTERM is gone only when its whole process
 // group is. It writes the job's transitions that follow from its nodes (RUNNING; SUCCEEDED or
 // FAILED with the exit code; CANCELLED; PREEMPTED → RECOVERING → PENDING once released) and tells
-// the caller which jobs' nodes are gone.
+// the caller which jobs' nodes are gone. A provider whose calls may be slow (QuickCalls false: ssh,
+// slurm) is called from worker threads — starting nodes, probing them, signals, release — and its
+// answers are applied on the loop thread when they are back, so it delays nothing else.
 // Loop thread only.
 #pragma once
 
@@ -19,6 +21,7 @@
 #include "awan/controller/options.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/provider.h"
+#include "workers.h"
 
 namespace awan::controller {
 
@@ -30,11 +33,14 @@ struct JobNodes {
   std::vector<providers::NodeHandle> nodes;
   std::vector<std::string> node_dirs;
   std::optional<int64_t> kill_at;  // set once stopping: SIGKILL when the grace period ends
+  // A slow provider's probes: asked off the loop; their answer waits here for the next pass.
+  bool probing = false;
+  std::optional<std::vector<providers::NodeProbe>> probes;
 };
 
 class NodeRunner {
  public:
-  NodeRunner(ActiveJobs& jobs, const ControllerOptions& options);
+  NodeRunner(ActiveJobs& jobs, Workers& workers, const ControllerOptions& options);
 
   std::string JobDir(int64_t id) const;
   std::string LogPath(int64_t id) const;
@@ -58,7 +64,9 @@ class NodeRunner {
   // The running job holding `allocation` of `provider` (0 if none).
   int64_t HolderOf(const providers::Provider* provider, const std::string& allocation) const;
 
-  bool Holds(int64_t id) const { return running_.count(id) != 0 || provisioning_.count(id) != 0; }
+  bool Holds(int64_t id) const {
+    return running_.count(id) != 0 || provisioning_.count(id) != 0 || starting_.count(id) != 0;
+  }
   size_t running() const { return running_.size(); }
 
  private:
@@ -67,8 +75,22 @@ class NodeRunner {
     providers::Allocation allocation;
     int accelerators_per_node = 0;  // of the placement provisioned
   };
+  // Nodes being started off the loop (a slow provider).
+  struct Starting {
+    Provisioning prov;
+    std::vector<std::string> node_dirs, gpus;
+    std::optional<std::string> preempted;  // the scheduler took it back meanwhile
+  };
+  using Started = std::vector<absl::StatusOr<providers::NodeHandle>>;
   void StartNodes(int64_t id, Provisioning prov);
-  void Watch(int64_t id, JobNodes& r, const ActiveJob& job);
+  void NodesStarted(int64_t id, Provisioning prov, const std::vector<std::string>& node_dirs,
+                    const std::vector<std::string>& gpus, const Started& started,
+                    const std::optional<std::string>& preempted);
+  // Every node's probe now (a quick provider), or when a slow provider's answer is back.
+  std::optional<std::vector<providers::NodeProbe>> Probes(int64_t id, JobNodes& r);
+  void Release(providers::Provider* provider, const std::string& allocation);
+  void Watch(int64_t id, JobNodes& r, const ActiveJob& job,
+             const std::vector<providers::NodeProbe>& probes);
   void Stop(JobNodes& r);  // SIGTERM now, SIGKILL when the grace period ends
   void Signal(const JobNodes& r, int signal) const;
   void Finish(int64_t id, store::JobState from, store::JobState to, const std::string& reason,
@@ -76,7 +98,9 @@ class NodeRunner {
   int64_t Now() const { return jobs_.Now(); }
 
   ActiveJobs& jobs_;
+  Workers& workers_;
   const ControllerOptions& options_;
+  std::map<int64_t, Starting> starting_;          // nodes being started off the loop
   std::map<int64_t, Provisioning> provisioning_;  // PROVISIONING jobs waiting for their nodes
   std::map<int64_t, JobNodes> running_;           // jobs whose nodes hold resources (or stop)
 };

@@ -1,6 +1,6 @@
 // The API's handlers, by resource, and the route table they make (docs/api.md). Each handler reads
-// its request through RequestBody (a wrong type is a 400) and answers with the shared JSON shapes of
-// api.h. Internal to src/server; tests/unit/server drives them against a real store.
+// its request through RequestBody (a wrong type is a 400) and answers with the shared JSON shapes
+// of api.h. Internal to src/server; tests/unit/server drives them against a real store.
 #pragma once
 
 #include <functional>

@@ -51,7 +51,8 @@ HttpResponse Launch(const ApiContext& api, const Call& call) {
   auto source = body->String("source");
   auto base_dir = body->String("base_dir");
   auto retry = body->Bool("retry_until_up");
-  for (const absl::Status& s : {yaml.status(), source.status(), base_dir.status(), retry.status()}) {
+  for (const absl::Status& s :
+       {yaml.status(), source.status(), base_dir.status(), retry.status()}) {
     if (!s.ok()) return ErrorFrom(s);
   }
   if (!*yaml) return ErrorResponse(400, "body needs \"task_yaml\": the task file's text");
@@ -124,8 +125,8 @@ HttpResponse Logs(const ApiContext& api, const Call& call) {
   if (!offset.ok()) return ErrorFrom(offset.status());
   HttpResponse r;
   r.content_type = "text/plain; charset=utf-8";
-  r.body = ReadLog(api.controller.LogPath(*id), static_cast<uint64_t>(offset->value_or(0)),
-                   16 << 20);
+  r.body =
+      ReadLog(api.controller.LogPath(*id), static_cast<uint64_t>(offset->value_or(0)), 16 << 20);
   return r;
 }
 

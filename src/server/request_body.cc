@@ -24,8 +24,8 @@ absl::Status RequestBody::Only(std::initializer_list<std::string> known) const {
   for (const auto& [key, value] : j_.items()) {
     if (std::find(names.begin(), names.end(), key) == names.end()) {
       return absl::InvalidArgumentError(
-          fmt::format("unknown field \"{}\"{}; this endpoint takes {}", key,
-                      DidYouMean(key, names), JoinLimited(names, names.size())));
+          fmt::format("unknown field \"{}\"{}; this endpoint takes {}", key, DidYouMean(key, names),
+                      JoinLimited(names, names.size())));
     }
   }
   return absl::OkStatus();

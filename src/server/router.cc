@@ -141,8 +141,8 @@ HttpResponse Router::Dispatch(const HttpRequest& request,
     r.headers.emplace_back("Allow", allow);
     return r;
   }
-  return ErrorResponse(404, fmt::format("no endpoint {} {} (see docs/api.md)", request.method,
-                                        target.path));
+  return ErrorResponse(
+      404, fmt::format("no endpoint {} {} (see docs/api.md)", request.method, target.path));
 }
 
 std::vector<std::string> Router::List() const {

@@ -65,17 +65,17 @@ HttpResponse Catalog(const ApiContext& api, const Call& call) {
   for (const auto& o : c.offerings()) {
     if (!accelerator.empty() && !EqualsIgnoreCase(c.Name(o.accelerator), accelerator)) continue;
     if (!provider.empty() && c.Name(o.provider) != provider) continue;
-    out.push_back(
-        {{"provider", c.Name(o.provider)},
-         {"region", c.Name(o.region)},
-         {"zone", o.zone == catalog::kNoSymbol ? J(nullptr) : J(c.Name(o.zone))},
-         {"instance_type", c.Name(o.instance_type)},
-         {"accelerator", o.accelerator == catalog::kNoSymbol ? J(nullptr) : J(c.Name(o.accelerator))},
-         {"accelerator_count", o.accelerator_count},
-         {"vcpus", o.vcpus},
-         {"memory_gib", o.memory_gib},
-         {"price", o.price > 0 ? J(o.price) : J(nullptr)},
-         {"spot_price", o.spot_price > 0 ? J(o.spot_price) : J(nullptr)}});
+    out.push_back({{"provider", c.Name(o.provider)},
+                   {"region", c.Name(o.region)},
+                   {"zone", o.zone == catalog::kNoSymbol ? J(nullptr) : J(c.Name(o.zone))},
+                   {"instance_type", c.Name(o.instance_type)},
+                   {"accelerator",
+                    o.accelerator == catalog::kNoSymbol ? J(nullptr) : J(c.Name(o.accelerator))},
+                   {"accelerator_count", o.accelerator_count},
+                   {"vcpus", o.vcpus},
+                   {"memory_gib", o.memory_gib},
+                   {"price", o.price > 0 ? J(o.price) : J(nullptr)},
+                   {"spot_price", o.spot_price > 0 ? J(o.spot_price) : J(nullptr)}});
   }
   return JsonResponse(200, DumpJson(out));
 }
@@ -83,7 +83,8 @@ HttpResponse Catalog(const ApiContext& api, const Call& call) {
 HttpResponse Optimize(const ApiContext& api, const Call& call) {
   auto body = RequestBody::Parse(call.request.body);
   if (!body.ok()) return ErrorFrom(body.status());
-  if (absl::Status s = body->Only({"task_yaml", "source", "base_dir", "objective", "top", "providers"});
+  if (absl::Status s =
+          body->Only({"task_yaml", "source", "base_dir", "objective", "top", "providers"});
       !s.ok()) {
     return ErrorFrom(s);
   }
@@ -98,8 +99,8 @@ HttpResponse Optimize(const ApiContext& api, const Call& call) {
     if (!s.ok()) return ErrorFrom(s);
   }
   if (!*yaml) return ErrorResponse(400, "body needs \"task_yaml\"");
-  auto task = spec::ParseTask(**yaml, source->value_or("<request>"),
-                              base_dir->value_or(api.options.home));
+  auto task =
+      spec::ParseTask(**yaml, source->value_or("<request>"), base_dir->value_or(api.options.home));
   if (!task.ok()) return ErrorFrom(task.status());
   optimizer::OptimizeOptions o;
   if (*objective && **objective != "cost" && **objective != "time") {

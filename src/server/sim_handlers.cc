@@ -46,9 +46,11 @@ HttpResponse Preempt(const ApiContext& api, const Call& call) {
   if (absl::Status s = body->Only({"node"}); !s.ok()) return ErrorFrom(s);
   auto node = body->String("node");
   if (!node.ok()) return ErrorFrom(node.status());
-  if (!*node) return ErrorResponse(400, "body needs \"node\": a node's host name (awan status JOB)");
+  if (!*node)
+    return ErrorResponse(400, "body needs \"node\": a node's host name (awan status JOB)");
   for (const std::string& name : api.fleet->Names()) {
-    if (providers::SimProvider* sim = api.fleet->FindSim(name); sim != nullptr && sim->Preempt(**node)) {
+    if (providers::SimProvider* sim = api.fleet->FindSim(name);
+        sim != nullptr && sim->Preempt(**node)) {
       spdlog::info("sim: {} preempted {}", name, **node);
       return JsonResponse(202, DumpJson(J{{"provider", name}, {"node", **node}}));
     }

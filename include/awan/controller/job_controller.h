@@ -38,6 +38,7 @@ class Admission;
 class JobQueue;
 class NodeRunner;
 class Placer;
+class Workers;
 
 class JobController {
  public:
@@ -84,6 +85,7 @@ class JobController {
   catalog::Catalog catalog_;  // what the fleet sells
 
   std::unique_ptr<ActiveJobs> jobs_;
+  std::unique_ptr<Workers> workers_;
   std::unique_ptr<NodeRunner> runner_;
   std::unique_ptr<Placer> placer_;
   std::unique_ptr<JobQueue> queue_;

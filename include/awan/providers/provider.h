@@ -102,6 +102,10 @@ class Provider {
     (void)allocation;
     (void)offer;
   }
+  // Whether its calls answer at once (in-process books, no network, no external command): the
+  // controller then makes them on its loop thread. Others (ssh, slurm, a real cloud API) are called
+  // from worker threads, so a slow or hanging one delays nothing else.
+  virtual bool QuickCalls() const { return false; }
   // Owned capacity that costs nothing (the local machine): a job whose best placement is here waits
   // for room when it is full, rather than failing over to capacity that is paid for.
   virtual bool WaitWhenFull() const { return false; }

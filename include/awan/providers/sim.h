@@ -51,6 +51,7 @@ class SimProvider final : public Provider {
   void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
   void Release(const std::string& allocation_id) override;
   void Readopt(const Allocation& allocation, const Offer& offer) override;
+  bool QuickCalls() const override { return true; }  // in-process books; nodes are local processes
 
   // Emulation controls. `region` "" = the whole provider; `until` 0 = until restored.
   void SetOutage(const std::string& region, int64_t until);

@@ -26,6 +26,7 @@ class LocalProvider final : public Provider {
   void Release(const std::string& allocation_id) override;
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool WaitWhenFull() const override { return true; }
+  bool QuickCalls() const override { return true; }
   std::optional<std::string> WhyNever(const spec::Task& task) const override;
 
  private:

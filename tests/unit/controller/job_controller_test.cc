@@ -8,12 +8,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
+#include "awan/catalog/catalog.h"
+#include "awan/providers/fleet.h"
 #include "support/command.h"
 
 namespace awan::controller {
@@ -318,6 +323,96 @@ TEST_F(ControllerTest, RestartFinishesAPreemptionTheServerLeftHalfDone) {
   EXPECT_EQ(Slurp(home_ / "runs"), "run\nrun\n");  // it ran again, from the start
   ASSERT_TRUE(controller_->Cancel(preempted).ok());
   ASSERT_TRUE(WaitFor(preempted, JobState::kCancelled));
+}
+
+// A provider that never answers until the test lets it: its calls are slow (not QuickCalls), so
+// the controller asks it from a worker thread. It counts what it was asked and given back.
+class HangingProvider final : public providers::Provider {
+ public:
+  const std::string& name() const override { return name_; }
+  std::string_view kind() const override { return "test"; }
+  void AddOfferings(catalog::Catalog& catalog) const override {
+    catalog.Add({name_, "r1", "", "hang-1", "", 0, 64, 256, 0.01, 0});
+  }
+  providers::ProvisionResult Provision(int64_t job_id, const providers::Offer&,
+                                       int64_t now) override {
+    ++asked_;
+    answer_.wait();  // a host that accepted the connection and never answers
+    providers::Allocation a;
+    a.id = "hang-" + std::to_string(job_id);
+    a.hosts = {"hang-host"};
+    a.ready_at = now;
+    return a;
+  }
+  absl::StatusOr<providers::NodeHandle> StartNode(const providers::Allocation&,
+                                                  const providers::NodeSpec& spec) override {
+    return providers::StartNode(spec);
+  }
+  providers::NodeProbe ProbeNode(const std::string& dir, const providers::NodeHandle& h) override {
+    return providers::ProbeNode(dir, h);
+  }
+  void SignalNode(const std::string&, const providers::NodeHandle& h, int signal) override {
+    providers::SignalNode(h, signal);
+  }
+  void Release(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_.push_back(id);
+  }
+  void Answer() { release_.set_value(); }
+  int asked() const { return asked_; }
+  std::vector<std::string> released() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return released_;
+  }
+
+ private:
+  const std::string name_ = "hang";
+  std::promise<void> release_;
+  std::shared_future<void> answer_ = release_.get_future().share();
+  std::atomic<int> asked_{0};
+  std::mutex mu_;
+  std::vector<std::string> released_;
+};
+
+// The loop never waits on a provider: while one never answers, a job on another provider starts
+// and ends, submissions and cancels are answered, and the late answer is given back.
+TEST_F(ControllerTest, AProviderThatNeverAnswersDelaysNothingElse) {
+  providers::Fleet fleet = providers::LocalOnlyFleet(machine_);
+  auto hanging = std::make_unique<HangingProvider>();
+  HangingProvider* hang = hanging.get();
+  fleet.providers.push_back(std::move(hanging));
+  controller_.reset();
+  ControllerOptions options;
+  options.home = home_.string();
+  options.cancel_grace_ms = 1000;
+  controller_ = std::make_unique<JobController>(*store_, machine_, options, &fleet);
+  ASSERT_TRUE(controller_->Start().ok());
+  const auto wait = [&](int64_t id, JobState want) {
+    for (int i = 0; i < 500; ++i) {
+      if (State(id) == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  auto stuck =
+      controller_->Submit("resources: {infra: hang}\nrun: echo never\n", "t.yaml", home_.string());
+  ASSERT_TRUE(stuck.ok()) << stuck.status();
+  for (int i = 0; i < 500 && hang->asked() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(hang->asked(), 1);  // its provisioning is under way, and hangs
+  auto local = controller_->Submit("run: echo local-ran\n", "t.yaml", home_.string());
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_TRUE(wait(*local, JobState::kSucceeded)) << "a local job waited on a hanging provider";
+  EXPECT_THAT(Log(*local), HasSubstr("local-ran"));
+  EXPECT_EQ(State(*stuck), JobState::kPending);
+  ASSERT_TRUE(controller_->Cancel(*stuck).ok());
+  EXPECT_TRUE(wait(*stuck, JobState::kCancelled));
+  hang->Answer();  // the answer comes at last: the nodes it holds are given back
+  for (int i = 0; i < 500 && hang->released().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(hang->released(), std::vector<std::string>{"hang-" + std::to_string(*stuck)});
+  EXPECT_EQ(State(*stuck), JobState::kCancelled);
+  controller_.reset();
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // The API's route table and handlers against a real SQLite store in a temp dir and a real
 // controller (not started: the tests look at what the API answers, not at jobs running).
+#include "server/handlers.h"
+
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,7 +12,6 @@
 
 #include "awan/catalog/catalog.h"
 #include "awan/controller/job_controller.h"
-#include "server/handlers.h"
 
 namespace awan::server {
 namespace {
@@ -108,10 +109,9 @@ TEST_F(HandlersTest, OptionalFieldsOfTheWrongTypeAndUnknownFieldsAre400) {
   EXPECT_THAT(typo.body, HasSubstr("unknown field \\\"sourse\\\" (did you mean 'source'?)"));
   EXPECT_EQ(Send("POST", "/v1/optimize", J{{"task_yaml", "run: x\n"}, {"top", "5"}}.dump()).status,
             400);
-  EXPECT_EQ(
-      Send("POST", "/v1/optimize", J{{"task_yaml", "run: x\n"}, {"objective", "fast"}}.dump())
-          .status,
-      400);
+  EXPECT_EQ(Send("POST", "/v1/optimize", J{{"task_yaml", "run: x\n"}, {"objective", "fast"}}.dump())
+                .status,
+            400);
   EXPECT_EQ(Send("GET", "/v1/jobs?limit=0").status, 400);
   EXPECT_EQ(Send("GET", "/v1/jobs?before=x").status, 400);
   EXPECT_TRUE(store_->ListJobs({})->empty());  // nothing was stored for the refused requests
@@ -136,19 +136,21 @@ TEST_F(HandlersTest, LaunchStoresTheJobAndTheJobObjectFollowsTheContract) {
   const J list = J::parse(Send("GET", "/v1/jobs?limit=1").body);
   EXPECT_EQ(list["jobs"].size(), 1u);
   EXPECT_EQ(list["next_before"], job["id"]);
-  const HttpResponse cancel = Send("POST", fmt::format("/v1/jobs/{}/cancel", job["id"].get<int64_t>()));
+  const HttpResponse cancel =
+      Send("POST", fmt::format("/v1/jobs/{}/cancel", job["id"].get<int64_t>()));
   EXPECT_EQ(cancel.status, 202);
   EXPECT_TRUE(store_->GetJob(job["id"].get<int64_t>())->cancel_requested);
-  const J events = J::parse(Send("GET", fmt::format("/v1/jobs/{}/events", job["id"].get<int64_t>())).body);
+  const J events =
+      J::parse(Send("GET", fmt::format("/v1/jobs/{}/events", job["id"].get<int64_t>())).body);
   EXPECT_EQ(events[0]["type"], "submitted");
 }
 
 TEST_F(HandlersTest, EveryRouteIsListedOnce) {
   const std::vector<std::string> routes = router_->List();
-  for (const char* r : {"GET /v1/health", "GET /v1/server", "POST /v1/jobs", "GET /v1/jobs",
-                        "GET /v1/jobs/{id}", "GET /v1/jobs/{id}/events", "GET /v1/jobs/{id}/logs",
-                        "POST /v1/jobs/{id}/cancel", "POST /v1/optimize", "GET /v1/catalog",
-                        "GET /v1/providers"}) {
+  for (const char* r :
+       {"GET /v1/health", "GET /v1/server", "POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}",
+        "GET /v1/jobs/{id}/events", "GET /v1/jobs/{id}/logs", "POST /v1/jobs/{id}/cancel",
+        "POST /v1/optimize", "GET /v1/catalog", "GET /v1/providers"}) {
     EXPECT_EQ(std::count(routes.begin(), routes.end(), r), 1) << r;
   }
 }
