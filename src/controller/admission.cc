@@ -1,6 +1,10 @@
 #include "admission.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
 
 #include "awan/common/status_macros.h"
 #include "awan/optimizer/optimizer.h"
@@ -32,12 +36,47 @@ absl::StatusOr<std::shared_ptr<const spec::Task>> Admission::Admit(
           fmt::format("{}: envs.{} has no value; give it one in the task file", source, name));
     }
   }
+  RETURN_IF_ERROR(CheckWhatIsCopied(task));
   if (fleet_.scheduler && ForTheScheduler(task)) {
     RETURN_IF_ERROR(CheckSchedulable(task, *fleet_.scheduler));
   } else {
     RETURN_IF_ERROR(CheckSomeProviderCanRunIt(task));
   }
   return std::make_shared<const spec::Task>(std::move(task));
+}
+
+absl::Status Admission::CheckWhatIsCopied(const spec::Task& task) const {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path home = fs::weakly_canonical(home_, ec);
+  // Whether `inner` is `outer` or inside it.
+  const auto within = [](const fs::path& inner, const fs::path& outer) {
+    auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+    return o == outer.end() || (o->empty() && std::next(o) == outer.end());
+  };
+  std::vector<std::pair<std::string, std::string>> copied;
+  if (!task.workdir.empty()) copied.emplace_back("workdir", task.workdir);
+  for (const auto& [dest, source] : task.file_mounts)
+    copied.emplace_back("file_mounts." + dest, source);
+  for (const auto& [field, source] : copied) {
+    const fs::path path = fs::weakly_canonical(source, ec);
+    if (!home_.empty() && within(home, path)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: {}: {} holds awan's home {} (its store and every job's folder); copying it to the "
+          "nodes would copy them into each job. Point it at your code's folder",
+          task.source, field, path.string(), home.string()));
+    }
+    if (!home_.empty() && within(path, home / "jobs")) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: {}: {} is inside awan's job folders ({}); keep the files to copy elsewhere",
+          task.source, field, path.string(), (home / "jobs").string()));
+    }
+    if (access(path.c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: {}: {} cannot be read by the server's user", task.source, field, path.string()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Some provider of the fleet must be able to run it, even if none has room right now.

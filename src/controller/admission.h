@@ -24,8 +24,9 @@ std::vector<std::string> ProvidersThatMayRun(const providers::Fleet& fleet, cons
 class Admission {
  public:
   // `catalog` is what the fleet sells (Fleet::BuildCatalog); both must outlive this.
-  Admission(const providers::Fleet& fleet, const catalog::Catalog& catalog)
-      : fleet_(fleet), catalog_(catalog) {}
+  // `home` is the server's own folder (its store and job folders): no task may copy it.
+  Admission(const providers::Fleet& fleet, const catalog::Catalog& catalog, std::string home)
+      : fleet_(fleet), catalog_(catalog), home_(std::move(home)) {}
 
   // The parsed task, or InvalidArgument naming the file, line and field, or saying why no
   // provider (no pool) can ever run it.
@@ -35,9 +36,14 @@ class Admission {
 
  private:
   absl::Status CheckSomeProviderCanRunIt(const spec::Task& task) const;
+  // The workdir and file mount sources are copied to the nodes: never the server's home or a
+  // folder that holds it (that would copy every job folder into each job), nothing inside the job
+  // folders, and only what can be read.
+  absl::Status CheckWhatIsCopied(const spec::Task& task) const;
 
   const providers::Fleet& fleet_;
   const catalog::Catalog& catalog_;
+  const std::string home_;
 };
 
 }  // namespace awan::controller

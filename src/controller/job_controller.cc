@@ -51,7 +51,7 @@ JobController::JobController(store::Store& store, providers::LocalResources mach
   } else {
     queue_ = std::make_unique<ArrivalQueue>(*jobs_, *placer_);
   }
-  admission_ = std::make_unique<Admission>(*fleet_, catalog_);
+  admission_ = std::make_unique<Admission>(*fleet_, catalog_, options_.home);
   summary_ = queue_->Summary();
 }
 

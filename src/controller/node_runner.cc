@@ -68,6 +68,7 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     spec.node_dir = fmt::format("{}/node-{}", JobDir(id), rank);
     spec.log_path = LogPath(id);
     spec.workdir = task.workdir;
+    spec.file_mounts = task.file_mounts;
     spec.setup = task.setup;
     spec.run = task.run;
     for (const auto& [k, v] : task.envs) spec.envs.emplace_back(k, v.value_or(""));
@@ -96,7 +97,9 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     }
     return started;
   };
-  if (prov.provider->QuickCalls()) {
+  // Copying a workdir or file mounts may take long: then even a quick provider's nodes start off
+  // the loop.
+  if (prov.provider->QuickCalls() && task.workdir.empty() && task.file_mounts.empty()) {
     NodesStarted(id, std::move(prov), dirs, gpu_lists, start(), std::nullopt);
     return;
   }

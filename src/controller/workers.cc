@@ -13,13 +13,12 @@ struct Workers::State {
   std::condition_variable cv, idle;
   std::deque<std::pair<std::function<void()>, std::function<void()>>> queue;  // guarded by mu
   std::vector<std::function<void()>> finished;                                // guarded by mu
-  size_t in_flight = 0;  // guarded by mu: posted, callback not yet run
-  size_t running = 0;    // guarded by mu: on a worker now
+  size_t in_flight = 0;   // guarded by mu: posted, callback not yet run
+  size_t running = 0;     // guarded by mu: on a worker now
   bool stopping = false;  // guarded by mu
 };
 
-Workers::Workers(size_t threads, std::function<void()> wake)
-    : state_(std::make_shared<State>()) {
+Workers::Workers(size_t threads, std::function<void()> wake) : state_(std::make_shared<State>()) {
   state_->wake = std::move(wake);
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back(Work, state_);
 }

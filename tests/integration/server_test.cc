@@ -409,6 +409,19 @@ TEST_F(ServerTest, WrongMethodsGet405AndHeadGetsHeadersOnly) {
   EXPECT_THAT(head, ::testing::Not(HasSubstr("\"status\"")));  // no body
 }
 
+// A task whose cpus no offering of the fleet matches is refused at submission with the reason
+// (it was accepted and failed at once); asking for part of this machine's CPUs runs here.
+TEST_F(ServerTest, CpusNoOfferingMatchesAreRefusedAtSubmission) {
+  auto huge = Awan("launch -d " + Task("huge", "resources: {cpus: 5000}\nrun: echo x\n"));
+  EXPECT_EQ(huge.code, 2) << huge.err;
+  EXPECT_THAT(huge.err, HasSubstr("no provider of the fleet can run this task"));
+  EXPECT_THAT(huge.err, HasSubstr("needs 5000 CPUs"));
+  const int64_t part = LaunchDetached(Task("part", "resources: {cpus: 1}\nrun: echo part\n"));
+  ASSERT_TRUE(WaitState(part, "SUCCEEDED"));
+  EXPECT_EQ(Job(part)["placement"]["provider"], "local");
+  EXPECT_EQ(J::parse(Awan("status --json").out).size(), 1u);
+}
+
 TEST_F(ServerTest, ServerStartStopAndStatus) {
   EXPECT_EQ(Awan("server status").code, 1);
   auto start = Awan("server start");

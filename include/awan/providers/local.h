@@ -45,6 +45,10 @@ struct NodeSpec {
   std::string node_dir;  // created by StartNode; holds the scripts, `work/` and `exit_code`
   std::string log_path;  // the job's log, shared by its nodes (appended)
   std::string workdir;   // copied into node_dir/work when not empty
+  // file_mounts with local sources: (destination, source). A relative or ~/ destination is placed
+  // in the node's work folder; an absolute one under node_dir/mounts (AWAN_MOUNTS), so two jobs
+  // on one machine never collide.
+  std::vector<std::pair<std::string, std::string>> file_mounts;
   std::string setup, run;
   std::vector<std::pair<std::string, std::string>> envs;
   std::vector<int> gpu_indices;  // CUDA_VISIBLE_DEVICES
@@ -57,6 +61,12 @@ struct NodeHandle {
   int64_t pid = 0;        // process group leader
   int64_t pid_start = 0;  // its start time, to tell a reused pid apart
 };
+
+// Puts the node's files in place: node_dir/work with the workdir and the relative file mounts,
+// node_dir/mounts with the absolute ones. Copied into a partial folder and renamed when complete:
+// a failed copy leaves nothing behind, and says which source failed. May take long (a big
+// workdir): the controller calls it off its loop.
+absl::Status StageNodeFiles(const NodeSpec& spec);
 
 // Creates the node's folder and starts its process group. The wrapper's first act is writing its
 // pid to node_dir/pid, so a node started just before a crash can be found again.

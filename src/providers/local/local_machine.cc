@@ -156,20 +156,71 @@ int64_t ProcessStartTicks(int64_t pid) {
   return 0;
 }
 
-absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
+absl::Status StageNodeFiles(const NodeSpec& spec) {
   const fs::path dir = spec.node_dir;
   std::error_code ec;
-  fs::create_directories(dir / "work", ec);
-  if (ec)
+  fs::create_directories(dir, ec);
+  if (ec) {
     return absl::InternalError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+  }
+  const fs::path work = dir / "work", mounts = dir / "mounts";
+  const fs::path work_partial = dir / "work.partial", mounts_partial = dir / "mounts.partial";
+  const auto clean = [&] {
+    std::error_code ignored;
+    fs::remove_all(work_partial, ignored);
+    fs::remove_all(mounts_partial, ignored);
+  };
+  clean();
+  fs::create_directories(work_partial, ec);
+  const auto copy = [&](const std::string& from, const fs::path& to, const std::string& what) {
+    std::error_code err;
+    fs::create_directories(to.parent_path(), err);
+    if (!err) {
+      fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks, err);
+    }
+    if (!err) return absl::OkStatus();
+    clean();
+    return absl::InternalError(
+        fmt::format("cannot copy {} {} to the node: {}", what, from, err.message()));
+  };
   if (!spec.workdir.empty()) {
-    fs::copy(spec.workdir, dir / "work",
-             fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      return absl::InternalError(fmt::format("cannot copy workdir {} to {}: {}", spec.workdir,
-                                             (dir / "work").string(), ec.message()));
+    if (absl::Status s = copy(spec.workdir, work_partial, "workdir"); !s.ok()) return s;
+  }
+  for (const auto& [dest, source] : spec.file_mounts) {
+    std::string relative = dest;
+    if (relative.rfind("~/", 0) == 0) relative = relative.substr(2);
+    const bool absolute = !relative.empty() && relative.front() == '/';
+    while (!relative.empty() && relative.front() == '/') relative.erase(0, 1);
+    const fs::path normal = fs::path(relative).lexically_normal();
+    if (relative.empty() || normal.string().rfind("..", 0) == 0) {
+      clean();
+      return absl::InvalidArgumentError(fmt::format(
+          "file_mounts.{}: the destination must be a path inside the node's folders", dest));
+    }
+    const fs::path target = (absolute ? mounts_partial : work_partial) / normal;
+    if (absl::Status s = copy(source, target, fmt::format("file_mounts.{} source", dest));
+        !s.ok()) {
+      return s;
     }
   }
+  // Complete: it takes the place of what an earlier start left.
+  fs::remove_all(work, ec);
+  fs::rename(work_partial, work, ec);
+  if (!ec && fs::exists(mounts_partial)) {
+    fs::remove_all(mounts, ec);
+    fs::rename(mounts_partial, mounts, ec);
+  }
+  if (ec) {
+    clean();
+    return absl::InternalError(
+        fmt::format("cannot place the node's files in {}: {}", dir.string(), ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
+  const fs::path dir = spec.node_dir;
+  if (absl::Status s = StageNodeFiles(spec); !s.ok()) return s;
   for (auto [name, text] : {std::pair{"wrapper.sh", std::string(kWrapper)},
                             std::pair{"setup.sh", spec.setup}, std::pair{"run.sh", spec.run}}) {
     if (absl::Status s = WriteFile(dir / name, text); !s.ok()) return s;
@@ -191,6 +242,7 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
   env_strings.push_back(fmt::format("AWAN_NUM_NODES={}", spec.num_nodes));
   env_strings.push_back("AWAN_NODE_IPS=" + spec.node_ips);
   env_strings.push_back("AWAN_NODE_DIR=" + dir.string());
+  env_strings.push_back("AWAN_MOUNTS=" + (dir / "mounts").string());
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -128,6 +129,69 @@ TEST_F(ControllerTest, WorkdirIsCopiedIntoTheNode) {
   const int64_t id = Submit("workdir: code\nrun: cat data.txt\n");
   ASSERT_TRUE(WaitFor(id, JobState::kSucceeded));
   EXPECT_THAT(Log(id), HasSubstr("from-workdir"));
+}
+
+// file_mounts with local sources reach the node: relative and ~/ destinations in its work folder,
+// absolute ones under $AWAN_MOUNTS (so two jobs on one machine never collide).
+TEST_F(ControllerTest, LocalFileMountsArePutOnTheNodes) {
+  fs::create_directories(home_ / "src" / "data");
+  std::ofstream(home_ / "src" / "data" / "a.txt") << "from-a-folder";
+  std::ofstream(home_ / "src" / "model.txt") << "from-a-file";
+  const int64_t id =
+      Submit(fmt::format("file_mounts:\n  data: {0}/src/data\n  /opt/model.txt: {0}/src/model.txt\n"
+                         "  ~/conf.txt: {0}/src/model.txt\nrun: |\n  cat data/a.txt; echo\n"
+                         "  cat $AWAN_MOUNTS/opt/model.txt; echo\n  cat conf.txt; echo\n",
+                         home_.string()));
+  ASSERT_TRUE(WaitFor(id, JobState::kSucceeded)) << Log(id);
+  EXPECT_THAT(Log(id), HasSubstr("from-a-folder\nfrom-a-file\nfrom-a-file\n"));
+}
+
+// The server's home is never copied to a node (workdir: . read from the home copied the home into
+// itself), nor the job folders; a copy that fails leaves no partial folder and fails the job.
+TEST_F(ControllerTest, TheHomeIsNeverCopiedAndAFailedCopyLeavesNothing) {
+  auto dot = controller_->Submit("workdir: .\nrun: x\n", "t.yaml", home_.string());
+  ASSERT_FALSE(dot.ok());
+  EXPECT_THAT(dot.status().message(), HasSubstr("holds awan's home"));
+  auto root = controller_->Submit("workdir: /\nrun: x\n", "t.yaml", home_.string());
+  EXPECT_THAT(root.status().message(), HasSubstr("holds awan's home"));
+  const int64_t first = Submit("run: echo one\n");
+  ASSERT_TRUE(WaitFor(first, JobState::kSucceeded));
+  auto jobs = controller_->Submit(
+      fmt::format("file_mounts: {{x: {}/jobs/{}}}\nrun: x\n", home_.string(), first), "t.yaml",
+      home_.string());
+  EXPECT_THAT(jobs.status().message(), HasSubstr("inside awan's job folders"));
+  EXPECT_EQ(store_->ListJobs({})->size(), 1u);  // nothing stored for the refused ones
+  fs::create_directories(home_ / "code");
+  std::ofstream(home_ / "code" / "ok.txt") << "ok";
+  ASSERT_EQ(mkfifo((home_ / "code" / "pipe").c_str(), 0600), 0);  // cannot be copied
+  const int64_t id = Submit("workdir: code\nrun: echo never\n");
+  ASSERT_TRUE(WaitFor(id, JobState::kFailed));
+  EXPECT_THAT(store_->GetJob(id)->reason, HasSubstr("cannot copy workdir"));
+  const fs::path node = fs::path(controller_->JobDir(id)) / "node-0";
+  EXPECT_FALSE(fs::exists(node / "work.partial"));
+  EXPECT_FALSE(fs::exists(node / "work"));
+}
+
+// A big workdir is copied off the loop: a job behind it starts and ends meanwhile.
+TEST_F(ControllerTest, CopyingAWorkdirHoldsUpNoOtherJob) {
+  fs::create_directories(home_ / "big");
+  for (int i = 0; i < 5000; ++i) std::ofstream(home_ / "big" / fmt::format("f{}.txt", i)) << i;
+  const int64_t big = Submit("workdir: big\nrun: ls | wc -l\n");
+  const int64_t small = Submit("run: echo small\n");
+  JobState big_when_small_ended = JobState::kPending;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline && State(big) != JobState::kSucceeded) {
+    controller_->ReconcileOnce();
+    if (State(small) == JobState::kSucceeded && big_when_small_ended == JobState::kPending) {
+      big_when_small_ended = State(big);
+      if (big_when_small_ended == JobState::kPending) big_when_small_ended = JobState::kFailed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(State(big), JobState::kSucceeded);
+  EXPECT_EQ(big_when_small_ended, JobState::kProvisioning)
+      << "the small job ended only after the big workdir was copied";
+  EXPECT_THAT(Log(big), HasSubstr("5000"));
 }
 
 TEST_F(ControllerTest, CancelKillsTheWholeProcessGroup) {
