@@ -88,13 +88,7 @@ int RunCheckConfig(const CheckConfigArgs& args) {
     for (const auto& info : c.providers()) {
       if (info.name == p->name()) offerings = info.offerings;
     }
-    std::string notes;
-    if (const auto* sim = fleet->FindSim(p->name())) {
-      notes = fmt::format("emulated {}, {} nodes per zone and type by default",
-                          sim->config().emulates, sim->config().default_capacity);
-    } else if (p->kind() == "local") {
-      notes = "this machine";
-    }
+    const std::string notes = p->Describe() == p->kind() ? "" : p->Describe();
     t.Row({p->name(), std::string(p->kind()), std::to_string(offerings), notes});
   }
   std::cout << t.Render();

@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "awan/common/text.h"
-#include "awan/providers/sim.h"
+#include "awan/providers/emulation.h"
 
 namespace awan::controller {
 
@@ -255,8 +255,8 @@ void FleetSchedulerQueue::StopForScheduler(int64_t id, const std::string& reason
 // stopped and queued again, and nothing new is placed there until the outage ends.
 void FleetSchedulerQueue::SyncOutages() {
   for (const scheduler::Pool& pool : model_->pools) {
-    const providers::SimProvider* sim = fleet_.FindSim(pool.provider);
-    const bool down = sim != nullptr && sim->InOutage(pool.region, jobs_.Now());
+    const providers::Emulation* emulated = fleet_.FindEmulation(pool.provider);
+    const bool down = emulated != nullptr && emulated->InOutage(pool.region, jobs_.Now());
     bool& was = down_[{pool.provider, pool.region}];
     if (down == was) continue;
     was = down;

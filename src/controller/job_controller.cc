@@ -9,7 +9,6 @@
 #include "active_jobs.h"
 #include "admission.h"
 #include "awan/common/status_macros.h"
-#include "awan/providers/sim.h"
 #include "fleet_queue.h"
 #include "job_queue.h"
 #include "node_runner.h"
@@ -127,17 +126,7 @@ void JobController::ReconcileOnce() {
       queue_->Cancelled(id);
     }
   }
-  // Emulated spot preemptions (or `awan sim preempt`): the job is stopped and queued again.
-  for (const std::string& name : fleet_->Names()) {
-    providers::SimProvider* sim = fleet_->FindSim(name);
-    if (sim == nullptr) continue;
-    for (const std::string& allocation : sim->TakePreempted(Now())) {
-      if (const int64_t id = runner_->HolderOf(sim, allocation)) {
-        runner_->Preempt(id, fmt::format("{} preempted allocation {}", name, allocation),
-                         /*kill=*/true);
-      }
-    }
-  }
+  TakeProviderEvents();
   runner_->Pass([this](int64_t id, bool preempted) {
     queue_->NodesReleased(id, preempted);
     ActiveJob* job = jobs_->Find(id);
@@ -148,6 +137,42 @@ void JobController::ReconcileOnce() {
   SchedulerSummary summary = queue_->Summary();
   std::lock_guard<std::mutex> lock(mu_);
   summary_ = std::move(summary);
+}
+
+// What happened to providers' nodes — spot preemptions, nodes lost, outages, evictions — all lead
+// to the same recovery: the job's nodes are stopped and released, and it is queued again.
+void JobController::TakeProviderEvents() {
+  const int64_t now = Now();
+  for (const auto& p : fleet_->providers) {
+    providers::Provider* provider = p.get();
+    if (provider->QuickCalls()) {
+      OnProviderEvents(provider, provider->TakeEvents(now));
+    } else if (now >= next_events_[provider] && !events_in_flight_[provider]) {
+      // A slow provider is asked from a worker, about once a second.
+      next_events_[provider] = now + 1000;
+      events_in_flight_[provider] = true;
+      workers_->Run<std::vector<providers::NodeEvent>>(
+          [provider, now] { return provider->TakeEvents(now); },
+          [this, provider](std::vector<providers::NodeEvent> events) {
+            events_in_flight_[provider] = false;
+            OnProviderEvents(provider, events);
+          });
+    }
+  }
+}
+
+void JobController::OnProviderEvents(providers::Provider* provider,
+                                     const std::vector<providers::NodeEvent>& events) {
+  for (const providers::NodeEvent& e : events) {
+    if (const int64_t id = runner_->HolderOf(provider, e.allocation)) {
+      runner_->Preempt(id,
+                       e.detail.empty()
+                           ? fmt::format("{}: node {} ({})", provider->name(),
+                                         providers::NodeEventName(e.kind), e.allocation)
+                           : e.detail,
+                       /*kill=*/true);
+    }
+  }
 }
 
 SchedulerSummary JobController::scheduler_summary() const {

@@ -372,6 +372,11 @@ Provider* Fleet::Find(std::string_view name) const {
   return nullptr;
 }
 
+Emulation* Fleet::FindEmulation(std::string_view name) const {
+  Provider* p = Find(name);
+  return p != nullptr ? p->emulation() : nullptr;
+}
+
 SimProvider* Fleet::FindSim(std::string_view name) const {
   Provider* p = Find(name);
   return p != nullptr && p->kind() == "sim" ? static_cast<SimProvider*>(p) : nullptr;

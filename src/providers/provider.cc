@@ -20,4 +20,18 @@ std::optional<ErrorKind> ParseErrorKind(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view NodeEventName(NodeEvent::Kind kind) {
+  switch (kind) {
+    case NodeEvent::Kind::kPreempted:
+      return "preempted";
+    case NodeEvent::Kind::kLost:
+      return "lost";
+    case NodeEvent::Kind::kOutage:
+      return "outage";
+    case NodeEvent::Kind::kEvicted:
+      return "evicted";
+  }
+  return "lost";
+}
+
 }  // namespace awan::providers

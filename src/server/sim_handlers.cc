@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "awan/common/json_dump.h"
-#include "awan/providers/sim.h"
+#include "awan/providers/emulation.h"
 #include "handlers.h"
 #include "request_body.h"
 
@@ -25,7 +25,7 @@ int64_t NowMs() {
 HttpResponse Books(const ApiContext& api, const Call& call) {
   J out = J::array();
   for (const std::string& name : api.fleet->Names()) {
-    const providers::SimProvider* sim = api.fleet->FindSim(name);
+    const providers::Emulation* sim = api.fleet->FindEmulation(name);
     if (sim == nullptr) continue;
     if (call.target.query.count("provider") && call.target.query.at("provider") != name) continue;
     for (const auto& u : sim->Books()) {
@@ -49,7 +49,7 @@ HttpResponse Preempt(const ApiContext& api, const Call& call) {
   if (!*node)
     return ErrorResponse(400, "body needs \"node\": a node's host name (awan status JOB)");
   for (const std::string& name : api.fleet->Names()) {
-    if (providers::SimProvider* sim = api.fleet->FindSim(name);
+    if (providers::Emulation* sim = api.fleet->FindEmulation(name);
         sim != nullptr && sim->Preempt(**node)) {
       spdlog::info("sim: {} preempted {}", name, **node);
       return JsonResponse(202, DumpJson(J{{"provider", name}, {"node", **node}}));
@@ -73,7 +73,7 @@ HttpResponse OutageOrRestore(const ApiContext& api, const Call& call, bool outag
     if (!s.ok()) return ErrorFrom(s);
   }
   if (!*provider) return ErrorResponse(400, "body needs \"provider\"");
-  providers::SimProvider* sim = api.fleet->FindSim(**provider);
+  providers::Emulation* sim = api.fleet->FindEmulation(**provider);
   if (sim == nullptr) {
     return ErrorResponse(
         404, fmt::format("'{}' is not an emulated (sim) provider of this fleet", **provider));

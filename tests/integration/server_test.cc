@@ -863,7 +863,7 @@ TEST_F(FleetSchedulerTest, CommittedPoolFirstAndOnlyPreemptibleLowerJobsArePreem
   EXPECT_THAT(Events(b), HasSubstr("paid on_demand"));
   const std::vector<std::string> b_hosts = Hosts(b);
   // The fleet is full: a priority-10 job preempts a (preemptible), never b (not preemptible).
-  const int64_t c = LaunchDetached(Gang("c", 10, false, "sleep 2"));
+  const int64_t c = LaunchDetached(Gang("c", 10, false, "sleep 5"));  // outlasts the checks below
   ASSERT_TRUE(WaitState(c, "RUNNING"));
   EXPECT_EQ(Job(c)["placement"]["provider"], "aws");
   EXPECT_THAT(Events(a),

@@ -18,11 +18,13 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "awan/catalog/catalog.h"
@@ -76,6 +78,9 @@ class JobController {
   int64_t Now() const;
   void Wake();
   void Loop();
+  void TakeProviderEvents();
+  void OnProviderEvents(providers::Provider* provider,
+                        const std::vector<providers::NodeEvent>& events);
 
   store::Store& store_;
   const providers::LocalResources machine_;
@@ -90,6 +95,11 @@ class JobController {
   std::unique_ptr<Placer> placer_;
   std::unique_ptr<JobQueue> queue_;
   std::unique_ptr<Admission> admission_;
+
+  // Loop thread: when each slow provider is asked for its events next, and whether it is being
+  // asked.
+  std::map<const providers::Provider*, int64_t> next_events_;
+  std::map<const providers::Provider*, bool> events_in_flight_;
 
   mutable std::mutex mu_;
   SchedulerSummary summary_;  // guarded by mu_

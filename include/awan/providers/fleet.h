@@ -19,6 +19,7 @@
 namespace awan::providers {
 
 class SimProvider;
+class Emulation;
 
 // `failover:` in the fleet config.
 struct FailoverSettings {
@@ -44,7 +45,10 @@ struct Fleet {
   std::string source;  // the config file, or "embedded default"
 
   Provider* Find(std::string_view name) const;
-  SimProvider* FindSim(std::string_view name) const;  // nullptr unless a sim provider has this name
+  // The emulation controls of an emulated provider of this name; nullptr for others.
+  Emulation* FindEmulation(std::string_view name) const;
+  // For the providers' own tests: the `sim` provider of this name, or nullptr.
+  SimProvider* FindSim(std::string_view name) const;
   std::vector<std::string> Names() const;
   // Everything the fleet sells, for the optimizer (finalized).
   catalog::Catalog BuildCatalog() const;

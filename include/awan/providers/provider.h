@@ -44,6 +44,18 @@ std::optional<ErrorKind> ParseErrorKind(std::string_view name);
 // outage reported as provider_down blocks the region, not the provider).
 enum class ErrorScope { kDefault, kZone, kRegion, kProvider };
 
+// What happened to a provider's nodes, as it reports it (TakeEvents): the controller treats every
+// kind the same way — the job's nodes are stopped and released and it is queued again.
+struct NodeEvent {
+  enum class Kind { kPreempted, kLost, kOutage, kEvicted };
+  Kind kind = Kind::kPreempted;
+  std::string allocation;  // the allocation it hit
+  std::string detail;      // for the job's events
+};
+std::string_view NodeEventName(NodeEvent::Kind kind);  // "preempted", "lost", "outage", "evicted"
+
+class Emulation;
+
 struct ProviderError {
   ErrorKind kind = ErrorKind::kTransient;
   std::string message;
@@ -106,6 +118,17 @@ class Provider {
   // controller then makes them on its loop thread. Others (ssh, slurm, a real cloud API) are called
   // from worker threads, so a slow or hanging one delays nothing else.
   virtual bool QuickCalls() const { return false; }
+  // What happened to its nodes since the last call: spot preemptions, nodes lost, outages,
+  // evictions. Called every pass for a provider with QuickCalls, else from a worker about once a
+  // second. None by default.
+  virtual std::vector<NodeEvent> TakeEvents(int64_t now) {
+    (void)now;
+    return {};
+  }
+  // A line for `awan check-config` ("emulated aws, 4 nodes per zone …"); the kind by default.
+  virtual std::string Describe() const { return std::string(kind()); }
+  // The emulation controls, for an emulated provider; nullptr for real ones.
+  virtual Emulation* emulation() { return nullptr; }
   // Owned capacity that costs nothing (the local machine): a job whose best placement is here waits
   // for room when it is full, rather than failing over to capacity that is paid for.
   virtual bool WaitWhenFull() const { return false; }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "awan/providers/emulation.h"
 #include "awan/providers/provider.h"
 
 namespace awan::providers {
@@ -37,7 +38,7 @@ struct SimConfig {
   uint64_t seed = 1;
 };
 
-class SimProvider final : public Provider {
+class SimProvider final : public Provider, public Emulation {
  public:
   // Copies `config.emulates`'s offerings from `source` (which must be finalized).
   SimProvider(SimConfig config, const catalog::Catalog& source);
@@ -53,21 +54,19 @@ class SimProvider final : public Provider {
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool QuickCalls() const override { return true; }  // in-process books; nodes are local processes
 
-  // Emulation controls. `region` "" = the whole provider; `until` 0 = until restored.
-  void SetOutage(const std::string& region, int64_t until);
-  void Restore(const std::string& region);
-  bool InOutage(const std::string& region, int64_t now) const;
-  // Marks the allocation holding `host` as preempted; false if no live allocation has it.
-  bool Preempt(const std::string& host);
+  // Spot preemptions (by rate, or by Preempt) as events.
+  std::vector<NodeEvent> TakeEvents(int64_t now) override;
+  std::string Describe() const override;
+  Emulation* emulation() override { return this; }
+
+  // Emulation controls (emulation.h).
+  void SetOutage(const std::string& region, int64_t until) override;
+  void Restore(const std::string& region) override;
+  bool InOutage(const std::string& region, int64_t now) const override;
+  bool Preempt(const std::string& host) override;
+  std::vector<Usage> Books() const override;
   // Allocations preempted since the last call (by Preempt or by the spot preemption rate).
   std::vector<std::string> TakePreempted(int64_t now);
-
-  // The books: nodes held per zone and instance type, and per region.
-  struct Usage {
-    std::string region, zone, instance_type;
-    int used = 0, capacity = 0;
-  };
-  std::vector<Usage> Books() const;
   int NodesHeld() const;
   const SimConfig& config() const { return config_; }
   size_t offering_count() const { return offerings_.size(); }

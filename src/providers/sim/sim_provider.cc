@@ -207,6 +207,21 @@ std::vector<std::string> SimProvider::TakePreempted(int64_t now) {
   return out;
 }
 
+std::vector<NodeEvent> SimProvider::TakeEvents(int64_t now) {
+  std::vector<NodeEvent> out;
+  for (std::string& id : TakePreempted(now)) {
+    out.push_back(
+        {NodeEvent::Kind::kPreempted, id,
+         fmt::format("{} preempted allocation {} (emulated spot interruption)", config_.name, id)});
+  }
+  return out;
+}
+
+std::string SimProvider::Describe() const {
+  return fmt::format("emulated {}, {} nodes per zone and type by default", config_.emulates,
+                     config_.default_capacity);
+}
+
 std::vector<SimProvider::Usage> SimProvider::Books() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Usage> out;
