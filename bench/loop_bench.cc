@@ -160,8 +160,11 @@ scheduler: {fleet: fleet.yaml, policy: priority}
   for (const std::string& e : fleet->errors) fmt::print(stderr, "fleet: {}\n", e);
   const std::string gang =
       "num_nodes: 2\nresources: {accelerators: H100:8}\nscheduling: {priority: 0}\n";
+  const std::string filler_gang =
+      "num_nodes: 2\nresources: {accelerators: H100:8}\nscheduling: {priority: 0, preemptible: "
+      "true}\n";
   const int rc = Run("2. the fleet scheduler (policy priority), its pool full", home / "scheduler",
-                     *fleet, gang + "run: sleep 600\n", gang + "run: 'true'\n", queued);
+                     *fleet, filler_gang + "run: sleep 600\n", gang + "run: 'true'\n", queued);
   fs::remove_all(home);
   return rc;
 }

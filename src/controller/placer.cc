@@ -71,31 +71,27 @@ void Placer::Forget(int64_t id) {
 }
 
 Placer::Outcome Placer::PlaceAnywhere(ActiveJob& job, Done done) {
-  const int64_t id = job.record.id;
-  if (walks_.count(id) != 0) return Outcome::kInFlight;
-  if (RetryAt(id) > Now()) return Outcome::kRetryLater;
-  walks_[id] = Walk{};
-  std::string why;
-  const Outcome o = Step(id, why);
-  if (o == Outcome::kInFlight) {
-    walks_[id].done = std::move(done);
-  } else {
-    walks_.erase(id);
+  if (walks_.count(job.record.id) == 0 && RetryAt(job.record.id) > Now()) {
+    return Outcome::kRetryLater;
   }
-  return o;
+  std::string why;
+  return Begin(job.record.id, Walk{}, why, std::move(done));
 }
 
 Placer::Outcome Placer::PlaceInPool(ActiveJob& job, const scheduler::Pool& pool, std::string& why,
                                     Done done) {
-  const int64_t id = job.record.id;
-  if (walks_.count(id) != 0) return Outcome::kInFlight;
   Walk w;
   w.in_pool = true;
   w.pool = pool;
-  walks_[id] = std::move(w);
+  return Begin(job.record.id, std::move(w), why, std::move(done));
+}
+
+Placer::Outcome Placer::Begin(int64_t id, Walk walk, std::string& why, Done done) {
+  if (walks_.count(id) != 0) return Outcome::kInFlight;
+  walks_[id] = std::move(walk);
   const Outcome o = Step(id, why);
   if (o == Outcome::kInFlight) {
-    walks_[id].done = std::move(done);
+    walks_[id].done = std::move(done);  // the walk goes on when the answer is back
   } else {
     walks_.erase(id);
   }

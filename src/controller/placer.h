@@ -69,6 +69,7 @@ class Placer {
   };
   using Results = std::vector<providers::ProvisionResult>;  // one per try; the last decides
 
+  Outcome Begin(int64_t id, Walk walk, std::string& why, Done done);
   // Goes on with the job's walk from where it stands; kInFlight when a provider is being asked.
   Outcome Step(int64_t id, std::string& why);
   bool Eligible(const Walk& w, const optimizer::Placement& p) const;

@@ -192,10 +192,14 @@ int RunServerDaemon(const DaemonOptions& options) {
                               {"cpus", machine.cpus},
                               {"memory_gib", machine.memory_gib},
                               {"gpus", machine.gpus.size()}};
-  (void)(*store)->PutProvider({"local", "local", DumpJson(local_config),
-                               std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count()});
+  if (absl::Status s =
+          (*store)->PutProvider({"local", "local", DumpJson(local_config),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()});
+      !s.ok()) {
+    spdlog::error("store: cannot record this machine as a provider: {}", std::string(s.message()));
+  }
   // The fleet: this machine plus the providers of config.yaml (or the embedded default).
   catalog::LoadReport builtin_report;
   auto builtin = catalog::BuiltinCatalog(builtin_report);
