@@ -1,4 +1,5 @@
-// Fleet config parsing and the provider-kind registry.
+// Fleet config parsing: the providers (each kind's entry read by its folder's parser, found through
+// the registry), failover settings and the fleet scheduler's section.
 #include "awan/providers/fleet.h"
 
 #include <fmt/format.h>
@@ -17,240 +18,16 @@
 #include "awan/providers/ssh.h"
 #include "awan/scheduler/scheduler.h"
 #include "local/local_provider.h"
+#include "registry.h"
 
 namespace awan::providers {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Context {
-  std::string_view source;
-  const catalog::Catalog& catalog;
-  const LocalResources& machine;
-};
-
-// Thrown inside a provider's entry; caught per entry so the other providers still load.
-struct EntryError {
-  std::string message;
-};
-
-std::string Where(const Context& ctx, const YAML::Node& node, const std::string& field) {
-  const YAML::Mark m = node.Mark();
-  return fmt::format("{}:{}:{}: {}", ctx.source, m.line + 1, m.column + 1, field);
-}
-
-void CheckFields(const Context& ctx, const YAML::Node& entry, const std::string& field,
-                 const std::vector<std::string>& allowed) {
-  for (auto it = entry.begin(); it != entry.end(); ++it) {
-    const std::string key = it->first.Scalar();
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw EntryError{fmt::format("{}.{}: unknown field{}; allowed: {}",
-                                   Where(ctx, it->first, field), key, DidYouMean(key, allowed),
-                                   JoinLimited(allowed, allowed.size()))};
-    }
-  }
-}
-
-// A number in [min, max]; every number of a fleet config is range-checked where it is read.
-double Number(const Context& ctx, const YAML::Node& node, const std::string& field, double min = 0,
-              double max = 1e9) {
-  auto v = node.IsScalar() ? ParseNumber(node.Scalar()) : std::nullopt;
-  if (!v || *v < min || *v > max) {
-    throw EntryError{fmt::format("{}: must be a number of at least {:.12g} and at most {:.12g}{}",
-                                 Where(ctx, node, field), min, max,
-                                 node.IsScalar() ? fmt::format(", not {}", node.Scalar()) : "")};
-  }
-  return *v;
-}
-
-// A whole number in [min, max].
-int64_t Int(const Context& ctx, const YAML::Node& node, const std::string& field, int64_t min,
-            int64_t max) {
-  const double v = Number(ctx, node, field, static_cast<double>(min), static_cast<double>(max));
-  if (v != std::floor(v)) {
-    throw EntryError{
-        fmt::format("{}: must be a whole number, not {}", Where(ctx, node, field), node.Scalar())};
-  }
-  return static_cast<int64_t>(v);
-}
-
-using Factory =
-    std::function<std::unique_ptr<Provider>(const std::string& name, const YAML::Node& entry,
-                                            const std::string& field, const Context& ctx)>;
-
-std::unique_ptr<Provider> MakeLocal(const std::string&, const YAML::Node& entry,
-                                    const std::string& field, const Context& ctx) {
-  CheckFields(ctx, entry, field, {"name", "kind"});
-  return std::make_unique<LocalProvider>(ctx.machine);
-}
-
-std::unique_ptr<Provider> MakeSim(const std::string& name, const YAML::Node& entry,
-                                  const std::string& field, const Context& ctx) {
-  CheckFields(ctx, entry, field,
-              {"name", "kind", "emulates", "regions", "default_capacity", "capacity", "quota",
-               "delay_ms", "spot_preemptions_per_hour", "failures", "seed"});
-  SimConfig c;
-  c.name = name;
-  c.emulates = entry["emulates"] ? entry["emulates"].Scalar() : name;
-  if (!ctx.catalog.HasProvider(c.emulates)) {
-    std::vector<std::string> known;
-    for (const auto& p : ctx.catalog.providers()) known.push_back(p.name);
-    throw EntryError{fmt::format("{}.emulates: the catalog has no provider '{}'{}; it has: {}",
-                                 Where(ctx, entry["emulates"] ? entry["emulates"] : entry, field),
-                                 c.emulates, DidYouMean(c.emulates, known),
-                                 JoinLimited(known, known.size()))};
-  }
-  if (const YAML::Node regions = entry["regions"]) {
-    for (const YAML::Node& r : regions) c.regions.push_back(r.Scalar());
-  }
-  if (const YAML::Node n = entry["default_capacity"])
-    c.default_capacity = static_cast<int>(Int(ctx, n, field + ".default_capacity", 0, 1000000));
-  if (const YAML::Node cap = entry["capacity"]) {
-    for (auto it = cap.begin(); it != cap.end(); ++it) {
-      c.capacity[it->first.Scalar()] = static_cast<int>(
-          Int(ctx, it->second, field + ".capacity." + it->first.Scalar(), 0, 1000000));
-    }
-  }
-  if (const YAML::Node quota = entry["quota"]) {
-    for (auto it = quota.begin(); it != quota.end(); ++it) {
-      c.quota[it->first.Scalar()] = static_cast<int>(
-          Int(ctx, it->second, field + ".quota." + it->first.Scalar(), 0, 1000000));
-    }
-  }
-  if (const YAML::Node delay = entry["delay_ms"]) {
-    if (delay.IsSequence() && delay.size() == 2) {
-      c.delay_min_ms = Int(ctx, delay[0], field + ".delay_ms", 0, 3600000);
-      c.delay_max_ms = Int(ctx, delay[1], field + ".delay_ms", 0, 3600000);
-    } else {
-      c.delay_min_ms = c.delay_max_ms = Int(ctx, delay, field + ".delay_ms", 0, 3600000);
-    }
-    if (c.delay_max_ms < c.delay_min_ms) {
-      throw EntryError{fmt::format("{}: write [MIN, MAX] with MIN <= MAX (milliseconds)",
-                                   Where(ctx, delay, field + ".delay_ms"))};
-    }
-  }
-  if (const YAML::Node rate = entry["spot_preemptions_per_hour"]) {
-    c.spot_preemptions_per_hour = Number(ctx, rate, field + ".spot_preemptions_per_hour", 0, 3600);
-  }
-  if (const YAML::Node seed = entry["seed"])
-    c.seed = static_cast<uint64_t>(Int(ctx, seed, field + ".seed", 0, int64_t{1} << 53));
-  if (const YAML::Node failures = entry["failures"]) {
-    for (size_t i = 0; i < failures.size(); ++i) {
-      const YAML::Node f = failures[i];
-      const std::string ff = fmt::format("{}.failures[{}]", field, i);
-      SimFailure failure;
-      const std::string kind = f["error"] ? f["error"].Scalar() : "";
-      auto parsed = ParseErrorKind(kind);
-      if (!parsed) {
-        const std::vector<std::string> kinds = {
-            "capacity_unavailable", "quota_exceeded", "auth_failed",
-            "invalid_request",      "transient",      "provider_down"};
-        throw EntryError{fmt::format("{}.error: '{}' is not an error kind{}; kinds: {}",
-                                     Where(ctx, f, ff), kind, DidYouMean(kind, kinds),
-                                     JoinLimited(kinds, kinds.size()))};
-      }
-      failure.kind = *parsed;
-      if (f["region"]) failure.region = f["region"].Scalar();
-      if (f["zone"]) failure.zone = f["zone"].Scalar();
-      if (f["probability"])
-        failure.probability = Number(ctx, f["probability"], ff + ".probability", 0, 1);
-      c.failures.push_back(failure);
-    }
-  }
-  auto sim = std::make_unique<SimProvider>(std::move(c), ctx.catalog);
-  if (sim->offering_count() == 0) {
-    throw EntryError{fmt::format("{}: no offering of '{}' is left in the regions chosen",
-                                 Where(ctx, entry, field), sim->config().emulates)};
-  }
-  return sim;
-}
-
-std::unique_ptr<Provider> MakeSsh(const std::string& name, const YAML::Node& entry,
-                                  const std::string& field, const Context& ctx) {
-  CheckFields(
-      ctx, entry, field,
-      {"name", "kind", "region", "user", "key", "hosts", "remote_root", "connect_timeout_s"});
-  SshConfig c;
-  c.name = name;
-  c.region = entry["region"] ? entry["region"].Scalar() : name;
-  if (entry["remote_root"]) c.remote_root = entry["remote_root"].Scalar();
-  if (entry["connect_timeout_s"])
-    c.connect_timeout_s = static_cast<int>(
-        Int(ctx, entry["connect_timeout_s"], field + ".connect_timeout_s", 1, 300));
-  const std::string user = entry["user"] ? entry["user"].Scalar() : "";
-  const std::string key = entry["key"] ? entry["key"].Scalar() : "";
-  const YAML::Node hosts = entry["hosts"];
-  if (!hosts || !hosts.IsSequence() || hosts.size() == 0) {
-    throw EntryError{fmt::format("{}.hosts: list at least one host {{host, port, ...}}",
-                                 Where(ctx, entry, field))};
-  }
-  for (size_t i = 0; i < hosts.size(); ++i) {
-    const YAML::Node h = hosts[i];
-    const std::string hf = fmt::format("{}.hosts[{}]", field, i);
-    CheckFields(ctx, h, hf,
-                {"host", "port", "user", "key", "accelerator", "accelerator_count", "cpus",
-                 "memory_gib", "price"});
-    SshHost host;
-    if (!h["host"]) throw EntryError{fmt::format("{}.host: is required", Where(ctx, h, hf))};
-    host.host = h["host"].Scalar();
-    host.port = h["port"] ? static_cast<int>(Int(ctx, h["port"], hf + ".port", 1, 65535)) : 22;
-    host.user = h["user"] ? h["user"].Scalar() : user;
-    host.key = h["key"] ? h["key"].Scalar() : key;
-    if (!host.key.empty() && !fs::exists(host.key)) {
-      throw EntryError{fmt::format("{}.key: key file {} does not exist",
-                                   Where(ctx, h["key"] ? h["key"] : entry, hf), host.key)};
-    }
-    if (h["accelerator"]) host.accelerator = h["accelerator"].Scalar();
-    host.accelerator_count =
-        h["accelerator_count"]
-            ? static_cast<int>(Int(ctx, h["accelerator_count"], hf + ".accelerator_count", 0, 1024))
-            : (host.accelerator.empty() ? 0 : 1);
-    host.cpus = h["cpus"] ? Number(ctx, h["cpus"], hf + ".cpus", 0, 100000) : 1;
-    host.memory_gib =
-        h["memory_gib"] ? Number(ctx, h["memory_gib"], hf + ".memory_gib", 0, 1000000) : 1;
-    host.price = h["price"] ? Number(ctx, h["price"], hf + ".price", 0, 1000000) : 0;
-    c.hosts.push_back(host);
-  }
-  return std::make_unique<SshProvider>(std::move(c));
-}
-
-std::unique_ptr<Provider> MakeSlurm(const std::string& name, const YAML::Node& entry,
-                                    const std::string& field, const Context& ctx) {
-  CheckFields(
-      ctx, entry, field,
-      {"name", "kind", "slurm_conf", "partition", "nodes", "accelerator", "accelerator_count",
-       "gres_type", "cpus", "memory_gib", "price", "immediate_seconds"});
-  SlurmConfig c;
-  c.name = name;
-  if (entry["slurm_conf"]) {
-    c.slurm_conf = entry["slurm_conf"].Scalar();
-    if (!fs::exists(c.slurm_conf)) {
-      throw EntryError{fmt::format("{}.slurm_conf: {} does not exist",
-                                   Where(ctx, entry["slurm_conf"], field), c.slurm_conf)};
-    }
-  }
-  if (entry["partition"]) c.partition = entry["partition"].Scalar();
-  if (entry["nodes"])
-    c.nodes = static_cast<int>(Int(ctx, entry["nodes"], field + ".nodes", 1, 1000000));
-  if (entry["accelerator"]) c.accelerator = entry["accelerator"].Scalar();
-  if (entry["accelerator_count"])
-    c.accelerator_count = static_cast<int>(
-        Int(ctx, entry["accelerator_count"], field + ".accelerator_count", 0, 1024));
-  if (!c.accelerator.empty() && c.accelerator_count == 0) c.accelerator_count = 1;
-  if (entry["gres_type"]) c.gres_type = entry["gres_type"].Scalar();
-  if (entry["cpus"]) c.cpus = Number(ctx, entry["cpus"], field + ".cpus", 0, 100000);
-  if (entry["memory_gib"])
-    c.memory_gib = Number(ctx, entry["memory_gib"], field + ".memory_gib", 0, 1000000);
-  if (entry["price"]) c.price = Number(ctx, entry["price"], field + ".price", 0, 1000000);
-  if (entry["immediate_seconds"])
-    c.immediate_seconds = static_cast<int>(
-        Int(ctx, entry["immediate_seconds"], field + ".immediate_seconds", 0, 3600));
-  return std::make_unique<SlurmProvider>(std::move(c));
-}
-
 // `scheduler: {fleet: FILE, policy: NAME}`: the fleet file is read now, relative to the config's
 // folder.
-SchedulerSettings ParseSchedulerSettings(const Context& ctx, const YAML::Node& node) {
+SchedulerSettings ParseSchedulerSettings(const ConfigContext& ctx, const YAML::Node& node) {
   if (!node.IsMap()) {
     throw EntryError{fmt::format("{}: must be a mapping {{fleet: FLEET.yaml, policy: fifo}}",
                                  Where(ctx, node, "scheduler"))};
@@ -345,17 +122,6 @@ absl::Status CheckPools(const Fleet& fleet) {
   return absl::OkStatus();
 }
 
-// The provider kinds: adding one is a factory in its folder and one line here.
-const std::map<std::string, Factory>& Factories() {
-  static const std::map<std::string, Factory> kFactories = {
-      {"local", MakeLocal},
-      {"sim", MakeSim},
-      {"ssh", MakeSsh},
-      {"slurm", MakeSlurm},
-  };
-  return kFactories;
-}
-
 }  // namespace
 
 Fleet LocalOnlyFleet(const LocalResources& machine) {
@@ -416,7 +182,7 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
   }
   Fleet fleet;
   fleet.source = std::string(source);
-  const Context ctx{source, catalog, machine};
+  const ConfigContext ctx{source, catalog, machine};
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
@@ -479,15 +245,14 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
         throw EntryError{
             fmt::format("{}.name: '{}' is declared twice", Where(ctx, entry["name"], field), name)};
       }
-      auto factory = Factories().find(kind);
-      if (factory == Factories().end()) {
-        std::vector<std::string> kinds;
-        for (const auto& [k, f] : Factories()) kinds.push_back(k);
+      const ProviderFactory* factory = BuiltinKinds().Find(kind);
+      if (factory == nullptr) {
+        const std::vector<std::string> kinds = BuiltinKinds().Names();
         throw EntryError{fmt::format("{}.kind: unknown provider kind '{}'{}; kinds: {}",
                                      Where(ctx, entry["kind"] ? entry["kind"] : entry, field), kind,
                                      DidYouMean(kind, kinds), JoinLimited(kinds, kinds.size()))};
       }
-      fleet.providers.push_back(factory->second(name, entry, field, ctx));
+      fleet.providers.push_back((*factory)(name, entry, field, ctx));
     } catch (const EntryError& e) {
       fleet.errors.push_back(e.message);
     } catch (const YAML::Exception& e) {

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "awan/catalog/loader.h"
 #include "awan/common/json_dump.h"
@@ -214,12 +215,22 @@ int RunServerDaemon(const DaemonOptions& options) {
   }
   for (const std::string& e : fleet->errors)
     spdlog::error("fleet: {} (provider left out; the others run)", e);
-  for (const auto& p : fleet->providers) {
-    if (absl::Status s = p->Check(); !s.ok()) {
-      spdlog::error("fleet: {} (kept; its failures will be skipped by failover)",
-                    std::string(s.message()));
+  // Provider checks (an SSH host that never answers takes its connect timeout) run beside the
+  // server's start, not before it: what they find is logged, and failover skips what fails.
+  std::thread checks([&fleet] {
+    for (const auto& p : fleet->providers) {
+      if (absl::Status s = p->Check(); !s.ok()) {
+        spdlog::error("fleet: {} (kept; its failures will be skipped by failover)",
+                      std::string(s.message()));
+      }
     }
-  }
+  });
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join_checks{checks};
   spdlog::info("fleet from {}: {}", fleet->source, fmt::join(fleet->Names(), ", "));
   controller::ControllerOptions copts;
   copts.home = home.string();

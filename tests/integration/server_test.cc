@@ -5,10 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -652,6 +654,57 @@ class SshTest : public ServerTest {
   }
   std::unique_ptr<awan::testing::SshdServer> host1_, host2_;
 };
+
+// A "host" that accepts SSH connections and never says a word: provisioning on it hangs until the
+// connect timeout. Meanwhile the server starts, answers, runs a job on another provider and cancels
+// the stuck one.
+TEST_F(ServerTest, AnSshHostThatNeverAnswersDelaysNothingElse) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  socklen_t len = sizeof addr;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  std::atomic<bool> done{false};
+  std::vector<int> held;
+  std::thread mute([&] {
+    while (!done) {
+      pollfd p{listener, POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) held.push_back(accept(listener, nullptr, nullptr));  // and silence
+    }
+  });
+  std::ofstream(home_ / "dummy-key") << "not a key\n";
+  std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
+  - {{name: local, kind: local}}
+  - name: mute
+    kind: ssh
+    user: root
+    key: {}
+    connect_timeout_s: 60
+    hosts: [{{host: 127.0.0.1, port: {}, cpus: 2, memory_gib: 2}}]
+)",
+                                                      (home_ / "dummy-key").string(), port);
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(Awan("server start").code, 0);  // its check of the mute host runs beside the start
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  const int64_t stuck =
+      LaunchDetached(Task("stuck", "resources: {infra: mute}\nrun: echo never\n"));
+  auto local = Awan("launch " + Task("local", "resources: {infra: local}\nrun: echo still here\n"));
+  EXPECT_EQ(local.code, 0) << local.err;
+  EXPECT_THAT(local.out, HasSubstr("still here"));
+  EXPECT_EQ(Job(stuck)["state"], "PENDING");  // its provisioning still hangs
+  ASSERT_EQ(Awan(fmt::format("cancel {}", stuck)).code, 0);
+  EXPECT_TRUE(WaitState(stuck, "CANCELLED", 10));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(55))
+      << "everything above waited for the mute host";
+  done = true;
+  mute.join();
+  for (int fd : held) close(fd);
+  close(listener);
+}
 
 TEST_F(SshTest, TwoNodeGpuJobRunsOnTwoHostsWithLogsAndExitCodes) {
   auto r = Awan("launch " + Task("two", R"TASK(name: two-hosts

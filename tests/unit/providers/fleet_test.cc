@@ -10,6 +10,7 @@
 
 #include "awan/catalog/loader.h"
 #include "awan/providers/sim.h"
+#include "providers/registry.h"
 
 namespace awan::providers {
 namespace {
@@ -201,6 +202,20 @@ TEST(FleetTest, NumbersOutOfRangeAreErrorsNotOverflows) {
               HasSubstr("probability: must be a number of at least 0 and at most 1"));
   EXPECT_THAT(fleet->errors[3], HasSubstr("providers[3].nodes: must be a number of at least 1 and "
                                           "at most 1000000, not 2147483648"));
+}
+
+TEST(ProviderKindsTest, BuiltinsAreRegisteredOnceAndADuplicateFailsLoudly) {
+  EXPECT_EQ(BuiltinKinds().Names(), (std::vector<std::string>{"local", "sim", "slurm", "ssh"}));
+  ProviderKinds kinds;
+  RegisterBuiltins(kinds);
+  try {
+    kinds.Register("ssh", MakeSshProvider);
+    ADD_FAILURE() << "a kind registered twice was accepted";
+  } catch (const std::logic_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("provider kind 'ssh' is registered twice"));
+  }
+  EXPECT_EQ(kinds.Find("nope"), nullptr);
+  EXPECT_NE(kinds.Find("sim"), nullptr);
 }
 
 }  // namespace
