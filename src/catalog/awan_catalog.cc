@@ -12,6 +12,7 @@
 
 #include "awan/catalog/loader.h"
 #include "awan/common/embedded.h"
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 
 namespace awan {
@@ -220,7 +221,7 @@ absl::Status ParseAwanCatalog(std::string_view yaml, std::string_view source_nam
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
     for (const YAML::Node& doc : docs) {
-      if (absl::Status s = parser.Document(doc); !s.ok()) return s;
+      RETURN_IF_ERROR(parser.Document(doc));
     }
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(fmt::format("{}:{}:{}: YAML error: {}", source_name,
@@ -252,10 +253,10 @@ absl::StatusOr<Catalog> LoadCatalogPaths(const std::vector<std::string>& paths,
       }
       std::sort(files.begin(), files.end());
       for (const fs::path& f : files) {
-        if (absl::Status s = LoadFile(f, catalog, report); !s.ok()) return s;
+        RETURN_IF_ERROR(LoadFile(f, catalog, report));
       }
     } else if (fs::exists(path, ec)) {
-      if (absl::Status s = LoadFile(path, catalog, report); !s.ok()) return s;
+      RETURN_IF_ERROR(LoadFile(path, catalog, report));
     } else {
       return absl::NotFoundError(fmt::format("{}: no such catalog file or folder", p));
     }

@@ -14,6 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "awan/catalog/accelerators.h"
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 #include "awan/spec/task_parser.h"
 
@@ -419,7 +420,7 @@ absl::StatusOr<BlockRule> ParseBlockRule(std::string_view text) {
 absl::StatusOr<OptimizeResult> Optimize(const spec::Task& task, const catalog::Catalog& catalog,
                                         const OptimizeOptions& options) {
   Ranker ranker(task, catalog, options);
-  if (absl::Status s = ranker.Prepare(); !s.ok()) return s;
+  RETURN_IF_ERROR(ranker.Prepare());
   return ranker.Run();
 }
 

@@ -27,8 +27,8 @@ void CheckFields(const ConfigContext& ctx, const YAML::Node& entry, const std::s
 }
 
 // A number in [min, max]; every number of a fleet config is range-checked where it is read.
-double Number(const ConfigContext& ctx, const YAML::Node& node, const std::string& field, double min,
-              double max) {
+double Number(const ConfigContext& ctx, const YAML::Node& node, const std::string& field,
+              double min, double max) {
   auto v = node.IsScalar() ? ParseNumber(node.Scalar()) : std::nullopt;
   if (!v || *v < min || *v > max) {
     throw EntryError{fmt::format("{}: must be a number of at least {:.12g} and at most {:.12g}{}",

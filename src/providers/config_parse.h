@@ -38,13 +38,13 @@ void CheckFields(const ConfigContext& ctx, const YAML::Node& entry, const std::s
 double Number(const ConfigContext& ctx, const YAML::Node& node, const std::string& field,
               double min = 0, double max = 1e9);
 // A whole number in [min, max].
-int64_t Int(const ConfigContext& ctx, const YAML::Node& node, const std::string& field,
-            int64_t min, int64_t max);
+int64_t Int(const ConfigContext& ctx, const YAML::Node& node, const std::string& field, int64_t min,
+            int64_t max);
 
 // Makes a provider of one kind from its entry (`name` is the entry's name, `field` its place,
 // e.g. "providers[2]"); throws EntryError for what is wrong with it.
-using ProviderFactory = std::function<std::unique_ptr<Provider>(
-    const std::string& name, const YAML::Node& entry, const std::string& field,
-    const ConfigContext& ctx)>;
+using ProviderFactory =
+    std::function<std::unique_ptr<Provider>(const std::string& name, const YAML::Node& entry,
+                                            const std::string& field, const ConfigContext& ctx)>;
 
 }  // namespace awan::providers

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 #include "awan/providers/sim.h"
 #include "awan/providers/slurm.h"
@@ -260,7 +261,7 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
     }
   }
   if (fleet.scheduler) {
-    if (absl::Status s = CheckPools(fleet); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckPools(fleet));
   }
   return fleet;
 }

@@ -3,6 +3,7 @@
 
 #include <mutex>
 
+#include "awan/common/status_macros.h"
 #include "awan/store/store.h"
 #include "sql_backend.h"
 
@@ -128,12 +129,9 @@ class SqlStore final : public Store {
 
   absl::Status Migrate() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (absl::Status s = db_->ExecScript(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "applied_at BIGINT NOT NULL)");
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(db_->ExecScript(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at BIGINT NOT NULL)"));
     auto current = Version();
     if (!current.ok()) return current.status();
     const auto& migrations = Migrations();
@@ -361,7 +359,7 @@ class SqlStore final : public Store {
 
   // Runs `body` in a transaction; rolls back on error. Requires mu_.
   absl::Status InTransaction(const std::function<absl::Status()>& body) {
-    if (absl::Status s = db_->Begin(); !s.ok()) return s;
+    RETURN_IF_ERROR(db_->Begin());
     absl::Status s = body();
     if (!s.ok()) {
       db_->Rollback();
@@ -386,7 +384,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   }
   if (!backend.ok()) return backend.status();
   auto store = std::make_unique<SqlStore>(std::move(*backend));
-  if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  RETURN_IF_ERROR(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));
 }
 

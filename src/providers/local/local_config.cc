@@ -8,7 +8,7 @@
 namespace awan::providers {
 
 std::unique_ptr<Provider> MakeLocalProvider(const std::string&, const YAML::Node& entry,
-                                    const std::string& field, const ConfigContext& ctx) {
+                                            const std::string& field, const ConfigContext& ctx) {
   CheckFields(ctx, entry, field, {"name", "kind"});
   return std::make_unique<LocalProvider>(ctx.machine);
 }

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 #include "awan/providers/local.h"
 
@@ -184,7 +185,7 @@ absl::Status StageNodeFiles(const NodeSpec& spec) {
         fmt::format("cannot copy {} {} to the node: {}", what, from, err.message()));
   };
   if (!spec.workdir.empty()) {
-    if (absl::Status s = copy(spec.workdir, work_partial, "workdir"); !s.ok()) return s;
+    RETURN_IF_ERROR(copy(spec.workdir, work_partial, "workdir"));
   }
   for (const auto& [dest, source] : spec.file_mounts) {
     std::string relative = dest;
@@ -198,10 +199,7 @@ absl::Status StageNodeFiles(const NodeSpec& spec) {
           "file_mounts.{}: the destination must be a path inside the node's folders", dest));
     }
     const fs::path target = (absolute ? mounts_partial : work_partial) / normal;
-    if (absl::Status s = copy(source, target, fmt::format("file_mounts.{} source", dest));
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(copy(source, target, fmt::format("file_mounts.{} source", dest)));
   }
   // Complete: it takes the place of what an earlier start left.
   fs::remove_all(work, ec);
@@ -220,10 +218,10 @@ absl::Status StageNodeFiles(const NodeSpec& spec) {
 
 absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
   const fs::path dir = spec.node_dir;
-  if (absl::Status s = StageNodeFiles(spec); !s.ok()) return s;
+  RETURN_IF_ERROR(StageNodeFiles(spec));
   for (auto [name, text] : {std::pair{"wrapper.sh", std::string(kWrapper)},
                             std::pair{"setup.sh", spec.setup}, std::pair{"run.sh", spec.run}}) {
-    if (absl::Status s = WriteFile(dir / name, text); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteFile(dir / name, text));
   }
 
   // Everything the child needs is built before fork: after it, only async-signal-safe calls.

@@ -8,7 +8,7 @@
 namespace awan::providers {
 
 std::unique_ptr<Provider> MakeSimProvider(const std::string& name, const YAML::Node& entry,
-                                  const std::string& field, const ConfigContext& ctx) {
+                                          const std::string& field, const ConfigContext& ctx) {
   CheckFields(ctx, entry, field,
               {"name", "kind", "emulates", "regions", "default_capacity", "capacity", "quota",
                "delay_ms", "spot_preemptions_per_hour", "failures", "seed"});

@@ -12,7 +12,7 @@ namespace awan::providers {
 namespace fs = std::filesystem;
 
 std::unique_ptr<Provider> MakeSshProvider(const std::string& name, const YAML::Node& entry,
-                                  const std::string& field, const ConfigContext& ctx) {
+                                          const std::string& field, const ConfigContext& ctx) {
   CheckFields(
       ctx, entry, field,
       {"name", "kind", "region", "user", "key", "hosts", "remote_root", "connect_timeout_s"});

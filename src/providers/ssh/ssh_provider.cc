@@ -12,6 +12,7 @@
 
 #include "../shell.h"
 #include "awan/catalog/catalog.h"
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 #include "awan/providers/ssh.h"
 
@@ -158,7 +159,7 @@ absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation,
   const SshHost* host = FindHost(allocation.hosts.at(static_cast<size_t>(spec.rank)));
   if (host == nullptr) return absl::InternalError("unknown host in allocation " + allocation.id);
   const fs::path staging = spec.node_dir;
-  if (absl::Status s = StageNodeFiles(spec); !s.ok()) return s;
+  RETURN_IF_ERROR(StageNodeFiles(spec));
   std::error_code ec;
   const bool has_mounts = fs::exists(staging / "mounts", ec);
   const std::string remote_dir =
