@@ -15,6 +15,7 @@
 #include "awan/client/client.h"
 #include "awan/common/json_dump.h"
 #include "awan/common/text.h"
+#include "awan/server/api.h"
 #include "awan/spec/task_parser.h"
 #include "commands.h"
 #include "table.h"
@@ -27,11 +28,14 @@ using J = nlohmann::ordered_json;
 
 // The server's error message from a JSON error body, or the raw body.
 std::string ErrorMessage(const client::HttpResponse& r) {
-  try {
-    return J::parse(r.body).at("error").at("message").get<std::string>();
-  } catch (const std::exception&) {
-    return fmt::format("HTTP {}: {}", r.status, r.body);
-  }
+  return server::DecodeErrorMessage(r.body).value_or(fmt::format("HTTP {}: {}", r.status, r.body));
+}
+
+// A job object from the server (the API's codec, server/api.h); prints why when it is not one.
+std::optional<server::JobView> JobFrom(const client::HttpResponse& r) {
+  auto job = server::DecodeJob(r.body);
+  if (!job.ok()) std::cerr << "awan: " << job.status().message() << "\n";
+  return job.ok() ? std::optional<server::JobView>(std::move(*job)) : std::nullopt;
 }
 
 std::optional<int64_t> ParseJobId(const std::string& text) {
@@ -59,15 +63,16 @@ std::string Clock(const std::string& iso) {  // "2026-11-22T12:00:01.123Z" → "
   return iso.size() >= 19 ? iso.substr(11, 8) : iso;
 }
 
-std::string Str(const J& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "-";
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string ExitCode(const server::JobView& job) {
+  return job.exit_code ? std::to_string(*job.exit_code) : "-";
 }
 
-std::string Placement(const J& job) {
-  const J& p = job["placement"];
-  if (p["provider"].is_null()) return "-";
-  std::string out = p["provider"].get<std::string>() + "/" + Str(p, "instance_type");
-  if (p["num_nodes"].get<int>() > 1) out += fmt::format(" ×{}", p["num_nodes"].get<int>());
+std::string Placement(const server::JobView& job) {
+  if (job.provider.empty()) return "-";
+  std::string out = job.provider + "/" + OrDash(job.instance_type);
+  if (job.num_nodes > 1) out += fmt::format(" ×{}", job.num_nodes);
   return out;
 }
 
@@ -75,12 +80,12 @@ std::string Placement(const J& job) {
 size_t PrintEvents(const client::ApiClient& c, int64_t id, size_t seen) {
   auto r = c.Call("GET", fmt::format("/v1/jobs/{}/events", id));
   if (!r.ok() || r->status != 200) return seen;
-  J events = J::parse(r->body);
-  for (size_t i = seen; i < events.size(); ++i) {
-    std::cerr << fmt::format("[awan] {} {}\n", Clock(events[i]["time"].get<std::string>()),
-                             events[i]["message"].get<std::string>());
+  auto events = server::DecodeEvents(r->body);
+  if (!events.ok()) return seen;
+  for (size_t i = seen; i < events->size(); ++i) {
+    std::cerr << fmt::format("[awan] {} {}\n", Clock((*events)[i].time), (*events)[i].message);
   }
-  return events.size();
+  return events->size();
 }
 
 }  // namespace
@@ -146,27 +151,28 @@ int RunLaunch(const LaunchArgs& args) {
     return kExitFailed;
   }
   if (r->status != 201) return Fail(*r);
-  const J job = J::parse(r->body);
-  const int64_t id = job["id"].get<int64_t>();
+  const auto job = JobFrom(*r);
+  if (!job) return kExitFailed;
+  const int64_t id = job->id;
   if (args.detach) {
     std::cerr << fmt::format(
         "Job {} ({}) submitted. Follow it with `awan logs {} -f`; see it with `awan status {}`.\n",
-        id, job["name"].get<std::string>(), id, id);
+        id, job->name, id, id);
     std::cout << id << "\n";
     return kExitOk;
   }
   std::cerr << fmt::format(
       "Job {} ({}) submitted; following it (Ctrl-C stops following, the job keeps running; "
       "`awan cancel {}` stops it).\n",
-      id, job["name"].get<std::string>(), id);
+      id, job->name, id);
   // Progress until it runs (or ends), then its logs, then the rest of its events.
   size_t seen = 0;
   for (;;) {
     seen = PrintEvents(*c, id, seen);
     auto now = c->Call("GET", fmt::format("/v1/jobs/{}", id));
     if (!now.ok() || now->status != 200) break;
-    const std::string state = J::parse(now->body)["state"].get<std::string>();
-    if (state != "PENDING" && state != "PROVISIONING") break;
+    const auto current = JobFrom(*now);
+    if (!current || (current->state != "PENDING" && current->state != "PROVISIONING")) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto streamed =
@@ -178,16 +184,14 @@ int RunLaunch(const LaunchArgs& args) {
   PrintEvents(*c, id, seen);
   auto end = c->Call("GET", fmt::format("/v1/jobs/{}", id));
   if (!end.ok() || end->status != 200) return kExitFailed;
-  const J final_job = J::parse(end->body);
-  const std::string state = final_job["state"].get<std::string>();
-  std::cerr << fmt::format("Job {} {}{}.\n", id, state,
-                           final_job["exit_code"].is_null()
-                               ? ""
-                               : fmt::format(" (exit code {})", final_job["exit_code"].get<int>()));
-  if (state != "SUCCEEDED")
-    std::cerr << "Reason: " << final_job["reason"].get<std::string>() << "\n";
-  if (!final_job["exit_code"].is_null()) return final_job["exit_code"].get<int>();
-  return state == "SUCCEEDED" ? kExitOk : kExitFailed;
+  const auto final_job = JobFrom(*end);
+  if (!final_job) return kExitFailed;
+  std::cerr << fmt::format(
+      "Job {} {}{}.\n", id, final_job->state,
+      final_job->exit_code ? fmt::format(" (exit code {})", *final_job->exit_code) : "");
+  if (final_job->state != "SUCCEEDED") std::cerr << "Reason: " << final_job->reason << "\n";
+  if (final_job->exit_code) return *final_job->exit_code;
+  return final_job->state == "SUCCEEDED" ? kExitOk : kExitFailed;
 }
 
 int RunStatus(const StatusArgs& args) {
@@ -199,23 +203,21 @@ int RunStatus(const StatusArgs& args) {
     auto r = c->Call("GET", fmt::format("/v1/jobs/{}", *id));
     if (!r.ok()) return kExitFailed;
     if (r->status != 200) return Fail(*r);
-    const J job = J::parse(r->body);
-    if (args.json) {
-      std::cout << DumpJson(job, 2) << "\n";
+    if (args.json) {  // the server's object as it is (the contract), pretty-printed
+      std::cout << DumpJson(J::parse(r->body), 2) << "\n";
       return kExitOk;
     }
+    const auto job = JobFrom(*r);
+    if (!job) return kExitFailed;
     std::cout << fmt::format(
         "Job {} ({})\n  state:      {}\n  exit code:  {}\n  placement:  {}\n  submitted:  {}\n"
         "  started:    {}\n  ended:      {}\n  reason:     {}\n  task:       {}\n",
-        job["id"].get<int64_t>(), job["name"].get<std::string>(), job["state"].get<std::string>(),
-        job["exit_code"].is_null() ? "-" : std::to_string(job["exit_code"].get<int>()),
-        Placement(job), Str(job, "submitted_at"), Str(job, "started_at"), Str(job, "ended_at"),
-        Str(job, "reason"), Str(job, "source"));
-    if (job.contains("nodes") && !job["nodes"].empty()) {
+        job->id, job->name, job->state, ExitCode(*job), Placement(*job), OrDash(job->submitted_at),
+        OrDash(job->started_at), OrDash(job->ended_at), OrDash(job->reason), OrDash(job->source));
+    if (!job->nodes.empty()) {
       std::cout << "  nodes:\n";
-      for (const J& n : job["nodes"]) {
-        std::cout << fmt::format("    rank {}  {}  {}\n", n["rank"].get<int>(),
-                                 n["provider"].get<std::string>(), n["host"].get<std::string>());
+      for (const server::JobView::Node& n : job->nodes) {
+        std::cout << fmt::format("    rank {}  {}  {}\n", n.rank, n.provider, n.host);
       }
     }
     return kExitOk;
@@ -223,12 +225,16 @@ int RunStatus(const StatusArgs& args) {
   auto r = c->Call("GET", fmt::format("/v1/jobs?limit={}", args.limit));
   if (!r.ok()) return kExitFailed;
   if (r->status != 200) return Fail(*r);
-  const J jobs = J::parse(r->body)["jobs"];
-  if (args.json) {
-    std::cout << DumpJson(jobs, 2) << "\n";
+  if (args.json) {  // the server's objects as they are (the contract), pretty-printed
+    std::cout << DumpJson(J::parse(r->body)["jobs"], 2) << "\n";
     return kExitOk;
   }
-  if (jobs.empty()) {
+  auto jobs = server::DecodeJobList(r->body);
+  if (!jobs.ok()) {
+    std::cerr << "awan: " << jobs.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (jobs->empty()) {
     std::cout << "No jobs yet. Launch one: awan launch examples/tasks/hello.yaml\n";
     return kExitOk;
   }
@@ -240,13 +246,11 @@ int RunStatus(const StatusArgs& args) {
   t.Column("PLACEMENT");
   t.Column("SUBMITTED");
   t.Column("REASON");
-  for (const J& job : jobs) {
-    std::string reason = job["reason"].get<std::string>();
+  for (const server::JobView& job : *jobs) {
+    std::string reason = job.reason;
     if (reason.size() > 60) reason = reason.substr(0, 57) + "...";
-    t.Row({std::to_string(job["id"].get<int64_t>()), job["name"].get<std::string>(),
-           job["state"].get<std::string>(),
-           job["exit_code"].is_null() ? "-" : std::to_string(job["exit_code"].get<int>()),
-           Placement(job), Str(job, "submitted_at"), reason});
+    t.Row({std::to_string(job.id), job.name, job.state, ExitCode(job), Placement(job),
+           OrDash(job.submitted_at), reason});
   }
   std::cout << t.Render();
   return kExitOk;
@@ -286,8 +290,9 @@ int RunCancel(const std::string& job) {
   auto r = c->Call("POST", fmt::format("/v1/jobs/{}/cancel", *id));
   if (!r.ok()) return kExitFailed;
   if (r->status != 202) return Fail(*r);
-  const J j = J::parse(r->body);
-  const std::string state = j["state"].get<std::string>();
+  const auto was = JobFrom(*r);
+  if (!was) return kExitFailed;
+  const std::string& state = was->state;
   if (state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED") {
     std::cout << fmt::format("Job {} had already ended ({}); nothing to cancel.\n", *id, state);
   } else {
@@ -306,18 +311,20 @@ int RunEvents(const std::string& job, bool json) {
   auto r = c->Call("GET", fmt::format("/v1/jobs/{}/events", *id));
   if (!r.ok()) return kExitFailed;
   if (r->status != 200) return Fail(*r);
-  const J events = J::parse(r->body);
-  if (json) {
-    std::cout << DumpJson(events, 2) << "\n";
+  if (json) {  // as the server sent them (the contract), pretty-printed
+    std::cout << DumpJson(J::parse(r->body), 2) << "\n";
     return kExitOk;
+  }
+  auto events = server::DecodeEvents(r->body);
+  if (!events.ok()) {
+    std::cerr << "awan: " << events.status().message() << "\n";
+    return kExitFailed;
   }
   Table t;
   t.Column("TIME");
   t.Column("TYPE");
   t.Column("MESSAGE");
-  for (const J& e : events)
-    t.Row({e["time"].get<std::string>(), e["type"].get<std::string>(),
-           e["message"].get<std::string>()});
+  for (const server::EventView& e : *events) t.Row({e.time, e.type, e.message});
   std::cout << t.Render();
   return kExitOk;
 }

@@ -232,7 +232,9 @@ void NodeRunner::Watch(int64_t id, JobNodes& r, const ActiveJob& job,
     Stop(r);  // a gang fails together
   } else if (all_exited) {
     Finish(id, state, JobState::kSucceeded, "exit code 0", 0);
-    r.kill_at = Now();  // nothing should be left; anything that is gets SIGKILL, then release
+    // Released as soon as no process is left. What is still running (srun forwarding the last
+    // output, a job's stray background process) gets the grace period to end, then SIGKILL.
+    r.kill_at = Now() + options_.cancel_grace_ms;
   }
 }
 

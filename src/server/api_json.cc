@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "awan/common/json_dump.h"
 #include "awan/server/api.h"
@@ -38,6 +39,100 @@ std::string JobJson(const store::JobRecord& job) {
   j["cancel_requested"] = job.cancel_requested;
   j["source"] = job.task_source;
   return DumpJson(j);
+}
+
+namespace {
+
+using Json = nlohmann::json;
+
+// Reading a field of the expected type, or a clear error: the CLI never reads fields by string.
+template <typename T>
+T Get(const Json& j, const char* name) {
+  if (!j.is_object() || !j.contains(name)) {
+    throw std::invalid_argument(fmt::format("no \"{}\"", name));
+  }
+  try {
+    return j.at(name).get<T>();
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("\"{}\" is not of the expected type", name));
+  }
+}
+
+std::string OptionalString(const Json& j, const char* name) {
+  if (!j.contains(name) || j.at(name).is_null()) return "";
+  return Get<std::string>(j, name);
+}
+
+JobView JobFrom(const Json& j) {
+  JobView v;
+  v.id = Get<int64_t>(j, "id");
+  v.name = Get<std::string>(j, "name");
+  v.state = Get<std::string>(j, "state");
+  if (j.contains("exit_code") && !j.at("exit_code").is_null())
+    v.exit_code = Get<int>(j, "exit_code");
+  const Json& p = j.at("placement");
+  v.provider = OptionalString(p, "provider");
+  v.region = OptionalString(p, "region");
+  v.zone = OptionalString(p, "zone");
+  v.instance_type = OptionalString(p, "instance_type");
+  v.num_nodes = Get<int>(p, "num_nodes");
+  v.submitted_at = OptionalString(j, "submitted_at");
+  v.started_at = OptionalString(j, "started_at");
+  v.ended_at = OptionalString(j, "ended_at");
+  v.reason = Get<std::string>(j, "reason");
+  v.source = OptionalString(j, "source");
+  v.cancel_requested = Get<bool>(j, "cancel_requested");
+  if (j.contains("nodes")) {
+    for (const Json& n : j.at("nodes")) {
+      v.nodes.push_back(
+          {Get<int>(n, "rank"), Get<std::string>(n, "provider"), Get<std::string>(n, "host")});
+    }
+  }
+  return v;
+}
+
+template <typename F>
+auto Decode(std::string_view text, const char* what, F&& read)
+    -> absl::StatusOr<decltype(read(Json()))> {
+  try {
+    return read(Json::parse(text));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("the server's answer is not {}: {}", what, e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<JobView> DecodeJob(std::string_view json) {
+  return Decode(json, "a job object", [](const Json& j) { return JobFrom(j); });
+}
+
+absl::StatusOr<std::vector<JobView>> DecodeJobList(std::string_view json) {
+  return Decode(json, "a list of jobs", [](const Json& j) {
+    std::vector<JobView> out;
+    for (const Json& job : j.at("jobs")) out.push_back(JobFrom(job));
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<EventView>> DecodeEvents(std::string_view json) {
+  return Decode(json, "a list of events", [](const Json& j) {
+    std::vector<EventView> out;
+    for (const Json& e : j) {
+      out.push_back({Get<std::string>(e, "time"), Get<std::string>(e, "type"),
+                     Get<std::string>(e, "message")});
+    }
+    return out;
+  });
+}
+
+std::optional<std::string> DecodeErrorMessage(std::string_view json) {
+  try {
+    return Json::parse(json).at("error").at("message").get<std::string>();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace awan::server

@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -215,22 +217,34 @@ int RunServerDaemon(const DaemonOptions& options) {
   }
   for (const std::string& e : fleet->errors)
     spdlog::error("fleet: {} (provider left out; the others run)", e);
-  // Provider checks (an SSH host that never answers takes its connect timeout) run beside the
-  // server's start, not before it: what they find is logged, and failover skips what fails.
-  std::thread checks([&fleet] {
-    for (const auto& p : fleet->providers) {
-      if (absl::Status s = p->Check(); !s.ok()) {
+  // Provider checks run side by side, and the start waits for them a few seconds at most: what
+  // they find is logged (failover skips what fails), and an SSH host that never answers (its
+  // connect timeout) does not hold the server's start for long.
+  struct Checks {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = 0;
+    std::vector<std::thread> threads;
+    ~Checks() {
+      for (std::thread& t : threads) t.join();
+    }
+  } checks;
+  checks.left = fleet->providers.size();
+  for (const auto& p : fleet->providers) {
+    checks.threads.emplace_back([&checks, provider = p.get()] {
+      if (absl::Status s = provider->Check(); !s.ok()) {
         spdlog::error("fleet: {} (kept; its failures will be skipped by failover)",
                       std::string(s.message()));
       }
-    }
-  });
-  struct Join {
-    std::thread& t;
-    ~Join() {
-      if (t.joinable()) t.join();
-    }
-  } join_checks{checks};
+      std::lock_guard<std::mutex> lock(checks.mu);
+      --checks.left;
+      checks.cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(checks.mu);
+    checks.cv.wait_for(lock, std::chrono::seconds(5), [&checks] { return checks.left == 0; });
+  }
   spdlog::info("fleet from {}: {}", fleet->source, fmt::join(fleet->Names(), ", "));
   controller::ControllerOptions copts;
   copts.home = home.string();

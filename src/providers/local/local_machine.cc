@@ -320,16 +320,17 @@ static NodeProbe ProbeNodeLeader(const std::string& node_dir, const NodeHandle& 
   NodeProbe probe;
   // Reap it if it is our child (harmless otherwise), so the exit code file is final.
   int status = 0;
-  const pid_t reaped =
-      handle.pid > 0 ? waitpid(static_cast<pid_t>(handle.pid), &status, WNOHANG) : 0;
+  pid_t reaped = handle.pid > 0 ? waitpid(static_cast<pid_t>(handle.pid), &status, WNOHANG) : 0;
   const fs::path code_file = fs::path(node_dir) / "exit_code";
-  std::error_code ec;
-  if (fs::exists(code_file, ec)) {
+  const auto exited = [&] {
+    std::error_code ec;
+    if (!fs::exists(code_file, ec)) return false;
     auto code = ParseNumber(ReadSmall(code_file));
     probe.state = NodeState::kExited;
     probe.exit_code = code ? static_cast<int>(*code) : -1;
-    return probe;
-  }
+    return true;
+  };
+  if (exited()) return probe;
   // reaped == 0: our child, still running; -1: not our child (adopted after a restart): look in
   // /proc.
   if (reaped <= 0 && handle.pid > 0) {
@@ -337,6 +338,12 @@ static NodeProbe ProbeNodeLeader(const std::string& node_dir, const NodeHandle& 
     if (start != 0 && (handle.pid_start == 0 || start == handle.pid_start)) {
       probe.state = NodeState::kRunning;
       return probe;
+    }
+    // It may have ended between the two looks (a job that runs for a few milliseconds): reap it
+    // and read its exit code again before calling it gone.
+    if (reaped == 0) {
+      reaped = waitpid(static_cast<pid_t>(handle.pid), &status, WNOHANG);
+      if (exited()) return probe;
     }
   }
   probe.state = NodeState::kGone;

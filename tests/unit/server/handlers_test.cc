@@ -12,6 +12,7 @@
 
 #include "awan/catalog/catalog.h"
 #include "awan/controller/job_controller.h"
+#include "awan/server/api.h"
 
 namespace awan::server {
 namespace {
@@ -153,6 +154,44 @@ TEST_F(HandlersTest, EveryRouteIsListedOnce) {
         "POST /v1/optimize", "GET /v1/catalog", "GET /v1/providers"}) {
     EXPECT_EQ(std::count(routes.begin(), routes.end(), r), 1) << r;
   }
+}
+
+// The job object's codec: what the server writes, the CLI reads back field by field.
+TEST(ApiCodecTest, JobObjectsRoundTripAndOtherShapesAreClearErrors) {
+  store::JobRecord r;
+  r.id = 7;
+  r.name = "train";
+  r.state = store::JobState::kFailed;
+  r.exit_code = 3;
+  r.provider = "aws";
+  r.region = "us-east-1";
+  r.instance_type = "p5.48xlarge";
+  r.num_nodes = 2;
+  r.submitted_at = 1764460800000;
+  r.reason = "node 1 exited with code 3";
+  r.task_source = "t.yaml";
+  auto job = DecodeJob(JobJson(r));
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->id, 7);
+  EXPECT_EQ(job->state, "FAILED");
+  EXPECT_EQ(job->exit_code, 3);
+  EXPECT_EQ(job->provider, "aws");
+  EXPECT_EQ(job->zone, "");
+  EXPECT_EQ(job->num_nodes, 2);
+  EXPECT_EQ(job->submitted_at, "2025-11-30T00:00:00.000Z");
+  EXPECT_EQ(job->started_at, "");
+  EXPECT_EQ(job->source, "t.yaml");
+  auto list = DecodeJobList("{\"jobs\": [" + JobJson(r) + "], \"next_before\": null}");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->size(), 1u);
+  EXPECT_THAT(DecodeJob("{\"id\": \"seven\"}").status().message(),
+              HasSubstr("not a job object: \"id\" is not of the expected type"));
+  EXPECT_THAT(DecodeJob("[1").status().message(), HasSubstr("not a job object"));
+  EXPECT_EQ(DecodeErrorMessage("{\"error\": {\"code\": 400, \"message\": \"bad\"}}"), "bad");
+  EXPECT_EQ(DecodeErrorMessage("oops"), std::nullopt);
+  auto events = DecodeEvents("[{\"time\": \"t\", \"type\": \"state\", \"message\": \"m\"}]");
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ((*events)[0].message, "m");
 }
 
 }  // namespace
