@@ -44,7 +44,6 @@ class ActiveJobs {
   void Insert(ActiveJob job);
   // Drops the jobs that ended (their nodes, if any, are the node runner's business now).
   void Prune();
-  const std::map<int64_t, ActiveJob>& jobs() const { return jobs_; }
   store::Store& store() { return store_; }
   int64_t Now() const { return now_(); }
 

@@ -67,7 +67,6 @@ class NodeRunner {
   bool Holds(int64_t id) const {
     return running_.count(id) != 0 || provisioning_.count(id) != 0 || starting_.count(id) != 0;
   }
-  size_t running() const { return running_.size(); }
 
  private:
   struct Provisioning {

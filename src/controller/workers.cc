@@ -13,7 +13,6 @@ struct Workers::State {
   std::condition_variable cv, idle;
   std::deque<std::pair<std::function<void()>, std::function<void()>>> queue;  // guarded by mu
   std::vector<std::function<void()>> finished;                                // guarded by mu
-  size_t in_flight = 0;   // guarded by mu: posted, callback not yet run
   size_t running = 0;     // guarded by mu: on a worker now
   bool stopping = false;  // guarded by mu
 };
@@ -39,7 +38,6 @@ void Workers::Post(std::function<void()> work, std::function<void()> done) {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->queue.emplace_back(std::move(work), std::move(done));
-    ++state_->in_flight;
   }
   state_->cv.notify_one();
 }
@@ -62,8 +60,6 @@ void Workers::Work(std::shared_ptr<State> state) {
         state->finished.push_back(std::move(item.second));
         // Under the lock: the destructor, which clears `wake`, waits for it.
         if (state->wake) state->wake();
-      } else {
-        --state->in_flight;
       }
     }
     --state->running;
@@ -77,14 +73,8 @@ void Workers::RunCallbacks() {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     ready.swap(state_->finished);
-    state_->in_flight -= ready.size();
   }
   for (auto& f : ready) f();
-}
-
-size_t Workers::in_flight() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->in_flight;
 }
 
 }  // namespace awan::controller

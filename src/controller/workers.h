@@ -34,7 +34,6 @@ class Workers {
   void Fire(std::function<void()> work) { Post(std::move(work), nullptr); }
   // Loop thread: runs the callbacks of the work that has finished.
   void RunCallbacks();
-  size_t in_flight() const;
 
  private:
   struct State;
