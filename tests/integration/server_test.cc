@@ -754,6 +754,55 @@ run: |
   EXPECT_TRUE(gone);
 }
 
+// A host that stops answering while it runs a node is lost after node_lost_after_s: the provider
+// reports it, and the job takes the same path as a spot interruption — stopped, released, queued
+// again — and runs on the host that answers.
+TEST_F(SshTest, ALostHostsJobIsQueuedAgainAndRunsOnAnotherHost) {
+  std::ofstream(home_ / "config.yaml") << fmt::format(
+      R"(providers:
+  - {{name: local, kind: local}}
+  - name: lab
+    kind: ssh
+    user: root
+    key: {}
+    remote_root: {}
+    connect_timeout_s: 2
+    node_lost_after_s: 2
+    hosts:
+      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
+      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
+)",
+      host1_->user_key(), (home_ / "remote").string(), host1_->port(), host2_->port());
+  const int64_t id =
+      LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: sleep 20\n"));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  const std::string first = Job(id)["nodes"][0]["host"].get<std::string>();
+  const int port = std::stoi(first.substr(first.rfind(':') + 1));
+  std::unique_ptr<awan::testing::SshdServer>& lost = port == host1_->port() ? host1_ : host2_;
+  // The host goes away: its sshd stops, and so does the connection awan keeps open to it.
+  lost.reset();
+  awan::testing::RunCommand(fmt::format(
+      "ssh -o ControlPath=/tmp/awan-ssh-%C -O exit -p {} root@127.0.0.1 2>/dev/null", port));
+  bool moved = false;
+  std::string now_on;
+  for (int i = 0; i < 300 && !moved; ++i) {
+    const J job = Job(id);
+    if (job.value("state", "") == "RUNNING" && job.contains("nodes") && !job["nodes"].empty()) {
+      now_on = job["nodes"][0].value("host", "");
+      moved = now_on != first;
+    }
+    if (!moved) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(moved) << "still on " << now_on << "\n" << Awan(fmt::format("events {}", id)).out;
+  const std::string events = Awan(fmt::format("events {}", id)).out;
+  EXPECT_THAT(events,
+              HasSubstr(fmt::format("RUNNING → PREEMPTED: lab: host {} unreachable", first)));
+  EXPECT_THAT(events, HasSubstr("its node is lost"));
+  EXPECT_THAT(events, HasSubstr("RECOVERING → PENDING: queued again after preemption"));
+  ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  EXPECT_TRUE(WaitState(id, "CANCELLED"));
+}
+
 TEST_F(SshTest, WrongKeyAndUnreachableHostAreClearConfigErrors) {
   const std::string other_keys = (home_ / "other-keys").string();
   fs::create_directories(other_keys);

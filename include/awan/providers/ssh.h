@@ -7,7 +7,9 @@
 // rest).
 #pragma once
 
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,9 @@ struct SshConfig {
   std::vector<SshHost> hosts;
   std::string remote_root = "/tmp/awan-remote";  // node folders on the hosts
   int connect_timeout_s = 5;
+  // A host that stays unreachable this long while it runs a node is lost: its node is reported
+  // (TakeEvents) and the job is queued again, on hosts that answer.
+  int node_lost_after_s = 60;
 };
 
 class SshProvider final : public Provider {
@@ -48,6 +53,8 @@ class SshProvider final : public Provider {
   void Release(const std::string& allocation_id) override;
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   absl::Status Check() override;
+  // Nodes on hosts unreachable past node_lost_after_s, as `lost` events.
+  std::vector<NodeEvent> TakeEvents(int64_t now) override;
 
   // The offering name of a host's shape, e.g. "ssh-H100x8" or "ssh-cpu16".
   static std::string InstanceType(const SshHost& host);
@@ -68,6 +75,11 @@ class SshProvider final : public Provider {
   std::vector<std::string>
       held_by_;          // guarded by mu_: per host, the allocation holding it ("" = free)
   int64_t next_id_ = 1;  // guarded by mu_
+  // Per host label: since when probes of its nodes fail (ms), and whether it was declared lost
+  // (skipped by provisioning until it answers a health check again). Guarded by mu_.
+  std::map<std::string, int64_t> unreachable_since_;
+  std::set<std::string> lost_;
+  std::map<std::string, int64_t> rechecked_at_;  // guarded by mu_: a lost host's last health check
 };
 
 }  // namespace awan::providers

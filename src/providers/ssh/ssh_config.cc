@@ -13,13 +13,17 @@ namespace fs = std::filesystem;
 
 std::unique_ptr<Provider> MakeSshProvider(const std::string& name, const YAML::Node& entry,
                                           const std::string& field, const ConfigContext& ctx) {
-  CheckFields(
-      ctx, entry, field,
-      {"name", "kind", "region", "user", "key", "hosts", "remote_root", "connect_timeout_s"});
+  CheckFields(ctx, entry, field,
+              {"name", "kind", "region", "user", "key", "hosts", "remote_root", "connect_timeout_s",
+               "node_lost_after_s"});
   SshConfig c;
   c.name = name;
   c.region = entry["region"] ? entry["region"].Scalar() : name;
   if (entry["remote_root"]) c.remote_root = entry["remote_root"].Scalar();
+  if (entry["node_lost_after_s"]) {
+    c.node_lost_after_s = static_cast<int>(
+        Int(ctx, entry["node_lost_after_s"], field + ".node_lost_after_s", 1, 86400));
+  }
   if (entry["connect_timeout_s"])
     c.connect_timeout_s = static_cast<int>(
         Int(ctx, entry["connect_timeout_s"], field + ".connect_timeout_s", 1, 300));

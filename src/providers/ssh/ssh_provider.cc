@@ -98,6 +98,47 @@ std::optional<ProviderError> SshProvider::Health(const SshHost& h) const {
                                                              why.empty() ? "ssh failed" : why)};
 }
 
+std::vector<NodeEvent> SshProvider::TakeEvents(int64_t now) {
+  // A lost host that answers a health check again (looked at every 30 s) takes nodes again.
+  std::vector<std::string> recheck;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& label : lost_) {
+      int64_t& at = rechecked_at_[label];
+      if (now - at >= 30000) {
+        at = now;
+        recheck.push_back(label);
+      }
+    }
+  }
+  for (const std::string& label : recheck) {
+    const SshHost* host = FindHost(label);
+    if (host != nullptr && !Health(*host)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      lost_.erase(label);
+    }
+  }
+  std::vector<NodeEvent> events;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = unreachable_since_.begin(); it != unreachable_since_.end();) {
+    const std::string& label = it->first;
+    const int64_t since = it->second;
+    if (now - since < int64_t{config_.node_lost_after_s} * 1000) {
+      ++it;
+      continue;
+    }
+    lost_.insert(label);
+    for (size_t i = 0; i < config_.hosts.size(); ++i) {
+      if (config_.hosts[i].Label() != label || held_by_[i].empty()) continue;
+      events.push_back({NodeEvent::Kind::kLost, held_by_[i],
+                        fmt::format("{}: host {} unreachable for {} s; its node is lost",
+                                    config_.name, label, (now - since) / 1000)});
+    }
+    it = unreachable_since_.erase(it);
+  }
+  return events;
+}
+
 absl::Status SshProvider::Check() {
   std::string problems;
   for (const SshHost& h : config_.hosts) {
@@ -115,7 +156,9 @@ ProvisionResult SshProvider::Provision(int64_t job_id, const Offer& offer, int64
     allocation = fmt::format("ssh-{}-{}", config_.name, next_id_++);
     for (size_t i = 0;
          i < config_.hosts.size() && static_cast<int>(chosen.size()) < offer.num_nodes; ++i) {
-      if (held_by_[i].empty() && InstanceType(config_.hosts[i]) == offer.instance_type) {
+      // A host declared lost is skipped until it answers again (it then leaves `lost_`, below).
+      if (held_by_[i].empty() && InstanceType(config_.hosts[i]) == offer.instance_type &&
+          lost_.count(config_.hosts[i].Label()) == 0) {
         held_by_[i] = allocation;  // held while checked; given back if the gang cannot be made
         chosen.push_back(i);
       }
@@ -225,6 +268,14 @@ NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
     probe.detail = "its host is no longer in this provider's config";
     return probe;
   }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lost_.count(node.host) != 0) {  // nothing of it can be reached: nothing of it is counted
+      probe.state = NodeState::kGone;
+      probe.detail = fmt::format("its host {} was lost", node.host);
+      return probe;
+    }
+  }
   const fs::path offset_file = fs::path(node_dir) / "log_offset";
   const int64_t offset = static_cast<int64_t>(ParseNumber(ReadAll(offset_file)).value_or(0));
   const Result r = Ssh(
@@ -234,11 +285,21 @@ NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
                          "if kill -0 -- -{1} 2>/dev/null; then s=\"$s GROUP\"; fi; echo \"$s\"; "
                          "tail -c +{2} log 2>/dev/null",
                          Quote(node.remote_dir), handle.pid, offset + 1));
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   if (r.code != 0) {
-    probe.state = NodeState::kRunning;  // the host did not answer this time; look again
+    // The host did not answer this time: look again; past node_lost_after_s it is lost.
+    std::lock_guard<std::mutex> lock(mu_);
+    unreachable_since_.emplace(node.host, now);
+    probe.state = NodeState::kRunning;
     probe.processes_alive = true;
     probe.detail = r.err;
     return probe;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    unreachable_since_.erase(node.host);
   }
   const size_t eol = r.out.find('\n');
   std::string status = r.out.substr(0, eol);
