@@ -872,6 +872,38 @@ run: |
   EXPECT_TRUE(empty) << one_->Run("squeue");
 }
 
+// A node of the cluster fails under a running job (set DOWN: Slurm ends the allocation with
+// NODE_FAIL): the provider reports the node lost, and the job takes the same path as a spot
+// interruption — stopped, released, queued again — and runs again (the test cluster returns a DOWN
+// node to service as soon as its slurmd registers, so that may be on the same cluster).
+TEST_F(SlurmTest, ANodeFailureQueuesTheJobAgain) {
+  const int64_t id = LaunchDetached(
+      Task("gang", "num_nodes: 2\nresources: {accelerators: H100:8}\nrun: sleep 30\n"));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  const std::string tag = std::to_string(getpid() % 100000);
+  one_->Run(fmt::format("scontrol update NodeName=a{}-node2 State=DOWN Reason=awan-test", tag));
+  const auto runs = [](const std::string& events) {
+    size_t n = 0;
+    for (size_t at = events.find("PROVISIONING → RUNNING"); at != std::string::npos;
+         at = events.find("PROVISIONING → RUNNING", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  std::string events;
+  for (int i = 0; i < 300 && !(runs(events) == 2 && Job(id).value("state", "") == "RUNNING"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    events = Awan(fmt::format("events {}", id)).out;
+  }
+  EXPECT_EQ(runs(events), 2u) << events;
+  EXPECT_THAT(events, HasSubstr("RUNNING → PREEMPTED: hpc1: Slurm allocation"));
+  EXPECT_THAT(events, HasSubstr("lost a node (NODE_FAIL)"));
+  EXPECT_THAT(events, HasSubstr("RECOVERING → PENDING: queued again after preemption"));
+  EXPECT_THAT(events, ::testing::Not(HasSubstr("FAILED")));
+  ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  EXPECT_TRUE(WaitState(id, "CANCELLED"));
+}
+
 TEST_F(SlurmTest, ABusyClusterFailsOverToTheOtherAndCancelStopsTheWork) {
   const fs::path pidfile = home_ / "slurm-child.pid";
   const int64_t filler = LaunchDetached(Task("fill", fmt::format(R"(num_nodes: 2

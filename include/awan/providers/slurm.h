@@ -4,11 +4,15 @@
 // Each node's workload is the same wrapper as local nodes, started with `srun --jobid
 // --relative=RANK` from the server (the srun process is the node's handle here: its output is the
 // job log, cancelling it cancels the step); Release is `scancel`. Node folders must be on a
-// filesystem the cluster's nodes share with the server (they are under $AWAN_HOME/jobs).
+// filesystem the cluster's nodes share with the server (they are under $AWAN_HOME/jobs). When
+// srun ends without the node's exit status and Slurm says the allocation failed with a node
+// (NODE_FAIL), the node is reported lost (TakeEvents) rather than failed: the job is queued again.
 // Thread-safe.
 #pragma once
 
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "awan/providers/provider.h"
@@ -40,6 +44,7 @@ class SlurmProvider final : public Provider {
   void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
   void Release(const std::string& allocation_id) override;
   absl::Status Check() override;
+  std::vector<NodeEvent> TakeEvents(int64_t now) override;
 
   std::string InstanceType() const;  // "slurm-PARTITION"
 
@@ -52,6 +57,10 @@ class SlurmProvider final : public Provider {
   std::string Gres(int count) const;
 
   const SlurmConfig config_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> allocation_of_;  // guarded by mu_: node folder → allocation
+  std::set<std::string> failed_;    // guarded by mu_: allocations with a node failure, to report
+  std::set<std::string> reported_;  // guarded by mu_: reported lost: their nodes are gone
 };
 
 }  // namespace awan::providers

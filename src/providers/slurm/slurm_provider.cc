@@ -124,14 +124,68 @@ absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation
     s.launcher.push_back(arg);
   }
   if (const std::string gres = Gres(0); !gres.empty()) s.launcher.push_back("--gres=" + gres);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    allocation_of_[spec.node_dir] = allocation.id;
+  }
   return providers::StartNode(s);
 }
 
 NodeProbe SlurmProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
   NodeProbe p = providers::ProbeNode(node_dir, handle);
-  if (p.state == NodeState::kGone)
-    p.detail = "srun ended without the node's exit status (" + p.detail + ")";
+  if (p.state != NodeState::kGone) return p;
+  std::string allocation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = allocation_of_.find(node_dir);
+    if (it != allocation_of_.end()) allocation = it->second;
+    if (reported_.count(allocation) != 0) {
+      p.detail = fmt::format("its Slurm allocation {} lost a node", allocation);
+      return p;  // reported lost: nothing of it is left to wait for
+    }
+    if (failed_.count(allocation) != 0) {  // about to be reported: not the job's failure
+      p.state = NodeState::kRunning;
+      return p;
+    }
+  }
+  // srun ended without the node's status: a node failure is the cluster's doing, not the job's.
+  if (!allocation.empty()) {
+    // The allocation failed with a node (NODE_FAIL, or a NodeDown/NodeFail reason while it is
+    // still completing), or one of its nodes is down.
+    const Result r = Run("scontrol show job -o " + Quote(allocation));
+    bool node_failed = r.code == 0 && (r.out.find("JobState=NODE_FAIL") != std::string::npos ||
+                                       r.out.find("Reason=NodeDown") != std::string::npos ||
+                                       r.out.find("Reason=NodeFail") != std::string::npos);
+    static const std::regex kNodes(" NodeList=([^ \n]+)");
+    std::smatch m;
+    if (!node_failed && r.code == 0 && std::regex_search(r.out, m, kNodes) && m[1] != "(null)") {
+      const Result states = Run("sinfo -h -N -n " + Quote(m[1].str()) + " -o %T");
+      node_failed = states.code == 0 && (states.out.find("down") != std::string::npos ||
+                                         states.out.find("fail") != std::string::npos);
+    }
+    if (node_failed) {
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_.insert(allocation);
+      p.state = NodeState::kRunning;  // until TakeEvents reports it
+      p.detail = "node failure";
+      return p;
+    }
+  }
+  p.detail = "srun ended without the node's exit status (" + p.detail + ")";
   return p;
+}
+
+std::vector<NodeEvent> SlurmProvider::TakeEvents(int64_t) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<NodeEvent> events;
+  for (const std::string& allocation : failed_) {
+    events.push_back(
+        {NodeEvent::Kind::kLost, allocation,
+         fmt::format("{}: Slurm allocation {} lost a node (NODE_FAIL)", config_.name, allocation)});
+    reported_.insert(allocation);
+  }
+  failed_.clear();
+  return events;
 }
 
 void SlurmProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
@@ -140,6 +194,12 @@ void SlurmProvider::SignalNode(const std::string&, const NodeHandle& handle, int
 
 void SlurmProvider::Release(const std::string& allocation_id) {
   if (!allocation_id.empty()) (void)Run("scancel " + Quote(allocation_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = allocation_of_.begin(); it != allocation_of_.end();) {
+    it = it->second == allocation_id ? allocation_of_.erase(it) : std::next(it);
+  }
+  failed_.erase(allocation_id);
+  reported_.erase(allocation_id);
 }
 
 }  // namespace awan::providers
