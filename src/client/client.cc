@@ -187,6 +187,9 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet,
   }
   if (pid == 0) {
     setsid();
+    // The write end may have landed on 0-3 (a caller started with stdin or stdout closed): move it
+    // out of the way before the redirections below take those numbers.
+    const int write_end = fcntl(ready[1], F_DUPFD, 10);
     const int null = open("/dev/null", O_RDONLY);
     const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (null >= 0) dup2(null, 0);
@@ -196,7 +199,8 @@ absl::StatusOr<ApiClient> ConnectOrStart(const std::string& home, bool quiet,
     }
     // Nothing of the caller's leaks into the server (a pipe it holds would never reach EOF) but the
     // ready pipe, as fd 3.
-    dup2(ready[1], 3);
+    dup2(write_end, 3);
+    fcntl(3, F_SETFD, 0);  // kept across exec (pipe2 made it close-on-exec)
     close_range(4, ~0U, 0);
     setenv("AWAN_SERVER_READY_FD", "3", 1);
     // Double fork: the server is not our child, so it outlives us without a zombie.

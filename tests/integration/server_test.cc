@@ -637,7 +637,8 @@ class SshTest : public ServerTest {
       GTEST_SKIP() << host1_->Why() << host2_->Why();
     WriteConfig(host1_->user_key(), host1_->port(), host2_->port());
   }
-  void WriteConfig(const std::string& key, int port1, int port2) {
+  // `extra`: more fields of the ssh provider's entry, e.g. "node_lost_after_s: 2".
+  void WriteConfig(const std::string& key, int port1, int port2, const std::string& extra = "") {
     std::ofstream(home_ / "config.yaml")
         << fmt::format(R"(providers:
   - {{name: local, kind: local}}
@@ -646,11 +647,12 @@ class SshTest : public ServerTest {
     user: root
     key: {}
     remote_root: {}
+    {}
     hosts:
       - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
       - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
 )",
-                       key, (home_ / "remote").string(), port1, port2);
+                       key, (home_ / "remote").string(), extra, port1, port2);
   }
   std::unique_ptr<awan::testing::SshdServer> host1_, host2_;
 };
@@ -758,21 +760,8 @@ run: |
 // reports it, and the job takes the same path as a spot interruption — stopped, released, queued
 // again — and runs on the host that answers.
 TEST_F(SshTest, ALostHostsJobIsQueuedAgainAndRunsOnAnotherHost) {
-  std::ofstream(home_ / "config.yaml") << fmt::format(
-      R"(providers:
-  - {{name: local, kind: local}}
-  - name: lab
-    kind: ssh
-    user: root
-    key: {}
-    remote_root: {}
-    connect_timeout_s: 2
-    node_lost_after_s: 2
-    hosts:
-      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
-      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
-)",
-      host1_->user_key(), (home_ / "remote").string(), host1_->port(), host2_->port());
+  WriteConfig(host1_->user_key(), host1_->port(), host2_->port(),
+              "connect_timeout_s: 2\n    node_lost_after_s: 2");
   const int64_t id =
       LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: sleep 20\n"));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
