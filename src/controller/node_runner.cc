@@ -84,7 +84,7 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     for (int g : spec.gpu_indices) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
     const std::string host = node < a.hosts.size() ? a.hosts[node] : "";
     // The node's record exists before its process does, so a crash in between is visible.
-    (void)jobs_.PutNode({id, rank, prov.provider->name(), host, 0, 0, spec.node_dir, gpus, a.id});
+    (void)jobs_.PutNode({id, rank, prov.provider->name(), host, spec.node_dir, gpus, a.id, ""});
     dirs.push_back(spec.node_dir);
     gpu_lists.push_back(gpus);
     specs.push_back(std::move(spec));
@@ -133,8 +133,7 @@ void NodeRunner::NodesStarted(int64_t id, Provisioning prov,
     }
     const providers::NodeHandle& h = *started[i];
     (void)jobs_.PutNode({id, static_cast<int>(i), prov.provider->name(),
-                         i < a.hosts.size() ? a.hosts[i] : "", h.pid, h.pid_start, node_dirs[i],
-                         gpus[i], a.id});
+                         i < a.hosts.size() ? a.hosts[i] : "", node_dirs[i], gpus[i], a.id, h.id});
     r.nodes.push_back(h);
     r.node_dirs.push_back(node_dirs[i]);
   }

@@ -117,12 +117,12 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
       allocation.id = r.allocation;
       allocation.hosts.push_back(n.host);
       allocation.devices.push_back(ParseDevices(n.gpus));
-      providers::NodeHandle handle{n.pid, n.pid_start};
-      if (handle.pid == 0) {
-        // Started just before a crash, before its pid was stored: the wrapper wrote it.
-        if (auto h = providers::ReadNodePid(n.workdir)) handle = *h;
+      providers::NodeHandle handle{n.handle};
+      if (handle.empty() && r.provider != nullptr) {
+        // Started just before a crash, before its handle was stored: the provider may find it.
+        if (auto h = r.provider->FindNode(n.workdir)) handle = *h;
       }
-      if (handle.pid == 0) continue;
+      if (handle.empty()) continue;
       any_started = true;
       if (r.provider == nullptr) {
         any_gone = true;

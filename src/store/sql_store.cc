@@ -86,8 +86,18 @@ std::string V2(Dialect) {
          "ALTER TABLE jobs ADD COLUMN retry_until_up INTEGER NOT NULL DEFAULT 0;\n";
 }
 
+// v3: a node's handle is its provider's business: one opaque column instead of the local
+// machine's pid and start time (kept as "PID:START", the process-group providers' form).
+std::string V3(Dialect) {
+  return "ALTER TABLE nodes ADD COLUMN handle TEXT NOT NULL DEFAULT '';\n"
+         "UPDATE nodes SET handle = CAST(pid AS TEXT) || ':' || CAST(pid_start AS TEXT) "
+         "WHERE pid <> 0;\n"
+         "ALTER TABLE nodes DROP COLUMN pid;\n"
+         "ALTER TABLE nodes DROP COLUMN pid_start;\n";
+}
+
 const std::vector<std::function<std::string(Dialect)>>& Migrations() {
-  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2};
+  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2, V3};
   return kMigrations;
 }
 
@@ -291,11 +301,10 @@ class SqlStore final : public Store {
       }
       return db_
           ->Exec(
-              "INSERT INTO nodes (job_id, rank, provider, host, pid, pid_start, workdir, gpus, "
-              "allocation) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-              {n.job_id, int64_t{n.rank}, n.provider, n.host, n.pid, n.pid_start, n.workdir, n.gpus,
-               n.allocation})
+              "INSERT INTO nodes (job_id, rank, provider, host, workdir, gpus, allocation, handle) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+              {n.job_id, int64_t{n.rank}, n.provider, n.host, n.workdir, n.gpus, n.allocation,
+               n.handle})
           .status();
     });
   }
@@ -303,14 +312,14 @@ class SqlStore final : public Store {
   absl::StatusOr<std::vector<NodeRecord>> ListNodes(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto rows = db_->Exec(
-        "SELECT job_id, rank, provider, host, pid, pid_start, workdir, gpus, allocation FROM nodes "
+        "SELECT job_id, rank, provider, host, workdir, gpus, allocation, handle FROM nodes "
         "WHERE job_id = $1 ORDER BY rank",
         {job_id});
     if (!rows.ok()) return rows.status();
     std::vector<NodeRecord> nodes;
     for (const SqlRow& r : *rows) {
-      nodes.push_back({Int(r[0]), static_cast<int>(Int(r[1])), Str(r[2]), Str(r[3]), Int(r[4]),
-                       Int(r[5]), Str(r[6]), Str(r[7]), Str(r[8])});
+      nodes.push_back({Int(r[0]), static_cast<int>(Int(r[1])), Str(r[2]), Str(r[3]), Str(r[4]),
+                       Str(r[5]), Str(r[6]), Str(r[7])});
     }
     return nodes;
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "awan/providers/node.h"
 
 namespace awan::providers {
 
@@ -37,30 +38,16 @@ LocalResources DetectLocalResources();
 // "NVIDIA H100 80GB HBM3"), ignoring case.
 bool GpuMatches(const std::string& gpu_name, const std::string& wanted);
 
-// Everything one node needs to start.
-struct NodeSpec {
-  int64_t job_id = 0;
-  int rank = 0;
-  int num_nodes = 1;
-  std::string node_dir;  // created by StartNode; holds the scripts, `work/` and `exit_code`
-  std::string log_path;  // the job's log, shared by its nodes (appended)
-  std::string workdir;   // copied into node_dir/work when not empty
-  // file_mounts with local sources: (destination, source). A relative or ~/ destination is placed
-  // in the node's work folder; an absolute one under node_dir/mounts (AWAN_MOUNTS), so two jobs
-  // on one machine never collide.
-  std::vector<std::pair<std::string, std::string>> file_mounts;
-  std::string setup, run;
-  std::vector<std::pair<std::string, std::string>> envs;
-  std::vector<int> gpu_indices;  // CUDA_VISIBLE_DEVICES
-  std::string node_ips;          // AWAN_NODE_IPS
-  // Runs the wrapper through this command (argv prefix), e.g. srun onto a Slurm node; empty = here.
-  std::vector<std::string> launcher;
+// A node that runs as a process group (here, or on a host the provider reaches): its leader and
+// the leader's start time, to tell a reused pid apart (0: unknown). The providers that start
+// process groups keep it in the node's handle as "PID:START".
+struct ProcessHandle {
+  int64_t pid = 0;
+  int64_t pid_start = 0;
 };
-
-struct NodeHandle {
-  int64_t pid = 0;        // process group leader
-  int64_t pid_start = 0;  // its start time, to tell a reused pid apart
-};
+NodeHandle ToNodeHandle(const ProcessHandle& process);
+// {0, 0} for a handle that is not a process handle (never started).
+ProcessHandle ToProcessHandle(const NodeHandle& handle);
 
 // Puts the node's files in place: node_dir/work with the workdir and the relative file mounts,
 // node_dir/mounts with the absolute ones. Copied into a partial folder and renamed when complete:
@@ -70,35 +57,24 @@ absl::Status StageNodeFiles(const NodeSpec& spec);
 
 // Creates the node's folder and starts its process group. The wrapper's first act is writing its
 // pid to node_dir/pid, so a node started just before a crash can be found again.
-absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec);
-
-enum class NodeState { kRunning, kExited, kGone };
-struct NodeProbe {
-  NodeState state = NodeState::kGone;
-  int exit_code = -1;  // for kExited
-  std::string detail;  // for kGone: what is known
-  // Whether any process of the node is still alive (its whole process group, not only the wrapper):
-  // a job that traps SIGTERM outlives its wrapper, so a stopping node is gone only when this is
-  // false.
-  bool processes_alive = false;
-};
+absl::StatusOr<ProcessHandle> StartNode(const NodeSpec& spec);
 
 // Looks at a node: its exit_code file, then whether its process is still alive (and the same
 // process), and whether anything of its process group still runs.
-NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle);
+NodeProbe ProbeNode(const std::string& node_dir, const ProcessHandle& handle);
 
 // Reads node_dir/pid (written by the wrapper); nullopt when the node never started.
-std::optional<NodeHandle> ReadNodePid(const std::string& node_dir);
+std::optional<ProcessHandle> ReadNodePid(const std::string& node_dir);
 
 // The bash wrapper every process-based node runs (setup, then run, then the exit code into
 // $AWAN_NODE_DIR/exit_code); shared with providers that start nodes on other hosts.
 const char* NodeWrapperScript();
 
 // Sends `signal` to the node's whole process group.
-void SignalNode(const NodeHandle& handle, int signal);
+void SignalNode(const ProcessHandle& handle, int signal);
 
 // Whether any process of the node's process group is alive (the group outlives its leader).
-bool ProcessGroupAlive(const NodeHandle& handle);
+bool ProcessGroupAlive(const ProcessHandle& handle);
 
 // The start time of a process (clock ticks since boot, /proc/PID/stat field 22), or 0 if it is
 // gone.

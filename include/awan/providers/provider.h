@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "awan/providers/local.h"
+#include "awan/providers/node.h"
 
 namespace awan::catalog {
 class Catalog;
@@ -103,6 +103,12 @@ class Provider {
                                                const NodeSpec& spec) = 0;
   virtual NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) = 0;
   virtual void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) = 0;
+  // A node started just before the server went down, before its handle was stored: its handle
+  // from what the node left behind (its folder), or nullopt when it cannot tell. None by default.
+  virtual std::optional<NodeHandle> FindNode(const std::string& node_dir) {
+    (void)node_dir;
+    return std::nullopt;
+  }
   // Gives the nodes back; unknown or already released ids are ignored.
   virtual void Release(const std::string& allocation_id) = 0;
   // Checks that the provider can be used (hosts reachable, credentials accepted); OK by default.

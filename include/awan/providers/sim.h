@@ -50,6 +50,7 @@ class SimProvider final : public Provider, public Emulation {
   absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation, const NodeSpec& spec) override;
   NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) override;
   void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
+  std::optional<NodeHandle> FindNode(const std::string& node_dir) override;
   void Release(const std::string& allocation_id) override;
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool QuickCalls() const override { return true; }  // in-process books; nodes are local processes

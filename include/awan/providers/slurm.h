@@ -42,6 +42,7 @@ class SlurmProvider final : public Provider {
   absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation, const NodeSpec& spec) override;
   NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) override;
   void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
+  std::optional<NodeHandle> FindNode(const std::string& node_dir) override;
   void Release(const std::string& allocation_id) override;
   absl::Status Check() override;
   std::vector<NodeEvent> TakeEvents(int64_t now) override;

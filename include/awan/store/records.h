@@ -69,11 +69,12 @@ struct NodeRecord {
   int rank = 0;
   std::string provider;
   std::string host;
-  int64_t pid = 0;        // the node's process group leader, 0 if not started
-  int64_t pid_start = 0;  // its start time (clock ticks since boot) to tell a reused pid apart
-  std::string workdir;
+  std::string workdir;     // the node's folder on this machine
   std::string gpus;        // CUDA_VISIBLE_DEVICES given to it
   std::string allocation;  // the provider's allocation id ("" for the local machine)
+  // The provider's own handle on the node (providers::NodeHandle): only the provider reads it.
+  // "" until the node started.
+  std::string handle;
 };
 
 struct ProviderRecord {

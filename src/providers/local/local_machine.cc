@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "awan/common/status_macros.h"
@@ -216,7 +218,7 @@ absl::Status StageNodeFiles(const NodeSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
+absl::StatusOr<ProcessHandle> StartNode(const NodeSpec& spec) {
   const fs::path dir = spec.node_dir;
   RETURN_IF_ERROR(StageNodeFiles(spec));
   for (auto [name, text] : {std::pair{"wrapper.sh", std::string(kWrapper)},
@@ -278,22 +280,22 @@ absl::StatusOr<NodeHandle> StartNode(const NodeSpec& spec) {
     execvpe(program.c_str(), argv.data(), envp.data());
     _exit(127);
   }
-  NodeHandle handle{pid, 0};
+  ProcessHandle handle{pid, 0};
   // The start time is in /proc as soon as fork returns.
   handle.pid_start = ProcessStartTicks(pid);
   return handle;
 }
 
 // The wrapper (the group's leader) alone: its exit code file, or whether it still runs.
-static NodeProbe ProbeNodeLeader(const std::string& node_dir, const NodeHandle& handle);
+static NodeProbe ProbeNodeLeader(const std::string& node_dir, const ProcessHandle& handle);
 
-NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
+NodeProbe ProbeNode(const std::string& node_dir, const ProcessHandle& handle) {
   NodeProbe probe = ProbeNodeLeader(node_dir, handle);
   probe.processes_alive = probe.state == NodeState::kRunning || ProcessGroupAlive(handle);
   return probe;
 }
 
-bool ProcessGroupAlive(const NodeHandle& handle) {
+bool ProcessGroupAlive(const ProcessHandle& handle) {
   if (handle.pid <= 0) return false;
   // The group id is the leader's pid; Linux does not hand out a pid that is still some group's id,
   // so a live group with this id is the node's own, even after its leader is gone.
@@ -316,7 +318,7 @@ bool ProcessGroupAlive(const NodeHandle& handle) {
   return false;
 }
 
-static NodeProbe ProbeNodeLeader(const std::string& node_dir, const NodeHandle& handle) {
+static NodeProbe ProbeNodeLeader(const std::string& node_dir, const ProcessHandle& handle) {
   NodeProbe probe;
   // Reap it if it is our child (harmless otherwise), so the exit code file is final.
   int status = 0;
@@ -358,13 +360,34 @@ static NodeProbe ProbeNodeLeader(const std::string& node_dir, const NodeHandle& 
   return probe;
 }
 
-std::optional<NodeHandle> ReadNodePid(const std::string& node_dir) {
+std::optional<ProcessHandle> ReadNodePid(const std::string& node_dir) {
   auto pid = ParseNumber(ReadSmall(fs::path(node_dir) / "pid"));
   if (!pid || *pid <= 0) return std::nullopt;
-  return NodeHandle{static_cast<int64_t>(*pid), 0};
+  return ProcessHandle{static_cast<int64_t>(*pid), 0};
 }
 
-void SignalNode(const NodeHandle& handle, int signal) {
+NodeHandle ToNodeHandle(const ProcessHandle& process) {
+  if (process.pid <= 0) return {};
+  return {fmt::format("{}:{}", process.pid, process.pid_start)};
+}
+
+ProcessHandle ToProcessHandle(const NodeHandle& handle) {
+  const size_t colon = handle.id.find(':');
+  if (colon == std::string::npos) return {};
+  const auto whole = [](std::string_view text) -> std::optional<int64_t> {
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < 0) return std::nullopt;
+    return v;
+  };
+  const std::string_view id = handle.id;
+  const auto pid = whole(id.substr(0, colon));
+  const auto start = whole(id.substr(colon + 1));
+  if (!pid || !start || *pid == 0 || *pid > std::numeric_limits<pid_t>::max()) return {};
+  return {*pid, *start};
+}
+
+void SignalNode(const ProcessHandle& handle, int signal) {
   if (handle.pid > 0) kill(-static_cast<pid_t>(handle.pid), signal);
 }
 

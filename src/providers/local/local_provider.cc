@@ -7,6 +7,7 @@
 #include <map>
 
 #include "awan/catalog/catalog.h"
+#include "awan/common/status_macros.h"
 #include "awan/spec/task_parser.h"
 
 namespace awan::providers {
@@ -161,13 +162,20 @@ std::optional<std::string> LocalProvider::WhyNever(const spec::Task& task) const
 }
 
 absl::StatusOr<NodeHandle> LocalProvider::StartNode(const Allocation&, const NodeSpec& spec) {
-  return providers::StartNode(spec);
+  ASSIGN_OR_RETURN(ProcessHandle process, providers::StartNode(spec));
+  return ToNodeHandle(process);
 }
 NodeProbe LocalProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
-  return providers::ProbeNode(node_dir, handle);
+  return providers::ProbeNode(node_dir, ToProcessHandle(handle));
 }
+std::optional<NodeHandle> LocalProvider::FindNode(const std::string& node_dir) {
+  auto process = ReadNodePid(node_dir);
+  if (!process) return std::nullopt;
+  return ToNodeHandle(*process);
+}
+
 void LocalProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
-  providers::SignalNode(handle, signal);
+  providers::SignalNode(ToProcessHandle(handle), signal);
 }
 
 }  // namespace awan::providers

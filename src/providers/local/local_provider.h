@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "awan/providers/local.h"
 #include "awan/providers/provider.h"
 
 namespace awan::providers {
@@ -23,6 +24,7 @@ class LocalProvider final : public Provider {
   absl::StatusOr<NodeHandle> StartNode(const Allocation& allocation, const NodeSpec& spec) override;
   NodeProbe ProbeNode(const std::string& node_dir, const NodeHandle& handle) override;
   void SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) override;
+  std::optional<NodeHandle> FindNode(const std::string& node_dir) override;
   void Release(const std::string& allocation_id) override;
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool WaitWhenFull() const override { return true; }

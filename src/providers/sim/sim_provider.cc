@@ -5,6 +5,8 @@
 #include <set>
 
 #include "awan/catalog/catalog.h"
+#include "awan/common/status_macros.h"
+#include "awan/providers/local.h"
 #include "awan/providers/sim.h"
 
 namespace awan::providers {
@@ -137,15 +139,22 @@ ProvisionResult SimProvider::Provision(int64_t job_id, const Offer& offer, int64
 }
 
 absl::StatusOr<NodeHandle> SimProvider::StartNode(const Allocation&, const NodeSpec& spec) {
-  return providers::StartNode(spec);
+  ASSIGN_OR_RETURN(ProcessHandle process, providers::StartNode(spec));
+  return ToNodeHandle(process);
 }
 
 NodeProbe SimProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
-  return providers::ProbeNode(node_dir, handle);
+  return providers::ProbeNode(node_dir, ToProcessHandle(handle));
+}
+
+std::optional<NodeHandle> SimProvider::FindNode(const std::string& node_dir) {
+  auto process = ReadNodePid(node_dir);
+  if (!process) return std::nullopt;
+  return ToNodeHandle(*process);
 }
 
 void SimProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
-  providers::SignalNode(handle, signal);
+  providers::SignalNode(ToProcessHandle(handle), signal);
 }
 
 void SimProvider::Release(const std::string& allocation_id) {

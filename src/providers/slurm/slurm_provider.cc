@@ -10,7 +10,9 @@
 
 #include "../shell.h"
 #include "awan/catalog/catalog.h"
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
+#include "awan/providers/local.h"
 #include "awan/providers/slurm.h"
 
 namespace awan::providers {
@@ -128,11 +130,12 @@ absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation
     std::lock_guard<std::mutex> lock(mu_);
     allocation_of_[spec.node_dir] = allocation.id;
   }
-  return providers::StartNode(s);
+  ASSIGN_OR_RETURN(ProcessHandle process, providers::StartNode(s));
+  return ToNodeHandle(process);
 }
 
 NodeProbe SlurmProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
-  NodeProbe p = providers::ProbeNode(node_dir, handle);
+  NodeProbe p = providers::ProbeNode(node_dir, ToProcessHandle(handle));
   if (p.state != NodeState::kGone) return p;
   std::string allocation;
   {
@@ -188,8 +191,14 @@ std::vector<NodeEvent> SlurmProvider::TakeEvents(int64_t) {
   return events;
 }
 
+std::optional<NodeHandle> SlurmProvider::FindNode(const std::string& node_dir) {
+  auto process = ReadNodePid(node_dir);
+  if (!process) return std::nullopt;
+  return ToNodeHandle(*process);
+}
+
 void SlurmProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
-  providers::SignalNode(handle, signal);  // srun forwards it to the step's tasks
+  providers::SignalNode(ToProcessHandle(handle), signal);  // srun forwards it to the step's tasks
 }
 
 void SlurmProvider::Release(const std::string& allocation_id) {

@@ -14,6 +14,7 @@
 #include "awan/catalog/catalog.h"
 #include "awan/common/status_macros.h"
 #include "awan/common/text.h"
+#include "awan/providers/local.h"
 #include "awan/providers/ssh.h"
 
 namespace awan::providers {
@@ -256,13 +257,19 @@ absl::StatusOr<NodeHandle> SshProvider::StartNode(const Allocation& allocation,
   std::ofstream(staging / "remote.txt", std::ios::trunc) << host->Label() << "\n"
                                                          << remote_dir << "\n"
                                                          << spec.log_path << "\n";
-  return NodeHandle{static_cast<int64_t>(*pid), 0};
+  return ToNodeHandle(ProcessHandle{static_cast<int64_t>(*pid), 0});
 }
 
 NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
   NodeProbe probe;
   const RemoteNode node = ReadRemote(node_dir);
   const SshHost* host = FindHost(node.host);
+  const int64_t pid = ToProcessHandle(handle).pid;  // the wrapper's on that host
+  if (pid <= 0) {
+    probe.state = NodeState::kGone;
+    probe.detail = fmt::format("not a handle this provider gave out: '{}'", handle.id);
+    return probe;
+  }
   if (host == nullptr) {
     probe.state = NodeState::kGone;
     probe.detail = "its host is no longer in this provider's config";
@@ -284,7 +291,7 @@ NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
                          "elif kill -0 {1} 2>/dev/null; then s=RUNNING; else s=GONE; fi; "
                          "if kill -0 -- -{1} 2>/dev/null; then s=\"$s GROUP\"; fi; echo \"$s\"; "
                          "tail -c +{2} log 2>/dev/null",
-                         Quote(node.remote_dir), handle.pid, offset + 1));
+                         Quote(node.remote_dir), pid, offset + 1));
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
@@ -330,8 +337,9 @@ NodeProbe SshProvider::ProbeNode(const std::string& node_dir, const NodeHandle& 
 
 void SshProvider::SignalNode(const std::string& node_dir, const NodeHandle& handle, int signal) {
   const RemoteNode node = ReadRemote(node_dir);
-  if (const SshHost* host = FindHost(node.host)) {
-    (void)Ssh(*host, fmt::format("kill -{} -- -{} 2>/dev/null; true", signal, handle.pid));
+  const int64_t pid = ToProcessHandle(handle).pid;
+  if (const SshHost* host = FindHost(node.host); host != nullptr && pid > 0) {
+    (void)Ssh(*host, fmt::format("kill -{} -- -{} 2>/dev/null; true", signal, pid));
   }
 }
 

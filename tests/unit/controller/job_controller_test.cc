@@ -20,6 +20,7 @@
 
 #include "awan/catalog/catalog.h"
 #include "awan/providers/fleet.h"
+#include "awan/providers/local.h"
 #include "support/command.h"
 
 namespace awan::controller {
@@ -319,7 +320,9 @@ TEST_F(ControllerTest, RestartRecordsJobsThatFinishedOrDiedWhileDown) {
   const int64_t killed = Submit("run: sleep 300\n");
   ASSERT_TRUE(WaitFor(finished, JobState::kRunning));
   ASSERT_TRUE(WaitFor(killed, JobState::kRunning));
-  const int64_t pid = store_->ListNodes(killed)->at(0).pid;
+  // The local provider's handle on the node: its process group.
+  const int64_t pid = providers::ToProcessHandle({store_->ListNodes(killed)->at(0).handle}).pid;
+  ASSERT_GT(pid, 0);
   controller_.reset();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // `finished` exits meanwhile
   kill(-static_cast<pid_t>(pid), SIGKILL);
@@ -356,7 +359,9 @@ TEST_F(ControllerTest, RestartFinishesAPreemptionTheServerLeftHalfDone) {
   for (int i = 0; i < 500 && Slurp(home_ / "runs").empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_EQ(Slurp(home_ / "runs"), "run\n");  // the first run is under way
-  const pid_t pid = static_cast<pid_t>(store_->ListNodes(preempted)->at(0).pid);
+  const pid_t pid = static_cast<pid_t>(
+      providers::ToProcessHandle({store_->ListNodes(preempted)->at(0).handle}).pid);
+  ASSERT_GT(pid, 0);
   controller_.reset();
   ASSERT_TRUE(store_
                   ->ApplyTransition(preempted, store::MakeTransition(JobState::kRunning,
@@ -412,13 +417,15 @@ class HangingProvider final : public providers::Provider {
   }
   absl::StatusOr<providers::NodeHandle> StartNode(const providers::Allocation&,
                                                   const providers::NodeSpec& spec) override {
-    return providers::StartNode(spec);
+    auto process = providers::StartNode(spec);
+    if (!process.ok()) return process.status();
+    return providers::ToNodeHandle(*process);
   }
   providers::NodeProbe ProbeNode(const std::string& dir, const providers::NodeHandle& h) override {
-    return providers::ProbeNode(dir, h);
+    return providers::ProbeNode(dir, providers::ToProcessHandle(h));
   }
   void SignalNode(const std::string&, const providers::NodeHandle& h, int signal) override {
-    providers::SignalNode(h, signal);
+    providers::SignalNode(providers::ToProcessHandle(h), signal);
   }
   void Release(const std::string& id) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -64,10 +65,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(StoreTest, MigratesOnceAndDescribesItself) {
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  EXPECT_EQ(*store_->SchemaVersion(), 3);
   store_.reset();
   store_ = Open();  // reopening applies nothing twice
-  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  EXPECT_EQ(*store_->SchemaVersion(), 3);
   EXPECT_THAT(store_->Describe(),
               HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
 }
@@ -185,15 +186,15 @@ TEST_P(StoreTest, ListJobsPagesNewestFirstAndFiltersActive) {
 
 TEST_P(StoreTest, NodesAndProvidersUpsert) {
   const int64_t id = NewJob();
-  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 1234, 99, "/w/0", "0", "alloc-1"}).ok());
-  ASSERT_TRUE(store_->PutNode({id, 1, "local", "host", 1235, 98, "/w/1", "1", ""}).ok());
-  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", 4321, 97, "/w/0", "0", ""}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", "/w/0", "0", "alloc-1", "1234:99"}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 1, "local", "host", "/w/1", "1", "", "1235:98"}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 0, "local", "host", "/w/0", "0", "", "4321:97"}).ok());
   auto nodes = store_->ListNodes(id);
   ASSERT_EQ(nodes->size(), 2u);
-  EXPECT_EQ((*nodes)[0].pid, 4321);
+  EXPECT_EQ((*nodes)[0].handle, "4321:97");
   EXPECT_EQ((*nodes)[1].gpus, "1");
   EXPECT_EQ((*nodes)[0].allocation, "");  // replaced by the third PutNode
-  ASSERT_TRUE(store_->PutNode({id, 1, "sim", "h", 1, 1, "/w/1", "", "alloc-9"}).ok());
+  ASSERT_TRUE(store_->PutNode({id, 1, "sim", "h", "/w/1", "", "alloc-9", "1:1"}).ok());
   EXPECT_EQ(store_->ListNodes(id)->at(1).allocation, "alloc-9");
   ASSERT_TRUE(store_->PutProvider({"local", "local", "{}", 5}).ok());
   ASSERT_TRUE(store_->PutProvider({"local", "local", "{\"cpus\":2}", 6}).ok());
@@ -236,6 +237,63 @@ TEST(StoreOpenTest, BadUrlsAreClearErrors) {
   auto sqlite = OpenStore("/nonexistent/dir/awan.db");
   ASSERT_FALSE(sqlite.ok());
   EXPECT_THAT(sqlite.status().message(), HasSubstr("cannot open"));
+}
+
+// A store written by an awan before node handles became the provider's (schema version 2: the
+// local machine's pid and its start time in two columns) opens with each started node's handle
+// in the form the process-group providers read back, and a node that never started without one.
+TEST(StoreMigrationTest, Version2NodesKeepTheirProcessAsTheirHandle) {
+  const fs::path dir = fs::temp_directory_path() / ("awan-store-v2-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "awan.db").string();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* v2 = R"(
+CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL);
+INSERT INTO schema_migrations VALUES (1, 1000), (2, 1000);
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, state TEXT NOT NULL,
+  exit_code INTEGER, provider TEXT NOT NULL DEFAULT '', region TEXT NOT NULL DEFAULT '',
+  zone TEXT NOT NULL DEFAULT '', instance_type TEXT NOT NULL DEFAULT '',
+  num_nodes INTEGER NOT NULL, task_yaml TEXT NOT NULL, task_source TEXT NOT NULL,
+  task_base_dir TEXT NOT NULL, submitted_at BIGINT NOT NULL, started_at BIGINT NOT NULL DEFAULT 0,
+  ended_at BIGINT NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0, record_version INTEGER NOT NULL DEFAULT 1,
+  retry_until_up INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX jobs_by_state ON jobs(state);
+CREATE TABLE job_events (id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id BIGINT NOT NULL REFERENCES jobs(id), time BIGINT NOT NULL, type TEXT NOT NULL,
+  message TEXT NOT NULL);
+CREATE INDEX job_events_by_job ON job_events(job_id, id);
+CREATE TABLE nodes (job_id BIGINT NOT NULL REFERENCES jobs(id), rank INTEGER NOT NULL,
+  provider TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL DEFAULT 0,
+  pid_start BIGINT NOT NULL DEFAULT 0, workdir TEXT NOT NULL, gpus TEXT NOT NULL DEFAULT '',
+  allocation TEXT NOT NULL DEFAULT '', PRIMARY KEY (job_id, rank));
+CREATE TABLE providers (name TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL,
+  updated_at BIGINT NOT NULL);
+INSERT INTO jobs (name, state, num_nodes, task_yaml, task_source, task_base_dir, submitted_at)
+  VALUES ('train', 'RUNNING', 2, 'run: sleep 1', 'task.yaml', '/tmp', 1000);
+INSERT INTO nodes VALUES (1, 0, 'local', 'host', 4321, 97, '/w/0', '0', '');
+INSERT INTO nodes VALUES (1, 1, 'local', 'host', 0, 0, '/w/1', '1', '');
+)";
+    char* error = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, v2, nullptr, nullptr, &error), SQLITE_OK) << error;
+    sqlite3_close(db);
+  }
+  auto store = OpenStore(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->SchemaVersion(), 3);
+  auto nodes = (*store)->ListNodes(1);
+  ASSERT_TRUE(nodes.ok()) << nodes.status();
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ((*nodes)[0].handle, "4321:97");
+  EXPECT_EQ((*nodes)[0].workdir, "/w/0");
+  EXPECT_EQ((*nodes)[1].handle, "");
+  EXPECT_EQ((*nodes)[1].gpus, "1");
+  EXPECT_EQ((*store)->GetJob(1)->name, "train");
+  store->reset();
+  fs::remove_all(dir);
 }
 
 }  // namespace
