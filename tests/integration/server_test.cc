@@ -893,6 +893,107 @@ TEST_F(SlurmTest, ANodeFailureQueuesTheJobAgain) {
   EXPECT_TRUE(WaitState(id, "CANCELLED"));
 }
 
+// The three ways a provider loses a running node — an emulated spot interruption, an SSH host that
+// goes away, a Slurm node failure — reported by three providers of one fleet, at the same time,
+// take the very same recovery path: stopped, released, queued again, placed anew.
+class NodeLossTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    host1_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
+    host2_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
+    if (!host1_->Available() || !host2_->Available())
+      GTEST_SKIP() << host1_->Why() << host2_->Why();
+    cluster_ = std::make_unique<awan::testing::SlurmCluster>(
+        "n" + std::to_string(getpid() % 100000), 2, 8);
+    if (!cluster_->Available()) GTEST_SKIP() << cluster_->Why();
+    std::ofstream(home_ / "config.yaml") << fmt::format(
+        R"(providers:
+  - {{name: local, kind: local}}
+  - {{name: coreweave, kind: sim, emulates: coreweave}}
+  - name: lab
+    kind: ssh
+    user: root
+    key: {}
+    remote_root: {}
+    connect_timeout_s: 2
+    node_lost_after_s: 2
+    hosts:
+      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
+      - {{host: 127.0.0.1, port: {}, accelerator: H100, accelerator_count: 8, cpus: 2, memory_gib: 8}}
+  - {{name: hpc1, kind: slurm, slurm_conf: {}, nodes: 2, accelerator: H100, accelerator_count: 8, gres_type: h100, price: 1, immediate_seconds: 5}}
+)",
+        host1_->user_key(), (home_ / "remote").string(), host1_->port(), host2_->port(),
+        cluster_->conf());
+  }
+  void TearDown() override {
+    ServerTest::TearDown();
+    host1_.reset();
+    host2_.reset();
+    cluster_.reset();
+  }
+  // The job's state changes, without their reasons: "RUNNING → PREEMPTED", ...
+  std::vector<std::string> Path(int64_t id) {
+    std::vector<std::string> path;
+    const J events = J::parse(Awan(fmt::format("events {} --json", id)).out);
+    for (const J& e : events) {
+      if (e.value("type", "") != "state") continue;
+      const std::string m = e.value("message", "");
+      path.push_back(m.substr(0, m.find(':')));
+    }
+    return path;
+  }
+  std::unique_ptr<awan::testing::SshdServer> host1_, host2_;
+  std::unique_ptr<awan::testing::SlurmCluster> cluster_;
+};
+
+TEST_F(NodeLossTest, SpotInterruptionLostHostAndSlurmNodeFailureTakeOneRecoveryPath) {
+  const auto launch = [&](const std::string& infra) {
+    return LaunchDetached(Task(
+        infra,
+        fmt::format("resources: {{accelerators: H100:8, infra: {}}}\nrun: sleep 60\n", infra)));
+  };
+  const int64_t spot = launch("coreweave"), ssh = launch("lab"), slurm = launch("hpc1");
+  for (int64_t id : {spot, ssh, slurm}) ASSERT_TRUE(WaitState(id, "RUNNING")) << id;
+  const J on_spot = Job(spot), on_ssh = Job(ssh);
+  const std::string spot_host = on_spot["nodes"][0]["host"].get<std::string>();
+  const std::string ssh_host = on_ssh["nodes"][0]["host"].get<std::string>();
+  const std::string slurm_node = cluster_->Run("squeue -h -o %N");
+  ASSERT_FALSE(slurm_node.empty());
+
+  // All three at once.
+  ASSERT_EQ(Awan("sim preempt " + spot_host).code, 0);
+  const int port = std::stoi(ssh_host.substr(ssh_host.rfind(':') + 1));
+  (port == host1_->port() ? host1_ : host2_).reset();
+  awan::testing::RunCommand(fmt::format(
+      "ssh -o ControlPath=/tmp/awan-ssh-%C -O exit -p {} root@127.0.0.1 2>/dev/null", port));
+  cluster_->Run(fmt::format("scontrol update NodeName={} State=DOWN Reason=awan-test",
+                            slurm_node.substr(0, slurm_node.find('\n'))));
+
+  const std::vector<std::string> expected = {"PENDING → PROVISIONING", "PROVISIONING → RUNNING",
+                                             "RUNNING → PREEMPTED",    "PREEMPTED → RECOVERING",
+                                             "RECOVERING → PENDING",   "PENDING → PROVISIONING",
+                                             "PROVISIONING → RUNNING"};
+  for (int64_t id : {spot, ssh, slurm}) {
+    std::vector<std::string> path;
+    for (int i = 0; i < 300 && path != expected; ++i) {
+      path = Path(id);
+      if (path != expected) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(path, expected) << "job " << id << "\n" << Awan(fmt::format("events {}", id)).out;
+  }
+  // Each says what happened, in its provider's words.
+  EXPECT_THAT(Awan(fmt::format("events {}", spot)).out, HasSubstr("(emulated spot interruption)"));
+  EXPECT_THAT(Awan(fmt::format("events {}", ssh)).out,
+              HasSubstr(fmt::format("RUNNING → PREEMPTED: lab: host {} unreachable", ssh_host)));
+  EXPECT_THAT(Awan(fmt::format("events {}", slurm)).out, HasSubstr("lost a node (NODE_FAIL)"));
+  EXPECT_NE(Job(ssh)["nodes"][0].value("host", ""), ssh_host);  // on the host that answers
+  for (int64_t id : {spot, ssh, slurm}) {
+    ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+    EXPECT_TRUE(WaitState(id, "CANCELLED"));
+  }
+}
+
 TEST_F(SlurmTest, ABusyClusterFailsOverToTheOtherAndCancelStopsTheWork) {
   const fs::path pidfile = home_ / "slurm-child.pid";
   const int64_t filler = LaunchDetached(Task("fill", fmt::format(R"(num_nodes: 2
