@@ -37,7 +37,7 @@ class AwanCatalogParser {
     if (!doc.IsMap())
       return Error(doc, "(document)", "must be a mapping with provider, regions, offerings");
     const std::string provider = Text(doc, "provider", true);
-    if (!status_.ok()) return status_;
+    RETURN_IF_ERROR(status_);
     catalog_.SetProviderInfo(provider, Text(doc, "source", false), Text(doc, "as_of", false));
 
     // regions: {name: [zones...]}
@@ -64,7 +64,7 @@ class AwanCatalogParser {
     }
     for (size_t i = 0; i < offerings.size(); ++i) {
       Offering(offerings[i], fmt::format("offerings[{}]", i), provider, regions);
-      if (!status_.ok()) return status_;
+      RETURN_IF_ERROR(status_);
     }
     return absl::OkStatus();
   }
@@ -193,9 +193,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 absl::Status LoadFile(const fs::path& path, Catalog& catalog, LoadReport& report) {
   const std::string ext = ToLower(path.extension().string());
   if (ext == ".yaml" || ext == ".yml") {
-    auto text = ReadFile(path.string());
-    if (!text.ok()) return text.status();
-    return ParseAwanCatalog(*text, path.string(), catalog, report);
+    ASSIGN_OR_RETURN(auto text, ReadFile(path.string()));
+    return ParseAwanCatalog(text, path.string(), catalog, report);
   }
   if (ext == ".csv") {
     // SkyPilot layout: <cloud>/vms.csv; otherwise the file's stem names the provider.

@@ -19,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "awan/catalog/loader.h"
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 
 namespace awan::catalog {
@@ -113,7 +114,7 @@ class CsvImporter {
           fmt::format("{}:{}: CSV syntax error: {}", source_, line_ + 1, message));
     }
     csv_free(&parser);
-    if (!status_.ok()) return status_;
+    RETURN_IF_ERROR(status_);
     if (!header_done_) {
       return absl::InvalidArgumentError(
           fmt::format("{}: the file is empty (expected a header "

@@ -7,6 +7,7 @@
 #include "awan/catalog/loader.h"
 #include "awan/client/client.h"
 #include "awan/common/json_dump.h"
+#include "awan/common/status_macros.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/sim.h"
 #include "commands.h"
@@ -25,13 +26,11 @@ absl::StatusOr<providers::Fleet> Load(const std::string& config_path,
 
 absl::StatusOr<catalog::Catalog> LoadFleetCatalog(const std::string& config_path) {
   catalog::LoadReport report;
-  auto builtin = catalog::BuiltinCatalog(report);
-  if (!builtin.ok()) return builtin.status();
-  auto fleet = Load(config_path, *builtin);
-  if (!fleet.ok()) return fleet.status();
-  for (const std::string& e : fleet->errors)
+  ASSIGN_OR_RETURN(auto builtin, catalog::BuiltinCatalog(report));
+  ASSIGN_OR_RETURN(auto fleet, Load(config_path, builtin));
+  for (const std::string& e : fleet.errors)
     std::cerr << "awan: fleet: " << e << " (provider left out)\n";
-  return fleet->BuildCatalog();
+  return fleet.BuildCatalog();
 }
 
 int RunCheckConfig(const CheckConfigArgs& args) {

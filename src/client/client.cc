@@ -20,6 +20,8 @@
 #include <sstream>
 #include <thread>
 
+#include "awan/common/status_macros.h"
+
 namespace awan::client {
 namespace {
 
@@ -148,16 +150,15 @@ absl::StatusOr<ServerInfo> ReadServerInfo(const std::string& home) {
 }
 
 absl::StatusOr<ApiClient> Connect(const std::string& home) {
-  auto info = ReadServerInfo(home);
-  if (!info.ok()) return info.status();
-  auto url = ParseUrl(info->url);
+  ASSIGN_OR_RETURN(auto info, ReadServerInfo(home));
+  auto url = ParseUrl(info.url);
   if (!url)
-    return absl::DataLossError(fmt::format("{}/server.json has a bad url '{}'", home, info->url));
+    return absl::DataLossError(fmt::format("{}/server.json has a bad url '{}'", home, info.url));
   ApiClient client(url->host, url->port, ReadToken(home));
   auto health = client.Call("GET", "/v1/health");
   if (!health.ok() || health->status != 200) {
     return absl::UnavailableError(
-        fmt::format("the server in {}/server.json (pid {}) does not answer", home, info->pid));
+        fmt::format("the server in {}/server.json (pid {}) does not answer", home, info.pid));
   }
   return client;
 }

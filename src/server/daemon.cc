@@ -21,6 +21,7 @@
 
 #include "awan/catalog/loader.h"
 #include "awan/common/json_dump.h"
+#include "awan/common/status_macros.h"
 #include "awan/providers/fleet.h"
 #include "awan/server/api.h"
 #include "awan/server/server.h"
@@ -87,9 +88,8 @@ int64_t HighestJobFolder(const fs::path& home) {
 absl::Status CheckStoreMatchesJobFolders(const fs::path& home, store::Store& store) {
   const int64_t folders = HighestJobFolder(home);
   if (folders == 0) return absl::OkStatus();
-  auto newest = store.ListJobs({1, 0, false});
-  if (!newest.ok()) return newest.status();
-  const int64_t known = newest->empty() ? 0 : newest->front().id;
+  ASSIGN_OR_RETURN(auto newest, store.ListJobs({1, 0, false}));
+  const int64_t known = newest.empty() ? 0 : newest.front().id;
   if (known >= folders) return absl::OkStatus();
   return absl::FailedPreconditionError(fmt::format(
       "{}/jobs holds job folders up to {} but the store {} knows {}: its file was deleted, emptied "

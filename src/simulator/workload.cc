@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 
 namespace awan::simulator {
@@ -104,14 +105,6 @@ class Columns {
   std::map<std::string, size_t> index_;
 };
 
-#define AWAN_ASSIGN_NUMBER(var, expr)             \
-  double var = 0;                                 \
-  {                                               \
-    auto var##_or = (expr);                       \
-    if (!var##_or.ok()) return var##_or.status(); \
-    var = *var##_or;                              \
-  }
-
 // Largest node size (accelerators per node) per accelerator type, in fleet order.
 std::vector<std::pair<std::string, int>> FleetShapes(const FleetModel& fleet) {
   std::vector<std::pair<std::string, int>> shapes;
@@ -148,10 +141,10 @@ absl::StatusOr<Workload> ReadPhilly(const std::string& path, const FleetModel& f
       CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
         if (line == 1)
           return cols.Header(path, row, {"job_id", "user", "num_gpu", "submit_time", "duration"});
-        AWAN_ASSIGN_NUMBER(id, cols.Number(row, line, "job_id"));
-        AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "num_gpu"));
-        AWAN_ASSIGN_NUMBER(submit, cols.Number(row, line, "submit_time"));
-        AWAN_ASSIGN_NUMBER(duration, cols.Number(row, line, "duration"));
+        ASSIGN_OR_RETURN(const double id, cols.Number(row, line, "job_id"));
+        ASSIGN_OR_RETURN(const double gpus, cols.Number(row, line, "num_gpu"));
+        ASSIGN_OR_RETURN(const double submit, cols.Number(row, line, "submit_time"));
+        ASSIGN_OR_RETURN(const double duration, cols.Number(row, line, "duration"));
         if (gpus <= 0) {
           ++w.skipped["no GPU requested"];
           return absl::OkStatus();
@@ -169,7 +162,7 @@ absl::StatusOr<Workload> ReadPhilly(const std::string& path, const FleetModel& f
         w.jobs.push_back(std::move(j));
         return absl::OkStatus();
       });
-  if (!st.ok()) return st;
+  RETURN_IF_ERROR(st);
   SortJobs(w);
   return w;
 }
@@ -187,7 +180,7 @@ absl::StatusOr<Workload> ReadOpenb(const std::string& path, const FleetModel& fl
                               "deletion_time", "scheduled_time"});
         }
         ++next_id;
-        AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "num_gpu"));
+        ASSIGN_OR_RETURN(const double gpus, cols.Number(row, line, "num_gpu"));
         if (gpus <= 0) {
           ++w.skipped["CPU-only pod (num_gpu 0)"];
           return absl::OkStatus();
@@ -196,10 +189,10 @@ absl::StatusOr<Workload> ReadOpenb(const std::string& path, const FleetModel& fl
           ++w.skipped["never scheduled in the trace (no run time to replay)"];
           return absl::OkStatus();
         }
-        AWAN_ASSIGN_NUMBER(created, cols.Number(row, line, "creation_time"));
-        AWAN_ASSIGN_NUMBER(scheduled, cols.Number(row, line, "scheduled_time"));
-        AWAN_ASSIGN_NUMBER(deleted, cols.Number(row, line, "deletion_time"));
-        AWAN_ASSIGN_NUMBER(milli, cols.Number(row, line, "gpu_milli"));
+        ASSIGN_OR_RETURN(const double created, cols.Number(row, line, "creation_time"));
+        ASSIGN_OR_RETURN(const double scheduled, cols.Number(row, line, "scheduled_time"));
+        ASSIGN_OR_RETURN(const double deleted, cols.Number(row, line, "deletion_time"));
+        ASSIGN_OR_RETURN(const double milli, cols.Number(row, line, "gpu_milli"));
         TraceJob j;
         j.id = next_id;
         j.submit_s = static_cast<int64_t>(created);
@@ -238,7 +231,7 @@ absl::StatusOr<Workload> ReadOpenb(const std::string& path, const FleetModel& fl
         w.jobs.push_back(std::move(j));
         return absl::OkStatus();
       });
-  if (!st.ok()) return st;
+  RETURN_IF_ERROR(st);
   SortJobs(w);
   return w;
 }
@@ -252,10 +245,10 @@ absl::StatusOr<Workload> ReadAwanCsv(const std::string& path, const FleetModel& 
       CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
         if (line == 1)
           return cols.Header(path, row, {"id", "submit_s", "duration_s", "accelerators"});
-        AWAN_ASSIGN_NUMBER(id, cols.Number(row, line, "id"));
-        AWAN_ASSIGN_NUMBER(submit, cols.Number(row, line, "submit_s"));
-        AWAN_ASSIGN_NUMBER(duration, cols.Number(row, line, "duration_s"));
-        AWAN_ASSIGN_NUMBER(accelerators, cols.Number(row, line, "accelerators"));
+        ASSIGN_OR_RETURN(const double id, cols.Number(row, line, "id"));
+        ASSIGN_OR_RETURN(const double submit, cols.Number(row, line, "submit_s"));
+        ASSIGN_OR_RETURN(const double duration, cols.Number(row, line, "duration_s"));
+        ASSIGN_OR_RETURN(const double accelerators, cols.Number(row, line, "accelerators"));
         if (accelerators < 1 || duration < 0 || submit < 0) {
           return absl::InvalidArgumentError(fmt::format(
               "{}:{}: accelerators must be at least 1, submit_s and duration_s not negative", path,
@@ -268,17 +261,15 @@ absl::StatusOr<Workload> ReadAwanCsv(const std::string& path, const FleetModel& 
         const auto optional_number =
             [&](const std::string& name) -> absl::StatusOr<std::optional<double>> {
           if (!cols.Has(name) || cols.Get(row, name).empty()) return std::optional<double>();
-          auto v = cols.Number(row, line, name);
-          if (!v.ok()) return v.status();
-          return std::optional<double>(*v);
+          ASSIGN_OR_RETURN(auto v, cols.Number(row, line, name));
+          return std::optional<double>(v);
         };
         for (const char* name : {"estimate_s", "priority", "checkpoint_s"}) {
-          auto v = optional_number(name);
-          if (!v.ok()) return v.status();
-          if (!*v) continue;
-          if (std::string_view(name) == "estimate_s") j.estimate_s = static_cast<int64_t>(**v);
-          if (std::string_view(name) == "priority") j.priority = static_cast<int>(**v);
-          if (std::string_view(name) == "checkpoint_s") j.checkpoint_s = static_cast<int64_t>(**v);
+          ASSIGN_OR_RETURN(auto v, optional_number(name));
+          if (!v) continue;
+          if (std::string_view(name) == "estimate_s") j.estimate_s = static_cast<int64_t>(*v);
+          if (std::string_view(name) == "priority") j.priority = static_cast<int>(*v);
+          if (std::string_view(name) == "checkpoint_s") j.checkpoint_s = static_cast<int64_t>(*v);
         }
         if (cols.Has("team") && !cols.Get(row, "team").empty())
           j.team = std::string(cols.Get(row, "team"));
@@ -312,7 +303,7 @@ absl::StatusOr<Workload> ReadAwanCsv(const std::string& path, const FleetModel& 
         w.jobs.push_back(std::move(j));
         return absl::OkStatus();
       });
-  if (!st.ok()) return st;
+  RETURN_IF_ERROR(st);
   SortJobs(w);
   return w;
 }
@@ -347,14 +338,14 @@ absl::StatusOr<FleetModel> FleetFromOpenbNodes(const std::string& path) {
   absl::Status st =
       CsvReader::Read(path, [&](int64_t line, const std::vector<std::string>& row) -> absl::Status {
         if (line == 1) return cols.Header(path, row, {"sn", "gpu", "model"});
-        AWAN_ASSIGN_NUMBER(gpus, cols.Number(row, line, "gpu"));
+        ASSIGN_OR_RETURN(const double gpus, cols.Number(row, line, "gpu"));
         if (gpus <= 0) return absl::OkStatus();
         std::string model(cols.Get(row, "model"));
         if (model.empty()) model = "GPU";
         ++nodes[{model, static_cast<int>(gpus)}];
         return absl::OkStatus();
       });
-  if (!st.ok()) return st;
+  RETURN_IF_ERROR(st);
   if (nodes.empty()) return absl::InvalidArgumentError(fmt::format("{}: no node with GPUs", path));
   for (const auto& [shape, count] : nodes) {
     scheduler::Pool pool;

@@ -142,27 +142,21 @@ class SqlStore final : public Store {
     RETURN_IF_ERROR(db_->ExecScript(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
         "applied_at BIGINT NOT NULL)"));
-    auto current = Version();
-    if (!current.ok()) return current.status();
+    ASSIGN_OR_RETURN(auto current, Version());
     const auto& migrations = Migrations();
-    if (*current > static_cast<int>(migrations.size())) {
+    if (current > static_cast<int>(migrations.size())) {
       return absl::FailedPreconditionError(
           fmt::format("{}: schema version {} is newer than this awan knows ({}); upgrade awan",
-                      db_->Describe(), *current, migrations.size()));
+                      db_->Describe(), current, migrations.size()));
     }
-    for (int v = *current + 1; v <= static_cast<int>(migrations.size()); ++v) {
-      absl::Status s = InTransaction([&]() -> absl::Status {
-        if (absl::Status e =
-                db_->ExecScript(migrations[static_cast<size_t>(v - 1)](db_->dialect()));
-            !e.ok()) {
-          return e;
-        }
+    for (int v = current + 1; v <= static_cast<int>(migrations.size()); ++v) {
+      RETURN_IF_ERROR(InTransaction([&]() -> absl::Status {
+        RETURN_IF_ERROR(db_->ExecScript(migrations[static_cast<size_t>(v - 1)](db_->dialect())));
         return db_
             ->Exec("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                    {int64_t{v}, int64_t{0}})
             .status();
-      });
-      if (!s.ok()) return s;
+      }));
     }
     return absl::OkStatus();
   }
@@ -177,22 +171,23 @@ class SqlStore final : public Store {
   absl::StatusOr<int64_t> CreateJob(const NewJob& job, int64_t now) override {
     std::lock_guard<std::mutex> lock(mu_);
     int64_t id = 0;
-    absl::Status s = InTransaction([&]() -> absl::Status {
-      auto rows = db_->Exec(
-          "INSERT INTO jobs (name, state, num_nodes, task_yaml, task_source, task_base_dir, "
-          "submitted_at, reason, record_version, retry_until_up) VALUES ($1, $2, $3, $4, $5, $6, "
-          "$7, $8, $9, $10) "
-          "RETURNING id",
-          {job.name, std::string(JobStateName(JobState::kPending)), int64_t{job.num_nodes},
-           job.task_yaml, job.task_source, job.task_base_dir, now, std::string("submitted"),
-           int64_t{kJobRecordVersion}, int64_t{job.retry_until_up ? 1 : 0}});
-      if (!rows.ok()) return rows.status();
-      id = Int(rows->at(0)[0]);
+    RETURN_IF_ERROR(InTransaction([&]() -> absl::Status {
+      ASSIGN_OR_RETURN(
+          auto rows,
+          db_->Exec(
+              "INSERT INTO jobs (name, state, num_nodes, task_yaml, task_source, task_base_dir, "
+              "submitted_at, reason, record_version, retry_until_up) VALUES ($1, $2, $3, $4, $5, "
+              "$6, "
+              "$7, $8, $9, $10) "
+              "RETURNING id",
+              {job.name, std::string(JobStateName(JobState::kPending)), int64_t{job.num_nodes},
+               job.task_yaml, job.task_source, job.task_base_dir, now, std::string("submitted"),
+               int64_t{kJobRecordVersion}, int64_t{job.retry_until_up ? 1 : 0}}));
+      id = Int(rows.at(0)[0]);
       return InsertEvent({id, now, "submitted",
                           fmt::format("{} submitted ({} node{})", job.task_source, job.num_nodes,
                                       job.num_nodes == 1 ? "" : "s")});
-    });
-    if (!s.ok()) return s;
+    }));
     return id;
   }
 
@@ -220,14 +215,12 @@ class SqlStore final : public Store {
       sql += fmt::format(" WHERE id = ${}", params.size());
       params.push_back(std::string(JobStateName(t.from)));
       sql += fmt::format(" AND state = ${} RETURNING id", params.size());
-      auto rows = db_->Exec(sql, params);
-      if (!rows.ok()) return rows.status();
-      if (rows->empty()) {
-        auto current = db_->Exec("SELECT state FROM jobs WHERE id = $1", {id});
-        if (!current.ok()) return current.status();
-        if (current->empty()) return absl::NotFoundError(fmt::format("no job {}", id));
+      ASSIGN_OR_RETURN(auto rows, db_->Exec(sql, params));
+      if (rows.empty()) {
+        ASSIGN_OR_RETURN(auto current, db_->Exec("SELECT state FROM jobs WHERE id = $1", {id}));
+        if (current.empty()) return absl::NotFoundError(fmt::format("no job {}", id));
         return absl::FailedPreconditionError(
-            fmt::format("job {} is {}, not {}", id, Str(current->at(0)[0]), JobStateName(t.from)));
+            fmt::format("job {} is {}, not {}", id, Str(current.at(0)[0]), JobStateName(t.from)));
       }
       std::string message = fmt::format("{} → {}", JobStateName(t.from), JobStateName(t.to));
       if (!t.reason.empty()) message += ": " + t.reason;
@@ -238,12 +231,9 @@ class SqlStore final : public Store {
   absl::Status RequestCancel(int64_t id, int64_t now) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
-      auto job = Get(id);
-      if (!job.ok()) return job.status();
-      if (IsTerminal(job->state) || job->cancel_requested) return absl::OkStatus();
-      if (auto r = db_->Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = $1", {id}); !r.ok()) {
-        return r.status();
-      }
+      ASSIGN_OR_RETURN(auto job, Get(id));
+      if (IsTerminal(job.state) || job.cancel_requested) return absl::OkStatus();
+      RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = $1", {id}));
       return InsertEvent({id, now, "cancel_requested", "cancel requested"});
     });
   }
@@ -271,34 +261,31 @@ class SqlStore final : public Store {
     }
     params.push_back(static_cast<int64_t>(q.limit));
     sql += fmt::format(" ORDER BY id DESC LIMIT ${}", params.size());
-    auto rows = db_->Exec(sql, params);
-    if (!rows.ok()) return rows.status();
+    ASSIGN_OR_RETURN(auto rows, db_->Exec(sql, params));
     std::vector<JobRecord> jobs;
-    jobs.reserve(rows->size());
-    for (const SqlRow& r : *rows) jobs.push_back(JobFromRow(r));
+    jobs.reserve(rows.size());
+    for (const SqlRow& r : rows) jobs.push_back(JobFromRow(r));
     return jobs;
   }
 
   absl::StatusOr<std::vector<JobEvent>> ListEvents(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto job = Get(job_id); !job.ok()) return job.status();
-    auto rows = db_->Exec(
-        "SELECT job_id, time, type, message FROM job_events WHERE job_id = $1 ORDER BY id",
-        {job_id});
-    if (!rows.ok()) return rows.status();
+    RETURN_IF_ERROR(Get(job_id));
+    ASSIGN_OR_RETURN(
+        auto rows,
+        db_->Exec(
+            "SELECT job_id, time, type, message FROM job_events WHERE job_id = $1 ORDER BY id",
+            {job_id}));
     std::vector<JobEvent> events;
-    for (const SqlRow& r : *rows) events.push_back({Int(r[0]), Int(r[1]), Str(r[2]), Str(r[3])});
+    for (const SqlRow& r : rows) events.push_back({Int(r[0]), Int(r[1]), Str(r[2]), Str(r[3])});
     return events;
   }
 
   absl::Status PutNode(const NodeRecord& n) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
-      if (auto r = db_->Exec("DELETE FROM nodes WHERE job_id = $1 AND rank = $2",
-                             {n.job_id, int64_t{n.rank}});
-          !r.ok()) {
-        return r.status();
-      }
+      RETURN_IF_ERROR(db_->Exec("DELETE FROM nodes WHERE job_id = $1 AND rank = $2",
+                                {n.job_id, int64_t{n.rank}}));
       return db_
           ->Exec(
               "INSERT INTO nodes (job_id, rank, provider, host, workdir, gpus, allocation, handle) "
@@ -311,13 +298,14 @@ class SqlStore final : public Store {
 
   absl::StatusOr<std::vector<NodeRecord>> ListNodes(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto rows = db_->Exec(
-        "SELECT job_id, rank, provider, host, workdir, gpus, allocation, handle FROM nodes "
-        "WHERE job_id = $1 ORDER BY rank",
-        {job_id});
-    if (!rows.ok()) return rows.status();
+    ASSIGN_OR_RETURN(
+        auto rows,
+        db_->Exec(
+            "SELECT job_id, rank, provider, host, workdir, gpus, allocation, handle FROM nodes "
+            "WHERE job_id = $1 ORDER BY rank",
+            {job_id}));
     std::vector<NodeRecord> nodes;
-    for (const SqlRow& r : *rows) {
+    for (const SqlRow& r : rows) {
       nodes.push_back({Int(r[0]), static_cast<int>(Int(r[1])), Str(r[2]), Str(r[3]), Str(r[4]),
                        Str(r[5]), Str(r[6]), Str(r[7])});
     }
@@ -327,8 +315,7 @@ class SqlStore final : public Store {
   absl::Status PutProvider(const ProviderRecord& p) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
-      if (auto r = db_->Exec("DELETE FROM providers WHERE name = $1", {p.name}); !r.ok())
-        return r.status();
+      RETURN_IF_ERROR(db_->Exec("DELETE FROM providers WHERE name = $1", {p.name}));
       return db_
           ->Exec("INSERT INTO providers (name, kind, config, updated_at) VALUES ($1, $2, $3, $4)",
                  {p.name, p.kind, p.config, p.updated_at})
@@ -338,25 +325,24 @@ class SqlStore final : public Store {
 
   absl::StatusOr<std::vector<ProviderRecord>> ListProviders() override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto rows = db_->Exec("SELECT name, kind, config, updated_at FROM providers ORDER BY name");
-    if (!rows.ok()) return rows.status();
+    ASSIGN_OR_RETURN(
+        auto rows, db_->Exec("SELECT name, kind, config, updated_at FROM providers ORDER BY name"));
     std::vector<ProviderRecord> out;
-    for (const SqlRow& r : *rows) out.push_back({Str(r[0]), Str(r[1]), Str(r[2]), Int(r[3])});
+    for (const SqlRow& r : rows) out.push_back({Str(r[0]), Str(r[1]), Str(r[2]), Int(r[3])});
     return out;
   }
 
  private:
   absl::StatusOr<int> Version() {
-    auto rows = db_->Exec("SELECT MAX(version) FROM schema_migrations");
-    if (!rows.ok()) return rows.status();
-    return rows->empty() ? 0 : static_cast<int>(Int(rows->at(0)[0]));
+    ASSIGN_OR_RETURN(auto rows, db_->Exec("SELECT MAX(version) FROM schema_migrations"));
+    return rows.empty() ? 0 : static_cast<int>(Int(rows.at(0)[0]));
   }
 
   absl::StatusOr<JobRecord> Get(int64_t id) {
-    auto rows = db_->Exec(fmt::format("SELECT {} FROM jobs WHERE id = $1", kJobColumns), {id});
-    if (!rows.ok()) return rows.status();
-    if (rows->empty()) return absl::NotFoundError(fmt::format("no job {}", id));
-    return JobFromRow(rows->at(0));
+    ASSIGN_OR_RETURN(
+        auto rows, db_->Exec(fmt::format("SELECT {} FROM jobs WHERE id = $1", kJobColumns), {id}));
+    if (rows.empty()) return absl::NotFoundError(fmt::format("no job {}", id));
+    return JobFromRow(rows.at(0));
   }
 
   absl::Status InsertEvent(const JobEvent& e) {
@@ -391,7 +377,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   } else {
     backend = OpenSqlite(u.rfind("sqlite:", 0) == 0 ? u.substr(7) : u);
   }
-  if (!backend.ok()) return backend.status();
+  RETURN_IF_ERROR(backend);
   auto store = std::make_unique<SqlStore>(std::move(*backend));
   RETURN_IF_ERROR(store->Migrate());
   return std::unique_ptr<Store>(std::move(store));
