@@ -109,16 +109,15 @@ int RunLaunch(const LaunchArgs& args) {
   // where).
   bool scheduled = false;
   if (auto server = c->Call("GET", "/v1/server"); server.ok() && server->status == 200) {
-    const J info = J::parse(server->body, nullptr, false);
+    const auto info = server::DecodeServer(server->body);
     const bool accelerators =
         std::any_of(task->resources.begin(), task->resources.end(),
                     [](const spec::Resources& r) { return !r.accelerator.empty(); });
-    if (accelerators && info.is_object() && info.contains("scheduler") &&
-        info["scheduler"].is_object()) {
+    if (accelerators && info.ok() && info->scheduler) {
       scheduled = true;
       std::cerr << fmt::format(
           "The server's fleet scheduler (policy {}) decides when and where it runs.\n",
-          info["scheduler"].value("policy", "?"));
+          info->scheduler->policy);
     }
   }
   if (!scheduled) {
@@ -128,15 +127,13 @@ int RunLaunch(const LaunchArgs& args) {
               {"top", 5}};
     if (auto ranked = c->Call("POST", "/v1/optimize", DumpJson(request));
         ranked.ok() && ranked->status == 200) {
-      const J r = J::parse(ranked->body);
-      if (!r["candidates"].empty()) {
+      const auto r = server::DecodeOptimize(ranked->body);
+      if (r.ok() && !r->candidates.empty()) {
         std::cerr << "Placements, best first (failover tries them in this order):\n";
-        for (const J& p : r["candidates"]) {
-          std::cerr << fmt::format("  {:<10} {:<16} {:<16} {:<26} ${:.2f}/h\n",
-                                   p["provider"].get<std::string>(), p["region"].get<std::string>(),
-                                   p["zone"].is_null() ? "-" : p["zone"].get<std::string>(),
-                                   p["instance_type"].get<std::string>(),
-                                   p["hourly_cost"].get<double>());
+        for (const server::PlacementView& p : r->candidates) {
+          std::cerr << fmt::format("  {:<10} {:<16} {:<16} {:<26} ${:.2f}/h\n", p.provider,
+                                   p.region, p.zone.empty() ? "-" : p.zone, p.instance_type,
+                                   p.hourly_cost);
         }
       }
     }

@@ -12,6 +12,7 @@
 #include "awan/client/client.h"
 #include "awan/common/json_dump.h"
 #include "awan/providers/fleet.h"
+#include "awan/server/api.h"
 #include "awan/server/server.h"
 #include "commands.h"
 
@@ -95,11 +96,10 @@ int RunServerStatus(bool json) {
   const bool running = info.ok() && c.ok();
   // The fleet scheduler, when the server runs one (null otherwise, or when the server does not
   // answer).
-  nlohmann::ordered_json scheduler = nullptr;
+  std::optional<server::SchedulerView> scheduler;
   if (running) {
     if (auto r = c->Call("GET", "/v1/server"); r.ok() && r->status == 200) {
-      auto j = nlohmann::ordered_json::parse(r->body, nullptr, false);
-      if (j.is_object() && j.contains("scheduler")) scheduler = j["scheduler"];
+      if (auto v = server::DecodeServer(r->body); v.ok()) scheduler = v->scheduler;
     }
   }
   if (json) {
@@ -109,7 +109,16 @@ int RunServerStatus(bool json) {
     j["pid"] = running ? nlohmann::ordered_json(info->pid) : nlohmann::ordered_json(nullptr);
     j["store"] = running ? nlohmann::ordered_json(info->store) : nlohmann::ordered_json(nullptr);
     j["home"] = home;
-    j["scheduler"] = scheduler;
+    if (scheduler) {
+      j["scheduler"] = {{"policy", scheduler->policy},
+                        {"fleet", scheduler->fleet},
+                        {"queued", scheduler->queued},
+                        {"running", scheduler->running},
+                        {"accelerators_in_use", scheduler->accelerators_in_use},
+                        {"accelerators_total", scheduler->accelerators_total}};
+    } else {
+      j["scheduler"] = nullptr;
+    }
     std::cout << DumpJson(j, 2) << "\n";
     return running ? kExitOk : kExitFailed;
   }
@@ -123,12 +132,11 @@ int RunServerStatus(bool json) {
   std::cout << fmt::format(
       "awan server running\n  url:   {}\n  pid:   {}\n  store: {}\n  home:  {}\n", info->url,
       info->pid, info->store, home);
-  if (scheduler.is_object()) {
+  if (scheduler) {
     std::cout << fmt::format(
         "  fleet scheduler: policy {}, {} queued, {} running, {} of {} accelerators in use ({})\n",
-        scheduler.value("policy", ""), scheduler.value("queued", 0), scheduler.value("running", 0),
-        scheduler.value("accelerators_in_use", 0), scheduler.value("accelerators_total", 0),
-        scheduler.value("fleet", ""));
+        scheduler->policy, scheduler->queued, scheduler->running, scheduler->accelerators_in_use,
+        scheduler->accelerators_total, scheduler->fleet);
   }
   return kExitOk;
 }

@@ -7,6 +7,7 @@
 #include "awan/client/client.h"
 #include "awan/common/json_dump.h"
 #include "awan/common/text.h"
+#include "awan/server/api.h"
 #include "commands.h"
 #include "table.h"
 
@@ -24,7 +25,8 @@ std::optional<double> Seconds(const std::string& text) {
   return v;
 }
 
-int Post(const std::string& target, const J& body, const std::function<void(const J&)>& done) {
+int Post(const std::string& target, const J& body,
+         const std::function<void(const server::SimAnswer&)>& done) {
   auto c = client::ConnectOrStart(client::AwanHome());
   if (!c.ok()) {
     std::cerr << "awan: " << c.status().message() << "\n";
@@ -36,14 +38,17 @@ int Post(const std::string& target, const J& body, const std::function<void(cons
     return kExitFailed;
   }
   if (r->status != 202) {
-    try {
-      std::cerr << "awan: " << J::parse(r->body)["error"]["message"].get<std::string>() << "\n";
-    } catch (const std::exception&) {
-      std::cerr << "awan: HTTP " << r->status << "\n";
-    }
+    std::cerr << "awan: "
+              << server::DecodeErrorMessage(r->body).value_or(fmt::format("HTTP {}", r->status))
+              << "\n";
     return r->status == 400 ? kExitBadInput : kExitFailed;
   }
-  done(J::parse(r->body));
+  auto answer = server::DecodeSimAnswer(r->body);
+  if (!answer.ok()) {
+    std::cerr << "awan: " << answer.status().message() << "\n";
+    return kExitFailed;
+  }
+  done(*answer);
   return kExitOk;
 }
 
@@ -69,7 +74,7 @@ int RunSimOutage(const std::string& where, const std::string& duration) {
     }
     body["for_seconds"] = *s;
   }
-  return Post("/v1/sim/outage", body, [&](const J&) {
+  return Post("/v1/sim/outage", body, [&](const server::SimAnswer&) {
     std::cout << fmt::format("{}{} is down{} (emulated outage); `awan sim restore {}` ends it.\n",
                              provider, region.empty() ? "" : "/" + region,
                              duration.empty() ? "" : " for " + duration, where);
@@ -78,16 +83,18 @@ int RunSimOutage(const std::string& where, const std::string& duration) {
 
 int RunSimRestore(const std::string& where) {
   const auto [provider, region] = Split(where);
-  return Post("/v1/sim/restore", J{{"provider", provider}, {"region", region}}, [&](const J&) {
-    std::cout << fmt::format("{}{} is up again.\n", provider, region.empty() ? "" : "/" + region);
-  });
+  return Post("/v1/sim/restore", J{{"provider", provider}, {"region", region}},
+              [&](const server::SimAnswer&) {
+                std::cout << fmt::format("{}{} is up again.\n", provider,
+                                         region.empty() ? "" : "/" + region);
+              });
 }
 
 int RunSimPreempt(const std::string& node) {
-  return Post("/v1/sim/preempt", J{{"node", node}}, [&](const J& r) {
+  return Post("/v1/sim/preempt", J{{"node", node}}, [&](const server::SimAnswer& r) {
     std::cout << fmt::format(
-        "{} preempted {}; its job is queued again and failover places it anew.\n",
-        r["provider"].get<std::string>(), node);
+        "{} preempted {}; its job is queued again and failover places it anew.\n", r.provider,
+        node);
   });
 }
 
@@ -103,9 +110,13 @@ int RunSimBooks(const std::string& provider, bool json) {
     std::cerr << "awan: cannot read the books\n";
     return kExitFailed;
   }
-  const J books = J::parse(r->body);
+  auto books = server::DecodeSimBooks(r->body);
+  if (!books.ok()) {
+    std::cerr << "awan: " << books.status().message() << "\n";
+    return kExitFailed;
+  }
   if (json) {
-    std::cout << DumpJson(books, 2) << "\n";
+    std::cout << DumpJson(J::parse(server::SimBooksJson(*books)), 2) << "\n";
     return kExitOk;
   }
   Table t;
@@ -115,20 +126,17 @@ int RunSimBooks(const std::string& provider, bool json) {
   t.Column("INSTANCE_TYPE");
   t.Column("USED", Table::Align::kRight);
   t.Column("CAPACITY", Table::Align::kRight);
-  int used = 0;
-  for (const J& b : books) {
-    used += b["used"].get<int>();
-    if (b["used"].get<int>() == 0 && !json && books.size() > 40)
-      continue;  // long books: show what is held
-    t.Row({b["provider"].get<std::string>(), b["region"].get<std::string>(),
-           b["zone"].is_null() ? "-" : b["zone"].get<std::string>(),
-           b["instance_type"].get<std::string>(), std::to_string(b["used"].get<int>()),
-           std::to_string(b["capacity"].get<int>())});
+  int64_t used = 0;
+  for (const server::SimBookRow& b : *books) {
+    used += b.used;
+    if (b.used == 0 && books->size() > 40) continue;  // long books: show what is held
+    t.Row({b.provider, b.region, b.zone.empty() ? "-" : b.zone, b.instance_type,
+           std::to_string(b.used), std::to_string(b.capacity)});
   }
   if (t.rows() > 0) std::cout << t.Render();
   std::cout << fmt::format(
       "{} emulated node(s) held{}.\n", used,
-      books.size() > 40 ? " (rows with nothing held are left out; --json lists all)" : "");
+      books->size() > 40 ? " (rows with nothing held are left out; --json lists all)" : "");
   return kExitOk;
 }
 

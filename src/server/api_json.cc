@@ -41,6 +41,80 @@ std::string JobJson(const store::JobRecord& job) {
   return DumpJson(j);
 }
 
+std::string ServerJson(const ServerView& server) {
+  using J = nlohmann::ordered_json;
+  J gpus = J::array();
+  for (const auto& g : server.gpus) gpus.push_back({{"index", g.index}, {"name", g.name}});
+  J j{{"url", server.url},
+      {"pid", server.pid},
+      {"store", server.store},
+      {"home", server.home},
+      {"version", server.version},
+      {"machine",
+       {{"hostname", server.hostname},
+        {"cpus", server.cpus},
+        {"memory_gib", server.memory_gib},
+        {"gpus", gpus}}}};
+  if (const auto& s = server.scheduler) {
+    j["scheduler"] = J{{"policy", s->policy},
+                       {"fleet", s->fleet},
+                       {"queued", s->queued},
+                       {"running", s->running},
+                       {"accelerators_in_use", s->accelerators_in_use},
+                       {"accelerators_total", s->accelerators_total}};
+  } else {
+    j["scheduler"] = nullptr;
+  }
+  return DumpJson(j);
+}
+
+std::string SimBooksJson(const std::vector<SimBookRow>& books) {
+  using J = nlohmann::ordered_json;
+  J out = J::array();
+  for (const SimBookRow& b : books) {
+    out.push_back({{"provider", b.provider},
+                   {"region", b.region},
+                   {"zone", b.zone.empty() ? J(nullptr) : J(b.zone)},
+                   {"instance_type", b.instance_type},
+                   {"used", b.used},
+                   {"capacity", b.capacity}});
+  }
+  return DumpJson(out);
+}
+
+std::string SimPreemptJson(const SimAnswer& a) {
+  return DumpJson(nlohmann::ordered_json{{"provider", a.provider}, {"node", a.node}});
+}
+std::string SimOutageJson(const SimAnswer& a) {
+  return DumpJson(
+      nlohmann::ordered_json{{"provider", a.provider}, {"region", a.region}, {"until", a.until}});
+}
+std::string SimRestoreJson(const SimAnswer& a) {
+  return DumpJson(nlohmann::ordered_json{{"provider", a.provider}, {"region", a.region}});
+}
+
+std::string OptimizeJson(const OptimizeView& result) {
+  using J = nlohmann::ordered_json;
+  J list = J::array();
+  for (const PlacementView& p : result.candidates) {
+    list.push_back({{"provider", p.provider},
+                    {"region", p.region},
+                    {"zone", p.zone.empty() ? J(nullptr) : J(p.zone)},
+                    {"instance_type", p.instance_type},
+                    {"accelerator", p.accelerator.empty() ? J(nullptr) : J(p.accelerator)},
+                    {"accelerator_count", p.accelerator_count},
+                    {"num_nodes", p.num_nodes},
+                    {"spot", p.spot},
+                    {"hourly_cost", p.hourly_cost}});
+  }
+  J out;
+  out["chosen"] = list.empty() ? J(nullptr) : list[0];
+  out["candidates"] = list;
+  out["feasible"] = result.feasible;
+  if (list.empty()) out["infeasible_reason"] = result.infeasible_reason;
+  return DumpJson(out);
+}
+
 namespace {
 
 using Json = nlohmann::json;
@@ -124,6 +198,73 @@ absl::StatusOr<std::vector<EventView>> DecodeEvents(std::string_view json) {
                      Get<std::string>(e, "message")});
     }
     return out;
+  });
+}
+
+absl::StatusOr<ServerView> DecodeServer(std::string_view json) {
+  return Decode(json, "the server's description", [](const Json& j) {
+    ServerView v;
+    v.url = Get<std::string>(j, "url");
+    v.pid = Get<int64_t>(j, "pid");
+    v.store = Get<std::string>(j, "store");
+    v.home = Get<std::string>(j, "home");
+    v.version = Get<std::string>(j, "version");
+    const Json& m = j.at("machine");
+    v.hostname = Get<std::string>(m, "hostname");
+    v.cpus = Get<int>(m, "cpus");
+    v.memory_gib = Get<double>(m, "memory_gib");
+    for (const Json& g : m.at("gpus"))
+      v.gpus.push_back({Get<int>(g, "index"), Get<std::string>(g, "name")});
+    if (j.contains("scheduler") && !j.at("scheduler").is_null()) {
+      const Json& s = j.at("scheduler");
+      v.scheduler = SchedulerView{Get<std::string>(s, "policy"),
+                                  Get<std::string>(s, "fleet"),
+                                  Get<int64_t>(s, "queued"),
+                                  Get<int64_t>(s, "running"),
+                                  Get<int64_t>(s, "accelerators_in_use"),
+                                  Get<int64_t>(s, "accelerators_total")};
+    }
+    return v;
+  });
+}
+
+absl::StatusOr<std::vector<SimBookRow>> DecodeSimBooks(std::string_view json) {
+  return Decode(json, "the emulated providers' books", [](const Json& j) {
+    if (!j.is_array()) throw std::invalid_argument("not a list");
+    std::vector<SimBookRow> out;
+    for (const Json& b : j) {
+      out.push_back({Get<std::string>(b, "provider"), Get<std::string>(b, "region"),
+                     OptionalString(b, "zone"), Get<std::string>(b, "instance_type"),
+                     Get<int64_t>(b, "used"), Get<int64_t>(b, "capacity")});
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<SimAnswer> DecodeSimAnswer(std::string_view json) {
+  return Decode(json, "an emulation control's answer", [](const Json& j) {
+    SimAnswer a;
+    a.provider = Get<std::string>(j, "provider");
+    a.node = OptionalString(j, "node");
+    a.region = OptionalString(j, "region");
+    if (j.contains("until")) a.until = Get<int64_t>(j, "until");
+    return a;
+  });
+}
+
+absl::StatusOr<OptimizeView> DecodeOptimize(std::string_view json) {
+  return Decode(json, "a ranking of placements", [](const Json& j) {
+    OptimizeView v;
+    for (const Json& p : j.at("candidates")) {
+      v.candidates.push_back({Get<std::string>(p, "provider"), Get<std::string>(p, "region"),
+                              OptionalString(p, "zone"), Get<std::string>(p, "instance_type"),
+                              OptionalString(p, "accelerator"), Get<int>(p, "accelerator_count"),
+                              Get<int>(p, "num_nodes"), Get<bool>(p, "spot"),
+                              Get<double>(p, "hourly_cost")});
+    }
+    v.feasible = Get<bool>(j, "feasible");
+    v.infeasible_reason = OptionalString(j, "infeasible_reason");
+    return v;
   });
 }
 

@@ -23,27 +23,25 @@ HttpResponse Health(const ApiContext&, const Call&) {
 
 HttpResponse ServerInfo(const ApiContext& api, const Call&) {
   const providers::LocalResources& machine = api.controller.machine();
-  J gpus = J::array();
-  for (const auto& g : machine.gpus) gpus.push_back({{"index", g.index}, {"name", g.name}});
-  J j{{"url", api.url()},
-      {"pid", static_cast<int64_t>(getpid())},
-      {"store", api.store.Describe()},
-      {"home", api.options.home},
-      {"version", kAwanVersion},
-      {"machine",
-       {{"hostname", machine.hostname},
-        {"cpus", machine.cpus},
-        {"memory_gib", machine.memory_gib},
-        {"gpus", gpus}}}};
-  const controller::SchedulerSummary sched = api.controller.scheduler_summary();
-  j["scheduler"] = sched.enabled ? J{{"policy", sched.policy},
-                                     {"fleet", sched.fleet_file},
-                                     {"queued", sched.queued},
-                                     {"running", sched.running},
-                                     {"accelerators_in_use", sched.accelerators_in_use},
-                                     {"accelerators_total", sched.accelerators_total}}
-                                 : J(nullptr);
-  return JsonResponse(200, DumpJson(j));
+  ServerView v;
+  v.url = api.url();
+  v.pid = static_cast<int64_t>(getpid());
+  v.store = api.store.Describe();
+  v.home = api.options.home;
+  v.version = kAwanVersion;
+  v.hostname = machine.hostname;
+  v.cpus = machine.cpus;
+  v.memory_gib = machine.memory_gib;
+  for (const auto& g : machine.gpus) v.gpus.push_back({g.index, g.name});
+  if (const controller::SchedulerSummary s = api.controller.scheduler_summary(); s.enabled) {
+    v.scheduler = SchedulerView{s.policy,
+                                s.fleet_file,
+                                static_cast<int64_t>(s.queued),
+                                static_cast<int64_t>(s.running),
+                                s.accelerators_in_use,
+                                s.accelerators_total};
+  }
+  return JsonResponse(200, ServerJson(v));
 }
 
 HttpResponse Providers(const ApiContext& api, const Call&) {
@@ -116,24 +114,14 @@ HttpResponse Optimize(const ApiContext& api, const Call& call) {
   if (*providers) o.providers = **providers;
   auto result = optimizer::Optimize(*task, api.catalog, o);
   if (!result.ok()) return ErrorFrom(result.status());
-  J out;
-  J list = J::array();
+  OptimizeView out;
   for (const auto& p : result->candidates) {
-    list.push_back({{"provider", p.provider},
-                    {"region", p.region},
-                    {"zone", p.zone.empty() ? J(nullptr) : J(p.zone)},
-                    {"instance_type", p.instance_type},
-                    {"accelerator", p.accelerator.empty() ? J(nullptr) : J(p.accelerator)},
-                    {"accelerator_count", p.accelerator_count},
-                    {"num_nodes", p.num_nodes},
-                    {"spot", p.spot},
-                    {"hourly_cost", p.hourly_cost}});
+    out.candidates.push_back({p.provider, p.region, p.zone, p.instance_type, p.accelerator,
+                              p.accelerator_count, p.num_nodes, p.spot, p.hourly_cost});
   }
-  out["chosen"] = list.empty() ? J(nullptr) : list[0];
-  out["candidates"] = list;
-  out["feasible"] = result->feasible;
-  if (list.empty()) out["infeasible_reason"] = result->infeasible_reason;
-  return JsonResponse(200, DumpJson(out));
+  out.feasible = result->feasible;
+  out.infeasible_reason = result->infeasible_reason;
+  return JsonResponse(200, OptimizeJson(out));
 }
 
 }  // namespace

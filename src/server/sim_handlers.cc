@@ -8,6 +8,7 @@
 
 #include "awan/common/json_dump.h"
 #include "awan/providers/emulation.h"
+#include "awan/server/api.h"
 #include "handlers.h"
 #include "request_body.h"
 
@@ -23,21 +24,16 @@ int64_t NowMs() {
 }
 
 HttpResponse Books(const ApiContext& api, const Call& call) {
-  J out = J::array();
+  std::vector<SimBookRow> out;
   for (const std::string& name : api.fleet->Names()) {
     const providers::Emulation* sim = api.fleet->FindEmulation(name);
     if (sim == nullptr) continue;
     if (call.target.query.count("provider") && call.target.query.at("provider") != name) continue;
     for (const auto& u : sim->Books()) {
-      out.push_back({{"provider", name},
-                     {"region", u.region},
-                     {"zone", u.zone.empty() ? J(nullptr) : J(u.zone)},
-                     {"instance_type", u.instance_type},
-                     {"used", u.used},
-                     {"capacity", u.capacity}});
+      out.push_back({name, u.region, u.zone, u.instance_type, u.used, u.capacity});
     }
   }
-  return JsonResponse(200, DumpJson(out));
+  return JsonResponse(200, SimBooksJson(out));
 }
 
 HttpResponse Preempt(const ApiContext& api, const Call& call) {
@@ -52,7 +48,7 @@ HttpResponse Preempt(const ApiContext& api, const Call& call) {
     if (providers::Emulation* sim = api.fleet->FindEmulation(name);
         sim != nullptr && sim->Preempt(**node)) {
       spdlog::info("sim: {} preempted {}", name, **node);
-      return JsonResponse(202, DumpJson(J{{"provider", name}, {"node", **node}}));
+      return JsonResponse(202, SimPreemptJson({name, **node, "", 0}));
     }
   }
   return ErrorResponse(404, fmt::format("no emulated node '{}' is running", **node));
@@ -82,7 +78,7 @@ HttpResponse OutageOrRestore(const ApiContext& api, const Call& call, bool outag
   if (!outage) {
     sim->Restore(where);
     spdlog::info("sim: {}{} restored", **provider, where.empty() ? "" : "/" + where);
-    return JsonResponse(202, DumpJson(J{{"provider", **provider}, {"region", where}}));
+    return JsonResponse(202, SimRestoreJson({**provider, "", where, 0}));
   }
   auto seconds = body->Number("for_seconds", 0, 365.0 * 86400);
   if (!seconds.ok() || (*seconds && !(**seconds > 0))) {
@@ -94,8 +90,7 @@ HttpResponse OutageOrRestore(const ApiContext& api, const Call& call, bool outag
   sim->SetOutage(where, until);
   spdlog::warn("sim: outage of {}{}{}", **provider, where.empty() ? "" : "/" + where,
                until == 0 ? " until restored" : "");
-  return JsonResponse(202,
-                      DumpJson(J{{"provider", **provider}, {"region", where}, {"until", until}}));
+  return JsonResponse(202, SimOutageJson({**provider, "", where, until}));
 }
 
 }  // namespace

@@ -44,11 +44,72 @@ struct EventView {
   std::string time, type, message;
 };
 
+// GET /v1/server: {"url", "pid", "store", "home", "version", "machine": {"hostname", "cpus",
+// "memory_gib", "gpus": [{"index", "name"}]}, "scheduler": {...} or null}.
+struct SchedulerView {
+  std::string policy, fleet;
+  int64_t queued = 0, running = 0, accelerators_in_use = 0, accelerators_total = 0;
+};
+struct ServerView {
+  std::string url;
+  int64_t pid = 0;
+  std::string store, home, version;
+  std::string hostname;
+  int cpus = 0;
+  double memory_gib = 0;
+  struct Gpu {
+    int index = 0;
+    std::string name;
+  };
+  std::vector<Gpu> gpus;
+  std::optional<SchedulerView> scheduler;  // null when the fleet scheduler is off
+};
+std::string ServerJson(const ServerView& server);
+
+// GET /v1/sim/books: [{"provider", "region", "zone" (null when none), "instance_type", "used",
+// "capacity"}], one row per emulated offering.
+struct SimBookRow {
+  std::string provider, region, zone, instance_type;
+  int64_t used = 0, capacity = 0;
+};
+std::string SimBooksJson(const std::vector<SimBookRow>& books);
+
+// The 202 answer of POST /v1/sim/preempt ({"provider", "node"}), /outage ({"provider", "region",
+// "until"}: ms since epoch, 0 until restored) and /restore ({"provider", "region"}).
+struct SimAnswer {
+  std::string provider, node, region;
+  int64_t until = 0;
+};
+std::string SimPreemptJson(const SimAnswer& answer);
+std::string SimOutageJson(const SimAnswer& answer);
+std::string SimRestoreJson(const SimAnswer& answer);
+
+// POST /v1/optimize: {"chosen" (the first candidate, or null), "candidates": [{"provider",
+// "region", "zone" (null when none), "instance_type", "accelerator" (null when none),
+// "accelerator_count", "num_nodes", "spot", "hourly_cost"}], "feasible", "infeasible_reason"
+// (only when there is no candidate)}.
+struct PlacementView {
+  std::string provider, region, zone, instance_type, accelerator;
+  int accelerator_count = 0, num_nodes = 1;
+  bool spot = false;
+  double hourly_cost = 0;
+};
+struct OptimizeView {
+  std::vector<PlacementView> candidates;
+  bool feasible = false;
+  std::string infeasible_reason;
+};
+std::string OptimizeJson(const OptimizeView& result);
+
 // Each: InvalidArgument saying what is missing or of the wrong type when the text is not that
 // shape.
 absl::StatusOr<JobView> DecodeJob(std::string_view json);
 absl::StatusOr<std::vector<JobView>> DecodeJobList(std::string_view json);  // {"jobs": [...]}
 absl::StatusOr<std::vector<EventView>> DecodeEvents(std::string_view json);
+absl::StatusOr<ServerView> DecodeServer(std::string_view json);
+absl::StatusOr<std::vector<SimBookRow>> DecodeSimBooks(std::string_view json);
+absl::StatusOr<SimAnswer> DecodeSimAnswer(std::string_view json);
+absl::StatusOr<OptimizeView> DecodeOptimize(std::string_view json);
 // The message of an error answer ({"error": {"message"}}), or nullopt when the body is not one.
 std::optional<std::string> DecodeErrorMessage(std::string_view json);
 

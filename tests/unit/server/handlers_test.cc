@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "awan/catalog/catalog.h"
+#include "awan/catalog/loader.h"
 #include "awan/controller/job_controller.h"
+#include "awan/providers/fleet.h"
 #include "awan/server/api.h"
 
 namespace awan::server {
@@ -157,6 +159,86 @@ TEST_F(HandlersTest, EveryRouteIsListedOnce) {
 }
 
 // The job object's codec: what the server writes, the CLI reads back field by field.
+// The answers the CLI reads besides jobs — the server's description, a ranking of placements, the
+// emulated books and the emulation controls' answers — go through the codecs of api.h both ways.
+TEST_F(HandlersTest, ServerOptimizeAndSimAnswersDecodeWithTheSharedCodecs) {
+  catalog::LoadReport report;
+  auto builtin = catalog::BuiltinCatalog(report);
+  ASSERT_TRUE(builtin.ok()) << builtin.status();
+  providers::LocalResources machine;
+  machine.cpus = 4;
+  machine.memory_gib = 16;
+  machine.hostname = "testhost";
+  auto fleet = providers::ParseFleet(
+      "providers:\n  - {name: local, kind: local}\n  - {name: cw, kind: sim, emulates: "
+      "coreweave}\n",
+      "test.yaml", *builtin, machine);
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  const catalog::Catalog offered = fleet->BuildCatalog();
+  ApiContext api{*controller_, *store_, offered,
+                 options_,     &*fleet, [] { return std::string("http://127.0.0.1:9"); }};
+  const Router router = MakeRouter(api);
+  const auto send = [&](const std::string& method, const std::string& target,
+                        const std::string& body = "") {
+    return router.Dispatch({method, target, body, "Bearer t"},
+                           [](const HttpRequest&) { return 0; });
+  };
+
+  const HttpResponse info = send("GET", "/v1/server");
+  ASSERT_EQ(info.status, 200);
+  auto server = DecodeServer(info.body);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ(server->url, "http://127.0.0.1:9");
+  EXPECT_EQ(server->pid, getpid());
+  EXPECT_EQ(server->home, home_.string());
+  EXPECT_EQ(server->cpus, 4);
+  EXPECT_FALSE(server->scheduler.has_value());  // arrival order: no fleet scheduler
+
+  const HttpResponse ranked =
+      send("POST", "/v1/optimize",
+           J{{"task_yaml", "resources: {accelerators: H100:8}\nrun: x\n"}, {"top", 3}}.dump());
+  ASSERT_EQ(ranked.status, 200) << ranked.body;
+  auto placements = DecodeOptimize(ranked.body);
+  ASSERT_TRUE(placements.ok()) << placements.status();
+  EXPECT_TRUE(placements->feasible);
+  ASSERT_FALSE(placements->candidates.empty());
+  EXPECT_LE(placements->candidates.size(), 3u);
+  EXPECT_EQ(placements->candidates[0].provider, "cw");
+  EXPECT_EQ(placements->candidates[0].accelerator_count, 8);
+  EXPECT_GT(placements->candidates[0].hourly_cost, 0);
+  const HttpResponse never = send("POST", "/v1/optimize",
+                                  J{{"task_yaml", "resources: {accelerators: TPU-v9:8}\n"}}.dump());
+  auto none = DecodeOptimize(never.body);
+  ASSERT_TRUE(none.ok()) << never.body;
+  EXPECT_FALSE(none->feasible);
+  EXPECT_TRUE(none->candidates.empty());
+  EXPECT_FALSE(none->infeasible_reason.empty());
+
+  auto books = DecodeSimBooks(send("GET", "/v1/sim/books?provider=cw").body);
+  ASSERT_TRUE(books.ok()) << books.status();
+  ASSERT_FALSE(books->empty());
+  for (const SimBookRow& b : *books) {
+    EXPECT_EQ(b.provider, "cw");
+    EXPECT_EQ(b.used, 0);
+    EXPECT_GT(b.capacity, 0);
+  }
+  const HttpResponse outage =
+      send("POST", "/v1/sim/outage", J{{"provider", "cw"}, {"for_seconds", 60}}.dump());
+  ASSERT_EQ(outage.status, 202);
+  auto answer = DecodeSimAnswer(outage.body);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->provider, "cw");
+  EXPECT_GT(answer->until, 0);
+  const HttpResponse missing = send("POST", "/v1/sim/preempt", J{{"node", "nope"}}.dump());
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_THAT(DecodeErrorMessage(missing.body).value_or(""), HasSubstr("no emulated node 'nope'"));
+
+  EXPECT_THAT(DecodeServer("{}").status().message(), HasSubstr("no \"url\""));
+  EXPECT_THAT(DecodeSimBooks("{\"provider\": 1}").status().message(), HasSubstr("not a list"));
+  EXPECT_THAT(DecodeOptimize("{\"candidates\": [{\"provider\": 3}]}").status().message(),
+              HasSubstr("\"provider\" is not of the expected type"));
+}
+
 TEST(ApiCodecTest, JobObjectsRoundTripAndOtherShapesAreClearErrors) {
   store::JobRecord r;
   r.id = 7;
