@@ -61,6 +61,11 @@ class NodeRunner {
   // and it goes PREEMPTED; a provisioning one's allocation is released and it goes back to
   // PENDING. Returns false when the job holds nothing.
   bool Preempt(int64_t id, const std::string& reason, bool kill);
+  // Sends `signal` to every node of `r`: at once for a provider with QuickCalls, else from a
+  // worker.
+  // Sends `signal` to every node of `r`: at once for a provider with QuickCalls, else from a
+  // worker.
+  void Signal(const JobNodes& r, int signal) const;
   // The running job holding `allocation` of `provider` (0 if none).
   int64_t HolderOf(const providers::Provider* provider, const std::string& allocation) const;
 
@@ -91,7 +96,6 @@ class NodeRunner {
   void Watch(int64_t id, JobNodes& r, const ActiveJob& job,
              const std::vector<providers::NodeProbe>& probes);
   void Stop(JobNodes& r);  // SIGTERM now, SIGKILL when the grace period ends
-  void Signal(const JobNodes& r, int signal) const;
   void Finish(int64_t id, store::JobState from, store::JobState to, const std::string& reason,
               std::optional<int> code);
   int64_t Now() const { return jobs_.Now(); }

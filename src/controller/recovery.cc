@@ -108,7 +108,7 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
       spdlog::error("job {}: cannot read its nodes: {}", id, std::string(nodes.status().message()));
     JobNodes r;
     providers::Allocation allocation;
-    bool any_started = false, any_running = false, any_gone = false;
+    bool any_started = false, any_running = false, any_gone = false, slow = false;
     std::optional<int> failure;
     std::string detail;
     for (const store::NodeRecord& n : nodes.ok() ? *nodes : std::vector<store::NodeRecord>{}) {
@@ -128,6 +128,15 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
         any_gone = true;
         detail =
             fmt::format("node {}: its provider '{}' is no longer in the fleet", n.rank, n.provider);
+        continue;
+      }
+      if (!r.provider->QuickCalls()) {
+        // Asked by the node runner's watch, off the loop: a host that does not answer delays no
+        // other job's restart. Until it answers, the node counts as running.
+        any_running = true;
+        slow = true;
+        r.nodes.push_back(handle);
+        r.node_dirs.push_back(n.workdir);
         continue;
       }
       const providers::NodeProbe p = r.provider->ProbeNode(n.workdir, handle);
@@ -151,9 +160,7 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
                               allocation.devices.empty() ? 0 : allocation.devices.front().size()));
     };
     const auto signal = [&](int sig) {
-      for (size_t i = 0; r.provider != nullptr && i < r.nodes.size(); ++i) {
-        r.provider->SignalNode(r.node_dirs[i], r.nodes[i], sig);
-      }
+      if (r.provider != nullptr) runner.Signal(r, sig);  // off the loop for a slow provider
     };
     if (state == JobState::kPreempted) {
       // Stopped while the server was away, or not yet: its nodes are killed and released, and it
@@ -182,7 +189,14 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
       move(id, current, JobState::kRunning, "adopted after a server restart");
       current = JobState::kRunning;
     }
-    if (any_running) jobs.Event(id, "recovered", "running node(s) adopted after a server restart");
+    if (slow) {
+      jobs.Event(
+          id, "recovered",
+          fmt::format("node(s) on {} adopted after a server restart; {} is asked how they are",
+                      r.provider->name(), r.provider->name()));
+    } else if (any_running) {
+      jobs.Event(id, "recovered", "running node(s) adopted after a server restart");
+    }
     hold();
     if (any_gone) {
       move(id, current, JobState::kFailed, detail);

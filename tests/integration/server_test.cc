@@ -660,24 +660,51 @@ class SshTest : public ServerTest {
 // A "host" that accepts SSH connections and never says a word: provisioning on it hangs until the
 // connect timeout. Meanwhile the server starts, answers, runs a job on another provider and cancels
 // the stuck one.
+// A "host" on a loopback port that accepts TCP connections and never says a word (port 0: any
+// free one).
+class MuteHost {
+ public:
+  explicit MuteHost(int port = 0) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int on = 1;
+    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    ok_ = bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+          listen(listener_, 16) == 0;
+    socklen_t len = sizeof addr;
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      while (!done_) {
+        pollfd p{listener_, POLLIN, 0};
+        if (poll(&p, 1, 100) > 0) held_.push_back(accept(listener_, nullptr, nullptr));
+      }
+    });
+  }
+  ~MuteHost() {
+    done_ = true;
+    thread_.join();
+    for (int fd : held_) close(fd);
+    close(listener_);
+  }
+  bool ok() const { return ok_; }
+  int port() const { return port_; }
+
+ private:
+  int listener_ = -1, port_ = 0;
+  bool ok_ = false;
+  std::atomic<bool> done_{false};
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
 TEST_F(ServerTest, AnSshHostThatNeverAnswersDelaysNothingElse) {
-  const int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(listener, 16), 0);
-  socklen_t len = sizeof addr;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  std::atomic<bool> done{false};
-  std::vector<int> held;
-  std::thread mute([&] {
-    while (!done) {
-      pollfd p{listener, POLLIN, 0};
-      if (poll(&p, 1, 100) > 0) held.push_back(accept(listener, nullptr, nullptr));  // and silence
-    }
-  });
+  MuteHost mute;
+  ASSERT_TRUE(mute.ok());
+  const int port = mute.port();
   std::ofstream(home_ / "dummy-key") << "not a key\n";
   std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
   - {{name: local, kind: local}}
@@ -702,10 +729,6 @@ TEST_F(ServerTest, AnSshHostThatNeverAnswersDelaysNothingElse) {
   EXPECT_TRUE(WaitState(stuck, "CANCELLED", 10));
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(55))
       << "everything above waited for the mute host";
-  done = true;
-  mute.join();
-  for (int fd : held) close(fd);
-  close(listener);
 }
 
 TEST_F(SshTest, TwoNodeGpuJobRunsOnTwoHostsWithLogsAndExitCodes) {
@@ -790,6 +813,35 @@ TEST_F(SshTest, ALostHostsJobIsQueuedAgainAndRunsOnAnotherHost) {
   EXPECT_THAT(events, HasSubstr("RECOVERING → PENDING: queued again after preemption"));
   ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
   EXPECT_TRUE(WaitState(id, "CANCELLED"));
+}
+
+// After a restart, the nodes of a host that stopped answering while the server was down are
+// adopted without waiting for it: the new server's loop asks the host off the loop, and a local job
+// runs meanwhile. (The connect timeout is 60 s; the whole restart and the local job take far less.)
+TEST_F(SshTest, ARestartDoesNotWaitForAHostThatStoppedAnswering) {
+  WriteConfig(host1_->user_key(), host1_->port(), host2_->port(),
+              "connect_timeout_s: 60\n    node_lost_after_s: 600");
+  const int64_t id =
+      LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: sleep 300\n"));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  const std::string host = Job(id)["nodes"][0]["host"].get<std::string>();
+  const int port = std::stoi(host.substr(host.rfind(':') + 1));
+  ASSERT_EQ(Awan("server stop").code, 0);
+  // The host goes silent: its sshd stops, and a listener that never answers takes its port.
+  (port == host1_->port() ? host1_ : host2_).reset();
+  awan::testing::RunCommand(fmt::format(
+      "ssh -o ControlPath=/tmp/awan-ssh-%C -O exit -p {} root@127.0.0.1 2>/dev/null", port));
+  MuteHost mute(port);
+  ASSERT_TRUE(mute.ok());
+  const auto restarted = std::chrono::steady_clock::now();
+  auto local = Awan("launch " + Task("local", "resources: {infra: local}\nrun: echo still here\n"));
+  EXPECT_EQ(local.code, 0) << local.err;
+  EXPECT_THAT(local.out, HasSubstr("still here"));
+  EXPECT_LT(std::chrono::steady_clock::now() - restarted, std::chrono::seconds(40))
+      << "the restart waited for the silent host";
+  EXPECT_EQ(Job(id)["state"], "RUNNING");
+  EXPECT_THAT(Awan(fmt::format("events {}", id)).out,
+              HasSubstr("adopted after a server restart; lab is asked how they are"));
 }
 
 TEST_F(SshTest, WrongKeyAndUnreachableHostAreClearConfigErrors) {

@@ -115,7 +115,8 @@ class Provider {
   // Called by `awan check-config` and at server start; may take a few seconds.
   virtual absl::Status Check() { return absl::OkStatus(); }
   // After a server restart: books an allocation that is still in use again (no-op by default).
-  // `allocation` has the id, hosts and devices the nodes were started with.
+  // `allocation` has the id, hosts and devices the nodes were started with. Must answer at once
+  // (books in memory): it is called on the controller's loop.
   virtual void Readopt(const Allocation& allocation, const Offer& offer) {
     (void)allocation;
     (void)offer;
