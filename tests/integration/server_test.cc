@@ -945,6 +945,31 @@ TEST_F(SlurmTest, ANodeFailureQueuesTheJobAgain) {
   EXPECT_TRUE(WaitState(id, "CANCELLED"));
 }
 
+// The same after a server restart: the provider's handle on the node says which allocation it
+// runs in, so the new server still tells a node failure from the job's own end.
+TEST_F(SlurmTest, ANodeFailureAfterARestartIsStillANodeLoss) {
+  const int64_t id =
+      LaunchDetached(Task("gang", "resources: {accelerators: H100:8}\nrun: sleep 60\n"));
+  ASSERT_TRUE(WaitState(id, "RUNNING"));
+  ASSERT_EQ(Awan("server stop").code, 0);
+  ASSERT_EQ(Awan("server start").code, 0);
+  const std::string node = one_->Run("squeue -h -o %N");
+  ASSERT_FALSE(node.empty());
+  one_->Run(fmt::format("scontrol update NodeName={} State=DOWN Reason=awan-test",
+                        node.substr(0, node.find('\n'))));
+  std::string events;
+  for (int i = 0; i < 300; ++i) {
+    events = Awan(fmt::format("events {}", id)).out;
+    if (events.find("RECOVERING → PENDING") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_THAT(events, HasSubstr("lost a node (NODE_FAIL)"));
+  EXPECT_THAT(events, HasSubstr("RECOVERING → PENDING: queued again after preemption"));
+  EXPECT_THAT(events, ::testing::Not(HasSubstr("FAILED")));
+  ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  EXPECT_TRUE(WaitState(id, "CANCELLED"));
+}
+
 // The three ways a provider loses a running node — an emulated spot interruption, an SSH host that
 // goes away, a Slurm node failure — reported by three providers of one fleet, at the same time,
 // take the very same recovery path: stopped, released, queued again, placed anew.

@@ -10,7 +10,6 @@
 // Thread-safe.
 #pragma once
 
-#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -59,7 +58,6 @@ class SlurmProvider final : public Provider {
 
   const SlurmConfig config_;
   mutable std::mutex mu_;
-  std::map<std::string, std::string> allocation_of_;  // guarded by mu_: node folder → allocation
   std::set<std::string> failed_;    // guarded by mu_: allocations with a node failure, to report
   std::set<std::string> reported_;  // guarded by mu_: reported lost: their nodes are gone
 };

@@ -113,6 +113,31 @@ ProvisionResult SlurmProvider::Provision(int64_t job_id, const Offer& offer, int
                        fmt::format("{}: no room now: {}", config_.name, why)};
 }
 
+namespace {
+
+// The Slurm provider's handle on a node: the srun it started here (a process handle) and the
+// allocation that srun runs in, "PID:START@JOBID" — so that after a restart a node failure is
+// still told apart from the job's own end. A handle without "@JOBID" (stored by an older awan, or
+// found from the node's folder) is the srun alone.
+struct SlurmNode {
+  ProcessHandle srun;
+  std::string allocation;
+};
+
+NodeHandle Encode(const ProcessHandle& srun, const std::string& allocation) {
+  NodeHandle h = ToNodeHandle(srun);
+  if (!h.empty()) h.id += "@" + allocation;
+  return h;
+}
+
+SlurmNode Decode(const NodeHandle& handle) {
+  const size_t at = handle.id.find('@');
+  if (at == std::string::npos) return {ToProcessHandle(handle), ""};
+  return {ToProcessHandle({handle.id.substr(0, at)}), handle.id.substr(at + 1)};
+}
+
+}  // namespace
+
 absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation,
                                                     const NodeSpec& spec) {
   NodeSpec s = spec;
@@ -126,22 +151,17 @@ absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation
     s.launcher.push_back(arg);
   }
   if (const std::string gres = Gres(0); !gres.empty()) s.launcher.push_back("--gres=" + gres);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    allocation_of_[spec.node_dir] = allocation.id;
-  }
   ASSIGN_OR_RETURN(ProcessHandle process, providers::StartNode(s));
-  return ToNodeHandle(process);
+  return Encode(process, allocation.id);
 }
 
 NodeProbe SlurmProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
-  NodeProbe p = providers::ProbeNode(node_dir, ToProcessHandle(handle));
+  const SlurmNode node = Decode(handle);
+  NodeProbe p = providers::ProbeNode(node_dir, node.srun);
   if (p.state != NodeState::kGone) return p;
-  std::string allocation;
+  const std::string& allocation = node.allocation;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = allocation_of_.find(node_dir);
-    if (it != allocation_of_.end()) allocation = it->second;
     if (reported_.count(allocation) != 0) {
       p.detail = fmt::format("its Slurm allocation {} lost a node", allocation);
       return p;  // reported lost: nothing of it is left to wait for
@@ -198,15 +218,12 @@ std::optional<NodeHandle> SlurmProvider::FindNode(const std::string& node_dir) {
 }
 
 void SlurmProvider::SignalNode(const std::string&, const NodeHandle& handle, int signal) {
-  providers::SignalNode(ToProcessHandle(handle), signal);  // srun forwards it to the step's tasks
+  providers::SignalNode(Decode(handle).srun, signal);  // srun forwards it to the step's tasks
 }
 
 void SlurmProvider::Release(const std::string& allocation_id) {
   if (!allocation_id.empty()) (void)Run("scancel " + Quote(allocation_id));
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = allocation_of_.begin(); it != allocation_of_.end();) {
-    it = it->second == allocation_id ? allocation_of_.erase(it) : std::next(it);
-  }
   failed_.erase(allocation_id);
   reported_.erase(allocation_id);
 }
