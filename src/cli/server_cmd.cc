@@ -109,16 +109,7 @@ int RunServerStatus(bool json) {
     j["pid"] = running ? nlohmann::ordered_json(info->pid) : nlohmann::ordered_json(nullptr);
     j["store"] = running ? nlohmann::ordered_json(info->store) : nlohmann::ordered_json(nullptr);
     j["home"] = home;
-    if (scheduler) {
-      j["scheduler"] = {{"policy", scheduler->policy},
-                        {"fleet", scheduler->fleet},
-                        {"queued", scheduler->queued},
-                        {"running", scheduler->running},
-                        {"accelerators_in_use", scheduler->accelerators_in_use},
-                        {"accelerators_total", scheduler->accelerators_total}};
-    } else {
-      j["scheduler"] = nullptr;
-    }
+    j["scheduler"] = nlohmann::ordered_json::parse(server::SchedulerJson(scheduler));
     std::cout << DumpJson(j, 2) << "\n";
     return running ? kExitOk : kExitFailed;
   }

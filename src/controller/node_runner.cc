@@ -59,13 +59,21 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
   const std::string ips = Join(a.addresses.empty() ? a.hosts : a.addresses);
   std::vector<providers::NodeSpec> specs;
   std::vector<std::string> dirs, gpu_lists;
+  // The first start's folders are node-R; a later start's start-K/node-R.
+  const auto node_dir = [&](int start, int rank) {
+    return start == 1 ? fmt::format("{}/node-{}", JobDir(id), rank)
+                      : fmt::format("{}/start-{}/node-{}", JobDir(id), start, rank);
+  };
+  int nth = 1;
+  for (std::error_code ec; fs::exists(node_dir(nth, 0), ec);) ++nth;
   for (int rank = 0; rank < task.num_nodes; ++rank) {
     const size_t node = static_cast<size_t>(rank);
     providers::NodeSpec spec;
     spec.job_id = id;
     spec.rank = rank;
     spec.num_nodes = task.num_nodes;
-    spec.node_dir = fmt::format("{}/node-{}", JobDir(id), rank);
+    spec.start = nth;
+    spec.node_dir = node_dir(nth, rank);
     spec.log_path = LogPath(id);
     spec.workdir = task.workdir;
     spec.file_mounts = task.file_mounts;
@@ -211,8 +219,8 @@ void NodeRunner::Watch(int64_t id, JobNodes& r, const ActiveJob& job,
   std::string gone;
   for (size_t i = 0; i < probes.size(); ++i) {
     const providers::NodeProbe& p = probes[i];
-    if (p.state == providers::NodeState::kRunning) {
-      all_exited = false;
+    if (p.state == providers::NodeState::kRunning || p.state == providers::NodeState::kLost) {
+      all_exited = false;  // a lost node: its provider's event stops and requeues the job
     } else if (p.state == providers::NodeState::kExited) {
       if (p.exit_code != 0 && !first_failure) {
         first_failure = p.exit_code;

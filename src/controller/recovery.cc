@@ -140,7 +140,7 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
         continue;
       }
       const providers::NodeProbe p = r.provider->ProbeNode(n.workdir, handle);
-      if (p.state == providers::NodeState::kRunning) {
+      if (p.state == providers::NodeState::kRunning || p.state == providers::NodeState::kLost) {
         any_running = true;
       } else if (p.state == providers::NodeState::kExited) {
         if (p.exit_code != 0 && !failure) failure = p.exit_code;

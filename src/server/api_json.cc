@@ -55,17 +55,19 @@ std::string ServerJson(const ServerView& server) {
         {"cpus", server.cpus},
         {"memory_gib", server.memory_gib},
         {"gpus", gpus}}}};
-  if (const auto& s = server.scheduler) {
-    j["scheduler"] = J{{"policy", s->policy},
-                       {"fleet", s->fleet},
-                       {"queued", s->queued},
-                       {"running", s->running},
-                       {"accelerators_in_use", s->accelerators_in_use},
-                       {"accelerators_total", s->accelerators_total}};
-  } else {
-    j["scheduler"] = nullptr;
-  }
+  j["scheduler"] = J::parse(SchedulerJson(server.scheduler));
   return DumpJson(j);
+}
+
+std::string SchedulerJson(const std::optional<SchedulerView>& scheduler) {
+  using J = nlohmann::ordered_json;
+  if (!scheduler) return "null";
+  return DumpJson(J{{"policy", scheduler->policy},
+                    {"fleet", scheduler->fleet},
+                    {"queued", scheduler->queued},
+                    {"running", scheduler->running},
+                    {"accelerators_in_use", scheduler->accelerators_in_use},
+                    {"accelerators_total", scheduler->accelerators_total}});
 }
 
 std::string SimBooksJson(const std::vector<SimBookRow>& books) {

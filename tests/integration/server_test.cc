@@ -627,6 +627,16 @@ run: echo never
 }
 
 // Two real sshd on loopback ports stand for two SSH hosts (an `ssh` provider of the fleet).
+// The loopback port of an SSH provider's host label ("127.0.0.1:PORT").
+int PortOf(const std::string& host) { return std::stoi(host.substr(host.rfind(':') + 1)); }
+
+// An SSH host goes away: its sshd stops, and so does the connection awan keeps open to it.
+void StopSshHost(std::unique_ptr<awan::testing::SshdServer>& host, int port) {
+  host.reset();
+  awan::testing::RunCommand(fmt::format(
+      "ssh -o ControlPath=/tmp/awan-ssh-%C -O exit -p {} root@127.0.0.1 2>/dev/null", port));
+}
+
 class SshTest : public ServerTest {
  protected:
   void SetUp() override {
@@ -789,12 +799,8 @@ TEST_F(SshTest, ALostHostsJobIsQueuedAgainAndRunsOnAnotherHost) {
       LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: sleep 20\n"));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
   const std::string first = Job(id)["nodes"][0]["host"].get<std::string>();
-  const int port = std::stoi(first.substr(first.rfind(':') + 1));
-  std::unique_ptr<awan::testing::SshdServer>& lost = port == host1_->port() ? host1_ : host2_;
-  // The host goes away: its sshd stops, and so does the connection awan keeps open to it.
-  lost.reset();
-  awan::testing::RunCommand(fmt::format(
-      "ssh -o ControlPath=/tmp/awan-ssh-%C -O exit -p {} root@127.0.0.1 2>/dev/null", port));
+  const int port = PortOf(first);
+  StopSshHost(port == host1_->port() ? host1_ : host2_, port);
   bool moved = false;
   std::string now_on;
   for (int i = 0; i < 300 && !moved; ++i) {
@@ -825,12 +831,10 @@ TEST_F(SshTest, ARestartDoesNotWaitForAHostThatStoppedAnswering) {
       LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: sleep 300\n"));
   ASSERT_TRUE(WaitState(id, "RUNNING"));
   const std::string host = Job(id)["nodes"][0]["host"].get<std::string>();
-  const int port = std::stoi(host.substr(host.rfind(':') + 1));
+  const int port = PortOf(host);
   ASSERT_EQ(Awan("server stop").code, 0);
   // The host goes silent: its sshd stops, and a listener that never answers takes its port.
-  (port == host1_->port() ? host1_ : host2_).reset();
-  awan::testing::RunCommand(fmt::format(
-      "ssh -o ControlPath=/tmp/awan-ssh-%C -O exit -p {} root@127.0.0.1 2>/dev/null", port));
+  StopSshHost(port == host1_->port() ? host1_ : host2_, port);
   MuteHost mute(port);
   ASSERT_TRUE(mute.ok());
   const auto restarted = std::chrono::steady_clock::now();
@@ -914,9 +918,9 @@ run: |
 }
 
 // A node of the cluster fails under a running job (set DOWN: Slurm ends the allocation with
-// NODE_FAIL): the provider reports the node lost, and the job takes the same path as a spot
-// interruption — stopped, released, queued again — and runs again (the test cluster returns a DOWN
-// node to service as soon as its slurmd registers, so that may be on the same cluster).
+// NODE_FAIL, and the node stays down): the provider reports the node lost, and the job takes the
+// same path as a spot interruption — stopped, released, queued again — and runs again, on the other
+// cluster (this one has one node left for a two-node gang).
 TEST_F(SlurmTest, ANodeFailureQueuesTheJobAgain) {
   const int64_t id = LaunchDetached(
       Task("gang", "num_nodes: 2\nresources: {accelerators: H100:8}\nrun: sleep 30\n"));
@@ -938,6 +942,7 @@ TEST_F(SlurmTest, ANodeFailureQueuesTheJobAgain) {
   }
   EXPECT_EQ(runs(events), 2u) << events;
   EXPECT_THAT(events, HasSubstr("RUNNING → PREEMPTED: hpc1: Slurm allocation"));
+  EXPECT_EQ(Job(id)["placement"]["provider"], "hpc2");
   EXPECT_THAT(events, HasSubstr("lost a node (NODE_FAIL)"));
   EXPECT_THAT(events, HasSubstr("RECOVERING → PENDING: queued again after preemption"));
   EXPECT_THAT(events, ::testing::Not(HasSubstr("FAILED")));
@@ -1040,10 +1045,8 @@ TEST_F(NodeLossTest, SpotInterruptionLostHostAndSlurmNodeFailureTakeOneRecoveryP
 
   // All three at once.
   ASSERT_EQ(Awan("sim preempt " + spot_host).code, 0);
-  const int port = std::stoi(ssh_host.substr(ssh_host.rfind(':') + 1));
-  (port == host1_->port() ? host1_ : host2_).reset();
-  awan::testing::RunCommand(fmt::format(
-      "ssh -o ControlPath=/tmp/awan-ssh-%C -O exit -p {} root@127.0.0.1 2>/dev/null", port));
+  const int port = PortOf(ssh_host);
+  StopSshHost(port == host1_->port() ? host1_ : host2_, port);
   cluster_->Run(fmt::format("scontrol update NodeName={} State=DOWN Reason=awan-test",
                             slurm_node.substr(0, slurm_node.find('\n'))));
 

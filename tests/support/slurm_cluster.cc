@@ -52,7 +52,7 @@ SlurmCluster::SlurmCluster(const std::string& name, int nodes, int gpus_per_node
       "SlurmdPidFile={2}/slurmd-%n.pid\nSlurmctldLogFile={2}/ctld.log\nSlurmdLogFile={2}/d-%n.log\n"
       "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSchedulerType=sched/backfill\n"
       "SelectType=select/"
-      "cons_tres\nSlurmUser=root\nReturnToService=2\nGresTypes=gpu\nMinJobAge=600\n"
+      "cons_tres\nSlurmUser=root\nReturnToService=1\nGresTypes=gpu\nMinJobAge=600\n"
       "{3}PartitionName=gpu Nodes={4} Default=YES MaxTime=INFINITE State=UP\n",
       name, FreeLoopbackPort(), dir_, node_lines, names);
   std::string gres;

@@ -14,6 +14,10 @@ struct NodeSpec {
   int64_t job_id = 0;
   int rank = 0;
   int num_nodes = 1;
+  // Which start of the job this is: 1 the first, then one more after each preemption or loss. Each
+  // start has folders of its own (here and on remote hosts), so what is left of an earlier one — a
+  // wrapper on a failed node writing its exit code late — never touches the current one.
+  int start = 1;
   std::string node_dir;  // created by StartNode; holds the scripts, `work/` and `exit_code`
   std::string log_path;  // the job's log, shared by its nodes (appended)
   std::string workdir;   // copied into node_dir/work when not empty
@@ -37,7 +41,10 @@ struct NodeHandle {
   bool empty() const { return id.empty(); }
 };
 
-enum class NodeState { kRunning, kExited, kGone };
+// kGone: its process ended without a status (the job's failure). kLost: its provider lost it (a
+// node failure, a host gone) and reports that through TakeEvents, which the controller answers by
+// placing the job anew — neither the job's end nor alive.
+enum class NodeState { kRunning, kExited, kGone, kLost };
 struct NodeProbe {
   NodeState state = NodeState::kGone;
   int exit_code = -1;  // for kExited

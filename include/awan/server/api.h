@@ -65,6 +65,8 @@ struct ServerView {
   std::optional<SchedulerView> scheduler;  // null when the fleet scheduler is off
 };
 std::string ServerJson(const ServerView& server);
+// The "scheduler" member alone ("null" when none); `awan server status --json` prints it too.
+std::string SchedulerJson(const std::optional<SchedulerView>& scheduler);
 
 // GET /v1/sim/books: [{"provider", "region", "zone" (null when none), "instance_type", "used",
 // "capacity"}], one row per emulated offering.

@@ -158,20 +158,22 @@ absl::StatusOr<NodeHandle> SlurmProvider::StartNode(const Allocation& allocation
 NodeProbe SlurmProvider::ProbeNode(const std::string& node_dir, const NodeHandle& handle) {
   const SlurmNode node = Decode(handle);
   NodeProbe p = providers::ProbeNode(node_dir, node.srun);
-  if (p.state != NodeState::kGone) return p;
+  // A node that ran, or ended well, is the job's business. One that failed or whose srun ended
+  // without a status may be the cluster's doing: when Slurm takes a node down it signals the
+  // step's tasks (the wrapper records 143) or srun ends before they can say anything.
+  if (p.state == NodeState::kRunning || (p.state == NodeState::kExited && p.exit_code == 0)) {
+    return p;
+  }
   const std::string& allocation = node.allocation;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (reported_.count(allocation) != 0) {
+    if (reported_.count(allocation) != 0 || failed_.count(allocation) != 0) {
+      // Reported lost, or about to be: not the job's failure, and nothing of it to wait for.
+      p.state = NodeState::kLost;
       p.detail = fmt::format("its Slurm allocation {} lost a node", allocation);
-      return p;  // reported lost: nothing of it is left to wait for
-    }
-    if (failed_.count(allocation) != 0) {  // about to be reported: not the job's failure
-      p.state = NodeState::kRunning;
       return p;
     }
   }
-  // srun ended without the node's status: a node failure is the cluster's doing, not the job's.
   if (!allocation.empty()) {
     // The allocation failed with a node (NODE_FAIL, or a NodeDown/NodeFail reason while it is
     // still completing), or one of its nodes is down.
@@ -189,12 +191,14 @@ NodeProbe SlurmProvider::ProbeNode(const std::string& node_dir, const NodeHandle
     if (node_failed) {
       std::lock_guard<std::mutex> lock(mu_);
       failed_.insert(allocation);
-      p.state = NodeState::kRunning;  // until TakeEvents reports it
-      p.detail = "node failure";
+      p.state = NodeState::kLost;  // TakeEvents reports it
+      p.detail = fmt::format("its Slurm allocation {} lost a node", allocation);
       return p;
     }
   }
-  p.detail = "srun ended without the node's exit status (" + p.detail + ")";
+  if (p.state == NodeState::kGone) {
+    p.detail = "srun ended without the node's exit status (" + p.detail + ")";
+  }
   return p;
 }
 

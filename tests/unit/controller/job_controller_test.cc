@@ -392,6 +392,16 @@ TEST_F(ControllerTest, RestartFinishesAPreemptionTheServerLeftHalfDone) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(Slurp(home_ / "runs"), "run\nrun\n");  // it ran again, from the start
+  // The second start has folders of its own: what the first leaves behind late (a wrapper on a
+  // failed node writing its exit code) does not end it.
+  const fs::path job_dir = home_ / "jobs" / std::to_string(preempted);
+  EXPECT_EQ(store_->ListNodes(preempted)->at(0).workdir, (job_dir / "start-2" / "node-0").string());
+  std::ofstream(job_dir / "node-0" / "exit_code") << "143\n";
+  for (int i = 0; i < 10; ++i) {
+    controller_->ReconcileOnce();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(State(preempted), JobState::kRunning);
   ASSERT_TRUE(controller_->Cancel(preempted).ok());
   ASSERT_TRUE(WaitFor(preempted, JobState::kCancelled));
 }
