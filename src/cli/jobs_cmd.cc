@@ -97,6 +97,13 @@ int RunLaunch(const LaunchArgs& args) {
     std::cerr << task.status().message() << "\n";
     return kExitBadInput;
   }
+  if (task->service) {
+    std::cerr << fmt::format(
+        "awan: {} has a `service:` section, so it is a service, not a job; this awan checks "
+        "service files (`awan check`) but does not run services yet\n",
+        args.task);
+    return kExitBadInput;
+  }
   std::ifstream in(args.task, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();

@@ -30,6 +30,12 @@ std::vector<std::string> ProvidersThatMayRun(const providers::Fleet& fleet, cons
 absl::StatusOr<std::shared_ptr<const spec::Task>> Admission::Admit(
     std::string_view yaml, std::string_view source, const std::string& base_dir) const {
   ASSIGN_OR_RETURN(spec::Task task, spec::ParseTask(yaml, source, base_dir));
+  if (task.service) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: has a `service:` section, so it is a service, not a job; this awan checks service "
+        "files (`awan check`) but does not run services yet",
+        source));
+  }
   for (const auto& [name, value] : task.envs) {
     if (!value) {
       return absl::InvalidArgumentError(

@@ -18,22 +18,28 @@
 #include "absl/status/status.h"
 #include "awan/common/json_dump.h"
 #include "awan/common/text.h"
+#include "fields.h"
+#include "service_parser.h"
 
 namespace awan::spec {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTopLevelFields = {"name",      "workdir",     "num_nodes",
-                                                  "resources", "envs",        "setup",
-                                                  "run",       "file_mounts", "scheduling"};
+const std::vector<std::string> kTopLevelFields = {
+    "name",  "workdir", "num_nodes",   "resources",  "envs",
+    "setup", "run",     "file_mounts", "scheduling", "service"};
 const std::vector<std::string> kSchedulingFields = {"team", "priority", "preemptible",
                                                     "estimated_duration"};
 // SkyPilot fields that awan does not support yet: named as such rather than "unknown".
-const std::set<std::string> kSkyPilotTopLevelOnly = {
-    "service",     "config",  "volumes",        "secrets",
-    "inputs",      "outputs", "event_callback", "file_mounts_mapping",
-    "experimental"};
+const std::set<std::string> kSkyPilotTopLevelOnly = {"config",
+                                                     "volumes",
+                                                     "secrets",
+                                                     "inputs",
+                                                     "outputs",
+                                                     "event_callback",
+                                                     "file_mounts_mapping",
+                                                     "experimental"};
 const std::vector<std::string> kResourceFields = {
     "accelerators",  "any_of",          "ordered",
     "cpus",          "memory",          "infra",
@@ -59,24 +65,10 @@ struct AcceleratorChoice {
   int line = 0;
 };
 
-class Walker {
+class Walker : public FieldReader {
  public:
   Walker(std::string_view source, std::string base_dir)
-      : source_(source), base_dir_(std::move(base_dir)) {}
-
-  void Error(const YAML::Node& at, std::string_view field, std::string_view message) {
-    const YAML::Mark mark = at.Mark();
-    Error(mark, field, message);
-  }
-  void Error(const YAML::Mark& mark, std::string_view field, std::string_view message) {
-    if (mark.line >= 0) {
-      errors_.push_back(
-          fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1, mark.column + 1, field, message));
-    } else {
-      errors_.push_back(fmt::format("{}: {}: {}", source_, field, message));
-    }
-  }
-  const std::vector<std::string>& errors() const { return errors_; }
+      : FieldReader(source), base_dir_(std::move(base_dir)) {}
 
   absl::StatusOr<Task> Walk(const YAML::Node& root) {
     Task task;
@@ -92,6 +84,7 @@ class Walker {
             "a task must be a YAML mapping of fields such as name, resources, run");
       return Fail();
     }
+    std::optional<YAML::Mark> service_at;  // a `service:` section read without errors
     for (auto it = root.begin(); it != root.end(); ++it) {
       const std::string key = it->first.Scalar();
       const YAML::Node value = it->second;  // a copy: yaml-cpp iterators yield temporaries
@@ -113,84 +106,27 @@ class Walker {
         WalkFileMounts(value, task);
       } else if (key == "scheduling") {
         WalkScheduling(value, task.scheduling);
+      } else if (key == "service") {
+        const size_t errors_before = errors_.size();
+        task.service.emplace();
+        WalkService(
+            *this, it->first, value,
+            [this](const YAML::Node& n, std::string_view field, const std::string& raw) {
+              return LocalPath(n, field, raw, false);
+            },
+            *task.service);
+        if (errors_.size() == errors_before) service_at = it->first.Mark();
       } else {
         UnknownField(it->first, "", key, kTopLevelFields, kSkyPilotTopLevelOnly);
       }
     }
     if (task.resources.empty()) task.resources.push_back(Resources{});
+    if (service_at) CheckService(*this, *service_at, task);
     if (!errors_.empty()) return Fail();
     return task;
   }
 
  private:
-  absl::Status Fail() const {
-    std::string all;
-    for (const std::string& e : errors_) {
-      if (!all.empty()) all += '\n';
-      all += e;
-    }
-    return absl::InvalidArgumentError(all);
-  }
-
-  void UnknownField(const YAML::Node& key_node, std::string_view parent, const std::string& key,
-                    const std::vector<std::string>& known, const std::set<std::string>& skypilot) {
-    std::string field = parent.empty() ? key : fmt::format("{}.{}", parent, key);
-    if (skypilot.count(key) != 0) {
-      Error(
-          key_node, field,
-          "is a SkyPilot field that awan does not support yet; remove it (see docs/task-spec.md)");
-      return;
-    }
-    std::string where = parent.empty() ? "a task" : std::string(parent);
-    Error(key_node, field,
-          fmt::format("unknown field{}; fields allowed in {}: {}", DidYouMean(key, known), where,
-                      JoinLimited(known, known.size())));
-  }
-
-  std::optional<std::string> String(const YAML::Node& node, std::string_view field) {
-    if (node.IsNull()) return std::string();
-    if (!node.IsScalar()) {
-      Error(node, field, "must be a string, not a list or mapping");
-      return std::nullopt;
-    }
-    return node.Scalar();
-  }
-
-  std::optional<double> Number(const YAML::Node& node, std::string_view field,
-                               std::string_view example) {
-    if (!node.IsScalar()) {
-      Error(node, field, fmt::format("must be a number, e.g. {}", example));
-      return std::nullopt;
-    }
-    auto v = ParseNumber(node.Scalar());
-    if (!v) {
-      Error(node, field,
-            fmt::format("'{}' is not a number; write e.g. {}", node.Scalar(), example));
-    }
-    return v;
-  }
-
-  std::optional<int> PositiveInt(const YAML::Node& node, std::string_view field) {
-    auto v = Number(node, field, "1");
-    if (!v) return std::nullopt;
-    if (*v < 1 || *v != std::floor(*v) || *v > 1e6) {
-      Error(node, field,
-            fmt::format("must be a whole number of at least 1, not {}", node.Scalar()));
-      return std::nullopt;
-    }
-    return static_cast<int>(*v);
-  }
-
-  std::optional<bool> Bool(const YAML::Node& node, std::string_view field) {
-    if (node.IsScalar()) {
-      const std::string v = ToLower(node.Scalar());
-      if (v == "true" || v == "yes" || v == "on") return true;
-      if (v == "false" || v == "no" || v == "off") return false;
-    }
-    Error(node, field, "must be true or false");
-    return std::nullopt;
-  }
-
   // "8", 8 or "8+".
   std::optional<Quantity> QuantityField(const YAML::Node& node, std::string_view field,
                                         std::string_view unit_hint, double max) {
@@ -580,9 +516,7 @@ class Walker {
     }
   }
 
-  std::string_view source_;
   std::string base_dir_;
-  std::vector<std::string> errors_;
 };
 
 void AddResourcesJson(const Resources& r, nlohmann::ordered_json& j) {
@@ -683,6 +617,7 @@ nlohmann::ordered_json TaskJson(const Task& task) {
           ? nlohmann::ordered_json(*task.scheduling.estimated_duration_s)
           : nlohmann::ordered_json(nullptr);
   j["scheduling"] = scheduling;
+  if (task.service) j["service"] = ServiceJson(*task.service);
   return j;
 }
 
@@ -786,6 +721,10 @@ std::string TaskToYaml(const Task& task) {
     if (text.find('\n') != std::string::npos) out << YAML::Literal;
     out << text;
   };
+  if (task.service) {
+    out << YAML::Key << "service" << YAML::Value;
+    EmitServiceYaml(*task.service, out);
+  }
   script("setup", task.setup);
   script("run", task.run);
   out << YAML::EndMap;

@@ -137,6 +137,38 @@ TEST(CliTest, CheckPrintsNormalisedTaskOrAllErrors) {
   EXPECT_THAT(missing.err, HasSubstr("/nonexistent.yaml: cannot read"));
 }
 
+// A task file with a `service:` section is a service: `awan check` validates and prints it like
+// any task; `awan launch` says it is not a job.
+TEST(CliTest, CheckValidatesServicesAndLaunchRefusesThem) {
+  const fs::path dir = fs::temp_directory_path() / ("awan-cli-svc-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "svc.yaml") << R"(name: echo
+resources: {cpus: 1, ports: 8080}
+service:
+  readiness_probe: /health
+  replica_policy: {min_replicas: 2, max_replicas: 5, target_qps_per_replica: 10}
+  spread: {providers: 2}
+run: python3 -m http.server 8080
+)";
+  Output ok = Awan("check " + (dir / "svc.yaml").string());
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("service:\n  readiness_probe:\n    path: /health"));
+  Output json = Awan("check --json " + (dir / "svc.yaml").string());
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto service = nlohmann::json::parse(json.out)["service"];
+  EXPECT_EQ(service["replica_policy"]["max_replicas"], 5);
+  EXPECT_EQ(service["ports"], 8080);
+  EXPECT_EQ(service["spread"]["providers"], 2);
+  Output launch = Awan("launch " + (dir / "svc.yaml").string());
+  EXPECT_EQ(launch.code, 2);
+  EXPECT_THAT(launch.err, HasSubstr("has a `service:` section, so it is a service, not a job"));
+  std::ofstream(dir / "bad.yaml") << "service:\n  readiness_probe: /\n  replicas: many\n";
+  Output bad = Awan("check " + (dir / "bad.yaml").string());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("bad.yaml:3:13: service.replicas: 'many' is not a number"));
+  fs::remove_all(dir);
+}
+
 TEST(CliTest, CatalogLsFiltersAndSortsByPrice) {
   Output o = Awan("catalog ls --accelerator h100 --json");
   ASSERT_EQ(o.code, 0) << o.err;

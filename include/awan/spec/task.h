@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "awan/spec/service.h"
+
 namespace awan::spec {
 
 // The ranges the parser accepts (larger is a typo, not a machine); see docs/task-spec.md.
@@ -79,6 +81,7 @@ struct Task {
   std::string run;
   std::vector<std::pair<std::string, std::string>> file_mounts;  // remote path -> local path
   Scheduling scheduling;
+  std::optional<ServiceSpec> service;  // a `service:` section: the task is a service
   std::string source;  // the file it was read from ("<string>" when parsed from memory)
 };
 

@@ -148,6 +148,17 @@ TEST_F(HandlersTest, LaunchStoresTheJobAndTheJobObjectFollowsTheContract) {
   EXPECT_EQ(events[0]["type"], "submitted");
 }
 
+TEST_F(HandlersTest, AServiceFileIsNotAJob) {
+  const HttpResponse r =
+      Send("POST", "/v1/jobs",
+           J{{"task_yaml", "service: {readiness_probe: /, ports: 80}\nrun: serve\n"},
+             {"source", "s.yaml"}}
+               .dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("s.yaml: has a `service:` section, so it is a service, not a job"));
+  EXPECT_TRUE(store_->ListJobs({10, 0, false})->empty());
+}
+
 TEST_F(HandlersTest, EveryRouteIsListedOnce) {
   const std::vector<std::string> routes = router_->List();
   for (const char* r :

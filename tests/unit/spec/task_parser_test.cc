@@ -137,8 +137,8 @@ TEST(TaskParserTest, UnknownFieldNamesLineFieldAndSuggestion) {
 }
 
 TEST(TaskParserTest, SkyPilotOnlyFieldsSayNotSupportedYet) {
-  EXPECT_THAT(ErrorOf("service:\n  readiness_probe: /\n"),
-              HasSubstr("SkyPilot field that awan does not support yet"));
+  EXPECT_THAT(ErrorOf("secrets:\n  HF_TOKEN: x\n"),
+              HasSubstr("secrets: is a SkyPilot field that awan does not support yet"));
   EXPECT_THAT(ErrorOf("resources:\n  image_id: docker:ubuntu\n"),
               HasSubstr("resources.image_id: is a SkyPilot field"));
 }

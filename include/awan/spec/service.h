@@ -1,0 +1,78 @@
+// A service: long-lived replicas of a task behind awan's gateway. A task file with a `service:`
+// section is a service; the section follows SkyPilot's (SkyServe) so its files load unchanged,
+// plus awan's own `spread:`. Plain data, produced by the task parser. See docs/services.md.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace awan::spec {
+
+inline constexpr int kMaxReplicas = 10000;
+inline constexpr double kMaxProbeDelayS = 86400;     // initial_delay_seconds
+inline constexpr double kMaxProbeTimeoutS = 3600;    // timeout_seconds
+inline constexpr double kMaxScaleDelayS = 7 * 86400;  // up/downscale_delay_seconds
+
+// The load-balancing policies a route may name (`load_balancing_policy`).
+inline const std::vector<std::string>& LoadBalancingPolicies() {
+  static const std::vector<std::string> kPolicies = {"round_robin", "least_load"};
+  return kPolicies;
+}
+
+// When a replica takes traffic: its probe answers 200.
+struct ReadinessProbe {
+  std::string path = "/";
+  std::optional<std::string> post_data;  // sent with POST when given (JSON text); else GET
+  double initial_delay_s = 1200;  // failures before this are not counted (SkyPilot's default)
+  double timeout_s = 15;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  friend bool operator==(const ReadinessProbe&, const ReadinessProbe&) = default;
+};
+
+// How many replicas. `replicas: N` is min = max = N; autoscaling between min and max follows
+// target_qps_per_replica.
+struct ReplicaPolicy {
+  int min_replicas = 1;
+  int max_replicas = 1;
+  std::optional<double> target_qps_per_replica;
+  double upscale_delay_s = 300;
+  double downscale_delay_s = 1200;
+  int num_overprovision = 0;
+  // Spot replicas with an on-demand fallback: this many replicas always on demand, and (dynamic)
+  // on demand in place of spot replicas that cannot be had.
+  int base_ondemand_fallback_replicas = 0;
+  bool dynamic_ondemand_fallback = false;
+
+  bool autoscales() const { return max_replicas > min_replicas; }
+  friend bool operator==(const ReplicaPolicy&, const ReplicaPolicy&) = default;
+};
+
+// awan's own: the replicas are placed on at least this many providers and regions, so that one
+// outage never takes the whole service.
+struct Spread {
+  int providers = 1;
+  int regions = 1;
+  friend bool operator==(const Spread&, const Spread&) = default;
+};
+
+struct TlsFiles {
+  std::string keyfile, certfile;  // absolute paths
+  friend bool operator==(const TlsFiles&, const TlsFiles&) = default;
+};
+
+struct ServiceSpec {
+  ReadinessProbe readiness_probe;
+  ReplicaPolicy replica_policy;
+  std::string load_balancing_policy = "least_load";
+  // The port the replicas listen on; nullopt: the task's first `resources.ports`.
+  std::optional<int> port;
+  Spread spread;
+  std::optional<TlsFiles> tls;  // the gateway's certificate towards clients
+
+  friend bool operator==(const ServiceSpec&, const ServiceSpec&) = default;
+};
+
+}  // namespace awan::spec
