@@ -12,8 +12,7 @@ void FieldReader::Error(const YAML::Node& at, std::string_view field, std::strin
   Error(at.Mark(), field, message);
 }
 
-void FieldReader::Error(const YAML::Mark& mark, std::string_view field,
-                        std::string_view message) {
+void FieldReader::Error(const YAML::Mark& mark, std::string_view field, std::string_view message) {
   if (mark.line >= 0) {
     errors_.push_back(
         fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1, mark.column + 1, field, message));

@@ -12,8 +12,8 @@ namespace awan::spec {
 namespace {
 
 const std::vector<std::string> kServiceFields = {
-    "readiness_probe", "replicas", "replica_policy", "load_balancing_policy",
-    "ports",           "spread",   "tls"};
+    "readiness_probe", "replicas", "replica_policy", "load_balancing_policy", "ports",
+    "spread",          "tls"};
 const std::set<std::string> kSkyPilotServiceOnly = {"load_balancer", "pool", "workers"};
 const std::vector<std::string> kProbeFields = {"path", "post_data", "initial_delay_seconds",
                                                "timeout_seconds", "headers"};
@@ -308,8 +308,8 @@ void CheckService(FieldReader& r, const YAML::Mark& at, Task& task) {
     const int most = std::max(s.spread.providers, s.spread.regions);
     if (p.max_replicas < most) {
       r.Error(at, "service.spread",
-              fmt::format("{} replica(s) at most cannot be spread over {} {}", p.max_replicas,
-                          most, s.spread.providers >= s.spread.regions ? "providers" : "regions"));
+              fmt::format("{} replica(s) at most cannot be spread over {} {}", p.max_replicas, most,
+                          s.spread.providers >= s.spread.regions ? "providers" : "regions"));
     }
   }
   if (task.num_nodes != 1) {

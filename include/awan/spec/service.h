@@ -11,8 +11,8 @@
 namespace awan::spec {
 
 inline constexpr int kMaxReplicas = 10000;
-inline constexpr double kMaxProbeDelayS = 86400;     // initial_delay_seconds
-inline constexpr double kMaxProbeTimeoutS = 3600;    // timeout_seconds
+inline constexpr double kMaxProbeDelayS = 86400;      // initial_delay_seconds
+inline constexpr double kMaxProbeTimeoutS = 3600;     // timeout_seconds
 inline constexpr double kMaxScaleDelayS = 7 * 86400;  // up/downscale_delay_seconds
 
 // The load-balancing policies a route may name (`load_balancing_policy`).

@@ -1,0 +1,231 @@
+#include "awan/gateway/balancer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <stdexcept>
+
+namespace awan::gateway {
+
+struct Balancer::ReplicaState {
+  ReplicaAddress address;
+  bool in_set = true;
+  bool ready = false;
+  int64_t ejected_until = 0;  // ms on the balancer's clock
+  int consecutive_failures = 0;
+  int64_t in_flight = 0;
+  int64_t requests = 0, failures = 0, ejections = 0;
+};
+
+const ReplicaAddress& Balancer::Lease::address() const { return replica->address; }
+
+namespace {
+
+// The next usable replica after the last one picked, in set order.
+class RoundRobin final : public Policy {
+ public:
+  void Reset(size_t) override { next_ = 0; }
+  size_t Pick(const std::vector<Candidate>& usable) override {
+    const Candidate* chosen = &usable.front();
+    for (const Candidate& c : usable) {
+      if (c.index >= next_) {
+        chosen = &c;
+        break;
+      }
+    }
+    next_ = chosen->index + 1;
+    return chosen->index;
+  }
+
+ private:
+  size_t next_ = 0;
+};
+
+// The replica with the fewest requests in flight; ties go round robin, so an idle set is used
+// evenly rather than always from its first replica.
+class LeastLoad final : public Policy {
+ public:
+  void Reset(size_t) override { next_ = 0; }
+  size_t Pick(const std::vector<Candidate>& usable) override {
+    int64_t least = usable.front().in_flight;
+    for (const Candidate& c : usable) least = std::min(least, c.in_flight);
+    const Candidate* chosen = nullptr;
+    for (const Candidate& c : usable) {
+      if (c.in_flight != least) continue;
+      if (chosen == nullptr) chosen = &c;  // wraps around when none is at or after next_
+      if (c.index >= next_) {
+        chosen = &c;
+        break;
+      }
+    }
+    next_ = chosen->index + 1;
+    return chosen->index;
+  }
+
+ private:
+  size_t next_ = 0;
+};
+
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, PolicyFactory, std::less<>> factories;  // guarded by mu
+};
+
+Registry& Policies() {
+  static Registry* registry = [] {
+    auto* r = new Registry;
+    r->factories["round_robin"] = [] { return std::make_unique<RoundRobin>(); };
+    r->factories["least_load"] = [] { return std::make_unique<LeastLoad>(); };
+    return r;
+  }();
+  return *registry;
+}
+
+}  // namespace
+
+void RegisterPolicy(std::string name, PolicyFactory factory) {
+  Registry& r = Policies();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (!r.factories.emplace(name, std::move(factory)).second) {
+    throw std::logic_error(fmt::format("load-balancing policy '{}' is registered twice", name));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(std::string_view name) {
+  Registry& r = Policies();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.factories.find(name);
+  if (it == r.factories.end()) {
+    std::string known;
+    for (const auto& [n, f] : r.factories) known += (known.empty() ? "" : ", ") + n;
+    return absl::InvalidArgumentError(
+        fmt::format("unknown load-balancing policy '{}'; policies: {}", name, known));
+  }
+  return it->second();
+}
+
+std::vector<std::string> PolicyNames() {
+  Registry& r = Policies();
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::vector<std::string> names;
+  for (const auto& [n, f] : r.factories) names.push_back(n);
+  return names;
+}
+
+Balancer::Balancer(std::unique_ptr<Policy> policy, BalancerOptions options)
+    : policy_(std::move(policy)), options_(std::move(options)) {}
+
+Balancer::~Balancer() = default;
+
+int64_t Balancer::Now() const {
+  if (options_.now_ms) return options_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Balancer::SetReplicas(const std::vector<ReplicaAddress>& replicas) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<ReplicaState>> next;
+  for (const ReplicaAddress& a : replicas) {
+    auto same = std::find_if(replicas_.begin(), replicas_.end(),
+                             [&](const auto& r) { return r && r->address.id == a.id; });
+    if (same != replicas_.end() && (*same)->address == a) {
+      next.push_back(std::move(*same));  // keeps its counts and health
+    } else {
+      auto fresh = std::make_shared<ReplicaState>();
+      fresh->address = a;
+      next.push_back(std::move(fresh));
+    }
+  }
+  for (auto& gone : replicas_) {
+    if (!gone) continue;  // moved into `next`
+    gone->in_set = false;
+    if (gone->in_flight > 0) draining_.push_back(std::move(gone));
+  }
+  replicas_ = std::move(next);
+  policy_->Reset(replicas_.size());
+}
+
+void Balancer::SetReady(std::string_view id, bool ready) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& r : replicas_) {
+    if (r->address.id == id) r->ready = ready;
+  }
+}
+
+std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = Now();
+  std::vector<Candidate> usable;
+  usable.reserve(replicas_.size());
+  for (size_t i = 0; i < replicas_.size(); ++i) {
+    const ReplicaState& r = *replicas_[i];
+    if (!r.ready || r.ejected_until > now || r.address.id == exclude) continue;
+    usable.push_back({i, r.in_flight, &r.address});
+  }
+  if (usable.empty()) return std::nullopt;
+  const size_t pick = policy_->Pick(usable);
+  // The policy's contract: one of the usable ones. Anything else is a bug in the policy; fall
+  // back to the first rather than send to a replica that must not take traffic.
+  const bool valid = std::any_of(usable.begin(), usable.end(),
+                                 [&](const Candidate& c) { return c.index == pick; });
+  std::shared_ptr<ReplicaState>& chosen = replicas_[valid ? pick : usable.front().index];
+  ++chosen->in_flight;
+  ++chosen->requests;
+  return Lease{chosen};
+}
+
+void Balancer::Release(Lease& lease, Outcome outcome) {
+  if (!lease.replica) return;  // released already
+  std::lock_guard<std::mutex> lock(mu_);
+  ReplicaState& r = *lease.replica;
+  --r.in_flight;
+  switch (outcome) {
+    case Outcome::kOk:
+      r.consecutive_failures = 0;
+      break;
+    case Outcome::kConnectError:
+    case Outcome::kServerError:
+    case Outcome::kTimeout:
+      ++r.failures;
+      if (++r.consecutive_failures >= options_.eject_after_failures) {
+        r.ejected_until = Now() + options_.ejection_ms;
+        r.consecutive_failures = 0;
+        ++r.ejections;
+      }
+      break;
+    case Outcome::kCancelled:
+      break;
+  }
+  if (!r.in_set && r.in_flight == 0) {
+    std::erase_if(draining_, [&](const auto& d) { return d.get() == &r; });
+  }
+  lease.replica.reset();
+}
+
+std::vector<Balancer::Stats> Balancer::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = Now();
+  std::vector<Stats> out;
+  for (const auto* list : {&replicas_, &draining_}) {
+    for (const auto& r : *list) {
+      out.push_back({r->address.id, r->ready, r->ejected_until > now, r->in_set, r->in_flight,
+                     r->requests, r->failures, r->ejections});
+    }
+  }
+  return out;
+}
+
+int64_t Balancer::InFlight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t total = 0;
+  for (const auto* list : {&replicas_, &draining_}) {
+    for (const auto& r : *list) total += r->in_flight;
+  }
+  return total;
+}
+
+}  // namespace awan::gateway

@@ -1,0 +1,232 @@
+// The gateway's balancer: policies by name, readiness gating, passive ejection, retries on another
+// replica, and in-flight counts that stay exact through random errors, timeouts, cancels and
+// replica churn (a property test with a seeded generator and an injected clock).
+#include "awan/gateway/balancer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "awan/spec/service.h"
+
+namespace awan::gateway {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<ReplicaAddress> Replicas(std::initializer_list<const char*> ids) {
+  std::vector<ReplicaAddress> out;  // a replica's port follows from its id: "b" is always 9098
+  for (const char* id : ids) {
+    const std::string name = id;
+    out.push_back({name, "127.0.0.1", 9000 + static_cast<unsigned char>(name.back())});
+  }
+  return out;
+}
+
+struct Fixture {
+  explicit Fixture(std::string_view policy, BalancerOptions options = {}) {
+    options.now_ms = [this] { return now; };
+    balancer = std::make_unique<Balancer>(*MakePolicy(policy), std::move(options));
+  }
+  void AllReady(const std::vector<ReplicaAddress>& set) {
+    balancer->SetReplicas(set);
+    for (const auto& r : set) balancer->SetReady(r.id, true);
+  }
+  int64_t now = 1000;
+  std::unique_ptr<Balancer> balancer;
+};
+
+TEST(BalancerTest, EveryPolicyTheServiceSpecNamesIsRegisteredAndUnknownOnesAreErrors) {
+  for (const std::string& name : spec::LoadBalancingPolicies()) {
+    EXPECT_TRUE(MakePolicy(name).ok()) << name;
+  }
+  auto bad = MakePolicy("random_walk");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("policies: least_load, round_robin"));
+  EXPECT_THROW(RegisterPolicy("round_robin", [] { return *MakePolicy("least_load"); }),
+               std::logic_error);
+}
+
+TEST(BalancerTest, RoundRobinTakesTurnsAndOnlyReadyReplicasTakeTraffic) {
+  Fixture f("round_robin");
+  f.balancer->SetReplicas(Replicas({"a", "b", "c"}));
+  EXPECT_FALSE(f.balancer->Acquire().has_value());  // none passed its readiness probe yet
+  f.balancer->SetReady("a", true);
+  f.balancer->SetReady("c", true);
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 10; ++i) {
+    auto lease = f.balancer->Acquire();
+    ASSERT_TRUE(lease.has_value());
+    ++seen[lease->address().id];
+    f.balancer->Release(*lease, Outcome::kOk);
+  }
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 5}, {"c", 5}}));
+  EXPECT_EQ(f.balancer->InFlight(), 0);
+}
+
+TEST(BalancerTest, LeastLoadPicksTheIdlestAndSpreadsTies) {
+  Fixture f("least_load");
+  f.AllReady(Replicas({"a", "b", "c"}));
+  auto first = f.balancer->Acquire();
+  auto second = f.balancer->Acquire();
+  auto third = f.balancer->Acquire();
+  std::set<std::string> ids = {first->address().id, second->address().id, third->address().id};
+  EXPECT_EQ(ids.size(), 3u);  // one each while they are equally loaded
+  const std::string idle = second->address().id;
+  f.balancer->Release(*second, Outcome::kOk);
+  auto fourth = f.balancer->Acquire();  // the only one with nothing in flight
+  EXPECT_EQ(fourth->address().id, idle);
+  for (auto* l : {&*first, &*third, &*fourth}) f.balancer->Release(*l, Outcome::kOk);
+  EXPECT_EQ(f.balancer->InFlight(), 0);
+}
+
+TEST(BalancerTest, ConsecutiveFailuresEjectAReplicaForAWhile) {
+  BalancerOptions o;
+  o.eject_after_failures = 3;
+  o.ejection_ms = 5000;
+  Fixture f("round_robin", o);
+  f.AllReady(Replicas({"a", "b"}));
+  // Failures on a; a success in between starts the count again.
+  const auto fail_on_a = [&](Outcome outcome) {
+    for (;;) {
+      auto l = f.balancer->Acquire();
+      const bool on_a = l->address().id == "a";
+      f.balancer->Release(*l, on_a ? outcome : Outcome::kOk);
+      if (on_a) return;
+    }
+  };
+  fail_on_a(Outcome::kConnectError);
+  fail_on_a(Outcome::kServerError);
+  fail_on_a(Outcome::kOk);
+  fail_on_a(Outcome::kCancelled);  // a client going away says nothing about a
+  fail_on_a(Outcome::kTimeout);
+  fail_on_a(Outcome::kConnectError);
+  EXPECT_FALSE(f.balancer->Snapshot()[0].ejected);
+  fail_on_a(Outcome::kServerError);  // the third in a row
+  EXPECT_TRUE(f.balancer->Snapshot()[0].ejected);
+  EXPECT_EQ(f.balancer->Snapshot()[0].ejections, 1);
+  for (int i = 0; i < 6; ++i) {
+    auto l = f.balancer->Acquire();
+    EXPECT_EQ(l->address().id, "b");
+    f.balancer->Release(*l, Outcome::kOk);
+  }
+  f.now += 5000;  // the ejection ends
+  std::set<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    auto l = f.balancer->Acquire();
+    ids.insert(l->address().id);
+    f.balancer->Release(*l, Outcome::kOk);
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"a", "b"}));
+}
+
+TEST(BalancerTest, ARetryGoesToAnotherReplica) {
+  BalancerOptions o;
+  o.eject_after_failures = 1000;  // this test is about the retry, not the ejection
+  Fixture f("least_load", o);
+  f.AllReady(Replicas({"a", "b"}));
+  for (int i = 0; i < 20; ++i) {
+    auto first = f.balancer->Acquire();
+    const std::string failed = first->address().id;
+    f.balancer->Release(*first, Outcome::kConnectError);
+    auto retry = f.balancer->Acquire(failed);
+    ASSERT_TRUE(retry.has_value());
+    EXPECT_NE(retry->address().id, failed);
+    f.balancer->Release(*retry, Outcome::kOk);
+  }
+  f.AllReady(Replicas({"a"}));
+  EXPECT_FALSE(f.balancer->Acquire("a").has_value());  // nowhere else to go
+}
+
+TEST(BalancerTest, ChurnKeepsCountsAndHealthOfReplicasThatStay) {
+  Fixture f("round_robin");
+  f.AllReady(Replicas({"a", "b"}));
+  auto on_a = f.balancer->Acquire();
+  ASSERT_EQ(on_a->address().id, "a");
+  f.balancer->SetReplicas(Replicas({"b", "c"}));  // a leaves with a request in flight
+  EXPECT_EQ(f.balancer->InFlight(), 1);
+  const auto snap = f.balancer->Snapshot();
+  ASSERT_EQ(snap.size(), 3u);
+  EXPECT_TRUE(snap[0].ready);    // b kept its readiness
+  EXPECT_FALSE(snap[1].ready);   // c waits for its probe
+  EXPECT_FALSE(snap[2].in_set);  // a drains
+  for (int i = 0; i < 4; ++i) {
+    auto l = f.balancer->Acquire();
+    EXPECT_EQ(l->address().id, "b");
+    f.balancer->Release(*l, Outcome::kOk);
+  }
+  f.balancer->Release(*on_a, Outcome::kOk);
+  f.balancer->Release(*on_a, Outcome::kOk);  // a second release of one lease changes nothing
+  EXPECT_EQ(f.balancer->InFlight(), 0);
+  EXPECT_EQ(f.balancer->Snapshot().size(), 2u);  // a is gone once drained
+}
+
+// Random requests, outcomes, cancels, readiness flips, clock jumps and replica churn: a pick is
+// always a ready, not ejected, not excluded replica of the current set; no count goes negative;
+// the counts equal the leases held; all zero at rest.
+TEST(BalancerTest, InFlightCountsStayExactUnderRandomChurn) {
+  for (const std::string& policy : PolicyNames()) {
+    for (uint32_t seed = 1; seed <= 20; ++seed) {
+      std::mt19937 rng(seed);
+      BalancerOptions o;
+      o.eject_after_failures = 2;
+      o.ejection_ms = 300;
+      Fixture f(policy, o);
+      const std::vector<ReplicaAddress> pool = Replicas({"r0", "r1", "r2", "r3", "r4", "r5"});
+      std::vector<Balancer::Lease> held;
+      std::set<std::string> in_set;
+      const auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+      for (int step = 0; step < 2000; ++step) {
+        const int op = pick(100);
+        if (op < 5) {  // a new replica set: a random subset of the pool
+          std::vector<ReplicaAddress> next;
+          in_set.clear();
+          for (const auto& r : pool) {
+            if (pick(2) == 0) {
+              next.push_back(r);
+              in_set.insert(r.id);
+            }
+          }
+          f.balancer->SetReplicas(next);
+        } else if (op < 15) {  // a probe's verdict
+          f.balancer->SetReady(pool[static_cast<size_t>(pick(6))].id, pick(4) != 0);
+        } else if (op < 20) {
+          f.now += pick(200);
+        } else if (op < 60) {  // a request, sometimes a retry avoiding a replica
+          const std::string exclude = pick(3) == 0 ? pool[static_cast<size_t>(pick(6))].id : "";
+          auto lease = f.balancer->Acquire(exclude);
+          if (!lease) continue;
+          const std::string id = lease->address().id;
+          ASSERT_NE(id, exclude);
+          ASSERT_EQ(in_set.count(id), 1u) << id << " is not in the set";
+          bool usable = false;  // the clock has not moved since the pick
+          for (const auto& s : f.balancer->Snapshot()) {
+            if (s.id == id && s.in_set) usable = s.ready && !s.ejected;
+          }
+          ASSERT_TRUE(usable) << id << " was not ready, or ejected";
+          held.push_back(std::move(*lease));
+        } else if (!held.empty()) {  // a request ends: ok, error, timeout or cancel
+          const size_t i = static_cast<size_t>(pick(static_cast<int>(held.size())));
+          f.balancer->Release(held[i], static_cast<Outcome>(pick(5)));
+          held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        int64_t sum = 0;
+        for (const auto& s : f.balancer->Snapshot()) {
+          ASSERT_GE(s.in_flight, 0) << s.id;
+          sum += s.in_flight;
+        }
+        ASSERT_EQ(sum, static_cast<int64_t>(held.size())) << "policy " << policy << " seed "
+                                                          << seed << " step " << step;
+      }
+      for (auto& l : held) f.balancer->Release(l, Outcome::kCancelled);
+      EXPECT_EQ(f.balancer->InFlight(), 0);
+      for (const auto& s : f.balancer->Snapshot()) EXPECT_TRUE(s.in_set) << s.id;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace awan::gateway
