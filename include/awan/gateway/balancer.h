@@ -41,8 +41,8 @@ enum class Outcome {
 
 // What a policy sees of one replica: its place in the set and its load.
 struct Candidate {
-  size_t index = 0;          // in the balancer's current set
-  int64_t in_flight = 0;     // requests this gateway has on it now
+  size_t index = 0;       // in the balancer's current set
+  int64_t in_flight = 0;  // requests this gateway has on it now
   const ReplicaAddress* address = nullptr;
 };
 
@@ -67,8 +67,8 @@ absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(std::string_view name);
 std::vector<std::string> PolicyNames();
 
 struct BalancerOptions {
-  int eject_after_failures = 3;  // consecutive connect errors, 5xx or timeouts
-  int64_t ejection_ms = 10000;   // how long an ejected replica takes no new requests
+  int eject_after_failures = 3;     // consecutive connect errors, 5xx or timeouts
+  int64_t ejection_ms = 10000;      // how long an ejected replica takes no new requests
   std::function<int64_t()> now_ms;  // injected clock; steady clock when empty
 };
 
@@ -112,7 +112,7 @@ class Balancer {
   int64_t Now() const;
 
   mutable std::mutex mu_;
-  std::unique_ptr<Policy> policy_;                       // guarded by mu_
+  std::unique_ptr<Policy> policy_;  // guarded by mu_
   const BalancerOptions options_;
   std::vector<std::shared_ptr<ReplicaState>> replicas_;  // guarded by mu_
   std::vector<std::shared_ptr<ReplicaState>> draining_;  // guarded by mu_: removed, still busy

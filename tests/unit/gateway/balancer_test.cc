@@ -218,8 +218,8 @@ TEST(BalancerTest, InFlightCountsStayExactUnderRandomChurn) {
           ASSERT_GE(s.in_flight, 0) << s.id;
           sum += s.in_flight;
         }
-        ASSERT_EQ(sum, static_cast<int64_t>(held.size())) << "policy " << policy << " seed "
-                                                          << seed << " step " << step;
+        ASSERT_EQ(sum, static_cast<int64_t>(held.size()))
+            << "policy " << policy << " seed " << seed << " step " << step;
       }
       for (auto& l : held) f.balancer->Release(l, Outcome::kCancelled);
       EXPECT_EQ(f.balancer->InFlight(), 0);

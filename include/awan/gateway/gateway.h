@@ -1,0 +1,64 @@
+// The gateway: awan's data plane in front of a service's replicas (its own process, so it keeps
+// routing while the control plane is down or restarting). Each route listens on its own address
+// and relays HTTP/1.1 requests to its replicas, keep-alive on both sides: a replica is picked by
+// the route's balancer (balancer.h); a request that fails before its replica answered anything
+// (connect error, broken connection, timeout before the response headers) is retried once on a
+// different replica; responses — SSE and chunked streams included — are relayed as they arrive,
+// without buffering and without a total-duration limit; a client that goes away while its
+// response streams closes the upstream connection (the replica sees the request cancelled). An
+// active health check asks each replica's readiness path about twice a second; only replicas that
+// answered 200 take traffic.
+//
+// Thread-compatible: Start, SetReplicas and Stop from one thread; the network runs on the
+// gateway's own thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "awan/gateway/balancer.h"
+
+namespace awan::gateway {
+
+struct RouteConfig {
+  std::string name;  // the service
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: any free port (Start says which)
+  std::string policy = "least_load";
+  std::string readiness_path = "/";
+  std::vector<ReplicaAddress> replicas;
+};
+
+struct GatewayOptions {
+  int64_t health_interval_ms = 500;
+  int64_t health_timeout_ms = 1000;
+  int64_t connect_timeout_ms = 2000;
+  int64_t response_header_timeout_ms = 120000;  // until the replica's first byte of an answer
+  int64_t client_idle_timeout_ms = 60000;        // a kept-alive client between requests
+  BalancerOptions balancer;
+};
+
+class Gateway {
+ public:
+  explicit Gateway(GatewayOptions options = {});
+  ~Gateway();  // stops
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Listens for every route and starts relaying; the ports bound, in route order.
+  absl::StatusOr<std::vector<int>> Start(const std::vector<RouteConfig>& routes);
+  // A route's replicas from now on (the server's view of the service); unknown routes are ignored.
+  void SetReplicas(const std::string& route, const std::vector<ReplicaAddress>& replicas);
+  // The route's balancer state, for tests and metrics.
+  std::vector<Balancer::Stats> Snapshot(const std::string& route) const;
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace awan::gateway

@@ -1,0 +1,333 @@
+// The gateway's relay: Boost.Beast over one io_context thread, one coroutine per client
+// connection, the response relayed with a small buffer (Beast's relay pattern), kept-alive
+// upstream connections pooled per replica.
+#include "awan/gateway/gateway.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace awan::gateway {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using Request = http::request<http::string_body>;
+
+constexpr size_t kMaxRequestBody = 64u << 20;
+constexpr size_t kIdleUpstreamPerReplica = 64;
+
+std::chrono::milliseconds Ms(int64_t ms) { return std::chrono::milliseconds(ms); }
+
+}  // namespace
+
+struct Route {
+  RouteConfig config;
+  std::unique_ptr<Balancer> balancer;
+  std::optional<tcp::acceptor> acceptor;
+  mutable std::mutex mu;
+  std::vector<ReplicaAddress> replicas;  // guarded by mu: what the health check probes
+};
+
+struct Gateway::Impl {
+  explicit Impl(GatewayOptions o) : options(std::move(o)) {}
+
+  GatewayOptions options;
+  net::io_context io{1};
+  std::thread thread;
+  std::vector<std::unique_ptr<Route>> routes;
+  // Idle kept-alive connections to replicas, by "host:port". io thread only.
+  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle_upstream;
+  std::map<std::string, bool> probing;  // io thread only: "route/replica" being probed
+
+  static std::string Key(const ReplicaAddress& a) { return fmt::format("{}:{}", a.host, a.port); }
+
+  net::awaitable<std::unique_ptr<beast::tcp_stream>> Connect(const ReplicaAddress& a,
+                                                            beast::error_code& ec) {
+    auto stream = std::make_unique<beast::tcp_stream>(io);
+    boost::system::error_code parse_ec;
+    const auto address = net::ip::make_address(a.host, parse_ec);
+    tcp::endpoint endpoint;
+    if (!parse_ec) {
+      endpoint = tcp::endpoint(address, static_cast<uint16_t>(a.port));
+    } else {  // a name: resolve it
+      tcp::resolver resolver(io);
+      auto results = co_await resolver.async_resolve(a.host, std::to_string(a.port),
+                                                     net::redirect_error(net::use_awaitable, ec));
+      if (ec) co_return nullptr;
+      endpoint = *results.begin();
+    }
+    stream->expires_after(Ms(options.connect_timeout_ms));
+    co_await stream->async_connect(endpoint, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return nullptr;
+    stream->socket().set_option(tcp::no_delay(true));
+    co_return stream;
+  }
+
+  // Sends `req` to the lease's replica and relays its answer to the client. Returns the outcome
+  // for the replica, and whether the client connection may stay open; `answered` tells whether
+  // anything reached the client (after that, no retry).
+  net::awaitable<Outcome> Relay(Balancer::Lease& lease, const Request& req,
+                                beast::tcp_stream& client, bool& answered, bool& keep_client) {
+    const ReplicaAddress& address = lease.address();
+    const std::string key = Key(address);
+    beast::error_code ec;
+    std::unique_ptr<beast::tcp_stream> up;
+    bool reused = false;
+    for (int fresh = 0; fresh < 2; ++fresh) {
+      up.reset();
+      reused = false;
+      auto& pool = idle_upstream[key];
+      if (fresh == 0 && !pool.empty()) {
+        up = std::move(pool.back());
+        pool.pop_back();
+        reused = true;
+      } else {
+        up = co_await Connect(address, ec);
+        if (!up) co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
+      }
+      up->expires_after(Ms(options.response_header_timeout_ms));
+      co_await http::async_write(*up, req, net::redirect_error(net::use_awaitable, ec));
+      if (!ec) break;
+      if (!reused) co_return Outcome::kConnectError;  // a fresh connection that failed
+      // A pooled connection the replica had closed meanwhile: try once on a fresh one.
+    }
+    beast::flat_buffer upbuf;
+    http::response_parser<http::buffer_body> p;
+    p.body_limit(boost::none);
+    if (req.method() == http::verb::head) p.skip(true);
+    http::response_serializer<http::buffer_body> sr{p.get()};
+    co_await http::async_read_header(*up, upbuf, p, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
+    }
+    const bool server_error = p.get().result_int() >= 500;
+    up->expires_never();  // a stream may last as long as it likes
+    answered = true;
+    client.expires_never();
+    co_await http::async_write_header(client, sr, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      keep_client = false;
+      co_return Outcome::kCancelled;  // the client went away; the upstream connection is dropped
+    }
+    std::array<char, 16384> buf;
+    do {
+      if (!p.is_done()) {
+        p.get().body().data = buf.data();
+        p.get().body().size = buf.size();
+        co_await http::async_read_some(*up, upbuf, p,
+                                       net::redirect_error(net::use_awaitable, ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {  // the replica broke off mid-answer: the client cannot get a whole one
+          keep_client = false;
+          co_return Outcome::kConnectError;
+        }
+        p.get().body().size = buf.size() - p.get().body().size;
+        // Nothing parsed yet (a chunk's size line alone): no data, or the serializer would send
+        // an empty chunk — which ends a chunked stream.
+        p.get().body().data = p.get().body().size > 0 ? buf.data() : nullptr;
+        p.get().body().more = !p.is_done();
+      } else {
+        p.get().body().data = nullptr;
+        p.get().body().size = 0;
+      }
+      co_await http::async_write(client, sr, net::redirect_error(net::use_awaitable, ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {  // the client went away: closing the upstream connection cancels the request
+        keep_client = false;
+        co_return Outcome::kCancelled;
+      }
+    } while (!p.is_done() && !sr.is_done());
+    keep_client = keep_client && p.get().keep_alive();
+    if (p.get().keep_alive() && !p.get().need_eof()) {
+      auto& pool = idle_upstream[key];
+      if (pool.size() < kIdleUpstreamPerReplica) pool.push_back(std::move(up));
+    }
+    co_return server_error ? Outcome::kServerError : Outcome::kOk;
+  }
+
+  net::awaitable<void> Answer(beast::tcp_stream& client, http::status status, unsigned version,
+                              std::string text, bool keep_alive) {
+    http::response<http::string_body> res{status, version};
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::server, "awan-gateway");
+    res.keep_alive(keep_alive);
+    res.body() = text + "\n";
+    res.prepare_payload();
+    beast::error_code ec;
+    co_await http::async_write(client, res, net::redirect_error(net::use_awaitable, ec));
+  }
+
+  net::awaitable<void> Session(Route& route, tcp::socket socket) {
+    beast::tcp_stream client(std::move(socket));
+    client.socket().set_option(tcp::no_delay(true));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(kMaxRequestBody);
+      client.expires_after(Ms(options.client_idle_timeout_ms));
+      beast::error_code ec;
+      co_await http::async_read(client, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      if (ec) break;
+      Request req = parser.release();
+      bool keep_client = req.keep_alive();
+      const unsigned version = req.version();
+      req.keep_alive(true);  // towards the replica: pooled
+      req.set("X-Forwarded-For", client.socket().remote_endpoint(ec).address().to_string());
+      std::string failed_on;
+      bool answered = false;
+      for (int attempt = 0; attempt < 2 && !answered; ++attempt) {
+        auto lease = route.balancer->Acquire(failed_on);
+        if (!lease) {
+          // A named local, not a temporary in the co_await (GCC 12 destroys such temporaries of
+          // a conditional expression twice in a coroutine).
+          std::string why = fmt::format("no replica of {} is ready", route.config.name);
+          if (attempt > 0) {
+            why = fmt::format("the replica of {} failed and no other is ready", route.config.name);
+          }
+          co_await Answer(client, http::status::service_unavailable, version, why, keep_client);
+          answered = true;
+          break;
+        }
+        const std::string id = lease->address().id;
+        const Outcome outcome = co_await Relay(*lease, req, client, answered, keep_client);
+        route.balancer->Release(*lease, outcome);
+        if (!answered) failed_on = id;  // the retry goes elsewhere
+      }
+      if (!answered) {
+        const std::string why = fmt::format("no replica of {} answered", route.config.name);
+        co_await Answer(client, http::status::bad_gateway, version, why, keep_client);
+      }
+      if (!keep_client) break;
+    }
+    beast::error_code ignored;
+    client.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  net::awaitable<void> Accept(Route& route) {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket =
+          co_await route.acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+      if (ec == net::error::operation_aborted) co_return;
+      if (ec) continue;
+      net::co_spawn(io, Session(route, std::move(socket)), net::detached);
+    }
+  }
+
+  net::awaitable<void> Probe(Route& route, ReplicaAddress address) {
+    const std::string key = route.config.name + "/" + address.id;
+    probing[key] = true;
+    beast::error_code ec;
+    bool ready = false;
+    auto stream = co_await Connect(address, ec);
+    if (stream) {
+      http::request<http::empty_body> req{http::verb::get, route.config.readiness_path, 11};
+      req.set(http::field::host, address.host);
+      req.set(http::field::user_agent, "awan-gateway-probe");
+      req.keep_alive(false);
+      stream->expires_after(Ms(options.health_timeout_ms));
+      co_await http::async_write(*stream, req, net::redirect_error(net::use_awaitable, ec));
+      if (!ec) {
+        beast::flat_buffer buf;
+        http::response<http::string_body> res;
+        co_await http::async_read(*stream, buf, res, net::redirect_error(net::use_awaitable, ec));
+        ready = !ec && res.result() == http::status::ok;
+      }
+    }
+    route.balancer->SetReady(address.id, ready);
+    probing[key] = false;
+  }
+
+  net::awaitable<void> HealthChecks(Route& route) {
+    net::steady_timer timer(io);
+    for (;;) {
+      std::vector<ReplicaAddress> replicas;
+      {
+        std::lock_guard<std::mutex> lock(route.mu);
+        replicas = route.replicas;
+      }
+      for (const ReplicaAddress& a : replicas) {
+        if (probing[route.config.name + "/" + a.id]) continue;  // the last probe still waits
+        net::co_spawn(io, Probe(route, a), net::detached);
+      }
+      timer.expires_after(Ms(options.health_interval_ms));
+      beast::error_code ec;
+      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      if (ec) co_return;
+    }
+  }
+};
+
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Gateway::~Gateway() { Stop(); }
+
+absl::StatusOr<std::vector<int>> Gateway::Start(const std::vector<RouteConfig>& routes) {
+  std::vector<int> ports;
+  for (const RouteConfig& config : routes) {
+    auto policy = MakePolicy(config.policy);
+    if (!policy.ok()) return policy.status();
+    auto route = std::make_unique<Route>();
+    route->config = config;
+    route->balancer = std::make_unique<Balancer>(std::move(*policy), impl_->options.balancer);
+    route->balancer->SetReplicas(config.replicas);
+    route->replicas = config.replicas;
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(config.host, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          fmt::format("route {}: '{}' is not an IP address", config.name, config.host));
+    }
+    route->acceptor.emplace(impl_->io);
+    tcp::endpoint endpoint(address, static_cast<uint16_t>(config.port));
+    route->acceptor->open(endpoint.protocol(), ec);
+    if (!ec) route->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) route->acceptor->bind(endpoint, ec);
+    if (!ec) route->acceptor->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(fmt::format("route {}: cannot listen on {}:{}: {}",
+                                                config.name, config.host, config.port,
+                                                ec.message()));
+    }
+    ports.push_back(route->acceptor->local_endpoint().port());
+    impl_->routes.push_back(std::move(route));
+  }
+  for (auto& route : impl_->routes) {
+    net::co_spawn(impl_->io, impl_->Accept(*route), net::detached);
+    net::co_spawn(impl_->io, impl_->HealthChecks(*route), net::detached);
+  }
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+  return ports;
+}
+
+void Gateway::SetReplicas(const std::string& name, const std::vector<ReplicaAddress>& replicas) {
+  for (auto& route : impl_->routes) {
+    if (route->config.name != name) continue;
+    route->balancer->SetReplicas(replicas);
+    std::lock_guard<std::mutex> lock(route->mu);
+    route->replicas = replicas;
+  }
+}
+
+std::vector<Balancer::Stats> Gateway::Snapshot(const std::string& name) const {
+  for (const auto& route : impl_->routes) {
+    if (route->config.name == name) return route->balancer->Snapshot();
+  }
+  return {};
+}
+
+void Gateway::Stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+}  // namespace awan::gateway

@@ -1,0 +1,190 @@
+// The gateway's relay on loopback, in front of test-double replicas (support/http_backend.h):
+// readiness gating, a replica killed under load (retried elsewhere: no failed request), streams
+// relayed as they are sent, a client that goes away cancelling its upstream request.
+#include "awan/gateway/gateway.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "support/http_backend.h"
+
+namespace awan::gateway {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using ::testing::HasSubstr;
+using awan::testing::HttpBackend;
+
+// A keep-alive client of the gateway.
+class Client {
+ public:
+  explicit Client(int port) : stream_(io_) {
+    stream_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+  }
+  // The status and body, or status 0 when the connection failed.
+  std::pair<int, std::string> Get(const std::string& target) {
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "gateway");
+    beast::error_code ec;
+    http::write(stream_, req, ec);
+    if (ec) return {0, ec.message()};
+    http::response<http::string_body> res;
+    http::read(stream_, buffer_, res, ec);
+    if (ec) return {0, ec.message()};
+    return {res.result_int(), res.body()};
+  }
+  beast::tcp_stream& stream() { return stream_; }
+  beast::flat_buffer& buffer() { return buffer_; }
+
+ private:
+  net::io_context io_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+};
+
+ReplicaAddress Address(const HttpBackend& b) { return {b.name(), "127.0.0.1", b.port()}; }
+
+struct GatewayFixture : ::testing::Test {
+  void StartGateway(std::vector<ReplicaAddress> replicas, std::string policy = "round_robin") {
+    GatewayOptions o;
+    o.health_interval_ms = 100;
+    o.health_timeout_ms = 500;
+    RouteConfig route;
+    route.name = "echo";
+    route.policy = std::move(policy);
+    route.readiness_path = "/health";
+    route.replicas = std::move(replicas);
+    gateway = std::make_unique<Gateway>(o);
+    auto ports = gateway->Start({route});
+    ASSERT_TRUE(ports.ok()) << ports.status();
+    port = ports->at(0);
+  }
+  // Waits until the replica's readiness is `ready` (probes run every 100 ms).
+  bool WaitReady(const std::string& id, bool ready) {
+    for (int i = 0; i < 100; ++i) {
+      for (const auto& s : gateway->Snapshot("echo")) {
+        if (s.id == id && s.ready == ready) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  std::unique_ptr<Gateway> gateway;
+  int port = 0;
+};
+
+TEST_F(GatewayFixture, OnlyReadyReplicasTakeTrafficAndNoneReadyIs503) {
+  HttpBackend a("a"), b("b");
+  a.SetHealthy(false);
+  b.SetHealthy(false);
+  StartGateway({Address(a), Address(b)});
+  Client client(port);
+  EXPECT_EQ(client.Get("/who").first, 503);  // nobody passed its readiness probe
+  a.SetHealthy(true);
+  ASSERT_TRUE(WaitReady("a", true));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(client.Get("/who"), (std::pair<int, std::string>{200, "a"}));
+  b.SetHealthy(true);
+  ASSERT_TRUE(WaitReady("b", true));
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 6; ++i) ++seen[client.Get("/who").second];
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 3}, {"b", 3}}));
+  EXPECT_EQ(client.Get("/fail").first, 500);  // a replica's answer is passed through
+}
+
+TEST_F(GatewayFixture, AReplicaKilledUnderLoadFailsNoRequest) {
+  HttpBackend a("a"), b("b"), c("c");
+  StartGateway({Address(a), Address(b), Address(c)}, "least_load");
+  for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(WaitReady(id, true));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      Client client(port);
+      while (!stop) {
+        const auto [status, body] = client.Get("/slow?ms=5");
+        (status == 200 ? ok : failed)++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  b.Stop();  // killed with requests in flight
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(ok, 50);
+  EXPECT_TRUE(WaitReady("b", false));  // the probe found it gone
+  // A lease ends just after its answer reached the client: wait for the last ones.
+  int64_t in_flight = -1;
+  for (int i = 0; i < 100 && in_flight != 0; ++i) {
+    in_flight = 0;
+    for (const auto& s : gateway->Snapshot("echo")) in_flight += s.in_flight;
+    if (in_flight != 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(in_flight, 0);
+}
+
+TEST_F(GatewayFixture, StreamsAreRelayedAsSentAndADisconnectCancelsUpstream) {
+  HttpBackend a("a");
+  StartGateway({Address(a)});
+  ASSERT_TRUE(WaitReady("a", true));
+  {
+    Client client(port);
+    http::request<http::empty_body> req{http::verb::get, "/stream?n=5&ms=300", 11};
+    http::write(client.stream(), req);
+    http::response_parser<http::buffer_body> p;
+    http::read_header(client.stream(), client.buffer(), p);
+    EXPECT_EQ(p.get()[http::field::content_type], "text/event-stream");
+    const auto started = std::chrono::steady_clock::now();
+    std::string got;
+    std::array<char, 256> buf;
+    while (got.find("data: 0") == std::string::npos) {
+      p.get().body().data = buf.data();
+      p.get().body().size = buf.size();
+      beast::error_code ec;
+      http::read_some(client.stream(), client.buffer(), p, ec);
+      ASSERT_TRUE(!ec || ec == http::error::need_buffer) << ec.message();
+      got.append(buf.data(), buf.size() - p.get().body().size);
+    }
+    // The first event arrives on its own, long before the stream's end (5 × 300 ms).
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1000));
+    EXPECT_FALSE(p.is_done());
+  }  // the client goes away mid-stream
+  for (int i = 0; i < 100 && a.cancelled_streams() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(a.cancelled_streams(), 1);
+  for (int i = 0; i < 100 && gateway->Snapshot("echo")[0].in_flight != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(gateway->Snapshot("echo")[0].in_flight, 0);
+  // A whole stream, through a fresh client.
+  Client whole(port);
+  const auto [status, body] = whole.Get("/stream?n=3&ms=10");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+}
+
+TEST_F(GatewayFixture, UnknownPolicyOrAddressIsAClearError) {
+  Gateway g;
+  RouteConfig r;
+  r.name = "x";
+  r.policy = "fastest";
+  EXPECT_THAT(g.Start({r}).status().message(), HasSubstr("unknown load-balancing policy"));
+  Gateway h;
+  r.policy = "round_robin";
+  r.host = "not-an-ip";
+  EXPECT_THAT(h.Start({r}).status().message(), HasSubstr("'not-an-ip' is not an IP address"));
+}
+
+}  // namespace
+}  // namespace awan::gateway
