@@ -23,45 +23,44 @@ const ReplicaAddress& Balancer::Lease::address() const { return replica->address
 
 namespace {
 
-// The next usable replica after the last one picked, in set order.
+// The first of `usable` that `eligible` accepts at or after index `next` in set order, wrapping
+// around to the first one it accepts; `next` moves past it. Both built-in policies take turns this
+// way, so an idle set is used evenly rather than always from its first replica.
+template <typename Eligible>
+size_t InTurn(const std::vector<Candidate>& usable, size_t& next, Eligible eligible) {
+  const Candidate* chosen = nullptr;
+  for (const Candidate& c : usable) {
+    if (!eligible(c)) continue;
+    if (chosen == nullptr) chosen = &c;
+    if (c.index >= next) {
+      chosen = &c;
+      break;
+    }
+  }
+  next = chosen->index + 1;
+  return chosen->index;
+}
+
+// The next usable replica after the last one picked.
 class RoundRobin final : public Policy {
  public:
   void Reset(size_t) override { next_ = 0; }
   size_t Pick(const std::vector<Candidate>& usable) override {
-    const Candidate* chosen = &usable.front();
-    for (const Candidate& c : usable) {
-      if (c.index >= next_) {
-        chosen = &c;
-        break;
-      }
-    }
-    next_ = chosen->index + 1;
-    return chosen->index;
+    return InTurn(usable, next_, [](const Candidate&) { return true; });
   }
 
  private:
   size_t next_ = 0;
 };
 
-// The replica with the fewest requests in flight; ties go round robin, so an idle set is used
-// evenly rather than always from its first replica.
+// The replica with the fewest requests in flight; ties in turn.
 class LeastLoad final : public Policy {
  public:
   void Reset(size_t) override { next_ = 0; }
   size_t Pick(const std::vector<Candidate>& usable) override {
     int64_t least = usable.front().in_flight;
     for (const Candidate& c : usable) least = std::min(least, c.in_flight);
-    const Candidate* chosen = nullptr;
-    for (const Candidate& c : usable) {
-      if (c.in_flight != least) continue;
-      if (chosen == nullptr) chosen = &c;  // wraps around when none is at or after next_
-      if (c.index >= next_) {
-        chosen = &c;
-        break;
-      }
-    }
-    next_ = chosen->index + 1;
-    return chosen->index;
+    return InTurn(usable, next_, [least](const Candidate& c) { return c.in_flight == least; });
   }
 
  private:

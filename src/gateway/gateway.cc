@@ -50,7 +50,7 @@ struct Gateway::Impl {
   static std::string Key(const ReplicaAddress& a) { return fmt::format("{}:{}", a.host, a.port); }
 
   net::awaitable<std::unique_ptr<beast::tcp_stream>> Connect(const ReplicaAddress& a,
-                                                            beast::error_code& ec) {
+                                                             beast::error_code& ec) {
     auto stream = std::make_unique<beast::tcp_stream>(io);
     boost::system::error_code parse_ec;
     const auto address = net::ip::make_address(a.host, parse_ec);
@@ -122,8 +122,7 @@ struct Gateway::Impl {
       if (!p.is_done()) {
         p.get().body().data = buf.data();
         p.get().body().size = buf.size();
-        co_await http::async_read_some(*up, upbuf, p,
-                                       net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read_some(*up, upbuf, p, net::redirect_error(net::use_awaitable, ec));
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {  // the replica broke off mid-answer: the client cannot get a whole one
           keep_client = false;
@@ -174,7 +173,8 @@ struct Gateway::Impl {
       parser.body_limit(kMaxRequestBody);
       client.expires_after(Ms(options.client_idle_timeout_ms));
       beast::error_code ec;
-      co_await http::async_read(client, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_read(client, buffer, parser,
+                                net::redirect_error(net::use_awaitable, ec));
       if (ec) break;
       Request req = parser.release();
       bool keep_client = req.keep_alive();
@@ -293,9 +293,8 @@ absl::StatusOr<std::vector<int>> Gateway::Start(const std::vector<RouteConfig>& 
     if (!ec) route->acceptor->bind(endpoint, ec);
     if (!ec) route->acceptor->listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
-      return absl::UnavailableError(fmt::format("route {}: cannot listen on {}:{}: {}",
-                                                config.name, config.host, config.port,
-                                                ec.message()));
+      return absl::UnavailableError(fmt::format("route {}: cannot listen on {}:{}: {}", config.name,
+                                                config.host, config.port, ec.message()));
     }
     ports.push_back(route->acceptor->local_endpoint().port());
     impl_->routes.push_back(std::move(route));

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "awan/client/client.h"
 #include "support/command.h"
@@ -664,6 +665,15 @@ class SshTest : public ServerTest {
 )",
                        key, (home_ / "remote").string(), extra, port1, port2);
   }
+  // Launches a long job on the SSH provider and waits until it runs: its id, host label and port.
+  std::tuple<int64_t, std::string, int> RunningOnAHost(const std::string& run) {
+    const int64_t id =
+        LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: " + run + "\n"));
+    EXPECT_TRUE(WaitState(id, "RUNNING"));
+    const J job = Job(id);
+    const std::string host = job.contains("nodes") ? job["nodes"][0].value("host", "") : "";
+    return {id, host, host.empty() ? 0 : PortOf(host)};
+  }
   std::unique_ptr<awan::testing::SshdServer> host1_, host2_;
 };
 
@@ -795,11 +805,8 @@ run: |
 TEST_F(SshTest, ALostHostsJobIsQueuedAgainAndRunsOnAnotherHost) {
   WriteConfig(host1_->user_key(), host1_->port(), host2_->port(),
               "connect_timeout_s: 2\n    node_lost_after_s: 2");
-  const int64_t id =
-      LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: sleep 20\n"));
-  ASSERT_TRUE(WaitState(id, "RUNNING"));
-  const std::string first = Job(id)["nodes"][0]["host"].get<std::string>();
-  const int port = PortOf(first);
+  const auto [id, first, port] = RunningOnAHost("sleep 20");
+  ASSERT_NE(port, 0);
   StopSshHost(port == host1_->port() ? host1_ : host2_, port);
   bool moved = false;
   std::string now_on;
@@ -827,11 +834,8 @@ TEST_F(SshTest, ALostHostsJobIsQueuedAgainAndRunsOnAnotherHost) {
 TEST_F(SshTest, ARestartDoesNotWaitForAHostThatStoppedAnswering) {
   WriteConfig(host1_->user_key(), host1_->port(), host2_->port(),
               "connect_timeout_s: 60\n    node_lost_after_s: 600");
-  const int64_t id =
-      LaunchDetached(Task("long", "resources: {accelerators: H100:8}\nrun: sleep 300\n"));
-  ASSERT_TRUE(WaitState(id, "RUNNING"));
-  const std::string host = Job(id)["nodes"][0]["host"].get<std::string>();
-  const int port = PortOf(host);
+  const auto [id, host, port] = RunningOnAHost("sleep 300");
+  ASSERT_NE(port, 0);
   ASSERT_EQ(Awan("server stop").code, 0);
   // The host goes silent: its sshd stops, and a listener that never answers takes its port.
   StopSshHost(port == host1_->port() ? host1_ : host2_, port);

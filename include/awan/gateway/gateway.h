@@ -37,7 +37,7 @@ struct GatewayOptions {
   int64_t health_timeout_ms = 1000;
   int64_t connect_timeout_ms = 2000;
   int64_t response_header_timeout_ms = 120000;  // until the replica's first byte of an answer
-  int64_t client_idle_timeout_ms = 60000;        // a kept-alive client between requests
+  int64_t client_idle_timeout_ms = 60000;       // a kept-alive client between requests
   BalancerOptions balancer;
 };
 

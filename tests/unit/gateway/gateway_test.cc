@@ -22,8 +22,8 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
-using ::testing::HasSubstr;
 using awan::testing::HttpBackend;
+using ::testing::HasSubstr;
 
 // A keep-alive client of the gateway.
 class Client {
@@ -92,7 +92,8 @@ TEST_F(GatewayFixture, OnlyReadyReplicasTakeTrafficAndNoneReadyIs503) {
   EXPECT_EQ(client.Get("/who").first, 503);  // nobody passed its readiness probe
   a.SetHealthy(true);
   ASSERT_TRUE(WaitReady("a", true));
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(client.Get("/who"), (std::pair<int, std::string>{200, "a"}));
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(client.Get("/who"), (std::pair<int, std::string>{200, "a"}));
   b.SetHealthy(true);
   ASSERT_TRUE(WaitReady("b", true));
   std::map<std::string, int> seen;
