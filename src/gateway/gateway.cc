@@ -6,8 +6,10 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -28,8 +30,31 @@ std::chrono::milliseconds Ms(int64_t ms) { return std::chrono::milliseconds(ms);
 
 }  // namespace
 
+// Upper bounds of the request-duration histogram's buckets, in seconds.
+constexpr std::array<double, 12> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,   0.25,   0.5,   1,    2.5,   10};
+
+struct RouteMetrics {
+  std::atomic<uint64_t> retries{0};
+  std::array<std::atomic<uint64_t>, 5> responses{};                  // by status class, 1xx..5xx
+  std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets{};  // the last: above them all
+  std::atomic<uint64_t> count{0}, sum_us{0};
+
+  void Record(int status, std::chrono::steady_clock::duration took) {
+    if (status >= 100 && status < 600) ++responses[static_cast<size_t>(status / 100 - 1)];
+    const double seconds = std::chrono::duration<double>(took).count();
+    size_t b = 0;
+    while (b < kBuckets.size() && seconds > kBuckets[b]) ++b;
+    ++buckets[b];
+    ++count;
+    sum_us +=
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+  }
+};
+
 struct Route {
   RouteConfig config;
+  RouteMetrics metrics;
   std::unique_ptr<Balancer> balancer;
   std::optional<tcp::acceptor> acceptor;
   mutable std::mutex mu;
@@ -75,7 +100,8 @@ struct Gateway::Impl {
   // for the replica, and whether the client connection may stay open; `answered` tells whether
   // anything reached the client (after that, no retry).
   net::awaitable<Outcome> Relay(Balancer::Lease& lease, const Request& req,
-                                beast::tcp_stream& client, bool& answered, bool& keep_client) {
+                                beast::tcp_stream& client, bool& answered, bool& keep_client,
+                                int& status) {
     const ReplicaAddress& address = lease.address();
     const std::string key = Key(address);
     beast::error_code ec;
@@ -108,7 +134,8 @@ struct Gateway::Impl {
     if (ec) {
       co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
     }
-    const bool server_error = p.get().result_int() >= 500;
+    status = static_cast<int>(p.get().result_int());
+    const bool server_error = status >= 500;
     up->expires_never();  // a stream may last as long as it likes
     answered = true;
     client.expires_never();
@@ -183,7 +210,10 @@ struct Gateway::Impl {
       req.set("X-Forwarded-For", client.socket().remote_endpoint(ec).address().to_string());
       std::string failed_on;
       bool answered = false;
+      int status = 0;
+      const auto started = std::chrono::steady_clock::now();
       for (int attempt = 0; attempt < 2 && !answered; ++attempt) {
+        if (attempt > 0) ++route.metrics.retries;
         auto lease = route.balancer->Acquire(failed_on);
         if (!lease) {
           // A named local, not a temporary in the co_await (GCC 12 destroys such temporaries of
@@ -194,17 +224,20 @@ struct Gateway::Impl {
           }
           co_await Answer(client, http::status::service_unavailable, version, why, keep_client);
           answered = true;
+          status = 503;
           break;
         }
         const std::string id = lease->address().id;
-        const Outcome outcome = co_await Relay(*lease, req, client, answered, keep_client);
+        const Outcome outcome = co_await Relay(*lease, req, client, answered, keep_client, status);
         route.balancer->Release(*lease, outcome);
         if (!answered) failed_on = id;  // the retry goes elsewhere
       }
       if (!answered) {
         const std::string why = fmt::format("no replica of {} answered", route.config.name);
         co_await Answer(client, http::status::bad_gateway, version, why, keep_client);
+        status = 502;
       }
+      route.metrics.Record(status, std::chrono::steady_clock::now() - started);
       if (!keep_client) break;
     }
     beast::error_code ignored;
@@ -321,6 +354,67 @@ std::vector<Balancer::Stats> Gateway::Snapshot(const std::string& name) const {
     if (route->config.name == name) return route->balancer->Snapshot();
   }
   return {};
+}
+
+std::string Gateway::MetricsText() const {
+  std::string out;
+  const auto family = [&](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  const auto per_replica = [&](const char* name, const char* type, const char* help,
+                               const auto& value) {
+    family(name, type, help);
+    for (const auto& route : impl_->routes) {
+      for (const Balancer::Stats& s : route->balancer->Snapshot()) {
+        out += fmt::format("{}{{route=\"{}\",replica=\"{}\"}} {}\n", name, route->config.name, s.id,
+                           value(s));
+      }
+    }
+  };
+  per_replica("awan_gateway_replica_requests_total", "counter", "Requests sent to the replica.",
+              [](const Balancer::Stats& s) { return s.requests; });
+  per_replica("awan_gateway_replica_failures_total", "counter",
+              "Connect errors, 5xx answers and timeouts of the replica.",
+              [](const Balancer::Stats& s) { return s.failures; });
+  per_replica("awan_gateway_replica_ejections_total", "counter",
+              "Times the replica was ejected after consecutive failures.",
+              [](const Balancer::Stats& s) { return s.ejections; });
+  per_replica("awan_gateway_replica_in_flight", "gauge", "Requests on the replica now.",
+              [](const Balancer::Stats& s) { return s.in_flight; });
+  per_replica("awan_gateway_replica_ready", "gauge",
+              "1 when the replica passed its readiness probe and is not ejected.",
+              [](const Balancer::Stats& s) { return s.ready && !s.ejected ? 1 : 0; });
+  family("awan_gateway_retries_total", "counter",
+         "Requests retried on another replica after the first failed before any answer.");
+  for (const auto& route : impl_->routes) {
+    out += fmt::format("awan_gateway_retries_total{{route=\"{}\"}} {}\n", route->config.name,
+                       route->metrics.retries.load());
+  }
+  family("awan_gateway_responses_total", "counter", "Answers to clients by status class.");
+  for (const auto& route : impl_->routes) {
+    for (size_t c = 0; c < route->metrics.responses.size(); ++c) {
+      out += fmt::format("awan_gateway_responses_total{{route=\"{}\",code=\"{}xx\"}} {}\n",
+                         route->config.name, c + 1, route->metrics.responses[c].load());
+    }
+  }
+  family("awan_gateway_request_duration_seconds", "histogram",
+         "From a request read to its answer sent (streams: to their end).");
+  for (const auto& route : impl_->routes) {
+    const RouteMetrics& m = route->metrics;
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= kBuckets.size(); ++b) {
+      cumulative += m.buckets[b].load();
+      const std::string le = b < kBuckets.size() ? fmt::format("{:g}", kBuckets[b]) : "+Inf";
+      out +=
+          fmt::format("awan_gateway_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n",
+                      route->config.name, le, cumulative);
+    }
+    out += fmt::format("awan_gateway_request_duration_seconds_sum{{route=\"{}\"}} {:.6f}\n",
+                       route->config.name, static_cast<double>(m.sum_us.load()) / 1e6);
+    out += fmt::format("awan_gateway_request_duration_seconds_count{{route=\"{}\"}} {}\n",
+                       route->config.name, m.count.load());
+  }
+  return out;
 }
 
 void Gateway::Stop() {

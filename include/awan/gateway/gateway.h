@@ -54,6 +54,9 @@ class Gateway {
   void SetReplicas(const std::string& route, const std::vector<ReplicaAddress>& replicas);
   // The route's balancer state, for tests and metrics.
   std::vector<Balancer::Stats> Snapshot(const std::string& route) const;
+  // Prometheus text exposition: per replica requests, failures, ejections, in flight and
+  // readiness; per route retries, answers by status class and a request-duration histogram.
+  std::string MetricsText() const;
   void Stop();
 
  private:

@@ -100,6 +100,21 @@ TEST_F(GatewayFixture, OnlyReadyReplicasTakeTrafficAndNoneReadyIs503) {
   for (int i = 0; i < 6; ++i) ++seen[client.Get("/who").second];
   EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 3}, {"b", 3}}));
   EXPECT_EQ(client.Get("/fail").first, 500);  // a replica's answer is passed through
+  // 14 answers: the 503, twelve 200s, the 500 (counted just after it was sent: wait for it).
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = gateway->MetricsText();
+    if (metrics.find("_count{route=\"echo\"} 14") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT(metrics, HasSubstr("awan_gateway_request_duration_seconds_count{route=\"echo\"} 14"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("awan_gateway_request_duration_seconds_bucket{route=\"echo\",le=\"+Inf\"} 14"));
+  EXPECT_THAT(metrics, HasSubstr("awan_gateway_responses_total{route=\"echo\",code=\"2xx\"} 12"));
+  EXPECT_THAT(metrics, HasSubstr("awan_gateway_responses_total{route=\"echo\",code=\"5xx\"} 2"));
+  EXPECT_THAT(metrics, HasSubstr("awan_gateway_replica_ready{route=\"echo\",replica=\"b\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("# TYPE awan_gateway_request_duration_seconds histogram"));
 }
 
 TEST_F(GatewayFixture, AReplicaKilledUnderLoadFailsNoRequest) {
