@@ -12,6 +12,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace awan::gateway {
@@ -107,6 +108,8 @@ struct Gateway::Impl {
     beast::error_code ec;
     std::unique_ptr<beast::tcp_stream> up;
     bool reused = false;
+    beast::flat_buffer upbuf;
+    std::optional<http::response_parser<http::buffer_body>> parser;
     for (int fresh = 0; fresh < 2; ++fresh) {
       up.reset();
       reused = false;
@@ -119,21 +122,25 @@ struct Gateway::Impl {
         up = co_await Connect(address, ec);
         if (!up) co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
       }
+      upbuf.clear();
+      parser.emplace();
+      parser->body_limit(boost::none);
+      if (req.method() == http::verb::head) parser->skip(true);
       up->expires_after(Ms(options.response_header_timeout_ms));
       co_await http::async_write(*up, req, net::redirect_error(net::use_awaitable, ec));
+      if (!ec) {
+        co_await http::async_read_header(*up, upbuf, *parser,
+                                         net::redirect_error(net::use_awaitable, ec));
+      }
       if (!ec) break;
-      if (!reused) co_return Outcome::kConnectError;  // a fresh connection that failed
-      // A pooled connection the replica had closed meanwhile: try once on a fresh one.
+      // A pooled connection the replica closed while it sat idle (keep-alive timeout) fails at
+      // once without an answer: that is not the replica's failure; try once on a fresh one.
+      if (!reused || ec == beast::error::timeout) {
+        co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
+      }
     }
-    beast::flat_buffer upbuf;
-    http::response_parser<http::buffer_body> p;
-    p.body_limit(boost::none);
-    if (req.method() == http::verb::head) p.skip(true);
+    auto& p = *parser;
     http::response_serializer<http::buffer_body> sr{p.get()};
-    co_await http::async_read_header(*up, upbuf, p, net::redirect_error(net::use_awaitable, ec));
-    if (ec) {
-      co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
-    }
     status = static_cast<int>(p.get().result_int());
     const bool server_error = status >= 500;
     up->expires_never();  // a stream may last as long as it likes

@@ -982,14 +982,11 @@ TEST_F(SlurmTest, ANodeFailureAfterARestartIsStillANodeLoss) {
 // The three ways a provider loses a running node — an emulated spot interruption, an SSH host that
 // goes away, a Slurm node failure — reported by three providers of one fleet, at the same time,
 // take the very same recovery path: stopped, released, queued again, placed anew.
-class NodeLossTest : public ServerTest {
+class NodeLossTest : public SshTest {
  protected:
   void SetUp() override {
-    ServerTest::SetUp();
-    host1_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
-    host2_ = std::make_unique<awan::testing::SshdServer>((home_ / "keys").string());
-    if (!host1_->Available() || !host2_->Available())
-      GTEST_SKIP() << host1_->Why() << host2_->Why();
+    SshTest::SetUp();  // the two SSH hosts
+    if (IsSkipped()) return;
     cluster_ = std::make_unique<awan::testing::SlurmCluster>(
         "n" + std::to_string(getpid() % 100000), 2, 8);
     if (!cluster_->Available()) GTEST_SKIP() << cluster_->Why();
@@ -1013,9 +1010,7 @@ class NodeLossTest : public ServerTest {
         cluster_->conf());
   }
   void TearDown() override {
-    ServerTest::TearDown();
-    host1_.reset();
-    host2_.reset();
+    SshTest::TearDown();
     cluster_.reset();
   }
   // The job's state changes, without their reasons: "RUNNING → PREEMPTED", ...
@@ -1029,7 +1024,6 @@ class NodeLossTest : public ServerTest {
     }
     return path;
   }
-  std::unique_ptr<awan::testing::SshdServer> host1_, host2_;
   std::unique_ptr<awan::testing::SlurmCluster> cluster_;
 };
 

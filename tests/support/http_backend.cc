@@ -2,6 +2,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <future>
 #include <list>
 #include <map>
 #include <thread>
@@ -106,6 +107,16 @@ HttpBackend::HttpBackend(std::string name) : name_(std::move(name)), impl_(new I
 }
 
 HttpBackend::~HttpBackend() { Stop(); }
+
+void HttpBackend::CloseConnections() {
+  std::promise<void> done;
+  net::post(impl_->io, [this, &done] {
+    beast::error_code ec;
+    for (beast::tcp_stream* s : impl_->open) s->socket().shutdown(tcp::socket::shutdown_both, ec);
+    done.set_value();
+  });
+  done.get_future().wait();
+}
 
 void HttpBackend::Stop() {
   if (!impl_->thread.joinable()) return;

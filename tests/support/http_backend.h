@@ -20,6 +20,8 @@ class HttpBackend {
   void SetHealthy(bool healthy) { healthy_ = healthy; }
   // Closes the listener and every open connection, as a killed replica would.
   void Stop();
+  // Closes every open connection but keeps listening, as a server whose keep-alive timeout passed.
+  void CloseConnections();
   int requests() const { return requests_; }
   int cancelled_streams() const { return cancelled_; }
 

@@ -151,6 +151,22 @@ TEST_F(GatewayFixture, AReplicaKilledUnderLoadFailsNoRequest) {
   EXPECT_EQ(in_flight, 0);
 }
 
+// A replica that closes kept-alive connections while they sit idle (its keep-alive timeout) is
+// not failing: the request goes out again on a fresh connection to the same replica.
+TEST_F(GatewayFixture, AnIdleConnectionTheReplicaClosedIsNotAFailure) {
+  HttpBackend a("a");
+  StartGateway({Address(a)});
+  ASSERT_TRUE(WaitReady("a", true));
+  Client client(port);
+  for (int round = 0; round < 4; ++round) {
+    EXPECT_EQ(client.Get("/who"), (std::pair<int, std::string>{200, "a"})) << round;
+    a.CloseConnections();  // the gateway's pooled connection (and the probe's) are closed
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(gateway->Snapshot("echo")[0].failures, 0);
+  EXPECT_EQ(gateway->Snapshot("echo")[0].ejections, 0);
+}
+
 TEST_F(GatewayFixture, StreamsAreRelayedAsSentAndADisconnectCancelsUpstream) {
   HttpBackend a("a");
   StartGateway({Address(a)});
