@@ -185,6 +185,73 @@ int Run(int argc, char** argv) {
   AddCatalogOption(run_cmd, server_args.catalog);
   run_cmd->callback([&] { exit_code = RunServerForeground(server_args); });
 
+  CLI::App* serve_cmd =
+      app.add_subcommand("serve", "Services: replicas spread over providers behind awan's gateway");
+  serve_cmd->require_subcommand(1);
+  ServeUpArgs serve_up;
+  CLI::App* up_cmd = serve_cmd->add_subcommand(
+      "up", "Start a service; waits for a ready replica; the endpoint URL is the last line");
+  up_cmd->add_option("file", serve_up.file, "Service YAML (a task with a service: section)")
+      ->required()
+      ->type_name("SERVICE.yaml");
+  up_cmd->add_option("--name,-n", serve_up.name, "Service name (default: the file's name:)");
+  up_cmd->add_flag("-d,--detach", serve_up.detach, "Do not wait for a ready replica");
+  up_cmd->add_option("--wait", serve_up.wait_s, "Seconds to wait for a ready replica")
+      ->default_val(600)
+      ->check(CLI::Range(1, 86400));
+  up_cmd->callback([&] { exit_code = RunServeUp(serve_up); });
+  std::string serve_name;
+  bool serve_json = false;
+  CLI::App* serve_status_cmd =
+      serve_cmd->add_subcommand("status", "Services, their replicas and endpoints");
+  serve_status_cmd->add_option("name", serve_name, "One service (default: all)");
+  serve_status_cmd->add_flag("--json", serve_json,
+                             "The service object (or {services: [...]}); see docs/api.md");
+  serve_status_cmd->callback([&] { exit_code = RunServeStatus(serve_name, serve_json); });
+  ServeUpdateArgs serve_update;
+  CLI::App* update_cmd = serve_cmd->add_subcommand(
+      "update", "Roll a new version of a service's task out without dropping requests");
+  update_cmd->add_option("name", serve_update.name, "Service")->required();
+  update_cmd->add_option("file", serve_update.file, "New service YAML")
+      ->required()
+      ->type_name("SERVICE.yaml");
+  update_cmd
+      ->add_option("--mode", serve_update.mode,
+                   "rolling (one replica at a time) or blue_green (all, once the new are ready)")
+      ->check(CLI::IsMember({"rolling", "blue_green"}))
+      ->default_val("rolling");
+  update_cmd->callback([&] { exit_code = RunServeUpdate(serve_update); });
+  bool down_wait = false;
+  CLI::App* down_cmd = serve_cmd->add_subcommand("down", "Take a service down");
+  down_cmd->add_option("name", serve_name, "Service")->required();
+  down_cmd->add_flag("--wait", down_wait, "Return once every replica stopped");
+  down_cmd->callback([&] { exit_code = RunServeDown(serve_name, down_wait); });
+  int64_t serve_replica = 0;
+  bool serve_follow = false;
+  CLI::App* serve_logs_cmd = serve_cmd->add_subcommand("logs", "A replica's output");
+  serve_logs_cmd->add_option("name", serve_name, "Service")->required();
+  serve_logs_cmd->add_option("--replica", serve_replica, "Replica id (default: the oldest)");
+  serve_logs_cmd->add_flag("-f,--follow", serve_follow, "Keep printing new output");
+  serve_logs_cmd->callback(
+      [&] { exit_code = RunServeLogs(serve_name, serve_replica, serve_follow); });
+
+  GatewayArgs gateway_args;
+  CLI::App* gateway_cmd = app.add_subcommand(
+      "gateway",
+      "Run a gateway in the foreground: serves every service's endpoint, routes from the server");
+  gateway_cmd->add_option("--host", gateway_args.host, "Address the routes listen on")
+      ->default_val("127.0.0.1");
+  gateway_cmd
+      ->add_option("--admin-port", gateway_args.admin_port,
+                   "Port of /metrics and /health (0 = any free port)")
+      ->default_val(0);
+  gateway_cmd->add_option("--poll-ms", gateway_args.poll_ms, "How often to ask the server")
+      ->default_val(500)
+      ->check(CLI::Range(50, 60000));
+  gateway_cmd->add_option("--state-file", gateway_args.state_file,
+                          "Write {pid, admin_url} here while running");
+  gateway_cmd->callback([&] { exit_code = RunGateway(gateway_args); });
+
   CLI::App* sim_cmd = app.add_subcommand("sim",
                                          "Control the emulated clouds (sim providers) of the "
                                          "running server: outages, preemptions, books");

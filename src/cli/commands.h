@@ -94,6 +94,30 @@ int RunServerStop();
 int RunServerStatus(bool json);
 int RunServerForeground(const ServerArgs& args);
 
+// `awan serve ...` (services) and `awan gateway` (docs/services.md).
+struct ServeUpArgs {
+  std::string file, name;
+  bool detach = false;
+  int wait_s = 600;  // for a replica to be ready
+};
+int RunServeUp(const ServeUpArgs& args);
+int RunServeStatus(const std::string& name, bool json);
+struct ServeUpdateArgs {
+  std::string name, file;
+  std::string mode = "rolling";
+};
+int RunServeUpdate(const ServeUpdateArgs& args);
+int RunServeDown(const std::string& name, bool wait);
+int RunServeLogs(const std::string& name, int64_t replica, bool follow);
+struct GatewayArgs {
+  std::string host = "127.0.0.1";  // where routes listen
+  std::string admin_host = "127.0.0.1";
+  int admin_port = 0;      // /metrics, /health
+  int poll_ms = 500;       // how often the server is asked for the routes
+  std::string state_file;  // written with {pid, admin_url} while it runs
+};
+int RunGateway(const GatewayArgs& args);
+
 // `awan sim ...`: emulation controls of the running server's sim providers.
 int RunSimOutage(const std::string& where, const std::string& duration);
 int RunSimRestore(const std::string& where);

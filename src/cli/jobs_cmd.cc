@@ -99,9 +99,9 @@ int RunLaunch(const LaunchArgs& args) {
   }
   if (task->service) {
     std::cerr << fmt::format(
-        "awan: {} has a `service:` section, so it is a service, not a job; this awan checks "
-        "service files (`awan check`) but does not run services yet\n",
-        args.task);
+        "awan: {} has a `service:` section, so it is a service, not a job: start it with "
+        "`awan serve up {}`\n",
+        args.task, args.task);
     return kExitBadInput;
   }
   std::ifstream in(args.task, std::ios::binary);

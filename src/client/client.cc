@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,8 +91,12 @@ absl::StatusOr<HttpResponse> ApiClient::Call(std::string_view method, std::strin
   try {
     net::io_context io;
     beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(30));
     stream.connect(tcp::endpoint(net::ip::make_address(host_), static_cast<unsigned short>(port_)));
+    // Synchronous calls ignore the stream's expiry: a socket timeout ends a wait for a server
+    // that accepted but never answers (a listener someone else holds open).
+    const timeval timeout{60, 0};
+    setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     // A server may answer before the whole request is sent (413 for a body over its limit) and stop
     // reading: a failed write is then not the end, the answer is still there to read.
     beast::error_code write_error;

@@ -27,6 +27,9 @@ struct ActiveJob {
   // Every placement of the task over the fleet, best first, blocks not applied: computed the
   // first time the job is placed and kept (a pending job is not optimised again on every pass).
   std::shared_ptr<const optimizer::OptimizeResult> ranking;
+  // A service's replica: placements on these providers, or in these "provider/region"s, are tried
+  // after all others, so that the service's replicas spread (`service.spread`). In memory only.
+  std::vector<std::string> spread_away_from;
 };
 
 class ActiveJobs {

@@ -32,9 +32,9 @@ absl::StatusOr<std::shared_ptr<const spec::Task>> Admission::Admit(
   ASSIGN_OR_RETURN(spec::Task task, spec::ParseTask(yaml, source, base_dir));
   if (task.service) {
     return absl::InvalidArgumentError(fmt::format(
-        "{}: has a `service:` section, so it is a service, not a job; this awan checks service "
-        "files (`awan check`) but does not run services yet",
-        source));
+        "{}: has a `service:` section, so it is a service, not a job; start it with `awan serve "
+        "up {}` (POST /v1/services)",
+        source, source));
   }
   for (const auto& [name, value] : task.envs) {
     if (!value) {

@@ -5,15 +5,19 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <regex>
 
 #include "active_jobs.h"
 #include "admission.h"
 #include "awan/common/status_macros.h"
+#include "awan/spec/task_parser.h"
 #include "fleet_queue.h"
 #include "job_queue.h"
 #include "node_runner.h"
 #include "placer.h"
 #include "recovery.h"
+#include "replica_manager.h"
 #include "workers.h"
 
 namespace awan::controller {
@@ -51,12 +55,18 @@ JobController::JobController(store::Store& store, providers::LocalResources mach
     queue_ = std::make_unique<ArrivalQueue>(*jobs_, *placer_);
   }
   admission_ = std::make_unique<Admission>(*fleet_, catalog_, options_.home);
+  ReplicaManager::Hooks hooks;
+  hooks.create = [this](const ReplicaRequest& req) { return CreateReplica(req); };
+  hooks.cancel = [this](int64_t id) { (void)Cancel(id).ok(); };
+  hooks.wake = [this] { Wake(); };
+  services_ = std::make_unique<ReplicaManager>(*jobs_, *fleet_, options_, std::move(hooks));
   summary_ = queue_->Summary();
 }
 
 JobController::~JobController() {
   Stop();
-  workers_.reset();  // before the units whose callbacks it holds
+  services_.reset();  // its probe threads first
+  workers_.reset();   // before the units whose callbacks it holds
 }
 
 int64_t JobController::Now() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
@@ -74,6 +84,12 @@ absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::s
                     std::string(source),
                     base_dir,
                     retry_until_up};
+  return CreateJob(std::move(job), std::move(task), {});
+}
+
+absl::StatusOr<int64_t> JobController::CreateJob(store::NewJob job,
+                                                 std::shared_ptr<const spec::Task> task,
+                                                 std::vector<std::string> spread_away_from) {
   ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(job, Now()));
   // A job's folder is its own: one left by a lost store is never reused (its exit code would be
   // read as this job's).
@@ -90,10 +106,138 @@ absl::StatusOr<int64_t> JobController::Submit(std::string_view task_yaml, std::s
   }
   std::ofstream(LogPath(id), std::ios::app).close();
   ASSIGN_OR_RETURN(store::JobRecord record, store_.GetJob(id));
-  jobs_->PostNew({std::move(record), std::move(task), nullptr});
+  jobs_->PostNew({std::move(record), std::move(task), nullptr, std::move(spread_away_from)});
   Wake();
   return id;
 }
+
+absl::StatusOr<int64_t> JobController::CreateReplica(const ReplicaRequest& req) {
+  const std::string source = fmt::format("{} (replica of {})", req.source, req.service_name);
+  ASSIGN_OR_RETURN(std::shared_ptr<const spec::Task> task,
+                   admission_->Admit(req.task_yaml, source, req.base_dir));
+  store::NewJob job{req.service_name, 1, req.task_yaml, source, req.base_dir, false};
+  job.service_id = req.service_id;
+  job.service_version = req.version;
+  job.replica_port = req.port;
+  return CreateJob(std::move(job), std::move(task), req.spread_away_from);
+}
+
+absl::StatusOr<spec::Task> JobController::CheckService(std::string_view yaml,
+                                                       std::string_view source,
+                                                       const std::string& base_dir,
+                                                       const std::string& name) const {
+  ASSIGN_OR_RETURN(spec::Task task, spec::ParseTask(yaml, source, base_dir));
+  if (!task.service) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: has no `service:` section, so it is a job, not a service; run it with "
+                    "`awan launch {}`",
+                    source, source));
+  }
+  const std::string& n = name.empty() ? task.name : name;
+  static const std::regex kName("[a-z]([a-z0-9-]{0,61}[a-z0-9])?");
+  if (n.empty()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: the service needs a name: give `name:` in the file or `--name NAME`", source));
+  }
+  if (!std::regex_match(n, kName)) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: service name '{}' is not valid: use lower-case letters, digits and '-', "
+                    "starting with a letter (at most 63)",
+                    source, n));
+  }
+  // Its replicas must be able to run somewhere.
+  ASSIGN_OR_RETURN(std::string replica, spec::ReplicaTaskYaml(yaml, n, 1));
+  RETURN_IF_ERROR(admission_->Admit(replica, source, base_dir).status());
+  task.name = n;
+  return task;
+}
+
+absl::StatusOr<store::ServiceRecord> JobController::OnLoop(
+    std::function<absl::StatusOr<store::ServiceRecord>()> command) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<store::ServiceRecord>>>();
+  auto answer = promise->get_future();
+  services_->Post([promise, command = std::move(command)] { promise->set_value(command()); });
+  if (!thread_.joinable()) ReconcileOnce();  // tests drive the loop by hand
+  if (answer.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return absl::UnavailableError("the controller's loop did not answer within 30 s");
+  }
+  return answer.get();
+}
+
+absl::StatusOr<store::ServiceRecord> JobController::CreateService(std::string_view yaml,
+                                                                  std::string_view source,
+                                                                  const std::string& base_dir,
+                                                                  const std::string& name) {
+  ASSIGN_OR_RETURN(spec::Task task, CheckService(yaml, source, base_dir, name));
+  store::ServiceRecord record;
+  record.name = task.name;
+  record.task_yaml = std::string(yaml);
+  record.task_source = std::string(source);
+  record.task_base_dir = base_dir;
+  return OnLoop([this, record]() mutable -> absl::StatusOr<store::ServiceRecord> {
+    // The endpoint's port: one no other service has, free on this machine now.
+    auto live = store_.ListServices(/*active_only=*/true);
+    RETURN_IF_ERROR(live.status());
+    for (int tries = 0; tries < 20 && record.port == 0; ++tries) {
+      const int port = FreePort();
+      if (std::none_of(live->begin(), live->end(),
+                       [&](const store::ServiceRecord& s) { return s.port == port; })) {
+        record.port = port;
+      }
+    }
+    if (record.port == 0) return absl::UnavailableError("no free port for the endpoint");
+    ASSIGN_OR_RETURN(const int64_t id, store_.CreateService(record, Now()));
+    services_->Reload(id);
+    return store_.GetService(id);
+  });
+}
+
+absl::StatusOr<store::ServiceRecord> JobController::UpdateService(const std::string& name,
+                                                                  std::string_view yaml,
+                                                                  std::string_view source,
+                                                                  const std::string& base_dir,
+                                                                  UpdateMode mode) {
+  ASSIGN_OR_RETURN(spec::Task task, CheckService(yaml, source, base_dir, name));
+  return OnLoop([this, name, yaml = std::string(yaml), source = std::string(source), base_dir,
+                 mode]() -> absl::StatusOr<store::ServiceRecord> {
+    ASSIGN_OR_RETURN(store::ServiceRecord record, store_.FindService(name));
+    if (record.state == store::ServiceState::kDown ||
+        record.state == store::ServiceState::kShuttingDown) {
+      return absl::FailedPreconditionError(
+          fmt::format("service {} is {}: bring it up again with `awan serve up`", name,
+                      store::ServiceStateName(record.state)));
+    }
+    record.version += 1;
+    record.task_yaml = yaml;
+    record.task_source = source;
+    record.task_base_dir = base_dir;
+    record.update_mode = mode == UpdateMode::kBlueGreen ? "blue_green" : "rolling";
+    record.state = store::ServiceState::kActive;
+    record.reason = fmt::format("updated to version {}", record.version);
+    RETURN_IF_ERROR(store_.UpdateService(
+        record,
+        {record.id, Now(), "update",
+         fmt::format("version {} from {} ({})", record.version, source, record.update_mode)}));
+    services_->Reload(record.id);
+    return store_.GetService(record.id);
+  });
+}
+
+absl::StatusOr<store::ServiceRecord> JobController::DownService(const std::string& name) {
+  return OnLoop([this, name]() -> absl::StatusOr<store::ServiceRecord> {
+    ASSIGN_OR_RETURN(store::ServiceRecord record, store_.FindService(name));
+    if (record.state == store::ServiceState::kDown) return record;
+    if (record.state != store::ServiceState::kShuttingDown) {
+      record.state = store::ServiceState::kShuttingDown;
+      record.reason = "down requested";
+      RETURN_IF_ERROR(store_.UpdateService(record, {record.id, Now(), "state", "down requested"}));
+    }
+    services_->Reload(record.id);
+    return record;
+  });
+}
+
+std::vector<ServiceView> JobController::Services() const { return services_->Views(); }
 
 absl::Status JobController::Cancel(int64_t id) {
   RETURN_IF_ERROR(store_.RequestCancel(id, Now()));
@@ -102,7 +246,10 @@ absl::Status JobController::Cancel(int64_t id) {
   return absl::OkStatus();
 }
 
-void JobController::Recover() { controller::Recover(*jobs_, *runner_, *queue_, *fleet_, options_); }
+void JobController::Recover() {
+  controller::Recover(*jobs_, *runner_, *queue_, *fleet_, options_);
+  services_->Recover();
+}
 
 void JobController::ReconcileOnce() {
   // What slow providers answered since the last pass.
@@ -133,6 +280,7 @@ void JobController::ReconcileOnce() {
     if (preempted && job != nullptr && job->record.state == JobState::kPending) queue_->Add(*job);
   });
   queue_->Pass();
+  services_->Pass();
   jobs_->Prune();
   SchedulerSummary summary = queue_->Summary();
   std::lock_guard<std::mutex> lock(mu_);

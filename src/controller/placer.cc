@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <thread>
@@ -44,6 +45,14 @@ const optimizer::OptimizeResult& Placer::Ranking(ActiveJob& job) {
       result = std::move(*ranking);
     } else {
       result.infeasible_reason = std::string(ranking.status().message());
+    }
+    if (!job.spread_away_from.empty()) {
+      const auto& away = job.spread_away_from;
+      const auto elsewhere = [&](const optimizer::Placement& p) {
+        return std::find(away.begin(), away.end(), p.provider) == away.end() &&
+               std::find(away.begin(), away.end(), p.provider + "/" + p.region) == away.end();
+      };
+      std::stable_partition(result.candidates.begin(), result.candidates.end(), elsewhere);
     }
     job.ranking = std::make_shared<const optimizer::OptimizeResult>(std::move(result));
   }

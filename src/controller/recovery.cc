@@ -81,7 +81,7 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
     const int64_t id = record.id;
     auto task = spec::ParseTask(record.task_yaml, record.task_source, record.task_base_dir);
     const JobState state = record.state;
-    jobs.Insert({std::move(record), nullptr, nullptr});
+    jobs.Insert({std::move(record), nullptr, nullptr, {}});
     ActiveJob& job = *jobs.Find(id);
     if (!task.ok()) {
       // Its task no longer parses here (a workdir that is gone): it cannot run again.

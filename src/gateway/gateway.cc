@@ -5,15 +5,20 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+
+#include "awan/common/status_macros.h"
 
 namespace awan::gateway {
 namespace {
@@ -60,6 +65,7 @@ struct Route {
   std::optional<tcp::acceptor> acceptor;
   mutable std::mutex mu;
   std::vector<ReplicaAddress> replicas;  // guarded by mu: what the health check probes
+  std::atomic<bool> retired{false};      // no longer served: its health checks end
 };
 
 struct Gateway::Impl {
@@ -68,7 +74,13 @@ struct Gateway::Impl {
   GatewayOptions options;
   net::io_context io{1};
   std::thread thread;
+  mutable std::mutex routes_mu;  // routes and retired: changed on the io thread, read anywhere
   std::vector<std::unique_ptr<Route>> routes;
+  // Routes no longer served: kept, since their sessions may still hold them.
+  std::vector<std::unique_ptr<Route>> retired;
+  std::optional<tcp::acceptor> admin;
+  int admin_port = -1;
+  std::function<std::string()> metrics;  // the exposition text, for /metrics
   // Idle kept-alive connections to replicas, by "host:port". io thread only.
   std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle_upstream;
   std::map<std::string, bool> probing;  // io thread only: "route/replica" being probed
@@ -286,9 +298,134 @@ struct Gateway::Impl {
     probing[key] = false;
   }
 
+  // A route listening on its address (io thread, or before it runs).
+  absl::StatusOr<std::unique_ptr<Route>> Listen(const RouteConfig& config) {
+    auto policy = MakePolicy(config.policy);
+    if (!policy.ok()) return policy.status();
+    auto route = std::make_unique<Route>();
+    route->config = config;
+    route->balancer = std::make_unique<Balancer>(std::move(*policy), options.balancer);
+    route->balancer->SetReplicas(config.replicas);
+    route->replicas = config.replicas;
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(config.host, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          fmt::format("route {}: '{}' is not an IP address", config.name, config.host));
+    }
+    route->acceptor.emplace(io);
+    tcp::endpoint endpoint(address, static_cast<uint16_t>(config.port));
+    route->acceptor->open(endpoint.protocol(), ec);
+    if (!ec) route->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      // Several gateways on one machine share the port (the kernel spreads connections).
+      route->acceptor->set_option(
+          net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    }
+    if (!ec) route->acceptor->bind(endpoint, ec);
+    if (!ec) route->acceptor->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(fmt::format("route {}: cannot listen on {}:{}: {}", config.name,
+                                                config.host, config.port, ec.message()));
+    }
+    return route;
+  }
+
+  void Serve(Route& route) {
+    net::co_spawn(io, Accept(route), net::detached);
+    net::co_spawn(io, HealthChecks(route), net::detached);
+  }
+
+  void Retire(std::unique_ptr<Route> route) {
+    route->retired = true;
+    beast::error_code ignored;
+    route->acceptor->close(ignored);
+    retired.push_back(std::move(route));
+  }
+
+  // io thread.
+  absl::Status Apply(const std::vector<RouteConfig>& configs) {
+    std::vector<std::string> errors;
+    std::lock_guard<std::mutex> lock(routes_mu);
+    std::vector<std::unique_ptr<Route>> kept;
+    for (auto& route : routes) {
+      const auto it = std::find_if(configs.begin(), configs.end(), [&](const RouteConfig& c) {
+        return c.name == route->config.name;
+      });
+      const bool same = it != configs.end() && it->policy == route->config.policy &&
+                        it->host == route->config.host &&
+                        (it->port == 0 || it->port == route->config.port) &&
+                        it->readiness_path == route->config.readiness_path;
+      if (same) {
+        route->balancer->SetReplicas(it->replicas);
+        std::lock_guard<std::mutex> rl(route->mu);
+        route->replicas = it->replicas;
+        kept.push_back(std::move(route));
+      } else {
+        Retire(std::move(route));
+      }
+    }
+    routes = std::move(kept);
+    for (const RouteConfig& config : configs) {
+      if (std::any_of(routes.begin(), routes.end(),
+                      [&](const auto& r) { return r->config.name == config.name; })) {
+        continue;
+      }
+      auto route = Listen(config);
+      if (!route.ok()) {
+        errors.push_back(std::string(route.status().message()));
+        continue;
+      }
+      (*route)->config.port = (*route)->acceptor->local_endpoint().port();
+      Serve(**route);
+      routes.push_back(std::move(*route));
+    }
+    if (errors.empty()) return absl::OkStatus();
+    return absl::UnavailableError(fmt::format("{}", fmt::join(errors, "; ")));
+  }
+
+  net::awaitable<void> AdminSession(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request<http::string_body> req;
+      stream.expires_after(Ms(options.client_idle_timeout_ms));
+      beast::error_code ec;
+      co_await http::async_read(stream, buffer, req, net::redirect_error(net::use_awaitable, ec));
+      if (ec) break;
+      http::response<http::string_body> res{http::status::ok, req.version()};
+      res.set(http::field::server, "awan-gateway");
+      if (req.target() == "/metrics") {
+        res.set(http::field::content_type, "text/plain; version=0.0.4");
+        res.body() = metrics();
+      } else if (req.target() == "/health") {
+        res.set(http::field::content_type, "text/plain");
+        res.body() = "ok\n";
+      } else {
+        res.result(http::status::not_found);
+        res.body() = "not found: the gateway's admin port serves /metrics and /health\n";
+      }
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      if (ec || !req.keep_alive()) break;
+    }
+  }
+
+  net::awaitable<void> AdminAccept() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket =
+          co_await admin->async_accept(net::redirect_error(net::use_awaitable, ec));
+      if (ec == net::error::operation_aborted) co_return;
+      if (ec) continue;
+      net::co_spawn(io, AdminSession(std::move(socket)), net::detached);
+    }
+  }
+
   net::awaitable<void> HealthChecks(Route& route) {
     net::steady_timer timer(io);
-    for (;;) {
+    while (!route.retired) {
       std::vector<ReplicaAddress> replicas;
       {
         std::lock_guard<std::mutex> lock(route.mu);
@@ -313,41 +450,49 @@ Gateway::~Gateway() { Stop(); }
 absl::StatusOr<std::vector<int>> Gateway::Start(const std::vector<RouteConfig>& routes) {
   std::vector<int> ports;
   for (const RouteConfig& config : routes) {
-    auto policy = MakePolicy(config.policy);
-    if (!policy.ok()) return policy.status();
-    auto route = std::make_unique<Route>();
-    route->config = config;
-    route->balancer = std::make_unique<Balancer>(std::move(*policy), impl_->options.balancer);
-    route->balancer->SetReplicas(config.replicas);
-    route->replicas = config.replicas;
-    boost::system::error_code ec;
-    const auto address = net::ip::make_address(config.host, ec);
-    if (ec) {
-      return absl::InvalidArgumentError(
-          fmt::format("route {}: '{}' is not an IP address", config.name, config.host));
-    }
-    route->acceptor.emplace(impl_->io);
-    tcp::endpoint endpoint(address, static_cast<uint16_t>(config.port));
-    route->acceptor->open(endpoint.protocol(), ec);
-    if (!ec) route->acceptor->set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) route->acceptor->bind(endpoint, ec);
-    if (!ec) route->acceptor->listen(net::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return absl::UnavailableError(fmt::format("route {}: cannot listen on {}:{}: {}", config.name,
-                                                config.host, config.port, ec.message()));
-    }
-    ports.push_back(route->acceptor->local_endpoint().port());
+    ASSIGN_OR_RETURN(auto route, impl_->Listen(config));
+    route->config.port = route->acceptor->local_endpoint().port();
+    ports.push_back(route->config.port);
     impl_->routes.push_back(std::move(route));
   }
-  for (auto& route : impl_->routes) {
-    net::co_spawn(impl_->io, impl_->Accept(*route), net::detached);
-    net::co_spawn(impl_->io, impl_->HealthChecks(*route), net::detached);
+  if (impl_->options.admin_port >= 0) {
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(impl_->options.admin_host, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          fmt::format("admin: '{}' is not an IP address", impl_->options.admin_host));
+    }
+    tcp::endpoint endpoint(address, static_cast<uint16_t>(impl_->options.admin_port));
+    impl_->admin.emplace(impl_->io);
+    impl_->admin->open(endpoint.protocol(), ec);
+    if (!ec) impl_->admin->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) impl_->admin->bind(endpoint, ec);
+    if (!ec) impl_->admin->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(fmt::format("admin: cannot listen on {}:{}: {}",
+                                                impl_->options.admin_host,
+                                                impl_->options.admin_port, ec.message()));
+    }
+    impl_->admin_port = impl_->admin->local_endpoint().port();
+    impl_->metrics = [this] { return MetricsText(); };
+    net::co_spawn(impl_->io, impl_->AdminAccept(), net::detached);
   }
+  for (auto& route : impl_->routes) impl_->Serve(*route);
   impl_->thread = std::thread([this] { impl_->io.run(); });
   return ports;
 }
 
+absl::Status Gateway::SetRoutes(const std::vector<RouteConfig>& routes) {
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  auto answer = done->get_future();
+  net::post(impl_->io, [this, routes, done] { done->set_value(impl_->Apply(routes)); });
+  return answer.get();
+}
+
+int Gateway::admin_port() const { return impl_->admin_port; }
+
 void Gateway::SetReplicas(const std::string& name, const std::vector<ReplicaAddress>& replicas) {
+  std::lock_guard<std::mutex> lock(impl_->routes_mu);
   for (auto& route : impl_->routes) {
     if (route->config.name != name) continue;
     route->balancer->SetReplicas(replicas);
@@ -357,6 +502,7 @@ void Gateway::SetReplicas(const std::string& name, const std::vector<ReplicaAddr
 }
 
 std::vector<Balancer::Stats> Gateway::Snapshot(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(impl_->routes_mu);
   for (const auto& route : impl_->routes) {
     if (route->config.name == name) return route->balancer->Snapshot();
   }
@@ -364,6 +510,7 @@ std::vector<Balancer::Stats> Gateway::Snapshot(const std::string& name) const {
 }
 
 std::string Gateway::MetricsText() const {
+  std::lock_guard<std::mutex> lock(impl_->routes_mu);
   std::string out;
   const auto family = [&](const char* name, const char* type, const char* help) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);

@@ -117,6 +117,43 @@ std::string OptimizeJson(const OptimizeView& result) {
   return DumpJson(out);
 }
 
+std::string ServiceJson(const controller::ServiceView& s) {
+  using J = nlohmann::ordered_json;
+  J replicas = J::array();
+  for (const controller::ReplicaView& r : s.replicas) {
+    replicas.push_back({{"id", r.id},
+                        {"version", r.version},
+                        {"provider", r.provider.empty() ? J(nullptr) : J(r.provider)},
+                        {"region", r.region.empty() ? J(nullptr) : J(r.region)},
+                        {"zone", r.zone.empty() ? J(nullptr) : J(r.zone)},
+                        {"state", r.state},
+                        {"ready", r.ready},
+                        {"host", r.host.empty() ? J(nullptr) : J(r.host)},
+                        {"port", r.port},
+                        {"draining", r.draining}});
+  }
+  J j{{"id", s.record.id},
+      {"name", s.record.name},
+      {"status", s.status},
+      {"endpoint", s.endpoint},
+      {"policy", s.policy},
+      {"version", s.record.version},
+      {"update_mode", s.record.update_mode.empty() ? J(nullptr) : J(s.record.update_mode)},
+      {"desired_replicas", s.desired},
+      {"readiness_path", s.readiness_path},
+      {"source", s.record.task_source},
+      {"created_at", s.record.created_at > 0 ? J(IsoTime(s.record.created_at)) : J(nullptr)},
+      {"reason", s.record.reason},
+      {"replicas", replicas}};
+  return DumpJson(j);
+}
+
+std::string ServiceListJson(const std::vector<controller::ServiceView>& services) {
+  std::string out = "{\"services\":[";
+  for (size_t i = 0; i < services.size(); ++i) out += (i ? "," : "") + ServiceJson(services[i]);
+  return out + "]}";
+}
+
 namespace {
 
 using Json = nlohmann::json;
@@ -167,6 +204,39 @@ JobView JobFrom(const Json& j) {
   return v;
 }
 
+controller::ServiceView ServiceFrom(const Json& j) {
+  controller::ServiceView v;
+  v.record.id = Get<int64_t>(j, "id");
+  v.record.name = Get<std::string>(j, "name");
+  v.status = Get<std::string>(j, "status");
+  v.endpoint = Get<std::string>(j, "endpoint");
+  if (const size_t colon = v.endpoint.rfind(':'); colon != std::string::npos) {
+    v.record.port = std::atoi(v.endpoint.c_str() + colon + 1);
+  }
+  v.policy = Get<std::string>(j, "policy");
+  v.record.version = Get<int>(j, "version");
+  v.record.update_mode = OptionalString(j, "update_mode");
+  v.desired = Get<int>(j, "desired_replicas");
+  v.readiness_path = Get<std::string>(j, "readiness_path");
+  v.record.task_source = Get<std::string>(j, "source");
+  v.record.reason = Get<std::string>(j, "reason");
+  for (const Json& r : j.at("replicas")) {
+    controller::ReplicaView rv;
+    rv.id = Get<int64_t>(r, "id");
+    rv.version = Get<int>(r, "version");
+    rv.provider = OptionalString(r, "provider");
+    rv.region = OptionalString(r, "region");
+    rv.zone = OptionalString(r, "zone");
+    rv.state = Get<std::string>(r, "state");
+    rv.ready = Get<bool>(r, "ready");
+    rv.host = OptionalString(r, "host");
+    rv.port = Get<int>(r, "port");
+    rv.draining = Get<bool>(r, "draining");
+    v.replicas.push_back(std::move(rv));
+  }
+  return v;
+}
+
 template <typename F>
 auto Decode(std::string_view text, const char* what, F&& read)
     -> absl::StatusOr<decltype(read(Json()))> {
@@ -182,6 +252,18 @@ auto Decode(std::string_view text, const char* what, F&& read)
 
 absl::StatusOr<JobView> DecodeJob(std::string_view json) {
   return Decode(json, "a job object", [](const Json& j) { return JobFrom(j); });
+}
+
+absl::StatusOr<controller::ServiceView> DecodeService(std::string_view json) {
+  return Decode(json, "a service object", [](const Json& j) { return ServiceFrom(j); });
+}
+
+absl::StatusOr<std::vector<controller::ServiceView>> DecodeServiceList(std::string_view json) {
+  return Decode(json, "a list of services", [](const Json& j) {
+    std::vector<controller::ServiceView> out;
+    for (const Json& s : j.at("services")) out.push_back(ServiceFrom(s));
+    return out;
+  });
 }
 
 absl::StatusOr<std::vector<JobView>> DecodeJobList(std::string_view json) {

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,6 +55,69 @@ absl::StatusOr<std::string> EnsureToken(const fs::path& home) {
   close(fd);
   if (!ok) return absl::InternalError(fmt::format("cannot write {}", path.string()));
   return token;
+}
+
+// The gateway of this home: `awan gateway` in a session of its own, so that it keeps serving when
+// this server dies or restarts. One from an earlier start that still runs is kept (its pid in
+// HOME/gateway.json).
+void EnsureGateway(const fs::path& home) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  const fs::path state = home / "gateway.json";
+  if (std::ifstream in(state); in) {
+    try {
+      const auto info = nlohmann::json::parse(in);
+      const pid_t pid = info.at("pid").get<pid_t>();
+      std::ifstream cmdline(fmt::format("/proc/{}/cmdline", pid));
+      std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+      if (pid > 0 && kill(pid, 0) == 0 && args.find("gateway") != std::string::npos) return;
+    } catch (const std::exception&) {
+      // Not ours or half written: start one.
+    }
+  }
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) {
+    spdlog::error("gateway: cannot find this program to start `awan gateway`");
+    return;
+  }
+  exe[n] = '\0';
+  const std::string log = (home / "gateway.log").string();
+  const std::string state_arg = state.string();
+  // The environment, with AWAN_HOME set (made before fork: the child only execs).
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("AWAN_HOME=", 0) != 0) env_text.emplace_back(*e);
+  }
+  env_text.push_back("AWAN_HOME=" + home.string());
+  std::vector<char*> env;
+  for (std::string& e : env_text) env.push_back(e.data());
+  env.push_back(nullptr);
+  const pid_t child = fork();
+  if (child < 0) {
+    spdlog::error("gateway: fork failed");
+    return;
+  }
+  if (child == 0) {
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    const int null = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    if (null >= 0) dup2(null, 0);
+    close_range(3, ~0U, 0);  // nothing of the server's (its listener) lives on in the gateway
+    execle(exe, "awan", "gateway", "--state-file", state_arg.c_str(), static_cast<char*>(nullptr),
+           env.data());
+    _exit(127);
+  }
+  // Reaped when it ends (it may well outlive this server).
+  std::thread([child] { waitpid(child, nullptr, 0); }).detach();
+  spdlog::info("gateway started (pid {}, log {})", child, log);
 }
 
 bool WriteAtomically(const fs::path& path, const std::string& text) {
@@ -261,6 +325,8 @@ int RunServerDaemon(const DaemonOptions& options) {
   sopts.port = options.port;
   sopts.token = *token;
   sopts.home = home.string();
+  sopts.gateway_host = copts.gateway_host;
+  if (options.gateway) sopts.on_service_up = [home] { EnsureGateway(home); };
   // /v1/optimize and /v1/catalog answer for what the fleet sells (what launch uses), unless
   // --catalog names another catalog.
   const catalog::Catalog fleet_catalog = fleet->BuildCatalog();
@@ -279,6 +345,7 @@ int RunServerDaemon(const DaemonOptions& options) {
     return 1;
   }
   spdlog::info("listening on {} (token in {}/token)", server.url(), home.string());
+  if (options.gateway && !controller.Services().empty()) EnsureGateway(home);
   ready.Ready();
 
   int received = 0;

@@ -28,6 +28,8 @@ struct ApiContext {
 void AddServerRoutes(Router& router, const ApiContext& api);
 // POST|GET /v1/jobs, GET /v1/jobs/{id}, .../events, .../logs, POST .../cancel.
 void AddJobRoutes(Router& router, const ApiContext& api);
+// POST|GET /v1/services, GET /v1/services/{name}, .../events, POST .../update, .../down.
+void AddServiceRoutes(Router& router, const ApiContext& api);
 // The emulation controls: GET /v1/sim/books, POST /v1/sim/{outage,restore,preempt}.
 void AddSimRoutes(Router& router, const ApiContext& api);
 

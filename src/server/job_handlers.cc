@@ -74,6 +74,7 @@ HttpResponse List(const ApiContext& api, const Call& call) {
   if (!before.ok()) return ErrorFrom(before.status());
   if (*before) q.before_id = **before;
   q.active_only = call.target.query.count("active") != 0 && call.target.query.at("active") != "0";
+  q.service_id = 0;  // jobs of their own: services' replicas are listed under /v1/services
   auto jobs = api.store.ListJobs(q);
   if (!jobs.ok()) return ErrorFrom(jobs.status());
   std::string out = "{\"jobs\":[";

@@ -63,7 +63,10 @@ HttpResponse ErrorFrom(const absl::Status& status) {
     case absl::StatusCode::kNotFound:
       return ErrorResponse(404, std::string(status.message()));
     case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
       return ErrorResponse(409, std::string(status.message()));
+    case absl::StatusCode::kUnavailable:
+      return ErrorResponse(503, std::string(status.message()));
     default:
       return ErrorResponse(500, std::string(status.message()));
   }

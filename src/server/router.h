@@ -28,7 +28,7 @@ HttpResponse ErrorResponse(int status, const std::string& message);
 // A JSON body with that status.
 HttpResponse JsonResponse(int status, std::string body);
 // The error answer for a failed status: 400 invalid argument, 404 not found, 409 failed
-// precondition, else 500.
+// precondition or already exists, 503 unavailable, else 500.
 HttpResponse ErrorFrom(const absl::Status& status);
 
 class Router {

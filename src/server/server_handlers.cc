@@ -141,6 +141,7 @@ Router MakeRouter(const ApiContext& api) {
   Router router;
   AddServerRoutes(router, api);
   AddJobRoutes(router, api);
+  AddServiceRoutes(router, api);
   AddSimRoutes(router, api);
   return router;
 }

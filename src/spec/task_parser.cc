@@ -734,3 +734,29 @@ std::string TaskToYaml(const Task& task) {
 }
 
 }  // namespace awan::spec
+
+namespace awan::spec {
+
+absl::StatusOr<std::string> ReplicaTaskYaml(std::string_view service_yaml,
+                                            std::string_view service_name, int port) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(service_yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("service {}: {}", service_name, e.what()));
+  }
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(fmt::format("service {}: not a mapping", service_name));
+  }
+  root.remove("service");
+  YAML::Node envs = root["envs"];
+  if (!envs || envs.IsNull()) envs = YAML::Node(YAML::NodeType::Map);
+  envs["AWAN_REPLICA_PORT"] = std::to_string(port);
+  envs["AWAN_SERVICE_NAME"] = std::string(service_name);
+  root["envs"] = envs;
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace awan::spec

@@ -9,7 +9,21 @@ constexpr std::array<std::string_view, 8> kNames = {"PENDING",   "PROVISIONING",
                                                     "SUCCEEDED", "FAILED",       "CANCELLED",
                                                     "PREEMPTED", "RECOVERING"};
 
+constexpr std::array<std::string_view, 4> kServiceNames = {"ACTIVE", "SHUTTING_DOWN", "DOWN",
+                                                           "FAILED"};
+
 }  // namespace
+
+std::string_view ServiceStateName(ServiceState state) {
+  return kServiceNames[static_cast<size_t>(state)];
+}
+
+std::optional<ServiceState> ParseServiceState(std::string_view name) {
+  for (size_t i = 0; i < kServiceNames.size(); ++i) {
+    if (kServiceNames[i] == name) return static_cast<ServiceState>(i);
+  }
+  return std::nullopt;
+}
 
 std::string_view JobStateName(JobState state) { return kNames[static_cast<size_t>(state)]; }
 

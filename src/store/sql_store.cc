@@ -96,15 +96,59 @@ std::string V3(Dialect) {
          "ALTER TABLE nodes DROP COLUMN pid_start;\n";
 }
 
+// v4: services, their events, and which jobs are a service's replicas.
+std::string V4(Dialect d) {
+  std::string sql = R"(
+CREATE TABLE services (
+  id {pk},
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  task_yaml TEXT NOT NULL,
+  task_source TEXT NOT NULL,
+  task_base_dir TEXT NOT NULL,
+  update_mode TEXT NOT NULL DEFAULT '',
+  port INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  ended_at BIGINT NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX services_by_name ON services(name);
+CREATE TABLE service_events (
+  id {pk},
+  service_id BIGINT NOT NULL REFERENCES services(id),
+  time BIGINT NOT NULL,
+  type TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX service_events_by_service ON service_events(service_id, id);
+ALTER TABLE jobs ADD COLUMN service_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN service_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN replica_port INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_service ON jobs(service_id, id);
+)";
+  const std::string pk =
+      d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
+  for (size_t at = sql.find("{pk}"); at != std::string::npos; at = sql.find("{pk}")) {
+    sql.replace(at, 4, pk);
+  }
+  return sql;
+}
+
 const std::vector<std::function<std::string(Dialect)>>& Migrations() {
-  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2, V3};
+  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2, V3, V4};
   return kMigrations;
 }
 
 constexpr const char* kJobColumns =
     "id, name, state, exit_code, provider, region, zone, instance_type, num_nodes, task_yaml, "
     "task_source, task_base_dir, submitted_at, started_at, ended_at, reason, cancel_requested, "
-    "record_version, retry_until_up";
+    "record_version, retry_until_up, service_id, service_version, replica_port";
+
+constexpr const char* kServiceColumns =
+    "id, name, state, version, task_yaml, task_source, task_base_dir, update_mode, port, "
+    "created_at, updated_at, ended_at, reason";
 
 int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
 std::string Str(const std::optional<std::string>& v) { return v.value_or(""); }
@@ -130,7 +174,28 @@ JobRecord JobFromRow(const SqlRow& r) {
   j.cancel_requested = Int(r[16]) != 0;
   j.record_version = static_cast<int>(Int(r[17]));
   j.retry_until_up = Int(r[18]) != 0;
+  j.service_id = Int(r[19]);
+  j.service_version = static_cast<int>(Int(r[20]));
+  j.replica_port = static_cast<int>(Int(r[21]));
   return j;
+}
+
+ServiceRecord ServiceFromRow(const SqlRow& r) {
+  ServiceRecord s;
+  s.id = Int(r[0]);
+  s.name = Str(r[1]);
+  s.state = ParseServiceState(Str(r[2])).value_or(ServiceState::kFailed);
+  s.version = static_cast<int>(Int(r[3]));
+  s.task_yaml = Str(r[4]);
+  s.task_source = Str(r[5]);
+  s.task_base_dir = Str(r[6]);
+  s.update_mode = Str(r[7]);
+  s.port = static_cast<int>(Int(r[8]));
+  s.created_at = Int(r[9]);
+  s.updated_at = Int(r[10]);
+  s.ended_at = Int(r[11]);
+  s.reason = Str(r[12]);
+  return s;
 }
 
 class SqlStore final : public Store {
@@ -176,13 +241,13 @@ class SqlStore final : public Store {
           auto rows,
           db_->Exec(
               "INSERT INTO jobs (name, state, num_nodes, task_yaml, task_source, task_base_dir, "
-              "submitted_at, reason, record_version, retry_until_up) VALUES ($1, $2, $3, $4, $5, "
-              "$6, "
-              "$7, $8, $9, $10) "
+              "submitted_at, reason, record_version, retry_until_up, service_id, service_version, "
+              "replica_port) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
               "RETURNING id",
               {job.name, std::string(JobStateName(JobState::kPending)), int64_t{job.num_nodes},
                job.task_yaml, job.task_source, job.task_base_dir, now, std::string("submitted"),
-               int64_t{kJobRecordVersion}, int64_t{job.retry_until_up ? 1 : 0}}));
+               int64_t{kJobRecordVersion}, int64_t{job.retry_until_up ? 1 : 0}, job.service_id,
+               int64_t{job.service_version}, int64_t{job.replica_port}}));
       id = Int(rows.at(0)[0]);
       return InsertEvent({id, now, "submitted",
                           fmt::format("{} submitted ({} node{})", job.task_source, job.num_nodes,
@@ -259,6 +324,10 @@ class SqlStore final : public Store {
     if (q.active_only) {
       sql += " AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')";
     }
+    if (q.service_id) {
+      params.push_back(*q.service_id);
+      sql += fmt::format(" AND service_id = ${}", params.size());
+    }
     params.push_back(static_cast<int64_t>(q.limit));
     sql += fmt::format(" ORDER BY id DESC LIMIT ${}", params.size());
     ASSIGN_OR_RETURN(auto rows, db_->Exec(sql, params));
@@ -312,6 +381,94 @@ class SqlStore final : public Store {
     return nodes;
   }
 
+  absl::StatusOr<int64_t> CreateService(const ServiceRecord& s, int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t id = 0;
+    RETURN_IF_ERROR(InTransaction([&]() -> absl::Status {
+      ASSIGN_OR_RETURN(auto live, db_->Exec("SELECT id FROM services WHERE name = $1 AND state <> "
+                                            "'DOWN'",
+                                            {s.name}));
+      if (!live.empty()) {
+        return absl::AlreadyExistsError(fmt::format(
+            "service {} is already up (take it down first, or `awan serve update` it)", s.name));
+      }
+      ASSIGN_OR_RETURN(
+          auto rows,
+          db_->Exec("INSERT INTO services (name, state, version, task_yaml, task_source, "
+                    "task_base_dir, update_mode, port, created_at, updated_at, reason) VALUES ($1, "
+                    "$2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
+                    {s.name, std::string(ServiceStateName(ServiceState::kActive)),
+                     int64_t{s.version}, s.task_yaml, s.task_source, s.task_base_dir, s.update_mode,
+                     int64_t{s.port}, now, std::string("created")}));
+      id = Int(rows.at(0)[0]);
+      return InsertServiceEvent(
+          {id, now, "created", fmt::format("{} created from {}", s.name, s.task_source)});
+    }));
+    return id;
+  }
+
+  absl::Status UpdateService(const ServiceRecord& s, const ServiceEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> absl::Status {
+      ASSIGN_OR_RETURN(
+          auto rows,
+          db_->Exec("UPDATE services SET state = $1, version = $2, task_yaml = $3, task_source = "
+                    "$4, task_base_dir = $5, update_mode = $6, port = $7, updated_at = $8, "
+                    "ended_at = $9, reason = $10 WHERE id = $11 RETURNING id",
+                    {std::string(ServiceStateName(s.state)), int64_t{s.version}, s.task_yaml,
+                     s.task_source, s.task_base_dir, s.update_mode, int64_t{s.port}, event.time,
+                     s.ended_at, s.reason, s.id}));
+      if (rows.empty()) return absl::NotFoundError(fmt::format("no service {}", s.id));
+      return InsertServiceEvent(event);
+    });
+  }
+
+  absl::StatusOr<ServiceRecord> GetService(int64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(
+        auto rows,
+        db_->Exec(fmt::format("SELECT {} FROM services WHERE id = $1", kServiceColumns), {id}));
+    if (rows.empty()) return absl::NotFoundError(fmt::format("no service {}", id));
+    return ServiceFromRow(rows.at(0));
+  }
+
+  absl::StatusOr<ServiceRecord> FindService(std::string_view name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(
+        auto rows,
+        db_->Exec(fmt::format("SELECT {} FROM services WHERE name = $1 ORDER BY (state <> 'DOWN') "
+                              "DESC, id DESC LIMIT 1",
+                              kServiceColumns),
+                  {std::string(name)}));
+    if (rows.empty()) return absl::NotFoundError(fmt::format("no service named {}", name));
+    return ServiceFromRow(rows.at(0));
+  }
+
+  absl::StatusOr<std::vector<ServiceRecord>> ListServices(bool active_only) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto rows, db_->Exec(fmt::format(
+                                    "SELECT {} FROM services{} ORDER BY id DESC", kServiceColumns,
+                                    active_only ? " WHERE state <> 'DOWN'" : "")));
+    std::vector<ServiceRecord> out;
+    for (const SqlRow& r : rows) out.push_back(ServiceFromRow(r));
+    return out;
+  }
+
+  absl::Status AddServiceEvent(const ServiceEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InsertServiceEvent(event);
+  }
+
+  absl::StatusOr<std::vector<ServiceEvent>> ListServiceEvents(int64_t service_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto rows, db_->Exec("SELECT service_id, time, type, message FROM "
+                                          "service_events WHERE service_id = $1 ORDER BY id",
+                                          {service_id}));
+    std::vector<ServiceEvent> events;
+    for (const SqlRow& r : rows) events.push_back({Int(r[0]), Int(r[1]), Str(r[2]), Str(r[3])});
+    return events;
+  }
+
   absl::Status PutProvider(const ProviderRecord& p) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
@@ -349,6 +506,14 @@ class SqlStore final : public Store {
     return db_
         ->Exec("INSERT INTO job_events (job_id, time, type, message) VALUES ($1, $2, $3, $4)",
                {e.job_id, e.time, e.type, e.message})
+        .status();
+  }
+
+  absl::Status InsertServiceEvent(const ServiceEvent& e) {
+    return db_
+        ->Exec(
+            "INSERT INTO service_events (service_id, time, type, message) VALUES ($1, $2, $3, $4)",
+            {e.service_id, e.time, e.type, e.message})
         .status();
   }
 

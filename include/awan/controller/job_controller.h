@@ -9,6 +9,8 @@
 //   node runner  starts, watches, signals and releases nodes through the Provider interface
 //                (node_runner.h)
 //   recovery     what a restart does with the jobs a previous server left (recovery.h)
+//   replicas     each service's replicas — jobs like any other — kept at the number wanted, spread
+//                and ready (replica_manager.h)
 // Every transition is written to the store before it is acted on; the store is the truth at a
 // restart, and the loop reads its in-memory copy, not the store, on every pass.
 // Threading: Start() runs the loop on its own thread, which owns all in-memory state. Submit() and
@@ -18,6 +20,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "awan/catalog/catalog.h"
 #include "awan/controller/options.h"
+#include "awan/controller/services.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/local.h"
 #include "awan/store/store.h"
@@ -40,6 +44,8 @@ class Admission;
 class JobQueue;
 class NodeRunner;
 class Placer;
+class ReplicaManager;
+struct ReplicaRequest;
 class Workers;
 
 class JobController {
@@ -60,6 +66,22 @@ class JobController {
   // Records a cancel request (NotFound for an unknown job; nothing for a finished one).
   absl::Status Cancel(int64_t id);
 
+  // Services (docs/services.md). Each call checks its input on the calling thread (InvalidArgument
+  // naming the file, line and field), then the loop applies it: only the loop writes a service.
+  // A new service, stored ACTIVE with the endpoint port it is served on; its replicas start on
+  // the loop. `name` overrides the file's `name:`.
+  absl::StatusOr<store::ServiceRecord> CreateService(std::string_view yaml, std::string_view source,
+                                                     const std::string& base_dir,
+                                                     const std::string& name);
+  // A new version of the service's task; its replicas are replaced as `mode` says.
+  absl::StatusOr<store::ServiceRecord> UpdateService(const std::string& name, std::string_view yaml,
+                                                     std::string_view source,
+                                                     const std::string& base_dir, UpdateMode mode);
+  // Takes the service down: its replicas leave the routes, then stop.
+  absl::StatusOr<store::ServiceRecord> DownService(const std::string& name);
+  // The services that are not DOWN, as of the loop's last pass.
+  std::vector<ServiceView> Services() const;
+
   // Reconciles the jobs a previous server left, then starts the loop thread.
   absl::Status Start();
   void Stop();
@@ -77,6 +99,17 @@ class JobController {
  private:
   int64_t Now() const;
   void Wake();
+  // Stores a job PENDING (its folder made) and posts it to the loop.
+  absl::StatusOr<int64_t> CreateJob(store::NewJob job, std::shared_ptr<const spec::Task> task,
+                                    std::vector<std::string> spread_away_from);
+  absl::StatusOr<int64_t> CreateReplica(const ReplicaRequest& req);
+  // Parses a service file and checks that its replicas can run.
+  absl::StatusOr<spec::Task> CheckService(std::string_view yaml, std::string_view source,
+                                          const std::string& base_dir,
+                                          const std::string& name) const;
+  // Runs `command` on the loop and waits for its answer.
+  absl::StatusOr<store::ServiceRecord> OnLoop(
+      std::function<absl::StatusOr<store::ServiceRecord>()> command);
   void Loop();
   void TakeProviderEvents();
   void OnProviderEvents(providers::Provider* provider,
@@ -95,6 +128,7 @@ class JobController {
   std::unique_ptr<Placer> placer_;
   std::unique_ptr<JobQueue> queue_;
   std::unique_ptr<Admission> admission_;
+  std::unique_ptr<ReplicaManager> services_;
 
   // Loop thread: when each slow provider is asked for its events next, and whether it is being
   // asked.

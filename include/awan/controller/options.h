@@ -16,6 +16,14 @@ struct ControllerOptions {
   int64_t block_ms = 5 * 60 * 1000;  // how long a failed zone/region/provider is skipped
   int64_t retry_base_ms = 2000, retry_cap_ms = 60000;  // --retry-until-up backoff
   std::function<int64_t()> now_ms;  // the clock (default: system clock, ms since epoch)
+
+  // Services (docs/services.md).
+  std::string gateway_host = "127.0.0.1";      // the host of the endpoints the server hands out
+  int64_t probe_interval_ms = 1000;            // each running replica's readiness probe
+  int not_ready_after_failures = 3;            // consecutive failed probes of a ready replica
+  int64_t replace_not_ready_after_ms = 30000;  // a replica not ready this long is replaced
+  int64_t drain_ms = 2000;  // a replica leaves the routes this long before it is stopped
+  int failures_before_service_fails = 3;  // replicas in a row that ended before they were ready
 };
 
 // What the fleet scheduler holds, as of the loop's last pass (for `awan server status`).

@@ -33,6 +33,9 @@ struct RouteConfig {
 };
 
 struct GatewayOptions {
+  // Where GET /metrics (Prometheus text) and GET /health are served; port -1: nowhere, 0: any.
+  std::string admin_host = "127.0.0.1";
+  int admin_port = -1;
   int64_t health_interval_ms = 500;
   int64_t health_timeout_ms = 1000;
   int64_t connect_timeout_ms = 2000;
@@ -48,8 +51,15 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Listens for every route and starts relaying; the ports bound, in route order.
+  // Listens for every route and starts relaying; the ports bound, in route order. A route's port
+  // is bound with SO_REUSEPORT, so several gateways on one machine serve it side by side.
   absl::StatusOr<std::vector<int>> Start(const std::vector<RouteConfig>& routes);
+  // Makes the routes these (after Start): a new one listens, one no longer named stops listening
+  // (its requests under way finish), one whose policy or address changed is made again, and the
+  // others get the replicas given. Errors name the routes that could not listen; the rest apply.
+  absl::Status SetRoutes(const std::vector<RouteConfig>& routes);
+  // The admin listener's port (-1 when none).
+  int admin_port() const;
   // A route's replicas from now on (the server's view of the service); unknown routes are ignored.
   void SetReplicas(const std::string& route, const std::vector<ReplicaAddress>& replicas);
   // The route's balancer state, for tests and metrics.

@@ -13,7 +13,9 @@ namespace awan::providers {
 class Emulation {
  public:
   virtual ~Emulation() = default;
-  // `region` "" = the whole provider; `until` 0 = until restored.
+  // `region` "" = the whole provider; `until` 0 = until restored. Nodes running there are lost
+  // (reported by the provider's next events, so their jobs recover elsewhere) and nothing new is
+  // provisioned there until it ends.
   virtual void SetOutage(const std::string& region, int64_t until) = 0;
   virtual void Restore(const std::string& region) = 0;
   virtual bool InOutage(const std::string& region, int64_t now) const = 0;

@@ -139,6 +139,9 @@ class Provider {
   // Owned capacity that costs nothing (the local machine): a job whose best placement is here waits
   // for room when it is full, rather than failing over to capacity that is paid for.
   virtual bool WaitWhenFull() const { return false; }
+  // Where a node's network services are reached from this machine: its host's name, or loopback
+  // for providers whose nodes are processes of this machine (local, emulated clouds).
+  virtual std::string ReachableHost(const std::string& node_host) const { return node_host; }
   // Why this provider can never run `task` (a sentence), when it can tell; shown when no provider
   // of the fleet can.
   virtual std::optional<std::string> WhyNever(const spec::Task& task) const {

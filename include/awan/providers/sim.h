@@ -54,6 +54,7 @@ class SimProvider final : public Provider, public Emulation {
   void Release(const std::string& allocation_id) override;
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool QuickCalls() const override { return true; }  // in-process books; nodes are local processes
+  std::string ReachableHost(const std::string&) const override { return "127.0.0.1"; }
 
   // Spot preemptions (by rate, or by Preempt) as events.
   std::vector<NodeEvent> TakeEvents(int64_t now) override;
@@ -96,9 +97,10 @@ class SimProvider final : public Provider, public Emulation {
   std::map<std::string, int> used_;   // guarded by mu_: "region/zone/type" → nodes
   std::map<std::string, int64_t>
       outages_;  // guarded by mu_: region ("" = all) → until (0 = open-ended)
-  std::vector<std::string> preempted_;  // guarded by mu_
-  std::mt19937_64 rng_;                 // guarded by mu_
-  int64_t next_id_ = 1;                 // guarded by mu_
+  std::vector<std::string> preempted_;                        // guarded by mu_
+  std::vector<std::pair<std::string, std::string>> outaged_;  // (allocation, why); guarded by mu_
+  std::mt19937_64 rng_;                                       // guarded by mu_
+  int64_t next_id_ = 1;                                       // guarded by mu_
 };
 
 }  // namespace awan::providers

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "awan/controller/services.h"
 #include "awan/store/records.h"
 
 namespace awan::server {
@@ -103,6 +104,14 @@ struct OptimizeView {
 };
 std::string OptimizeJson(const OptimizeView& result);
 
+// A service (GET /v1/services/{name}; the list is {"services": [...]}): {"id", "name", "status",
+// "endpoint", "policy", "version", "update_mode", "desired_replicas", "readiness_path", "source",
+// "created_at", "reason", "replicas": [{"id", "version", "provider", "region", "zone", "state",
+// "ready", "host", "port", "draining"}]}. `awan serve status NAME --json` prints this object;
+// gateways read the list for their routes.
+std::string ServiceJson(const controller::ServiceView& service);
+std::string ServiceListJson(const std::vector<controller::ServiceView>& services);
+
 // Each: InvalidArgument saying what is missing or of the wrong type when the text is not that
 // shape.
 absl::StatusOr<JobView> DecodeJob(std::string_view json);
@@ -112,6 +121,8 @@ absl::StatusOr<ServerView> DecodeServer(std::string_view json);
 absl::StatusOr<std::vector<SimBookRow>> DecodeSimBooks(std::string_view json);
 absl::StatusOr<SimAnswer> DecodeSimAnswer(std::string_view json);
 absl::StatusOr<OptimizeView> DecodeOptimize(std::string_view json);
+absl::StatusOr<controller::ServiceView> DecodeService(std::string_view json);
+absl::StatusOr<std::vector<controller::ServiceView>> DecodeServiceList(std::string_view json);
 // The message of an error answer ({"error": {"message"}}), or nullopt when the body is not one.
 std::optional<std::string> DecodeErrorMessage(std::string_view json);
 

@@ -4,6 +4,7 @@
 // are limited (413); malformed JSON or YAML is a 400 naming the problem; unknown jobs are 404.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +22,10 @@ struct ServerOptions {
   int port = 0;  // 0: any free port (see port())
   std::string token;
   size_t max_body_bytes = 1 << 20;
-  std::string home;  // reported by GET /v1/server
+  std::string home;                        // reported by GET /v1/server
+  std::string gateway_host = "127.0.0.1";  // services' endpoints are http://gateway_host:PORT
+  // Called after a service was created (the daemon makes sure a gateway runs); may be empty.
+  std::function<void()> on_service_up;
   // Connections: at most this many at once (and never more than the fd limit allows, less a
   // reserve for jobs, the store and logs); past it the longest-idle connection is closed.
   size_t max_connections = 4096;
@@ -61,6 +65,9 @@ struct DaemonOptions {
   int port = 0;
   std::vector<std::string> catalog_paths;
   std::string config_path;  // fleet config ("" = $AWAN_HOME/config.yaml, else the embedded default)
+  // Start `awan gateway` (its own process, log HOME/gateway.log) while services are up, unless
+  // one from an earlier start still runs (HOME/gateway.json).
+  bool gateway = true;
 };
 int RunServerDaemon(const DaemonOptions& options);
 

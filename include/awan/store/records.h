@@ -47,6 +47,11 @@ struct JobRecord {
   bool cancel_requested = false;
   bool retry_until_up = false;  // keep trying (capped backoff) when every placement fails
   int record_version = kJobRecordVersion;
+  // A replica of a service (0: a job of its own): the service, the version of its task it runs,
+  // and the port it was told to listen on (AWAN_REPLICA_PORT).
+  int64_t service_id = 0;
+  int service_version = 0;
+  int replica_port = 0;
 };
 
 struct NewJob {
@@ -54,6 +59,9 @@ struct NewJob {
   int num_nodes = 1;
   std::string task_yaml, task_source, task_base_dir;
   bool retry_until_up = false;
+  int64_t service_id = 0;  // a replica of this service
+  int service_version = 0;
+  int replica_port = 0;
 };
 
 struct JobEvent {
@@ -75,6 +83,33 @@ struct NodeRecord {
   // The provider's own handle on the node (providers::NodeHandle): only the provider reads it.
   // "" until the node started.
   std::string handle;
+};
+
+// A service: a task whose replicas (jobs with its service_id) run until it is taken down.
+// ACTIVE → SHUTTING_DOWN (down requested: its replicas are being cancelled) → DOWN (none left).
+// FAILED: replicas kept failing before they were ever ready, so no more are started (an update
+// makes it ACTIVE again).
+enum class ServiceState { kActive, kShuttingDown, kDown, kFailed };
+std::string_view ServiceStateName(ServiceState state);  // "ACTIVE", ...
+std::optional<ServiceState> ParseServiceState(std::string_view name);
+
+struct ServiceRecord {
+  int64_t id = 0;
+  std::string name;  // unique among the services that are not DOWN
+  ServiceState state = ServiceState::kActive;
+  int version = 1;  // of the task; an update adds one
+  std::string task_yaml, task_source, task_base_dir;
+  std::string update_mode;  // of the last update: "rolling" or "blue_green"
+  int port = 0;             // where gateways serve it (the endpoint's port)
+  int64_t created_at = 0, updated_at = 0, ended_at = 0;
+  std::string reason;  // of the last state change
+};
+
+struct ServiceEvent {
+  int64_t service_id = 0;
+  int64_t time = 0;
+  std::string type;  // "created", "replica", "scale", "update", "state", ...
+  std::string message;
 };
 
 struct ProviderRecord {

@@ -1,7 +1,7 @@
-// The durable store: jobs, events, nodes and providers. SQLite (WAL) by default, PostgreSQL when
-// given a postgresql:// URL. Every state change is one transaction that checks the current state,
-// writes the new one and appends its event, so a crash never leaves a half-written transition.
-// Implementations are thread-safe (calls are serialised on one connection).
+// The durable store: jobs, events, nodes, services and providers. SQLite (WAL) by default,
+// PostgreSQL when given a postgresql:// URL. Every state change is one transaction that checks the
+// current state, writes the new one and appends its event, so a crash never leaves a half-written
+// transition. Implementations are thread-safe (calls are serialised on one connection).
 #pragma once
 
 #include <memory>
@@ -37,6 +37,8 @@ struct JobQuery {
   size_t limit = 100;        // at most this many, newest first
   int64_t before_id = 0;     // page: only jobs with id < before_id (0 = from the newest)
   bool active_only = false;  // only non-terminal jobs
+  // nullopt: every job; 0: jobs of their own (no service's replicas); N: service N's replicas.
+  std::optional<int64_t> service_id = std::nullopt;
 };
 
 class Store {
@@ -60,6 +62,20 @@ class Store {
 
   virtual absl::Status PutNode(const NodeRecord& node) = 0;  // insert or replace (job_id, rank)
   virtual absl::StatusOr<std::vector<NodeRecord>> ListNodes(int64_t job_id) = 0;
+
+  // Inserts an ACTIVE service and its "created" event; AlreadyExists when a service that is not
+  // DOWN has the name. `s.id`, `state`, times are set here.
+  virtual absl::StatusOr<int64_t> CreateService(const ServiceRecord& s, int64_t now) = 0;
+  // Writes the service's state, version, task, update mode, port and reason (its name and id
+  // stay), with `event` in its history in the same transaction.
+  virtual absl::Status UpdateService(const ServiceRecord& s, const ServiceEvent& event) = 0;
+  virtual absl::StatusOr<ServiceRecord> GetService(int64_t id) = 0;
+  // The service of that name that is not DOWN, else the newest one of that name; NotFound.
+  virtual absl::StatusOr<ServiceRecord> FindService(std::string_view name) = 0;
+  // Newest first; `active_only`: not DOWN.
+  virtual absl::StatusOr<std::vector<ServiceRecord>> ListServices(bool active_only) = 0;
+  virtual absl::Status AddServiceEvent(const ServiceEvent& event) = 0;
+  virtual absl::StatusOr<std::vector<ServiceEvent>> ListServiceEvents(int64_t service_id) = 0;
 
   virtual absl::Status PutProvider(const ProviderRecord& provider) = 0;
   virtual absl::StatusOr<std::vector<ProviderRecord>> ListProviders() = 0;

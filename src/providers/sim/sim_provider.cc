@@ -177,6 +177,17 @@ void SimProvider::Readopt(const Allocation& allocation, const Offer& offer) {
 void SimProvider::SetOutage(const std::string& region, int64_t until) {
   std::lock_guard<std::mutex> lock(mu_);
   outages_[region] = until;
+  // What ran there is gone with it: each allocation is reported lost (TakeEvents), and its job
+  // recovers elsewhere.
+  for (const auto& [id, h] : held_) {
+    if (!region.empty() && h.region != region) continue;
+    const bool known = std::any_of(outaged_.begin(), outaged_.end(),
+                                   [&id = id](const auto& o) { return o.first == id; });
+    if (!known) {
+      outaged_.emplace_back(id, fmt::format("{} {} is down (emulated outage): allocation {} lost",
+                                            config_.name, h.region, id));
+    }
+  }
 }
 
 void SimProvider::Restore(const std::string& region) {
@@ -218,6 +229,11 @@ std::vector<std::string> SimProvider::TakePreempted(int64_t now) {
 
 std::vector<NodeEvent> SimProvider::TakeEvents(int64_t now) {
   std::vector<NodeEvent> out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, why] : outaged_) out.push_back({NodeEvent::Kind::kOutage, id, why});
+    outaged_.clear();
+  }
   for (std::string& id : TakePreempted(now)) {
     out.push_back(
         {NodeEvent::Kind::kPreempted, id,

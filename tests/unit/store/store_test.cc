@@ -65,10 +65,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(StoreTest, MigratesOnceAndDescribesItself) {
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(*store_->SchemaVersion(), 3);
+  EXPECT_EQ(*store_->SchemaVersion(), 4);
   store_.reset();
   store_ = Open();  // reopening applies nothing twice
-  EXPECT_EQ(*store_->SchemaVersion(), 3);
+  EXPECT_EQ(*store_->SchemaVersion(), 4);
   EXPECT_THAT(store_->Describe(),
               HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
 }
@@ -225,6 +225,64 @@ TEST_P(StoreTest, TextWithQuotesAndUnicodeIsKept) {
   EXPECT_EQ(store_->GetJob(*id)->task_yaml, "run: echo 'a;b'\n");
 }
 
+TEST_P(StoreTest, ServicesKeepOneLiveNameTheirReplicasAndEvents) {
+  ServiceRecord s;
+  s.name = "echo";
+  s.task_yaml = "run: serve\n";
+  s.task_source = "echo.yaml";
+  s.task_base_dir = "/tmp";
+  s.port = 30001;
+  auto id = store_->CreateService(s, 1000);
+  ASSERT_TRUE(id.ok()) << id.status();
+  // A second live service of that name is refused; nothing is written.
+  auto again = store_->CreateService(s, 1001);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(store_->ListServices(false)->size(), 1u);
+
+  // Replicas are jobs with the service's id; plain jobs are told apart.
+  const int64_t plain = NewJob("plain");
+  store::NewJob r{"echo-1", 1, "run: serve\n", "echo.yaml", "/tmp"};
+  r.service_id = *id;
+  r.service_version = 1;
+  r.replica_port = 20001;
+  auto rid = store_->CreateJob(r, 1002);
+  ASSERT_TRUE(rid.ok());
+  JobQuery replicas;
+  replicas.service_id = *id;
+  auto listed = store_->ListJobs(replicas);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, *rid);
+  EXPECT_EQ((*listed)[0].service_version, 1);
+  EXPECT_EQ((*listed)[0].replica_port, 20001);
+  JobQuery own;
+  own.service_id = 0;
+  ASSERT_EQ(store_->ListJobs(own)->size(), 1u);
+  EXPECT_EQ((*store_->ListJobs(own))[0].id, plain);
+
+  auto got = store_->FindService("echo");
+  ASSERT_TRUE(got.ok());
+  got->version = 2;
+  got->update_mode = "rolling";
+  got->state = ServiceState::kDown;
+  got->ended_at = 2000;
+  ASSERT_TRUE(store_->UpdateService(*got, {*id, 2000, "state", "down"}).ok());
+  got = store_->GetService(*id);
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(got->state, ServiceState::kDown);
+  EXPECT_EQ(got->port, 30001);
+  EXPECT_EQ(got->updated_at, 2000);
+  // The name is free again once DOWN; FindService prefers the live one.
+  auto second = store_->CreateService(s, 3000);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(store_->FindService("echo")->id, *second);
+  EXPECT_EQ(store_->ListServices(true)->size(), 1u);
+  EXPECT_EQ(store_->FindService("nope").status().code(), absl::StatusCode::kNotFound);
+  auto events = store_->ListServiceEvents(*id);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].type, "created");
+  EXPECT_EQ((*events)[1].message, "down");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
@@ -283,7 +341,7 @@ INSERT INTO nodes VALUES (1, 1, 'local', 'host', 0, 0, '/w/1', '1', '');
   }
   auto store = OpenStore(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->SchemaVersion(), 3);
+  EXPECT_EQ(*(*store)->SchemaVersion(), 4);
   auto nodes = (*store)->ListNodes(1);
   ASSERT_TRUE(nodes.ok()) << nodes.status();
   ASSERT_EQ(nodes->size(), 2u);

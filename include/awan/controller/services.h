@@ -1,0 +1,42 @@
+// What the controller tells about services (plain data): each service with its replicas as the
+// replica manager sees them now. See docs/services.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "awan/store/records.h"
+
+namespace awan::controller {
+
+struct ReplicaView {
+  int64_t id = 0;  // the replica's job id
+  int version = 0;
+  std::string provider, region, zone;
+  // PENDING, PROVISIONING, STARTING (running, not yet ready), READY, NOT_READY, PREEMPTED,
+  // RECOVERING, SHUTTING_DOWN; for replicas that ended: the job's terminal state.
+  std::string state;
+  bool ready = false;
+  std::string host;  // where the gateway reaches it ("" until it runs)
+  int port = 0;
+  bool draining = false;  // being taken out: no new traffic
+  int64_t started_at = 0;
+};
+
+struct ServiceView {
+  store::ServiceRecord record;
+  // READY (a replica is ready), REPLICA_INIT (replicas, none ready yet), NO_REPLICA,
+  // SHUTTING_DOWN, DOWN, FAILED.
+  std::string status;
+  std::string endpoint;  // http://GATEWAY_HOST:PORT — where clients send requests
+  int desired = 0;  // replicas wanted now
+  std::string policy;
+  std::string readiness_path = "/";
+  std::vector<ReplicaView> replicas;  // live ones, oldest first
+};
+
+// How a service's update replaces its replicas.
+enum class UpdateMode { kRolling, kBlueGreen };
+
+}  // namespace awan::controller

@@ -1,0 +1,363 @@
+// `awan serve up|status|update|down|logs` (services, docs/services.md) and `awan gateway` (the data
+// plane in front of them, its own process). Progress goes to stderr; `serve up` prints the
+// endpoint URL as the last line of stdout.
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "awan/client/client.h"
+#include "awan/common/json_dump.h"
+#include "awan/gateway/gateway.h"
+#include "awan/server/api.h"
+#include "awan/spec/task_parser.h"
+#include "commands.h"
+#include "table.h"
+
+namespace awan::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using J = nlohmann::ordered_json;
+
+std::string ErrorMessage(const client::HttpResponse& r) {
+  return server::DecodeErrorMessage(r.body).value_or(fmt::format("HTTP {}: {}", r.status, r.body));
+}
+
+int Fail(const client::HttpResponse& r) {
+  std::cerr << "awan: " << ErrorMessage(r) << "\n";
+  return r.status == 400 || r.status == 413 ? kExitBadInput : kExitFailed;
+}
+
+absl::StatusOr<client::ApiClient> Client() {
+  auto c = client::ConnectOrStart(client::AwanHome());
+  if (!c.ok()) std::cerr << "awan: " << c.status().message() << "\n";
+  return c;
+}
+
+// The service file's text and where it is, after checking it here (errors name file and line).
+struct ServiceFile {
+  std::string text, path, dir;
+};
+std::optional<ServiceFile> ReadServiceFile(const std::string& file) {
+  auto task = spec::LoadTaskFile(file);
+  if (!task.ok()) {
+    std::cerr << task.status().message() << "\n";
+    return std::nullopt;
+  }
+  if (!task->service) {
+    std::cerr << fmt::format(
+        "awan: {} has no `service:` section, so it is a job: run it with `awan launch {}`\n", file,
+        file);
+    return std::nullopt;
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::error_code ec;
+  const fs::path path = fs::absolute(file, ec);
+  return ServiceFile{text.str(), path.string(), path.parent_path().string()};
+}
+
+std::optional<controller::ServiceView> ServiceFrom(const client::HttpResponse& r) {
+  auto s = server::DecodeService(r.body);
+  if (!s.ok()) std::cerr << "awan: " << s.status().message() << "\n";
+  return s.ok() ? std::optional<controller::ServiceView>(std::move(*s)) : std::nullopt;
+}
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+// Prints the service's events after the first `seen`; returns the new count.
+size_t PrintEvents(const client::ApiClient& c, const std::string& name, size_t seen) {
+  auto r = c.Call("GET", fmt::format("/v1/services/{}/events", name));
+  if (!r.ok() || r->status != 200) return seen;
+  auto events = server::DecodeEvents(r->body);
+  if (!events.ok()) return seen;
+  for (size_t i = seen; i < events->size(); ++i) {
+    const std::string& t = (*events)[i].time;
+    std::cerr << fmt::format("[awan] {} {}\n", t.size() >= 19 ? t.substr(11, 8) : t,
+                             (*events)[i].message);
+  }
+  return events->size();
+}
+
+// Waits until a replica of the current version is ready (or the service failed).
+int WaitReady(const client::ApiClient& c, const std::string& name, int version, int timeout_s) {
+  size_t seen = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    seen = PrintEvents(c, name, seen);
+    auto r = c.Call("GET", "/v1/services/" + name);
+    if (!r.ok()) return kExitFailed;
+    if (r->status != 200) return Fail(*r);
+    auto s = ServiceFrom(*r);
+    if (!s) return kExitFailed;
+    if (s->status == "FAILED") {
+      std::cerr << fmt::format("awan: service {} failed: {}\n", name, s->record.reason);
+      return kExitFailed;
+    }
+    const bool ready = std::any_of(s->replicas.begin(), s->replicas.end(), [&](const auto& rep) {
+      return rep.ready && rep.version == version;
+    });
+    if (ready) return kExitOk;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  std::cerr << fmt::format(
+      "awan: no replica of {} was ready within {} s; it keeps trying (`awan serve status {}`)\n",
+      name, timeout_s, name);
+  return kExitFailed;
+}
+
+}  // namespace
+
+int RunServeUp(const ServeUpArgs& args) {
+  auto file = ReadServiceFile(args.file);
+  if (!file) return kExitBadInput;
+  auto c = Client();
+  if (!c.ok()) return kExitFailed;
+  J body{{"task_yaml", file->text}, {"source", file->path}, {"base_dir", file->dir}};
+  if (!args.name.empty()) body["name"] = args.name;
+  auto r = c->Call("POST", "/v1/services", DumpJson(body));
+  if (!r.ok()) {
+    std::cerr << "awan: " << r.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (r->status != 201) return Fail(*r);
+  auto s = ServiceFrom(*r);
+  if (!s) return kExitFailed;
+  std::cerr << fmt::format("Service {} is up: {} replica(s) wanted, served at {}\n",
+                           s->record.name, s->desired, s->endpoint);
+  int code = kExitOk;
+  if (!args.detach) {
+    std::cerr << "Waiting for a replica to be ready (Ctrl-C stops waiting; the service stays)\n";
+    code = WaitReady(*c, s->record.name, s->record.version, args.wait_s);
+  }
+  std::cout << s->endpoint << "\n";
+  return code;
+}
+
+int RunServeStatus(const std::string& name, bool json) {
+  auto c = Client();
+  if (!c.ok()) return kExitFailed;
+  std::vector<controller::ServiceView> services;
+  if (!name.empty()) {
+    auto r = c->Call("GET", "/v1/services/" + name);
+    if (!r.ok()) return kExitFailed;
+    if (r->status != 200) return Fail(*r);
+    if (json) {
+      std::cout << r->body << "\n";
+      return kExitOk;
+    }
+    auto s = ServiceFrom(*r);
+    if (!s) return kExitFailed;
+    services.push_back(std::move(*s));
+  } else {
+    auto r = c->Call("GET", "/v1/services");
+    if (!r.ok()) return kExitFailed;
+    if (r->status != 200) return Fail(*r);
+    if (json) {
+      std::cout << r->body << "\n";
+      return kExitOk;
+    }
+    auto list = server::DecodeServiceList(r->body);
+    if (!list.ok()) {
+      std::cerr << "awan: " << list.status().message() << "\n";
+      return kExitFailed;
+    }
+    services = std::move(*list);
+    if (services.empty()) {
+      std::cout << "No services. Start one with `awan serve up SERVICE.yaml` (see "
+                   "examples/services/).\n";
+      return kExitOk;
+    }
+  }
+  Table t;
+  for (const char* h : {"SERVICE", "STATUS", "VERSION", "READY", "POLICY", "ENDPOINT"}) t.Column(h);
+  for (const auto& s : services) {
+    const auto ready = std::count_if(s.replicas.begin(), s.replicas.end(),
+                                     [](const auto& r) { return r.ready; });
+    t.Row({s.record.name, s.status, std::to_string(s.record.version),
+           fmt::format("{}/{}", ready, s.desired), s.policy, s.endpoint});
+  }
+  std::cout << t.Render();
+  Table replicas;
+  for (const char* h : {"SERVICE", "REPLICA", "VERSION", "PROVIDER", "REGION", "STATE", "ADDRESS"}) {
+    replicas.Column(h);
+  }
+  for (const auto& s : services) {
+    for (const auto& r : s.replicas) {
+      replicas.Row({s.record.name, std::to_string(r.id), std::to_string(r.version),
+                    OrDash(r.provider), OrDash(r.region), r.state,
+                    r.host.empty() ? "-" : fmt::format("{}:{}", r.host, r.port)});
+    }
+  }
+  if (replicas.rows() > 0) std::cout << "\n" << replicas.Render();
+  for (const auto& s : services) {
+    if (!s.record.reason.empty() && (s.status == "FAILED" || s.status == "SHUTTING_DOWN")) {
+      std::cout << fmt::format("\n{}: {}\n", s.record.name, s.record.reason);
+    }
+  }
+  return kExitOk;
+}
+
+int RunServeUpdate(const ServeUpdateArgs& args) {
+  auto file = ReadServiceFile(args.file);
+  if (!file) return kExitBadInput;
+  auto c = Client();
+  if (!c.ok()) return kExitFailed;
+  J body{{"task_yaml", file->text},
+         {"source", file->path},
+         {"base_dir", file->dir},
+         {"mode", args.mode}};
+  auto r = c->Call("POST", fmt::format("/v1/services/{}/update", args.name), DumpJson(body));
+  if (!r.ok()) return kExitFailed;
+  if (r->status != 202) return Fail(*r);
+  auto s = ServiceFrom(*r);
+  if (!s) return kExitFailed;
+  std::cerr << fmt::format("Service {}: version {} is rolling out ({})\n", s->record.name,
+                           s->record.version, args.mode);
+  std::cout << s->endpoint << "\n";
+  return kExitOk;
+}
+
+int RunServeDown(const std::string& name, bool wait) {
+  auto c = Client();
+  if (!c.ok()) return kExitFailed;
+  auto r = c->Call("POST", fmt::format("/v1/services/{}/down", name));
+  if (!r.ok()) return kExitFailed;
+  if (r->status != 202) return Fail(*r);
+  std::cerr << fmt::format("Service {} is going down: its replicas leave the routes, then stop\n",
+                           name);
+  while (wait) {
+    auto g = c->Call("GET", "/v1/services/" + name);
+    if (!g.ok() || g->status != 200) break;
+    auto s = ServiceFrom(*g);
+    if (!s || s->status == "DOWN") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::cout << fmt::format("Service {} is {}.\n", name, wait ? "down" : "going down");
+  return kExitOk;
+}
+
+int RunServeLogs(const std::string& name, int64_t replica, bool follow) {
+  auto c = Client();
+  if (!c.ok()) return kExitFailed;
+  if (replica == 0) {
+    auto r = c->Call("GET", "/v1/services/" + name);
+    if (!r.ok()) return kExitFailed;
+    if (r->status != 200) return Fail(*r);
+    auto s = ServiceFrom(*r);
+    if (!s) return kExitFailed;
+    if (s->replicas.empty()) {
+      std::cerr << fmt::format("awan: service {} has no replica running\n", name);
+      return kExitFailed;
+    }
+    replica = s->replicas.front().id;
+    std::cerr << fmt::format("(replica {}; --replica K for another)\n", replica);
+  }
+  return RunLogs(std::to_string(replica), follow);
+}
+
+int RunGateway(const GatewayArgs& args) {
+  const std::string home = client::AwanHome();
+  gateway::GatewayOptions options;
+  options.admin_host = args.admin_host;
+  options.admin_port = args.admin_port;
+  gateway::Gateway gw(options);
+  auto started = gw.Start({});
+  if (!started.ok()) {
+    std::cerr << "awan gateway: " << started.status().message() << "\n";
+    return kExitFailed;
+  }
+  const std::string admin = fmt::format("http://{}:{}", args.admin_host, gw.admin_port());
+  std::cerr << fmt::format("awan gateway (pid {}): routes from the server of {}; metrics at {}/metrics\n",
+                           getpid(), home, admin);
+  if (!args.state_file.empty()) {
+    J info{{"pid", static_cast<int64_t>(getpid())}, {"admin_url", admin}};
+    std::ofstream(args.state_file) << DumpJson(info) << "\n";
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::string last;  // the routes as last applied
+  bool reachable = true;
+  auto unreachable_since = std::chrono::steady_clock::now();
+  for (;;) {
+    // Nothing to serve and no server to ask (its home gone, or down a while): done.
+    std::error_code home_ec;
+    if (!fs::exists(home, home_ec) ||
+        (!reachable && last.empty() &&
+         std::chrono::steady_clock::now() - unreachable_since > std::chrono::seconds(10))) {
+      std::cerr << "awan gateway: no routes and no server to ask; exiting\n";
+      break;
+    }
+    timespec wait{args.poll_ms / 1000, (args.poll_ms % 1000) * 1000000};
+    auto c = client::Connect(home);
+    absl::StatusOr<client::HttpResponse> r =
+        c.ok() ? c->Call("GET", "/v1/services") : absl::StatusOr<client::HttpResponse>(c.status());
+    if (!r.ok() || r->status != 200) {
+      if (reachable) {
+        std::cerr << fmt::format(
+            "awan gateway: the server does not answer ({}); serving the last routes it gave\n",
+            r.ok() ? ErrorMessage(*r) : std::string(r.status().message()));
+        unreachable_since = std::chrono::steady_clock::now();
+      }
+      reachable = false;
+    } else {
+      reachable = true;
+      auto services = server::DecodeServiceList(r->body);
+      if (services.ok()) {
+        std::vector<gateway::RouteConfig> routes;
+        for (const controller::ServiceView& s : *services) {
+          if (s.status == "DOWN" || s.record.port == 0) continue;
+          gateway::RouteConfig route;
+          route.name = s.record.name;
+          route.host = args.host;
+          route.port = s.record.port;
+          route.policy = s.policy.empty() ? "least_load" : s.policy;
+          route.readiness_path = s.readiness_path;
+          for (const controller::ReplicaView& rep : s.replicas) {
+            if (rep.draining || rep.host.empty()) continue;
+            route.replicas.push_back({std::to_string(rep.id), rep.host, rep.port});
+          }
+          routes.push_back(std::move(route));
+        }
+        std::string summary;
+        for (const auto& route : routes) {
+          summary += fmt::format("{}:{}[", route.name, route.port);
+          for (const auto& rep : route.replicas) {
+            summary += fmt::format("{}={}:{} ", rep.id, rep.host, rep.port);
+          }
+          summary += "] ";
+        }
+        if (summary != last) {
+          absl::Status s = gw.SetRoutes(routes);
+          std::cerr << fmt::format("awan gateway: routes {}{}\n", summary.empty() ? "(none)" : summary,
+                                   s.ok() ? "" : fmt::format("— {}", std::string(s.message())));
+          last = summary;
+        }
+      }
+    }
+    siginfo_t info;
+    if (sigtimedwait(&signals, &info, &wait) > 0) break;
+  }
+  std::cerr << "awan gateway: stopping\n";
+  gw.Stop();
+  if (!args.state_file.empty()) {
+    std::error_code ec;
+    fs::remove(args.state_file, ec);
+  }
+  return kExitOk;
+}
+
+}  // namespace awan::cli

@@ -1,0 +1,477 @@
+#include "replica_manager.h"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "awan/spec/task_parser.h"
+#include "replica_probe.h"
+
+namespace awan::controller {
+namespace {
+
+using store::JobState;
+using store::ServiceState;
+
+bool Live(JobState s) { return !store::IsTerminal(s); }
+
+std::string ReplicaState(const ReplicaView& r, JobState job) {
+  if (r.draining) return "SHUTTING_DOWN";
+  switch (job) {
+    case JobState::kRunning:
+      return r.ready ? "READY" : (r.state == "NOT_READY" ? "NOT_READY" : "STARTING");
+    default:
+      return std::string(store::JobStateName(job));
+  }
+}
+
+}  // namespace
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+ReplicaManager::ReplicaManager(ActiveJobs& jobs, const providers::Fleet& fleet,
+                               const ControllerOptions& options, Hooks hooks)
+    : jobs_(jobs),
+      fleet_(fleet),
+      options_(options),
+      hooks_(std::move(hooks)),
+      probes_(8, hooks_.wake) {}
+
+ReplicaManager::~ReplicaManager() = default;
+
+void ReplicaManager::Load(const store::ServiceRecord& record) {
+  Service& s = services_[record.id];
+  s.record = record;
+  auto task = spec::ParseTask(record.task_yaml, record.task_source, record.task_base_dir);
+  if (!task.ok() || !task->service) {
+    // Checked when it was stored; a file that no longer parses (its workdir gone) fails it.
+    if (record.state == ServiceState::kActive) {
+      SetState(s, ServiceState::kFailed,
+               task.ok() ? "its task has no service section"
+                         : fmt::format("its task no longer loads: {}", std::string(task.status().message())));
+    }
+    return;
+  }
+  s.task = std::make_shared<const spec::Task>(std::move(*task));
+}
+
+void ReplicaManager::Recover() {
+  auto services = jobs_.store().ListServices(/*active_only=*/true);
+  if (!services.ok()) {
+    spdlog::error("services: cannot read them from the store: {}", std::string(services.status().message()));
+    return;
+  }
+  for (const store::ServiceRecord& record : *services) {
+    Load(record);
+    store::JobQuery q;
+    q.active_only = true;
+    q.service_id = record.id;
+    q.limit = 100000;
+    auto replicas = jobs_.store().ListJobs(q);
+    if (!replicas.ok()) continue;
+    Service& s = services_[record.id];
+    for (const store::JobRecord& job : *replicas) {
+      Replica r;
+      r.id = job.id;
+      r.version = job.service_version;
+      r.port = job.replica_port;
+      r.state = job.state;
+      r.draining = job.cancel_requested;
+      r.cancel_sent = job.cancel_requested;
+      s.replicas[job.id] = r;
+    }
+    if (!s.replicas.empty()) {
+      Event(s, "recovered",
+            fmt::format("server restarted: {} replica(s) adopted", s.replicas.size()));
+    }
+  }
+  Publish();
+}
+
+void ReplicaManager::Post(std::function<void()> command) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbox_.push_back(std::move(command));
+  }
+  if (hooks_.wake) hooks_.wake();
+}
+
+void ReplicaManager::Reload(int64_t id) {
+  auto record = jobs_.store().GetService(id);
+  if (!record.ok()) return;
+  auto it = services_.find(id);
+  if (it == services_.end() || it->second.record.task_yaml != record->task_yaml) {
+    Load(*record);
+  } else {
+    it->second.record = *record;
+  }
+  if (record->state == ServiceState::kActive) services_[id].ended_before_ready = 0;
+  Publish();
+}
+
+void ReplicaManager::Event(Service& s, const std::string& type, const std::string& message) {
+  if (auto st = jobs_.store().AddServiceEvent({s.record.id, Now(), type, message}); !st.ok()) {
+    spdlog::error("service {}: the store did not take a {} event: {}", s.record.name, type,
+                  std::string(st.message()));
+  }
+  spdlog::info("service {}: {}", s.record.name, message);
+}
+
+void ReplicaManager::SetState(Service& s, ServiceState state, const std::string& why) {
+  store::ServiceRecord next = s.record;
+  next.state = state;
+  next.reason = why;
+  if (state == ServiceState::kDown) next.ended_at = Now();
+  const std::string message =
+      fmt::format("{} → {}: {}", store::ServiceStateName(s.record.state),
+                  store::ServiceStateName(state), why);
+  if (auto st = jobs_.store().UpdateService(next, {s.record.id, Now(), "state", message});
+      !st.ok()) {
+    spdlog::error("service {}: the store did not take {}: {}", s.record.name, message,
+                  std::string(st.message()));
+    return;
+  }
+  s.record = std::move(next);
+  spdlog::info("service {}: {}", s.record.name, message);
+}
+
+int ReplicaManager::Desired(const Service& s) const {
+  if (!s.task || s.record.state != ServiceState::kActive) return 0;
+  return s.task->service->replica_policy.min_replicas;
+}
+
+// Reads each replica's job: its state and placement, and its address once it runs.
+void ReplicaManager::Refresh(Service& s) {
+  for (auto it = s.replicas.begin(); it != s.replicas.end();) {
+    Replica& r = it->second;
+    const ActiveJob* job = jobs_.Find(r.id);
+    store::JobRecord record;
+    if (job != nullptr) {
+      record = job->record;
+    } else if (auto stored = jobs_.store().GetJob(r.id); stored.ok()) {
+      record = std::move(*stored);
+    } else {
+      ++it;  // posted, not yet taken by the loop
+      continue;
+    }
+    r.state = record.state;
+    r.provider = record.provider;
+    r.region = record.region;
+    r.zone = record.zone;
+    if (!Live(record.state)) {
+      if (!r.draining && !r.ever_ready) ++s.ended_before_ready;
+      Event(s, "replica",
+            fmt::format("replica {} ended ({}){}", r.id, store::JobStateName(record.state),
+                        record.reason.empty() ? "" : ": " + record.reason));
+      it = s.replicas.erase(it);
+      continue;
+    }
+    if (record.state != JobState::kRunning) {
+      r.ready = false;
+      r.host.clear();
+    } else if (r.host.empty() || r.running_since != record.started_at) {
+      // A new start (the first, or after a recovery): a new process to find and to probe.
+      r.running_since = record.started_at;
+      r.watched_since = Now();
+      r.ready = r.ever_ready = false;
+      r.failures = 0;
+      r.host.clear();
+      auto nodes = jobs_.store().ListNodes(r.id);
+      providers::Provider* provider = fleet_.Find(record.provider);
+      if (nodes.ok() && !nodes->empty() && provider != nullptr) {
+        r.host = provider->ReachableHost(nodes->front().host);
+      }
+    }
+    ++it;
+  }
+}
+
+void ReplicaManager::Probe(Service& s, Replica& r) {
+  if (r.state != JobState::kRunning || r.host.empty() || r.probing || Now() < r.next_probe) return;
+  r.probing = true;
+  r.next_probe = Now() + options_.probe_interval_ms;
+  const int64_t service_id = s.record.id, replica_id = r.id, since = r.running_since;
+  probes_.Run<ProbeResult>(
+      [host = r.host, port = r.port, probe = s.task->service->readiness_probe] {
+        return ProbeReplica(host, port, probe);
+      },
+      [this, service_id, replica_id, since](ProbeResult result) {
+        auto sit = services_.find(service_id);
+        if (sit == services_.end()) return;
+        Service& s = sit->second;
+        auto rit = s.replicas.find(replica_id);
+        if (rit == s.replicas.end()) return;
+        Replica& r = rit->second;
+        r.probing = false;
+        if (r.running_since != since || r.state != JobState::kRunning) return;  // a later start
+        if (result.ready) {
+          r.failures = 0;
+          if (!r.ready) {
+            Event(s, "replica",
+                  fmt::format("replica {} on {}/{} is ready ({}:{})", r.id, r.provider, r.region,
+                              r.host, r.port));
+          }
+          r.ready = r.ever_ready = true;
+          s.ended_before_ready = 0;
+          return;
+        }
+        ++r.failures;
+        if (r.ready && r.failures >= options_.not_ready_after_failures) {
+          r.ready = false;
+          r.not_ready_since = Now();
+          Event(s, "replica",
+                fmt::format("replica {} is not ready: {} probes failed ({})", r.id, r.failures,
+                            result.why));
+        }
+      });
+}
+
+void ReplicaManager::Drain(Service& s, Replica& r, const std::string& why) {
+  if (r.draining) return;
+  r.draining = true;
+  r.ready = false;
+  // One that takes no traffic can go at once; one that does leaves the routes first.
+  r.stop_at = r.ever_ready ? Now() + options_.drain_ms : Now();
+  Event(s, "replica", fmt::format("replica {} is taken out: {}", r.id, why));
+}
+
+void ReplicaManager::Create(Service& s, int count) {
+  const spec::ServiceSpec& spec = *s.task->service;
+  for (int i = 0; i < count; ++i) {
+    if (Now() < s.retry_create_at) return;
+    // Spread: while the replicas of this version cover fewer providers (regions) than asked,
+    // the new one goes elsewhere if it can. One placed where nothing is known yet waits.
+    std::set<std::string> providers, regions;
+    bool unplaced = false;
+    for (const auto& [id, r] : s.replicas) {
+      if (r.draining || r.version != s.record.version) continue;
+      if (r.provider.empty()) {
+        unplaced = true;
+        continue;
+      }
+      providers.insert(r.provider);
+      regions.insert(r.provider + "/" + r.region);
+    }
+    std::vector<std::string> away;
+    if (static_cast<int>(providers.size()) < spec.spread.providers) {
+      away.insert(away.end(), providers.begin(), providers.end());
+    }
+    if (static_cast<int>(regions.size()) < spec.spread.regions) {
+      away.insert(away.end(), regions.begin(), regions.end());
+    }
+    if (unplaced && (spec.spread.providers > 1 || spec.spread.regions > 1)) return;
+    const int port = FreePort();
+    auto yaml = spec::ReplicaTaskYaml(s.record.task_yaml, s.record.name, port);
+    if (port == 0 || !yaml.ok()) {
+      s.retry_create_at = Now() + 5000;
+      Event(s, "replica", "cannot make a replica's task: " +
+                              (yaml.ok() ? std::string("no free port") : yaml.status().ToString()));
+      return;
+    }
+    ReplicaRequest req{s.record.id,
+                       s.record.name,
+                       s.record.version,
+                       port,
+                       std::move(*yaml),
+                       s.record.task_source,
+                       s.record.task_base_dir,
+                       away};
+    auto id = hooks_.create(req);
+    if (!id.ok()) {
+      if (absl::IsInvalidArgument(id.status())) {
+        SetState(s, ServiceState::kFailed,
+                 fmt::format("a replica cannot run: {}", std::string(id.status().message())));
+      } else {
+        s.retry_create_at = Now() + 5000;
+        Event(s, "replica", fmt::format("cannot create a replica: {}", std::string(id.status().message())));
+      }
+      return;
+    }
+    Replica r;
+    r.id = *id;
+    r.version = s.record.version;
+    r.port = port;
+    s.replicas[*id] = r;
+    Event(s, "replica",
+          fmt::format("replica {} created (version {}, port {}){}", *id, s.record.version, port,
+                      away.empty() ? "" : fmt::format("; rather not on {}", fmt::join(away, ", "))));
+  }
+}
+
+void ReplicaManager::Decide(Service& s) {
+  if (s.record.state == ServiceState::kShuttingDown) {
+    for (auto& [id, r] : s.replicas) Drain(s, r, "the service is going down");
+    if (s.replicas.empty()) SetState(s, ServiceState::kDown, "every replica stopped");
+    return;
+  }
+  if (s.record.state != ServiceState::kActive || !s.task) return;
+  const spec::ServiceSpec& spec = *s.task->service;
+  const int64_t now = Now();
+  // Replicas that are not healthy go (and are replaced below).
+  for (auto& [id, r] : s.replicas) {
+    if (r.draining || r.state != JobState::kRunning || r.running_since == 0) continue;
+    const double delay_ms = spec.readiness_probe.initial_delay_s * 1000;
+    if (!r.ever_ready && now - std::max(r.running_since, r.watched_since) > delay_ms) {
+      Drain(s, r,
+            fmt::format("not ready within initial_delay_seconds ({:g} s)",
+                        spec.readiness_probe.initial_delay_s));
+    } else if (r.ever_ready && !r.ready && r.not_ready_since > 0 &&
+               now - r.not_ready_since > options_.replace_not_ready_after_ms) {
+      Drain(s, r,
+            fmt::format("not ready for {} s", (now - r.not_ready_since) / 1000));
+    }
+  }
+  if (s.ended_before_ready >= options_.failures_before_service_fails) {
+    SetState(s, ServiceState::kFailed,
+             fmt::format("{} replicas in a row ended before they were ready; see `awan serve "
+                         "logs {}`, fix the task and `awan serve update` it",
+                         s.ended_before_ready, s.record.name));
+    return;
+  }
+  const int desired = Desired(s);
+  std::vector<Replica*> current, old;
+  for (auto& [id, r] : s.replicas) {
+    if (r.draining) continue;
+    (r.version == s.record.version ? current : old).push_back(&r);
+  }
+  const auto ready = [](const std::vector<Replica*>& v) {
+    return static_cast<int>(std::count_if(v.begin(), v.end(), [](Replica* r) { return r->ready; }));
+  };
+  if (old.empty()) {
+    const int have = static_cast<int>(current.size());
+    if (have < desired) Create(s, desired - have);
+    if (have > desired) {
+      // Fewer wanted: the ones not ready go first, then the newest.
+      std::stable_sort(current.begin(), current.end(),
+                       [](Replica* a, Replica* b) { return !a->ready && b->ready; });
+      for (int i = 0; i < have - desired; ++i) Drain(s, *current[i], "fewer replicas wanted");
+    }
+    return;
+  }
+  // An update is under way.
+  const bool blue_green = s.record.update_mode == "blue_green";
+  const int have = static_cast<int>(current.size());
+  const bool new_starting = have > ready(current);
+  if (blue_green) {
+    if (have < desired) Create(s, desired - have);
+    if (ready(current) >= desired) {
+      for (Replica* r : old) Drain(s, *r, fmt::format("version {} is ready", s.record.version));
+    }
+    return;
+  }
+  // Rolling: one new replica at a time; an old one goes when the rest still make `desired`.
+  if (have < desired && !new_starting) Create(s, 1);
+  for (Replica* r : old) {
+    if (!r->ready) Drain(s, *r, fmt::format("replaced by version {}", s.record.version));
+  }
+  int ready_now = ready(current) + ready(old);
+  for (Replica* r : old) {
+    if (r->draining || ready_now - 1 < desired) continue;
+    if (ready(current) == 0) break;
+    Drain(s, *r, fmt::format("replaced by version {}", s.record.version));
+    --ready_now;
+  }
+  if (have >= desired && ready(current) >= desired) {
+    for (Replica* r : old) Drain(s, *r, fmt::format("replaced by version {}", s.record.version));
+  }
+}
+
+void ReplicaManager::Pass() {
+  probes_.RunCallbacks();
+  std::vector<std::function<void()>> commands;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    commands.swap(inbox_);
+  }
+  for (auto& command : commands) command();
+  for (auto it = services_.begin(); it != services_.end();) {
+    Service& s = it->second;
+    Refresh(s);
+    Decide(s);
+    for (auto& [id, r] : s.replicas) {
+      if (r.draining) {
+        if (!r.cancel_sent && Now() >= r.stop_at) {
+          r.cancel_sent = true;
+          hooks_.cancel(r.id);
+        }
+      } else if (s.task) {
+        Probe(s, r);
+      }
+    }
+    if (s.record.state == ServiceState::kDown) {
+      it = services_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  Publish();
+}
+
+void ReplicaManager::Publish() {
+  std::vector<ServiceView> views;
+  for (const auto& [id, s] : services_) {
+    ServiceView v;
+    v.record = s.record;
+    v.desired = Desired(s);
+    v.endpoint = fmt::format("http://{}:{}", options_.gateway_host, s.record.port);
+    if (s.task) {
+      v.policy = s.task->service->load_balancing_policy;
+      v.readiness_path = s.task->service->readiness_probe.path;
+    }
+    int ready = 0;
+    for (const auto& [rid, r] : s.replicas) {
+      ReplicaView rv;
+      rv.id = r.id;
+      rv.version = r.version;
+      rv.provider = r.provider;
+      rv.region = r.region;
+      rv.zone = r.zone;
+      rv.ready = r.ready;
+      rv.host = r.host;
+      rv.port = r.port;
+      rv.draining = r.draining;
+      rv.started_at = r.running_since;
+      rv.state = r.ever_ready && !r.ready ? "NOT_READY" : "";
+      rv.state = ReplicaState(rv, r.state);
+      ready += r.ready ? 1 : 0;
+      v.replicas.push_back(std::move(rv));
+    }
+    switch (s.record.state) {
+      case ServiceState::kActive:
+        v.status = ready > 0 ? "READY" : (s.replicas.empty() ? "NO_REPLICA" : "REPLICA_INIT");
+        break;
+      default:
+        v.status = std::string(store::ServiceStateName(s.record.state));
+    }
+    views.push_back(std::move(v));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  views_ = std::move(views);
+}
+
+std::vector<ServiceView> ReplicaManager::Views() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return views_;
+}
+
+}  // namespace awan::controller

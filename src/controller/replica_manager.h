@@ -1,0 +1,119 @@
+// The replica manager: keeps each service's replicas at the number wanted, spread as asked, and
+// ready. A replica is a job with its service's id — placed, started, recovered after a preemption
+// or a lost node, and stopped by the same units as any job (placer, node runner, recovery); this
+// unit only decides how many there are, where they should rather not go (`spread`), and which to
+// take out: one that never became ready within `initial_delay_seconds`, one not ready for too long,
+// old versions during an update (rolling: one at a time, never below the wanted number ready;
+// blue-green: all at once when the new ones are ready), and all of them when the service goes
+// down. A replica leaves the gateways' routes `drain_ms` before it is stopped. Readiness probes run
+// on threads of their own, never on the loop. Every decision is an event on the service.
+// Threading: loop thread, except Post and Views (any thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "active_jobs.h"
+#include "awan/controller/options.h"
+#include "awan/controller/services.h"
+#include "awan/providers/fleet.h"
+#include "awan/spec/task.h"
+#include "workers.h"
+
+namespace awan::controller {
+
+// A replica to create: a job running the service's task (`ReplicaTaskYaml`).
+struct ReplicaRequest {
+  int64_t service_id = 0;
+  std::string service_name;
+  int version = 0;
+  int port = 0;
+  std::string task_yaml, source, base_dir;
+  std::vector<std::string> spread_away_from;  // ActiveJob::spread_away_from
+};
+
+class ReplicaManager {
+ public:
+  struct Hooks {
+    std::function<absl::StatusOr<int64_t>(const ReplicaRequest&)> create;  // the job's id
+    std::function<void(int64_t job_id)> cancel;
+    std::function<void()> wake;  // the loop has something to do
+  };
+  ReplicaManager(ActiveJobs& jobs, const providers::Fleet& fleet, const ControllerOptions& options,
+                 Hooks hooks);
+  ~ReplicaManager();
+
+  // Loads the services that are not DOWN and their live replicas (before the loop starts; the
+  // replicas' jobs are recovered by the job recovery).
+  void Recover();
+  // Runs `command` on the loop thread at the next pass (service changes from the API go through
+  // here, so only the loop writes a service).
+  void Post(std::function<void()> command);
+  // Loop thread: re-reads service `id` from the store (after a change the loop made).
+  void Reload(int64_t id);
+  void Pass();
+  // Any thread: every service the manager holds, as of its last pass.
+  std::vector<ServiceView> Views() const;
+
+ private:
+  struct Replica {
+    int64_t id = 0;
+    int version = 0;
+    int port = 0;
+    store::JobState state = store::JobState::kPending;
+    std::string provider, region, zone;
+    std::string host;
+    int64_t running_since = 0;  // the job's started_at when its host was looked up
+    int64_t watched_since = 0;  // when this manager began probing that start (a restart: later)
+    bool ready = false, ever_ready = false;
+    int failures = 0;  // consecutive failed probes
+    int64_t not_ready_since = 0;
+    bool probing = false;
+    int64_t next_probe = 0;
+    bool draining = false;
+    int64_t stop_at = 0;  // draining: when its job is cancelled
+    bool cancel_sent = false;
+  };
+  struct Service {
+    store::ServiceRecord record;
+    std::shared_ptr<const spec::Task> task;
+    std::map<int64_t, Replica> replicas;  // live ones, by job id
+    int ended_before_ready = 0;           // in a row
+    int64_t retry_create_at = 0;          // after a failed create
+  };
+
+  int64_t Now() const { return jobs_.Now(); }
+  void Load(const store::ServiceRecord& record);
+  void Refresh(Service& s);
+  void Probe(Service& s, Replica& r);
+  void Decide(Service& s);
+  void Create(Service& s, int count);
+  void Drain(Service& s, Replica& r, const std::string& why);
+  void SetState(Service& s, store::ServiceState state, const std::string& why);
+  void Event(Service& s, const std::string& type, const std::string& message);
+  int Desired(const Service& s) const;
+  void Publish();
+
+  ActiveJobs& jobs_;
+  const providers::Fleet& fleet_;
+  const ControllerOptions& options_;
+  Hooks hooks_;
+  Workers probes_;
+  std::map<int64_t, Service> services_;  // by id
+
+  mutable std::mutex mu_;
+  std::vector<std::function<void()>> inbox_;  // guarded by mu_
+  std::vector<ServiceView> views_;            // guarded by mu_
+};
+
+// A TCP port of this machine no one listens on now (the OS's choice), for a replica or an
+// endpoint; 0 when none could be had.
+int FreePort();
+
+}  // namespace awan::controller

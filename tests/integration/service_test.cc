@@ -1,0 +1,293 @@
+// Services through the real `awan` binary, its server and its gateway, as a user drives them:
+// `awan serve up` on the embedded default's emulated clouds, requests through the endpoint under
+// load (tests/support/load.h), and what must not drop a request — a replica killed, a provider's
+// outage, kill -9 of the server, a rolling update. Replicas run examples/services/echo_server.py.
+// Each test has its own AWAN_HOME.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "awan/client/client.h"
+#include "support/command.h"
+#include "support/load.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using J = nlohmann::json;
+using awan::testing::LoadGenerator;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = fs::temp_directory_path() /
+            fmt::format("awan-svc-{}-{}", getpid(),
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(home_);
+    fs::create_directories(home_ / "tasks");
+  }
+  void TearDown() override {
+    for (const std::string& name : services_) Awan("serve down " + name + " --wait");
+    // The gateway goes by itself once it has no routes and no server; do not wait for it.
+    if (auto pid = GatewayPid(); pid > 0) kill(pid, SIGTERM);
+    Awan("server stop");
+    fs::remove_all(home_);
+  }
+  awan::testing::CommandResult Awan(const std::string& args) {
+    return awan::testing::RunCommand(
+        fmt::format("env AWAN_HOME={} {} {}", home_.string(), AWAN_BINARY, args));
+  }
+  // An echo service (examples/services/echo_server.py) on the emulated clouds.
+  std::string Service(const std::string& name, int replicas, const std::string& tag = "v1",
+                      const std::string& run = "python3 echo_server.py") {
+    const fs::path p = home_ / "tasks" / (name + "-" + tag + ".yaml");
+    std::ofstream(p) << fmt::format(
+        R"(name: {}
+workdir: {}/examples/services
+resources:
+  cpus: 2+
+  any_of: [{{infra: aws}}, {{infra: gcp}}, {{infra: azure}}]
+envs: {{ECHO_TAG: {}}}
+service:
+  readiness_probe: {{path: /health, initial_delay_seconds: 30, timeout_seconds: 2}}
+  replicas: {}
+  spread: {{providers: 2}}
+  ports: 8080
+run: {}
+)",
+        name, AWAN_SOURCE_DIR, tag, replicas, run);
+    return p.string();
+  }
+  // `awan serve up`: the endpoint's port (from the URL, the last line of stdout).
+  int Up(const std::string& file) {
+    auto r = Awan("serve up " + file + " --wait 60");
+    EXPECT_EQ(r.code, 0) << r.err << "\nserver log:\n"
+                         << awan::testing::ReadFile((home_ / "server.log").string());
+    std::string last = r.out;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    last = last.substr(last.rfind('\n') + 1);
+    EXPECT_EQ(last.rfind("http://127.0.0.1:", 0), 0u) << r.out;
+    const auto name = J::parse(Awan("serve status --json").out)["services"][0]["name"];
+    services_.insert(name.get<std::string>());
+    return std::atoi(last.c_str() + last.rfind(':') + 1);
+  }
+  J Status(const std::string& name) {
+    auto r = Awan("serve status " + name + " --json");
+    EXPECT_EQ(r.code, 0) << r.err;
+    J j = J::parse(r.out, nullptr, false);
+    return j.is_discarded() ? J::object() : j;
+  }
+  // Waits until `done(status)`; false after `seconds`.
+  bool WaitFor(const std::string& name, const std::function<bool(const J&)>& done,
+               int seconds = 30) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done(Status(name))) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ADD_FAILURE() << "timed out; status: " << Status(name).dump(2);
+    return false;
+  }
+  static int Ready(const J& s, int version = 0) {
+    int n = 0;
+    for (const auto& r : s.value("replicas", J::array())) {
+      if (r["ready"] == true && (version == 0 || r["version"] == version)) ++n;
+    }
+    return n;
+  }
+  pid_t GatewayPid() {
+    J j = J::parse(awan::testing::ReadFile((home_ / "gateway.json").string()), nullptr, false);
+    return j.is_object() ? j.value("pid", 0) : 0;
+  }
+  // The failures of a load run, for messages.
+  static std::string Failures(const LoadGenerator& load) {
+    std::string out;
+    for (const auto& [when, what] : load.failures()) out += what + "; ";
+    return out;
+  }
+
+  fs::path home_;
+  std::set<std::string> services_;
+};
+
+TEST_F(ServiceTest, UpServesThroughTheGatewayOnTwoProvidersAndStatusKeepsTheContract) {
+  const int port = Up(Service("echo", 2));
+  ASSERT_GT(port, 0);
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  const J s = Status("echo");
+  for (const char* field : {"name", "endpoint", "replicas", "policy"}) {
+    EXPECT_TRUE(s.contains(field)) << field;
+  }
+  EXPECT_EQ(s["name"], "echo");
+  EXPECT_EQ(s["endpoint"], fmt::format("http://127.0.0.1:{}", port));
+  EXPECT_EQ(s["policy"], "least_load");
+  std::set<std::string> providers;
+  for (const auto& r : s["replicas"]) {
+    for (const char* field : {"id", "provider", "region", "state", "ready"}) {
+      EXPECT_TRUE(r.contains(field)) << field;
+    }
+    EXPECT_EQ(r["state"], "READY");
+    providers.insert(r["provider"].get<std::string>());
+  }
+  EXPECT_EQ(providers.size(), 2u) << "spread: {providers: 2}";
+  EXPECT_EQ(providers.count("local"), 0u);
+  // Requests reach both replicas through the endpoint.
+  LoadGenerator load(port, 2, "/hello");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0) << Failures(load);
+  EXPECT_EQ(load.bodies().size(), 2u);
+  // Jobs of their own are listed by `awan status`; replicas are not.
+  EXPECT_THAT(Awan("status").out, Not(HasSubstr("echo")));
+  // The gateway's metrics count what it relayed.
+  J gw = J::parse(awan::testing::ReadFile((home_ / "gateway.json").string()));
+  auto metrics = awan::testing::RunCommand("curl -s " + gw["admin_url"].get<std::string>() +
+                                           "/metrics");
+  EXPECT_THAT(metrics.out, HasSubstr("awan_gateway_replica_requests_total{route=\"echo\""));
+}
+
+TEST_F(ServiceTest, AReplicaKilledUnderLoadIsReplacedWithNoFailedRequest) {
+  const int port = Up(Service("echo", 2));
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  const int64_t victim = Status("echo")["replicas"][0]["id"];
+  LoadGenerator load(port, 4, "/hello");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const int pid = std::stoi(awan::testing::ReadFile(
+      (home_ / "jobs" / std::to_string(victim) / "node-0" / "pid").string()));
+  ASSERT_EQ(kill(-pid, SIGKILL), 0);
+  // Replaced: two ready replicas again, the victim not among them.
+  ASSERT_TRUE(WaitFor("echo", [&](const J& s) {
+    if (Ready(s) != 2) return false;
+    for (const auto& r : s["replicas"]) {
+      if (r["id"] == victim) return false;
+    }
+    return true;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0) << Failures(load);
+  EXPECT_GT(load.ok(), 100);
+}
+
+TEST_F(ServiceTest, AProviderOutageUnderLoadMovesTrafficToTheSurvivors) {
+  const int port = Up(Service("echo", 2));
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  const std::string down = Status("echo")["replicas"][0]["provider"];
+  LoadGenerator load(port, 4, "/hello");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto outage = LoadGenerator::Clock::now();
+  ASSERT_EQ(Awan("sim outage " + down).code, 0);
+  // The replica there is lost and placed again elsewhere; the other serves meanwhile.
+  ASSERT_TRUE(WaitFor("echo", [&](const J& s) {
+    if (Ready(s) != 2) return false;
+    for (const auto& r : s["replicas"]) {
+      if (r["provider"] == down) return false;
+    }
+    return true;
+  }));
+  std::this_thread::sleep_until(outage + std::chrono::seconds(6));
+  load.Stop();
+  // At most the requests in flight on the lost replica fail (the gateway retries those it can),
+  // and none later than 5 s after the outage began.
+  EXPECT_LE(load.failed(), 4) << Failures(load);
+  for (const auto& [when, what] : load.failures()) {
+    EXPECT_LT(when - outage, std::chrono::seconds(5)) << what;
+  }
+  EXPECT_GT(load.bodies_since(outage + std::chrono::seconds(5)).size(), 0u);
+  Awan("sim restore " + down);
+}
+
+TEST_F(ServiceTest, KillDashNineOfTheServerUnderLoadFailsNoRequestAndReplicasAreAdopted) {
+  const int port = Up(Service("echo", 2));
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  std::set<int64_t> before;
+  const J up = Status("echo");
+  for (const auto& r : up["replicas"]) before.insert(r["id"].get<int64_t>());
+  LoadGenerator load(port, 4, "/hello");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto info = awan::client::ReadServerInfo(home_.string());
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(kill(static_cast<pid_t>(info->pid), SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the gateway serves on alone
+  const int64_t during = load.ok();
+  EXPECT_GT(during, 0);
+  // Any command starts a new server, which adopts the replicas.
+  ASSERT_TRUE(WaitFor("echo", [&](const J& s) {
+    std::set<int64_t> now;
+    for (const auto& r : s["replicas"]) now.insert(r["id"].get<int64_t>());
+    return Ready(s) == 2 && now == before;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0) << Failures(load);
+  auto events = awan::testing::RunCommand(fmt::format(
+      "curl -s -H 'Authorization: Bearer {}' {}/v1/services/echo/events",
+      awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
+      awan::client::ReadServerInfo(home_.string())->url));
+  EXPECT_THAT(events.out, HasSubstr("2 replica(s) adopted"));
+}
+
+TEST_F(ServiceTest, RollingUpdateUnderLoadFailsNoRequest) {
+  const int port = Up(Service("echo", 2, "v1"));
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  LoadGenerator load(port, 4, "/hello");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto update = Awan("serve update echo " + Service("echo", 2, "v2"));
+  ASSERT_EQ(update.code, 0) << update.err;
+  // Never fewer than two ready on the way; done when both are version 2.
+  int lowest = 2;
+  ASSERT_TRUE(WaitFor(
+      "echo",
+      [&](const J& s) {
+        lowest = std::min(lowest, Ready(s));
+        return Ready(s, 2) == 2 && s["replicas"].size() == 2;
+      },
+      60));
+  const auto done = LoadGenerator::Clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // the old ones drained
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0) << Failures(load);
+  EXPECT_GE(lowest, 2);
+  for (const auto& [body, n] : load.bodies_since(done + std::chrono::seconds(2))) {
+    EXPECT_THAT(body, HasSubstr("\"tag\": \"v2\"")) << n;
+  }
+  EXPECT_EQ(Status("echo")["version"], 2);
+}
+
+TEST_F(ServiceTest, ReplicasThatNeverBecomeReadyFailTheServiceWithTheReason) {
+  auto r = Awan("serve up " + Service("broken", 2, "v1", "exit 3") + " --wait 60");
+  services_.insert("broken");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("service broken failed: 3 replicas in a row ended before they "
+                               "were ready"));
+  EXPECT_EQ(Status("broken")["status"], "FAILED");
+}
+
+TEST_F(ServiceTest, BadServiceFilesAreRefusedNamingFileLineAndField) {
+  const fs::path bad = home_ / "tasks" / "bad.yaml";
+  std::ofstream(bad) << "name: echo\nresources: {ports: 8080}\nservice:\n  readiness_probe: "
+                        "/health\n  replicas: lots\nrun: true\n";
+  auto r = Awan("serve up " + bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("bad.yaml:5:13: service.replicas: 'lots' is not a number"));
+  const fs::path job = home_ / "tasks" / "job.yaml";
+  std::ofstream(job) << "run: true\n";
+  r = Awan("serve up " + job.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("has no `service:` section, so it is a job"));
+  EXPECT_EQ(Awan("serve status nosuch").code, 1);
+}
+
+}  // namespace
