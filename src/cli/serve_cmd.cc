@@ -133,8 +133,8 @@ int RunServeUp(const ServeUpArgs& args) {
   if (r->status != 201) return Fail(*r);
   auto s = ServiceFrom(*r);
   if (!s) return kExitFailed;
-  std::cerr << fmt::format("Service {} is up: {} replica(s) wanted, served at {}\n",
-                           s->record.name, s->desired, s->endpoint);
+  std::cerr << fmt::format("Service {} is up: {} replica(s) wanted, served at {}\n", s->record.name,
+                           s->desired, s->endpoint);
   int code = kExitOk;
   if (!args.detach) {
     std::cerr << "Waiting for a replica to be ready (Ctrl-C stops waiting; the service stays)\n";
@@ -180,22 +180,27 @@ int RunServeStatus(const std::string& name, bool json) {
     }
   }
   Table t;
-  for (const char* h : {"SERVICE", "STATUS", "VERSION", "READY", "POLICY", "ENDPOINT"}) t.Column(h);
+  for (const char* h :
+       {"SERVICE", "STATUS", "VERSION", "READY", "QPS", "IN_FLIGHT", "POLICY", "ENDPOINT"}) {
+    t.Column(h);
+  }
   for (const auto& s : services) {
-    const auto ready = std::count_if(s.replicas.begin(), s.replicas.end(),
-                                     [](const auto& r) { return r.ready; });
+    const auto ready =
+        std::count_if(s.replicas.begin(), s.replicas.end(), [](const auto& r) { return r.ready; });
     t.Row({s.record.name, s.status, std::to_string(s.record.version),
-           fmt::format("{}/{}", ready, s.desired), s.policy, s.endpoint});
+           fmt::format("{}/{}", ready, s.desired), fmt::format("{:.1f}", s.qps),
+           std::to_string(s.in_flight), s.policy, s.endpoint});
   }
   std::cout << t.Render();
   Table replicas;
-  for (const char* h : {"SERVICE", "REPLICA", "VERSION", "PROVIDER", "REGION", "STATE", "ADDRESS"}) {
+  for (const char* h :
+       {"SERVICE", "REPLICA", "VERSION", "PROVIDER", "REGION", "STATE", "QPS", "ADDRESS"}) {
     replicas.Column(h);
   }
   for (const auto& s : services) {
     for (const auto& r : s.replicas) {
       replicas.Row({s.record.name, std::to_string(r.id), std::to_string(r.version),
-                    OrDash(r.provider), OrDash(r.region), r.state,
+                    OrDash(r.provider), OrDash(r.region), r.state, fmt::format("{:.1f}", r.qps),
                     r.host.empty() ? "-" : fmt::format("{}:{}", r.host, r.port)});
     }
   }
@@ -278,8 +283,9 @@ int RunGateway(const GatewayArgs& args) {
     return kExitFailed;
   }
   const std::string admin = fmt::format("http://{}:{}", args.admin_host, gw.admin_port());
-  std::cerr << fmt::format("awan gateway (pid {}): routes from the server of {}; metrics at {}/metrics\n",
-                           getpid(), home, admin);
+  std::cerr << fmt::format(
+      "awan gateway (pid {}): routes from the server of {}; metrics at {}/metrics\n", getpid(),
+      home, admin);
   if (!args.state_file.empty()) {
     J info{{"pid", static_cast<int64_t>(getpid())}, {"admin_url", admin}};
     std::ofstream(args.state_file) << DumpJson(info) << "\n";
@@ -289,6 +295,9 @@ int RunGateway(const GatewayArgs& args) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  const std::string id = fmt::format("{}:{}", host, getpid());
   std::string last;  // the routes as last applied
   bool reachable = true;
   auto unreachable_since = std::chrono::steady_clock::now();
@@ -303,8 +312,19 @@ int RunGateway(const GatewayArgs& args) {
     }
     timespec wait{args.poll_ms / 1000, (args.poll_ms % 1000) * 1000000};
     auto c = client::Connect(home);
+    std::vector<controller::RouteLoad> counters;
+    for (const auto& route : gw.Counters()) {
+      controller::RouteLoad load{
+          route.name, route.requests_total, static_cast<int>(route.in_flight), {}};
+      for (const auto& rep : route.replicas) {
+        load.replicas.push_back(
+            {rep.id, static_cast<uint64_t>(rep.requests), static_cast<int>(rep.in_flight)});
+      }
+      counters.push_back(std::move(load));
+    }
     absl::StatusOr<client::HttpResponse> r =
-        c.ok() ? c->Call("GET", "/v1/services") : absl::StatusOr<client::HttpResponse>(c.status());
+        c.ok() ? c->Call("POST", "/v1/gateway/sync", server::GatewaySyncJson(id, counters))
+               : absl::StatusOr<client::HttpResponse>(c.status());
     if (!r.ok() || r->status != 200) {
       if (reachable) {
         std::cerr << fmt::format(
@@ -342,7 +362,8 @@ int RunGateway(const GatewayArgs& args) {
         }
         if (summary != last) {
           absl::Status s = gw.SetRoutes(routes);
-          std::cerr << fmt::format("awan gateway: routes {}{}\n", summary.empty() ? "(none)" : summary,
+          std::cerr << fmt::format("awan gateway: routes {}{}\n",
+                                   summary.empty() ? "(none)" : summary,
                                    s.ok() ? "" : fmt::format("— {}", std::string(s.message())));
           last = summary;
         }

@@ -239,6 +239,10 @@ absl::StatusOr<store::ServiceRecord> JobController::DownService(const std::strin
 
 std::vector<ServiceView> JobController::Services() const { return services_->Views(); }
 
+void JobController::ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes) {
+  services_->ReportLoad(gateway, std::move(routes));
+}
+
 absl::Status JobController::Cancel(int64_t id) {
   RETURN_IF_ERROR(store_.RequestCancel(id, Now()));
   jobs_->PostCancel(id);

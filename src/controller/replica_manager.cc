@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "awan/spec/task_parser.h"
@@ -68,7 +69,8 @@ void ReplicaManager::Load(const store::ServiceRecord& record) {
     if (record.state == ServiceState::kActive) {
       SetState(s, ServiceState::kFailed,
                task.ok() ? "its task has no service section"
-                         : fmt::format("its task no longer loads: {}", std::string(task.status().message())));
+                         : fmt::format("its task no longer loads: {}",
+                                       std::string(task.status().message())));
     }
     return;
   }
@@ -78,7 +80,8 @@ void ReplicaManager::Load(const store::ServiceRecord& record) {
 void ReplicaManager::Recover() {
   auto services = jobs_.store().ListServices(/*active_only=*/true);
   if (!services.ok()) {
-    spdlog::error("services: cannot read them from the store: {}", std::string(services.status().message()));
+    spdlog::error("services: cannot read them from the store: {}",
+                  std::string(services.status().message()));
     return;
   }
   for (const store::ServiceRecord& record : *services) {
@@ -142,9 +145,8 @@ void ReplicaManager::SetState(Service& s, ServiceState state, const std::string&
   next.state = state;
   next.reason = why;
   if (state == ServiceState::kDown) next.ended_at = Now();
-  const std::string message =
-      fmt::format("{} → {}: {}", store::ServiceStateName(s.record.state),
-                  store::ServiceStateName(state), why);
+  const std::string message = fmt::format("{} → {}: {}", store::ServiceStateName(s.record.state),
+                                          store::ServiceStateName(state), why);
   if (auto st = jobs_.store().UpdateService(next, {s.record.id, Now(), "state", message});
       !st.ok()) {
     spdlog::error("service {}: the store did not take {}: {}", s.record.name, message,
@@ -157,7 +159,111 @@ void ReplicaManager::SetState(Service& s, ServiceState state, const std::string&
 
 int ReplicaManager::Desired(const Service& s) const {
   if (!s.task || s.record.state != ServiceState::kActive) return 0;
-  return s.task->service->replica_policy.min_replicas;
+  const spec::ReplicaPolicy& p = s.task->service->replica_policy;
+  if (!p.autoscales()) return p.min_replicas;
+  return std::clamp(s.target, p.min_replicas, p.max_replicas);
+}
+
+void ReplicaManager::ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes) {
+  const int64_t now = Now();
+  std::lock_guard<std::mutex> lock(book_mu_);
+  auto& mine = book_[gateway];
+  for (RouteLoad& r : routes) {
+    auto& samples = mine[r.name];
+    samples.emplace_back(now, std::move(r));
+    // Keep one sample older than the window, so the window is covered.
+    while (samples.size() > 2 && samples[1].first < now - options_.load_window_ms) {
+      samples.erase(samples.begin());
+    }
+  }
+  // A gateway not heard from for a window is gone (its requests in flight with it).
+  for (auto it = book_.begin(); it != book_.end();) {
+    bool fresh = false;
+    for (const auto& [route, samples] : it->second) {
+      fresh = fresh || (!samples.empty() && samples.back().first >= now - options_.load_window_ms);
+    }
+    it = fresh ? std::next(it) : book_.erase(it);
+  }
+}
+
+ReplicaManager::Traffic ReplicaManager::LoadOf(const std::string& route) const {
+  const int64_t now = Now();
+  Traffic load;
+  std::lock_guard<std::mutex> lock(book_mu_);
+  for (const auto& [gateway, routes] : book_) {
+    auto it = routes.find(route);
+    if (it == routes.end() || it->second.empty()) continue;
+    const auto& samples = it->second;
+    const auto& [t1, last] = samples.back();
+    if (t1 < now - 5000) continue;  // this gateway stopped reporting the route
+    load.in_flight += last.in_flight;
+    for (const auto& r : last.replicas) load.replicas[r.id].second += r.in_flight;
+    const auto& [t0, first] = samples.front();
+    if (t1 <= t0) continue;
+    // Rates over the window (a counter that went down was reset: a new gateway or replica).
+    const double seconds = static_cast<double>(t1 - t0) / 1000.0;
+    const auto rate = [&](uint64_t a, uint64_t b) {
+      return b >= a ? static_cast<double>(b - a) / seconds : static_cast<double>(b) / seconds;
+    };
+    load.qps += rate(first.requests_total, last.requests_total);
+    for (const auto& r : last.replicas) {
+      uint64_t before = 0;
+      for (const auto& f : first.replicas) {
+        if (f.id == r.id) before = f.requests_total;
+      }
+      load.replicas[r.id].first += rate(before, r.requests_total);
+    }
+  }
+  return load;
+}
+
+// SkyServe's rule: ceil(QPS / target_qps_per_replica) (and, awan's own, in-flight requests over
+// target_in_flight_per_replica), plus num_overprovision, within [min, max]; a change waits until
+// the load has asked for it for upscale_delay_seconds (downscale_delay_seconds).
+void ReplicaManager::Autoscale(Service& s, const Traffic& load) {
+  if (!s.task || s.record.state != ServiceState::kActive) return;
+  const spec::ReplicaPolicy& p = s.task->service->replica_policy;
+  if (!p.autoscales()) return;
+  if (s.target == 0) s.target = p.min_replicas;
+  int need = p.min_replicas;
+  std::string why;
+  if (p.target_qps_per_replica) {
+    const int n = static_cast<int>(std::ceil(load.qps / *p.target_qps_per_replica - 1e-9));
+    if (n >= need) {
+      need = n;
+      why = fmt::format("{:.1f} QPS, target {:g} per replica", load.qps, *p.target_qps_per_replica);
+    }
+  }
+  if (p.target_in_flight_per_replica) {
+    const int n = static_cast<int>(
+        std::ceil(static_cast<double>(load.in_flight) / *p.target_in_flight_per_replica - 1e-9));
+    if (n > need || why.empty()) {
+      need = std::max(need, n);
+      why = fmt::format("{} requests in flight, target {:g} per replica", load.in_flight,
+                        *p.target_in_flight_per_replica);
+    }
+  }
+  need = std::clamp(need + p.num_overprovision, p.min_replicas, p.max_replicas);
+  const int64_t now = Now();
+  if (need > s.target) {
+    s.below_since = 0;
+    if (s.above_since == 0) s.above_since = now;
+    if (now - s.above_since >= static_cast<int64_t>(p.upscale_delay_s * 1000)) {
+      Event(s, "scale", fmt::format("scale up {} → {} replicas: {}", s.target, need, why));
+      s.target = need;
+      s.above_since = 0;
+    }
+  } else if (need < s.target) {
+    s.above_since = 0;
+    if (s.below_since == 0) s.below_since = now;
+    if (now - s.below_since >= static_cast<int64_t>(p.downscale_delay_s * 1000)) {
+      Event(s, "scale", fmt::format("scale down {} → {} replicas: {}", s.target, need, why));
+      s.target = need;
+      s.below_since = 0;
+    }
+  } else {
+    s.above_since = s.below_since = 0;
+  }
 }
 
 // Reads each replica's job: its state and placement, and its address once it runs.
@@ -284,18 +390,13 @@ void ReplicaManager::Create(Service& s, int count) {
     auto yaml = spec::ReplicaTaskYaml(s.record.task_yaml, s.record.name, port);
     if (port == 0 || !yaml.ok()) {
       s.retry_create_at = Now() + 5000;
-      Event(s, "replica", "cannot make a replica's task: " +
-                              (yaml.ok() ? std::string("no free port") : yaml.status().ToString()));
+      Event(s, "replica",
+            "cannot make a replica's task: " +
+                (yaml.ok() ? std::string("no free port") : yaml.status().ToString()));
       return;
     }
-    ReplicaRequest req{s.record.id,
-                       s.record.name,
-                       s.record.version,
-                       port,
-                       std::move(*yaml),
-                       s.record.task_source,
-                       s.record.task_base_dir,
-                       away};
+    ReplicaRequest req{s.record.id,      s.record.name,        s.record.version,       port,
+                       std::move(*yaml), s.record.task_source, s.record.task_base_dir, away};
     auto id = hooks_.create(req);
     if (!id.ok()) {
       if (absl::IsInvalidArgument(id.status())) {
@@ -303,7 +404,8 @@ void ReplicaManager::Create(Service& s, int count) {
                  fmt::format("a replica cannot run: {}", std::string(id.status().message())));
       } else {
         s.retry_create_at = Now() + 5000;
-        Event(s, "replica", fmt::format("cannot create a replica: {}", std::string(id.status().message())));
+        Event(s, "replica",
+              fmt::format("cannot create a replica: {}", std::string(id.status().message())));
       }
       return;
     }
@@ -312,9 +414,10 @@ void ReplicaManager::Create(Service& s, int count) {
     r.version = s.record.version;
     r.port = port;
     s.replicas[*id] = r;
-    Event(s, "replica",
-          fmt::format("replica {} created (version {}, port {}){}", *id, s.record.version, port,
-                      away.empty() ? "" : fmt::format("; rather not on {}", fmt::join(away, ", "))));
+    Event(
+        s, "replica",
+        fmt::format("replica {} created (version {}, port {}){}", *id, s.record.version, port,
+                    away.empty() ? "" : fmt::format("; rather not on {}", fmt::join(away, ", "))));
   }
 }
 
@@ -337,8 +440,7 @@ void ReplicaManager::Decide(Service& s) {
                         spec.readiness_probe.initial_delay_s));
     } else if (r.ever_ready && !r.ready && r.not_ready_since > 0 &&
                now - r.not_ready_since > options_.replace_not_ready_after_ms) {
-      Drain(s, r,
-            fmt::format("not ready for {} s", (now - r.not_ready_since) / 1000));
+      Drain(s, r, fmt::format("not ready for {} s", (now - r.not_ready_since) / 1000));
     }
   }
   if (s.ended_before_ready >= options_.failures_before_service_fails) {
@@ -407,6 +509,7 @@ void ReplicaManager::Pass() {
   for (auto it = services_.begin(); it != services_.end();) {
     Service& s = it->second;
     Refresh(s);
+    Autoscale(s, LoadOf(s.record.name));
     Decide(s);
     for (auto& [id, r] : s.replicas) {
       if (r.draining) {
@@ -433,6 +536,9 @@ void ReplicaManager::Publish() {
     ServiceView v;
     v.record = s.record;
     v.desired = Desired(s);
+    const Traffic load = LoadOf(s.record.name);
+    v.qps = load.qps;
+    v.in_flight = load.in_flight;
     v.endpoint = fmt::format("http://{}:{}", options_.gateway_host, s.record.port);
     if (s.task) {
       v.policy = s.task->service->load_balancing_policy;
@@ -451,6 +557,10 @@ void ReplicaManager::Publish() {
       rv.port = r.port;
       rv.draining = r.draining;
       rv.started_at = r.running_since;
+      if (auto l = load.replicas.find(std::to_string(r.id)); l != load.replicas.end()) {
+        rv.qps = l->second.first;
+        rv.in_flight = l->second.second;
+      }
       rv.state = r.ever_ready && !r.ready ? "NOT_READY" : "";
       rv.state = ReplicaState(rv, r.state);
       ready += r.ready ? 1 : 0;

@@ -60,6 +60,8 @@ class ReplicaManager {
   void Pass();
   // Any thread: every service the manager holds, as of its last pass.
   std::vector<ServiceView> Views() const;
+  // Any thread: a gateway's counters (the load book).
+  void ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes);
 
  private:
   struct Replica {
@@ -86,7 +88,18 @@ class ReplicaManager {
     std::map<int64_t, Replica> replicas;  // live ones, by job id
     int ended_before_ready = 0;           // in a row
     int64_t retry_create_at = 0;          // after a failed create
+    // The autoscaler: replicas wanted now, and since when the load has asked for more (fewer).
+    int target = 0;
+    int64_t above_since = 0, below_since = 0;
   };
+  // Rates from the load book: the route's, and each replica's by id.
+  struct Traffic {
+    double qps = 0;
+    int in_flight = 0;
+    std::map<std::string, std::pair<double, int>> replicas;  // id → (qps, in flight)
+  };
+  Traffic LoadOf(const std::string& route) const;
+  void Autoscale(Service& s, const Traffic& load);
 
   int64_t Now() const { return jobs_.Now(); }
   void Load(const store::ServiceRecord& record);
@@ -106,6 +119,11 @@ class ReplicaManager {
   Hooks hooks_;
   Workers probes_;
   std::map<int64_t, Service> services_;  // by id
+
+  // The load book: per gateway, per route, samples of its counters (time, the report) within the
+  // window. Guarded by book_mu_.
+  mutable std::mutex book_mu_;
+  std::map<std::string, std::map<std::string, std::vector<std::pair<int64_t, RouteLoad>>>> book_;
 
   mutable std::mutex mu_;
   std::vector<std::function<void()>> inbox_;  // guarded by mu_

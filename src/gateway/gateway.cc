@@ -491,6 +491,20 @@ absl::Status Gateway::SetRoutes(const std::vector<RouteConfig>& routes) {
 
 int Gateway::admin_port() const { return impl_->admin_port; }
 
+std::vector<Gateway::RouteCounters> Gateway::Counters() const {
+  std::lock_guard<std::mutex> lock(impl_->routes_mu);
+  std::vector<RouteCounters> out;
+  for (const auto& route : impl_->routes) {
+    RouteCounters c;
+    c.name = route->config.name;
+    c.requests_total = route->metrics.count.load();
+    c.in_flight = route->balancer->InFlight();
+    c.replicas = route->balancer->Snapshot();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 void Gateway::SetReplicas(const std::string& name, const std::vector<ReplicaAddress>& replicas) {
   std::lock_guard<std::mutex> lock(impl_->routes_mu);
   for (auto& route : impl_->routes) {

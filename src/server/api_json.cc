@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -130,7 +131,9 @@ std::string ServiceJson(const controller::ServiceView& s) {
                         {"ready", r.ready},
                         {"host", r.host.empty() ? J(nullptr) : J(r.host)},
                         {"port", r.port},
-                        {"draining", r.draining}});
+                        {"draining", r.draining},
+                        {"qps", std::round(r.qps * 100) / 100},
+                        {"in_flight", r.in_flight}});
   }
   J j{{"id", s.record.id},
       {"name", s.record.name},
@@ -144,8 +147,28 @@ std::string ServiceJson(const controller::ServiceView& s) {
       {"source", s.record.task_source},
       {"created_at", s.record.created_at > 0 ? J(IsoTime(s.record.created_at)) : J(nullptr)},
       {"reason", s.record.reason},
+      {"qps", std::round(s.qps * 100) / 100},
+      {"in_flight", s.in_flight},
       {"replicas", replicas}};
   return DumpJson(j);
+}
+
+std::string GatewaySyncJson(const std::string& gateway,
+                            const std::vector<controller::RouteLoad>& routes) {
+  using J = nlohmann::ordered_json;
+  J list = J::array();
+  for (const controller::RouteLoad& r : routes) {
+    J replicas = J::array();
+    for (const auto& rep : r.replicas) {
+      replicas.push_back(
+          {{"id", rep.id}, {"requests_total", rep.requests_total}, {"in_flight", rep.in_flight}});
+    }
+    list.push_back({{"name", r.name},
+                    {"requests_total", r.requests_total},
+                    {"in_flight", r.in_flight},
+                    {"replicas", replicas}});
+  }
+  return DumpJson(J{{"gateway", gateway}, {"routes", list}});
 }
 
 std::string ServiceListJson(const std::vector<controller::ServiceView>& services) {
@@ -220,6 +243,8 @@ controller::ServiceView ServiceFrom(const Json& j) {
   v.readiness_path = Get<std::string>(j, "readiness_path");
   v.record.task_source = Get<std::string>(j, "source");
   v.record.reason = Get<std::string>(j, "reason");
+  v.qps = Get<double>(j, "qps");
+  v.in_flight = Get<int>(j, "in_flight");
   for (const Json& r : j.at("replicas")) {
     controller::ReplicaView rv;
     rv.id = Get<int64_t>(r, "id");
@@ -232,6 +257,8 @@ controller::ServiceView ServiceFrom(const Json& j) {
     rv.host = OptionalString(r, "host");
     rv.port = Get<int>(r, "port");
     rv.draining = Get<bool>(r, "draining");
+    rv.qps = Get<double>(r, "qps");
+    rv.in_flight = Get<int>(r, "in_flight");
     v.replicas.push_back(std::move(rv));
   }
   return v;
@@ -256,6 +283,25 @@ absl::StatusOr<JobView> DecodeJob(std::string_view json) {
 
 absl::StatusOr<controller::ServiceView> DecodeService(std::string_view json) {
   return Decode(json, "a service object", [](const Json& j) { return ServiceFrom(j); });
+}
+
+absl::StatusOr<std::pair<std::string, std::vector<controller::RouteLoad>>> DecodeGatewaySync(
+    std::string_view json) {
+  return Decode(json, "a gateway's counters", [](const Json& j) {
+    std::vector<controller::RouteLoad> routes;
+    for (const Json& r : j.at("routes")) {
+      controller::RouteLoad load;
+      load.name = Get<std::string>(r, "name");
+      load.requests_total = Get<uint64_t>(r, "requests_total");
+      load.in_flight = Get<int>(r, "in_flight");
+      for (const Json& rep : r.at("replicas")) {
+        load.replicas.push_back({Get<std::string>(rep, "id"), Get<uint64_t>(rep, "requests_total"),
+                                 Get<int>(rep, "in_flight")});
+      }
+      routes.push_back(std::move(load));
+    }
+    return std::make_pair(Get<std::string>(j, "gateway"), std::move(routes));
+  });
 }
 
 absl::StatusOr<std::vector<controller::ServiceView>> DecodeServiceList(std::string_view json) {

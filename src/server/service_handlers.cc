@@ -134,6 +134,14 @@ HttpResponse Down(const ApiContext& api, const Call& call) {
   return JsonResponse(202, ServiceJson(*view));
 }
 
+// A gateway's poll: its counters in, the services out (one round trip).
+HttpResponse GatewaySync(const ApiContext& api, const Call& call) {
+  auto sync = DecodeGatewaySync(call.request.body);
+  if (!sync.ok()) return ErrorResponse(400, std::string(sync.status().message()));
+  api.controller.ReportLoad(sync->first, std::move(sync->second));
+  return JsonResponse(200, ServiceListJson(api.controller.Services()));
+}
+
 }  // namespace
 
 void AddServiceRoutes(Router& router, const ApiContext& api) {
@@ -146,6 +154,7 @@ void AddServiceRoutes(Router& router, const ApiContext& api) {
   router.Add("GET", "/v1/services/{name}/events", bind(Events));
   router.Add("POST", "/v1/services/{name}/update", bind(Update));
   router.Add("POST", "/v1/services/{name}/down", bind(Down));
+  router.Add("POST", "/v1/gateway/sync", bind(GatewaySync));
 }
 
 }  // namespace awan::server

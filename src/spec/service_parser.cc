@@ -22,6 +22,7 @@ const std::set<std::string> kSkyPilotProbeOnly = {"endpoint_probe_interval_secon
 const std::vector<std::string> kPolicyFields = {"min_replicas",
                                                 "max_replicas",
                                                 "target_qps_per_replica",
+                                                "target_in_flight_per_replica",
                                                 "upscale_delay_seconds",
                                                 "downscale_delay_seconds",
                                                 "num_overprovision",
@@ -135,6 +136,10 @@ void WalkPolicy(FieldReader& r, const YAML::Node& node, ReplicaPolicy& out) {
       } else if (auto v = r.NumberIn(value, f, 0.001, 1e9, "requests per second")) {
         out.target_qps_per_replica = *v;
       }
+    } else if (key == "target_in_flight_per_replica") {
+      if (auto v = r.NumberIn(value, f, 0.001, 1e9, "requests under way per replica")) {
+        out.target_in_flight_per_replica = *v;
+      }
     } else if (key == "upscale_delay_seconds") {
       if (auto v = r.NumberIn(value, f, 0, kMaxScaleDelayS, "seconds")) out.upscale_delay_s = *v;
     } else if (key == "downscale_delay_seconds") {
@@ -158,14 +163,17 @@ void WalkPolicy(FieldReader& r, const YAML::Node& node, ReplicaPolicy& out) {
     r.Error(node, field,
             fmt::format("max_replicas ({}) is less than min_replicas ({})", out.max_replicas,
                         out.min_replicas));
-  } else if (out.autoscales() && !out.target_qps_per_replica) {
+  } else if (out.autoscales() && !out.target_qps_per_replica && !out.target_in_flight_per_replica) {
     r.Error(node, field,
             "scaling between min_replicas and max_replicas needs target_qps_per_replica (requests "
-            "per second each replica should take)");
-  } else if (!out.autoscales() && out.target_qps_per_replica) {
+            "per second each replica should take) or target_in_flight_per_replica");
+  } else if (!out.autoscales() &&
+             (out.target_qps_per_replica || out.target_in_flight_per_replica)) {
     r.Error(node, field,
-            "target_qps_per_replica scales between min_replicas and max_replicas: give a "
-            "max_replicas larger than min_replicas");
+            fmt::format("{} scales between min_replicas and max_replicas: give a max_replicas "
+                        "larger than min_replicas",
+                        out.target_qps_per_replica ? "target_qps_per_replica"
+                                                   : "target_in_flight_per_replica"));
   }
   if (out.base_ondemand_fallback_replicas > out.max_replicas) {
     r.Error(node, field + ".base_ondemand_fallback_replicas",
@@ -334,6 +342,9 @@ nlohmann::ordered_json ServiceJson(const ServiceSpec& s) {
   const ReplicaPolicy& p = s.replica_policy;
   J policy{{"min_replicas", p.min_replicas}, {"max_replicas", p.max_replicas}};
   if (p.target_qps_per_replica) policy["target_qps_per_replica"] = *p.target_qps_per_replica;
+  if (p.target_in_flight_per_replica) {
+    policy["target_in_flight_per_replica"] = *p.target_in_flight_per_replica;
+  }
   policy["upscale_delay_seconds"] = p.upscale_delay_s;
   policy["downscale_delay_seconds"] = p.downscale_delay_s;
   policy["num_overprovision"] = p.num_overprovision;

@@ -52,6 +52,11 @@ class ServiceTest : public ::testing::Test {
   // An echo service (examples/services/echo_server.py) on the emulated clouds.
   std::string Service(const std::string& name, int replicas, const std::string& tag = "v1",
                       const std::string& run = "python3 echo_server.py") {
+    return ServiceWith(name, fmt::format("replicas: {}", replicas), tag, run);
+  }
+  std::string ServiceWith(const std::string& name, const std::string& count,
+                          const std::string& tag = "v1",
+                          const std::string& run = "python3 echo_server.py") {
     const fs::path p = home_ / "tasks" / (name + "-" + tag + ".yaml");
     std::ofstream(p) << fmt::format(
         R"(name: {}
@@ -62,12 +67,12 @@ resources:
 envs: {{ECHO_TAG: {}}}
 service:
   readiness_probe: {{path: /health, initial_delay_seconds: 30, timeout_seconds: 2}}
-  replicas: {}
+  {}
   spread: {{providers: 2}}
   ports: 8080
 run: {}
 )",
-        name, AWAN_SOURCE_DIR, tag, replicas, run);
+        name, AWAN_SOURCE_DIR, tag, count, run);
     return p.string();
   }
   // `awan serve up`: the endpoint's port (from the URL, the last line of stdout).
@@ -153,8 +158,8 @@ TEST_F(ServiceTest, UpServesThroughTheGatewayOnTwoProvidersAndStatusKeepsTheCont
   EXPECT_THAT(Awan("status").out, Not(HasSubstr("echo")));
   // The gateway's metrics count what it relayed.
   J gw = J::parse(awan::testing::ReadFile((home_ / "gateway.json").string()));
-  auto metrics = awan::testing::RunCommand("curl -s " + gw["admin_url"].get<std::string>() +
-                                           "/metrics");
+  auto metrics =
+      awan::testing::RunCommand("curl -s " + gw["admin_url"].get<std::string>() + "/metrics");
   EXPECT_THAT(metrics.out, HasSubstr("awan_gateway_replica_requests_total{route=\"echo\""));
 }
 
@@ -232,10 +237,10 @@ TEST_F(ServiceTest, KillDashNineOfTheServerUnderLoadFailsNoRequestAndReplicasAre
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   load.Stop();
   EXPECT_EQ(load.failed(), 0) << Failures(load);
-  auto events = awan::testing::RunCommand(fmt::format(
-      "curl -s -H 'Authorization: Bearer {}' {}/v1/services/echo/events",
-      awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
-      awan::client::ReadServerInfo(home_.string())->url));
+  auto events = awan::testing::RunCommand(
+      fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/echo/events",
+                  awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
+                  awan::client::ReadServerInfo(home_.string())->url));
   EXPECT_THAT(events.out, HasSubstr("2 replica(s) adopted"));
 }
 
@@ -264,6 +269,35 @@ TEST_F(ServiceTest, RollingUpdateUnderLoadFailsNoRequest) {
     EXPECT_THAT(body, HasSubstr("\"tag\": \"v2\"")) << n;
   }
   EXPECT_EQ(Status("echo")["version"], 2);
+}
+
+TEST_F(ServiceTest, TheAutoscalerScalesUpUnderLoadAndBackDownWithNoFailedRequest) {
+  const int port = Up(ServiceWith("echo",
+                                  "replica_policy: {min_replicas: 2, max_replicas: 4, "
+                                  "target_qps_per_replica: 5, upscale_delay_seconds: 1, "
+                                  "downscale_delay_seconds: 1}"));
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  EXPECT_EQ(Status("echo")["desired_replicas"], 2);
+  {
+    LoadGenerator load(port, 2, "/hello", 20);  // ~90 requests/s: 4 replicas wanted
+    ASSERT_TRUE(WaitFor(
+        "echo", [](const J& s) { return s["desired_replicas"] == 4 && Ready(s) == 4; }, 60));
+    EXPECT_GT(Status("echo")["qps"].get<double>(), 15);
+    load.Stop();
+    EXPECT_EQ(load.failed(), 0) << Failures(load);
+  }
+  // No load: the window's rate falls and it scales back to min_replicas.
+  ASSERT_TRUE(WaitFor(
+      "echo", [](const J& s) { return s["desired_replicas"] == 2 && s["replicas"].size() == 2; },
+      60));
+  auto info = awan::client::ReadServerInfo(home_.string());
+  ASSERT_TRUE(info.ok());
+  auto events = awan::testing::RunCommand(
+      fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/echo/events",
+                  awan::testing::ReadFile((home_ / "token").string()).substr(0, 64), info->url));
+  EXPECT_THAT(events.out, HasSubstr("scale up 2 → 4 replicas"));
+  EXPECT_THAT(events.out, HasSubstr("scale down 4 → "));  // as the window's rate falls
+  EXPECT_THAT(events.out, HasSubstr(" → 2 replicas"));
 }
 
 TEST_F(ServiceTest, ReplicasThatNeverBecomeReadyFailTheServiceWithTheReason) {

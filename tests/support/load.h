@@ -40,7 +40,7 @@ class LoadGenerator {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> ok_{0}, failed_{0};
   mutable std::mutex mu_;
-  std::vector<std::pair<Clock::time_point, std::string>> answers_;  // guarded by mu_
+  std::vector<std::pair<Clock::time_point, std::string>> answers_;   // guarded by mu_
   std::vector<std::pair<Clock::time_point, std::string>> failures_;  // guarded by mu_
   std::vector<std::thread> threads_;
 };

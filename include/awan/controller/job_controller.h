@@ -81,6 +81,8 @@ class JobController {
   absl::StatusOr<store::ServiceRecord> DownService(const std::string& name);
   // The services that are not DOWN, as of the loop's last pass.
   std::vector<ServiceView> Services() const;
+  // A gateway's counters (any thread): the autoscaler's and `serve status`'s QPS and in-flight.
+  void ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes);
 
   // Reconciles the jobs a previous server left, then starts the loop thread.
   absl::Status Start();

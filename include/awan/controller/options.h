@@ -24,6 +24,7 @@ struct ControllerOptions {
   int64_t replace_not_ready_after_ms = 30000;  // a replica not ready this long is replaced
   int64_t drain_ms = 2000;  // a replica leaves the routes this long before it is stopped
   int failures_before_service_fails = 3;  // replicas in a row that ended before they were ready
+  int64_t load_window_ms = 10000;         // the autoscaler's QPS is measured over this window
 };
 
 // What the fleet scheduler holds, as of the loop's last pass (for `awan server status`).

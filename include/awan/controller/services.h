@@ -22,6 +22,8 @@ struct ReplicaView {
   int port = 0;
   bool draining = false;  // being taken out: no new traffic
   int64_t started_at = 0;
+  double qps = 0;     // requests per second through the gateways, over the last window
+  int in_flight = 0;  // requests under way at the gateways
 };
 
 struct ServiceView {
@@ -30,10 +32,26 @@ struct ServiceView {
   // SHUTTING_DOWN, DOWN, FAILED.
   std::string status;
   std::string endpoint;  // http://GATEWAY_HOST:PORT — where clients send requests
-  int desired = 0;  // replicas wanted now
+  int desired = 0;       // replicas wanted now
   std::string policy;
   std::string readiness_path = "/";
   std::vector<ReplicaView> replicas;  // live ones, oldest first
+  double qps = 0;                     // the whole service's, through every gateway that reported
+  int in_flight = 0;
+};
+
+// What a gateway tells the server about one route (POST /v1/gateway/sync): counters since the
+// gateway started, so the server computes rates over its own window.
+struct RouteLoad {
+  std::string name;
+  uint64_t requests_total = 0;
+  int in_flight = 0;
+  struct Replica {
+    std::string id;
+    uint64_t requests_total = 0;
+    int in_flight = 0;
+  };
+  std::vector<Replica> replicas;
 };
 
 // How a service's update replaces its replicas.

@@ -60,6 +60,15 @@ class Gateway {
   absl::Status SetRoutes(const std::vector<RouteConfig>& routes);
   // The admin listener's port (-1 when none).
   int admin_port() const;
+  // Each route's counters (what the gateway reports to the server for the autoscaler): requests
+  // answered since it began, requests in flight, and per replica.
+  struct RouteCounters {
+    std::string name;
+    uint64_t requests_total = 0;
+    int64_t in_flight = 0;
+    std::vector<Balancer::Stats> replicas;
+  };
+  std::vector<RouteCounters> Counters() const;
   // A route's replicas from now on (the server's view of the service); unknown routes are ignored.
   void SetReplicas(const std::string& route, const std::vector<ReplicaAddress>& replicas);
   // The route's balancer state, for tests and metrics.

@@ -106,9 +106,9 @@ std::string OptimizeJson(const OptimizeView& result);
 
 // A service (GET /v1/services/{name}; the list is {"services": [...]}): {"id", "name", "status",
 // "endpoint", "policy", "version", "update_mode", "desired_replicas", "readiness_path", "source",
-// "created_at", "reason", "replicas": [{"id", "version", "provider", "region", "zone", "state",
-// "ready", "host", "port", "draining"}]}. `awan serve status NAME --json` prints this object;
-// gateways read the list for their routes.
+// "created_at", "reason", "qps", "in_flight", "replicas": [{"id", "version", "provider", "region",
+// "zone", "state", "ready", "host", "port", "draining", "qps", "in_flight"}]}. `awan serve status
+// NAME --json` prints this object; gateways read the list for their routes.
 std::string ServiceJson(const controller::ServiceView& service);
 std::string ServiceListJson(const std::vector<controller::ServiceView>& services);
 
@@ -121,6 +121,13 @@ absl::StatusOr<ServerView> DecodeServer(std::string_view json);
 absl::StatusOr<std::vector<SimBookRow>> DecodeSimBooks(std::string_view json);
 absl::StatusOr<SimAnswer> DecodeSimAnswer(std::string_view json);
 absl::StatusOr<OptimizeView> DecodeOptimize(std::string_view json);
+// POST /v1/gateway/sync, a gateway's counters: {"gateway": ID, "routes": [{"name",
+// "requests_total", "in_flight", "replicas": [{"id", "requests_total", "in_flight"}]}]}; the answer
+// is the list of services.
+std::string GatewaySyncJson(const std::string& gateway,
+                            const std::vector<controller::RouteLoad>& routes);
+absl::StatusOr<std::pair<std::string, std::vector<controller::RouteLoad>>> DecodeGatewaySync(
+    std::string_view json);
 absl::StatusOr<controller::ServiceView> DecodeService(std::string_view json);
 absl::StatusOr<std::vector<controller::ServiceView>> DecodeServiceList(std::string_view json);
 // The message of an error answer ({"error": {"message"}}), or nullopt when the body is not one.

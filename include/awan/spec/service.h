@@ -33,11 +33,13 @@ struct ReadinessProbe {
 };
 
 // How many replicas. `replicas: N` is min = max = N; autoscaling between min and max follows
-// target_qps_per_replica.
+// target_qps_per_replica (SkyServe's) and/or target_in_flight_per_replica (awan's own: requests
+// under way at the gateways, for long requests such as LLM generations) — the larger need wins.
 struct ReplicaPolicy {
   int min_replicas = 1;
   int max_replicas = 1;
   std::optional<double> target_qps_per_replica;
+  std::optional<double> target_in_flight_per_replica;
   double upscale_delay_s = 300;
   double downscale_delay_s = 1200;
   int num_overprovision = 0;
