@@ -250,6 +250,17 @@ int Run(int argc, char** argv) {
       ->check(CLI::Range(50, 60000));
   gateway_cmd->add_option("--state-file", gateway_args.state_file,
                           "Write {pid, admin_url} here while running");
+  gateway_cmd
+      ->add_option("--route", gateway_args.routes,
+                   "A fixed route instead of the server's, repeatable: "
+                   "NAME=PORT=HOST:PORT[,HOST:PORT...] (replicas you run yourself)")
+      ->type_name("ROUTE");
+  gateway_cmd->add_option("--policy", gateway_args.policy, "Policy of the fixed routes")
+      ->default_val("least_load");
+  gateway_cmd
+      ->add_option("--readiness-path", gateway_args.readiness_path,
+                   "Readiness path of the fixed routes' replicas")
+      ->default_val("/");
   gateway_cmd->callback([&] { exit_code = RunGateway(gateway_args); });
 
   CLI::App* sim_cmd = app.add_subcommand("sim",

@@ -115,6 +115,10 @@ struct GatewayArgs {
   int admin_port = 0;      // /metrics, /health
   int poll_ms = 500;       // how often the server is asked for the routes
   std::string state_file;  // written with {pid, admin_url} while it runs
+  // Fixed routes instead of the server's: "NAME=PORT=HOST:PORT[,HOST:PORT...]".
+  std::vector<std::string> routes;
+  std::string policy = "least_load";  // of the fixed routes
+  std::string readiness_path = "/";   // of the fixed routes
 };
 int RunGateway(const GatewayArgs& args);
 

@@ -271,21 +271,71 @@ int RunServeLogs(const std::string& name, int64_t replica, bool follow) {
   return RunLogs(std::to_string(replica), follow);
 }
 
+// "NAME=PORT=HOST:PORT[,HOST:PORT...]".
+absl::StatusOr<gateway::RouteConfig> ParseRoute(const GatewayArgs& args, const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        fmt::format("--route '{}': {}; expected NAME=PORT=HOST:PORT[,HOST:PORT...]", text, why));
+  };
+  const size_t a = text.find('='), b = text.find('=', a + 1);
+  if (a == std::string::npos || b == std::string::npos) return bad("two '=' are needed");
+  gateway::RouteConfig route;
+  route.name = text.substr(0, a);
+  route.host = args.host;
+  route.policy = args.policy;
+  route.readiness_path = args.readiness_path;
+  const auto port = [](const std::string& p) -> int {
+    char* end = nullptr;
+    const long n = std::strtol(p.c_str(), &end, 10);
+    return end != p.c_str() && *end == '\0' && n >= 0 && n <= 65535 ? static_cast<int>(n) : -1;
+  };
+  route.port = port(text.substr(a + 1, b - a - 1));
+  if (route.name.empty() || route.port < 0) return bad("a name and a port (0–65535) are needed");
+  std::stringstream replicas(text.substr(b + 1));
+  std::string item;
+  while (std::getline(replicas, item, ',')) {
+    const size_t colon = item.rfind(':');
+    const int p = colon == std::string::npos ? -1 : port(item.substr(colon + 1));
+    if (p <= 0) return bad(fmt::format("'{}' is not HOST:PORT", item));
+    route.replicas.push_back({std::to_string(route.replicas.size() + 1), item.substr(0, colon), p});
+  }
+  if (route.replicas.empty()) return bad("no replica");
+  return route;
+}
+
 int RunGateway(const GatewayArgs& args) {
   const std::string home = client::AwanHome();
+  std::vector<gateway::RouteConfig> fixed;
+  for (const std::string& text : args.routes) {
+    auto route = ParseRoute(args, text);
+    if (!route.ok()) {
+      std::cerr << "awan gateway: " << route.status().message() << "\n";
+      return kExitBadInput;
+    }
+    fixed.push_back(std::move(*route));
+  }
   gateway::GatewayOptions options;
   options.admin_host = args.admin_host;
   options.admin_port = args.admin_port;
   gateway::Gateway gw(options);
-  auto started = gw.Start({});
+  auto started = gw.Start(fixed);
   if (!started.ok()) {
     std::cerr << "awan gateway: " << started.status().message() << "\n";
     return kExitFailed;
   }
   const std::string admin = fmt::format("http://{}:{}", args.admin_host, gw.admin_port());
-  std::cerr << fmt::format(
-      "awan gateway (pid {}): routes from the server of {}; metrics at {}/metrics\n", getpid(),
-      home, admin);
+  if (fixed.empty()) {
+    std::cerr << fmt::format(
+        "awan gateway (pid {}): routes from the server of {}; metrics at {}/metrics\n", getpid(),
+        home, admin);
+  } else {
+    for (size_t i = 0; i < fixed.size(); ++i) {
+      std::cerr << fmt::format("awan gateway (pid {}): route {} on {}:{} ({} replicas)\n", getpid(),
+                               fixed[i].name, args.host, (*started)[i], fixed[i].replicas.size());
+    }
+    if (gw.admin_port() >= 0)
+      std::cerr << fmt::format("awan gateway: metrics at {}/metrics\n", admin);
+  }
   if (!args.state_file.empty()) {
     J info{{"pid", static_cast<int64_t>(getpid())}, {"admin_url", admin}};
     std::ofstream(args.state_file) << DumpJson(info) << "\n";
@@ -301,7 +351,11 @@ int RunGateway(const GatewayArgs& args) {
   std::string last;  // the routes as last applied
   bool reachable = true;
   auto unreachable_since = std::chrono::steady_clock::now();
-  for (;;) {
+  while (!fixed.empty()) {  // fixed routes: nothing to ask anyone
+    siginfo_t info;
+    if (sigwaitinfo(&signals, &info) > 0) break;
+  }
+  for (; fixed.empty();) {
     // Nothing to serve and no server to ask (its home gone, or down a while): done.
     std::error_code home_ec;
     if (!fs::exists(home, home_ec) ||

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_set>
 
 #include "awan/common/status_macros.h"
 
@@ -31,8 +32,42 @@ using Request = http::request<http::string_body>;
 
 constexpr size_t kMaxRequestBody = 64u << 20;
 constexpr size_t kIdleUpstreamPerReplica = 64;
+constexpr uint64_t kWholeAnswerBytes = 64u << 10;  // answers up to this are relayed in one write
 
 std::chrono::milliseconds Ms(int64_t ms) { return std::chrono::milliseconds(ms); }
+
+// A message's start line and fields as one flat text (Beast's serializer walks a view of many
+// small buffers per message, which costs more than the message is worth at high request rates).
+void AppendFields(const http::fields& fields, std::string& out) {
+  for (const auto& f : fields) {
+    out.append(f.name_string().data(), f.name_string().size());
+    out += ": ";
+    out.append(f.value().data(), f.value().size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+std::string RequestHead(const Request& req) {
+  std::string out;
+  out.reserve(256);
+  out.append(req.method_string().data(), req.method_string().size());
+  out += ' ';
+  out.append(req.target().data(), req.target().size());
+  out += req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+  AppendFields(req, out);
+  return out;
+}
+std::string ResponseHead(const http::response<http::string_body>& res) {
+  std::string out;
+  out.reserve(256);
+  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(res.result_int());
+  out += ' ';
+  out.append(res.reason().data(), res.reason().size());
+  out += "\r\n";
+  AppendFields(res, out);
+  return out;
+}
 
 }  // namespace
 
@@ -68,11 +103,38 @@ struct Route {
   std::atomic<bool> retired{false};      // no longer served: its health checks end
 };
 
+// A connection with a deadline: the gateway's sweeper closes one whose deadline passed (its
+// operation under way then ends with an error, and `timed_out` says why) — cheaper than arming a
+// timer for every read and write, as Beast's tcp_stream does. io thread only.
+class Conn {
+ public:
+  Conn(tcp::socket s, std::unordered_set<Conn*>& registry)
+      : socket(std::move(s)), registry_(registry) {
+    registry_.insert(this);
+  }
+  ~Conn() { registry_.erase(this); }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  void ExpiresAfter(std::chrono::milliseconds ms) {
+    deadline = std::chrono::steady_clock::now() + ms;
+  }
+  void ExpiresNever() { deadline = std::chrono::steady_clock::time_point::max(); }
+
+  tcp::socket socket;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool timed_out = false;
+
+ private:
+  std::unordered_set<Conn*>& registry_;
+};
+
 struct Gateway::Impl {
   explicit Impl(GatewayOptions o) : options(std::move(o)) {}
 
   GatewayOptions options;
-  net::io_context io{1};
+  std::unordered_set<Conn*> conns;  // every open connection (io thread); outlives `io`
+  // One thread runs the network; other threads only post to it: no locking of the reactor.
+  net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::thread thread;
   mutable std::mutex routes_mu;  // routes and retired: changed on the io thread, read anywhere
   std::vector<std::unique_ptr<Route>> routes;
@@ -82,14 +144,14 @@ struct Gateway::Impl {
   int admin_port = -1;
   std::function<std::string()> metrics;  // the exposition text, for /metrics
   // Idle kept-alive connections to replicas, by "host:port". io thread only.
-  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle_upstream;
+  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle_upstream;
   std::map<std::string, bool> probing;  // io thread only: "route/replica" being probed
 
   static std::string Key(const ReplicaAddress& a) { return fmt::format("{}:{}", a.host, a.port); }
 
-  net::awaitable<std::unique_ptr<beast::tcp_stream>> Connect(const ReplicaAddress& a,
-                                                             beast::error_code& ec) {
-    auto stream = std::make_unique<beast::tcp_stream>(io);
+  net::awaitable<std::unique_ptr<Conn>> Connect(const ReplicaAddress& a, beast::error_code& ec,
+                                                bool& timed_out) {
+    auto stream = std::make_unique<Conn>(tcp::socket(io), conns);
     boost::system::error_code parse_ec;
     const auto address = net::ip::make_address(a.host, parse_ec);
     tcp::endpoint endpoint;
@@ -102,23 +164,24 @@ struct Gateway::Impl {
       if (ec) co_return nullptr;
       endpoint = *results.begin();
     }
-    stream->expires_after(Ms(options.connect_timeout_ms));
-    co_await stream->async_connect(endpoint, net::redirect_error(net::use_awaitable, ec));
+    stream->ExpiresAfter(Ms(options.connect_timeout_ms));
+    co_await stream->socket.async_connect(endpoint, net::redirect_error(net::use_awaitable, ec));
+    timed_out = stream->timed_out;
     if (ec) co_return nullptr;
-    stream->socket().set_option(tcp::no_delay(true));
+    stream->socket.set_option(tcp::no_delay(true), ec);
+    ec = {};
     co_return stream;
   }
 
   // Sends `req` to the lease's replica and relays its answer to the client. Returns the outcome
   // for the replica, and whether the client connection may stay open; `answered` tells whether
   // anything reached the client (after that, no retry).
-  net::awaitable<Outcome> Relay(Balancer::Lease& lease, const Request& req,
-                                beast::tcp_stream& client, bool& answered, bool& keep_client,
-                                int& status) {
+  net::awaitable<Outcome> Relay(Balancer::Lease& lease, const Request& req, Conn& client,
+                                bool& answered, bool& keep_client, int& status) {
     const ReplicaAddress& address = lease.address();
     const std::string key = Key(address);
     beast::error_code ec;
-    std::unique_ptr<beast::tcp_stream> up;
+    std::unique_ptr<Conn> up;
     bool reused = false;
     beast::flat_buffer upbuf;
     std::optional<http::response_parser<http::buffer_body>> parser;
@@ -131,34 +194,76 @@ struct Gateway::Impl {
         pool.pop_back();
         reused = true;
       } else {
-        up = co_await Connect(address, ec);
-        if (!up) co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
+        bool timed_out = false;
+        up = co_await Connect(address, ec, timed_out);
+        if (!up) co_return timed_out ? Outcome::kTimeout : Outcome::kConnectError;
       }
       upbuf.clear();
       parser.emplace();
       parser->body_limit(boost::none);
       if (req.method() == http::verb::head) parser->skip(true);
-      up->expires_after(Ms(options.response_header_timeout_ms));
-      co_await http::async_write(*up, req, net::redirect_error(net::use_awaitable, ec));
+      up->ExpiresAfter(Ms(options.response_header_timeout_ms));
+      {
+        const std::string head = RequestHead(req);
+        const std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(req.body())};
+        co_await net::async_write(up->socket, message, net::redirect_error(net::use_awaitable, ec));
+      }
       if (!ec) {
-        co_await http::async_read_header(*up, upbuf, *parser,
+        co_await http::async_read_header(up->socket, upbuf, *parser,
                                          net::redirect_error(net::use_awaitable, ec));
       }
       if (!ec) break;
       // A pooled connection the replica closed while it sat idle (keep-alive timeout) fails at
       // once without an answer: that is not the replica's failure; try once on a fresh one.
-      if (!reused || ec == beast::error::timeout) {
-        co_return ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kConnectError;
+      if (!reused || up->timed_out) {
+        co_return up->timed_out ? Outcome::kTimeout : Outcome::kConnectError;
       }
     }
     auto& p = *parser;
-    http::response_serializer<http::buffer_body> sr{p.get()};
     status = static_cast<int>(p.get().result_int());
     const bool server_error = status >= 500;
-    up->expires_never();  // a stream may last as long as it likes
+    // A small answer of known length (most API answers) is read whole and sent in one write; a
+    // stream, a chunked or a large answer is relayed piece by piece below.
+    if (p.is_done() ||
+        (!p.chunked() && p.content_length() && *p.content_length() <= kWholeAnswerBytes)) {
+      http::response_parser<http::string_body> whole{std::move(p)};
+      whole.body_limit(kWholeAnswerBytes);
+      if (!whole.is_done()) {
+        co_await http::async_read(up->socket, upbuf, whole,
+                                  net::redirect_error(net::use_awaitable, ec));
+      }
+      if (ec) {  // broken off before the client got anything: another replica may answer
+        co_return up->timed_out ? Outcome::kTimeout : Outcome::kConnectError;
+      }
+      answered = true;
+      http::response<http::string_body> res = whole.release();
+      if (res.chunked()) res.prepare_payload();  // read whole: sent with its length
+      const bool upstream_alive = res.keep_alive() && !whole.need_eof();
+      keep_client = keep_client && res.keep_alive();
+      client.ExpiresNever();
+      up->ExpiresNever();
+      {
+        const std::string head = ResponseHead(res);
+        const std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(res.body())};
+        co_await net::async_write(client.socket, message,
+                                  net::redirect_error(net::use_awaitable, ec));
+      }
+      if (upstream_alive) {
+        auto& pool = idle_upstream[key];
+        if (pool.size() < kIdleUpstreamPerReplica) pool.push_back(std::move(up));
+      }
+      if (ec) {
+        keep_client = false;
+        co_return Outcome::kCancelled;
+      }
+      co_return server_error ? Outcome::kServerError : Outcome::kOk;
+    }
+    http::response_serializer<http::buffer_body> sr{p.get()};
+    up->ExpiresNever();  // a stream may last as long as it likes
     answered = true;
-    client.expires_never();
-    co_await http::async_write_header(client, sr, net::redirect_error(net::use_awaitable, ec));
+    client.ExpiresNever();
+    co_await http::async_write_header(client.socket, sr,
+                                      net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       keep_client = false;
       co_return Outcome::kCancelled;  // the client went away; the upstream connection is dropped
@@ -168,7 +273,8 @@ struct Gateway::Impl {
       if (!p.is_done()) {
         p.get().body().data = buf.data();
         p.get().body().size = buf.size();
-        co_await http::async_read_some(*up, upbuf, p, net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read_some(up->socket, upbuf, p,
+                                       net::redirect_error(net::use_awaitable, ec));
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {  // the replica broke off mid-answer: the client cannot get a whole one
           keep_client = false;
@@ -183,7 +289,7 @@ struct Gateway::Impl {
         p.get().body().data = nullptr;
         p.get().body().size = 0;
       }
-      co_await http::async_write(client, sr, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(client.socket, sr, net::redirect_error(net::use_awaitable, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {  // the client went away: closing the upstream connection cancels the request
         keep_client = false;
@@ -198,8 +304,8 @@ struct Gateway::Impl {
     co_return server_error ? Outcome::kServerError : Outcome::kOk;
   }
 
-  net::awaitable<void> Answer(beast::tcp_stream& client, http::status status, unsigned version,
-                              std::string text, bool keep_alive) {
+  net::awaitable<void> Answer(Conn& client, http::status status, unsigned version, std::string text,
+                              bool keep_alive) {
     http::response<http::string_body> res{status, version};
     res.set(http::field::content_type, "text/plain");
     res.set(http::field::server, "awan-gateway");
@@ -207,26 +313,29 @@ struct Gateway::Impl {
     res.body() = text + "\n";
     res.prepare_payload();
     beast::error_code ec;
-    co_await http::async_write(client, res, net::redirect_error(net::use_awaitable, ec));
+    co_await http::async_write(client.socket, res, net::redirect_error(net::use_awaitable, ec));
   }
 
   net::awaitable<void> Session(Route& route, tcp::socket socket) {
-    beast::tcp_stream client(std::move(socket));
-    client.socket().set_option(tcp::no_delay(true));
+    Conn client(std::move(socket), conns);
+    beast::error_code peer_ec;
+    client.socket.set_option(tcp::no_delay(true), peer_ec);
     beast::flat_buffer buffer;
+    const std::string peer = client.socket.remote_endpoint(peer_ec).address().to_string();
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxRequestBody);
-      client.expires_after(Ms(options.client_idle_timeout_ms));
+      client.ExpiresAfter(Ms(options.client_idle_timeout_ms));
       beast::error_code ec;
-      co_await http::async_read(client, buffer, parser,
+      co_await http::async_read(client.socket, buffer, parser,
                                 net::redirect_error(net::use_awaitable, ec));
       if (ec) break;
       Request req = parser.release();
       bool keep_client = req.keep_alive();
       const unsigned version = req.version();
-      req.keep_alive(true);  // towards the replica: pooled
-      req.set("X-Forwarded-For", client.socket().remote_endpoint(ec).address().to_string());
+      req.keep_alive(true);                      // towards the replica: pooled
+      if (req.chunked()) req.prepare_payload();  // the body is whole here: sent with its length
+      req.set("X-Forwarded-For", peer);
       std::string failed_on;
       bool answered = false;
       int status = 0;
@@ -260,7 +369,7 @@ struct Gateway::Impl {
       if (!keep_client) break;
     }
     beast::error_code ignored;
-    client.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    client.socket.shutdown(tcp::socket::shutdown_both, ignored);
   }
 
   net::awaitable<void> Accept(Route& route) {
@@ -279,18 +388,20 @@ struct Gateway::Impl {
     probing[key] = true;
     beast::error_code ec;
     bool ready = false;
-    auto stream = co_await Connect(address, ec);
+    bool timed_out = false;
+    auto stream = co_await Connect(address, ec, timed_out);
     if (stream) {
       http::request<http::empty_body> req{http::verb::get, route.config.readiness_path, 11};
       req.set(http::field::host, address.host);
       req.set(http::field::user_agent, "awan-gateway-probe");
       req.keep_alive(false);
-      stream->expires_after(Ms(options.health_timeout_ms));
-      co_await http::async_write(*stream, req, net::redirect_error(net::use_awaitable, ec));
+      stream->ExpiresAfter(Ms(options.health_timeout_ms));
+      co_await http::async_write(stream->socket, req, net::redirect_error(net::use_awaitable, ec));
       if (!ec) {
         beast::flat_buffer buf;
         http::response<http::string_body> res;
-        co_await http::async_read(*stream, buf, res, net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read(stream->socket, buf, res,
+                                  net::redirect_error(net::use_awaitable, ec));
         ready = !ec && res.result() == http::status::ok;
       }
     }
@@ -385,13 +496,14 @@ struct Gateway::Impl {
   }
 
   net::awaitable<void> AdminSession(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
+    Conn stream(std::move(socket), conns);
     beast::flat_buffer buffer;
     for (;;) {
       http::request<http::string_body> req;
-      stream.expires_after(Ms(options.client_idle_timeout_ms));
+      stream.ExpiresAfter(Ms(options.client_idle_timeout_ms));
       beast::error_code ec;
-      co_await http::async_read(stream, buffer, req, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_read(stream.socket, buffer, req,
+                                net::redirect_error(net::use_awaitable, ec));
       if (ec) break;
       http::response<http::string_body> res{http::status::ok, req.version()};
       res.set(http::field::server, "awan-gateway");
@@ -407,7 +519,7 @@ struct Gateway::Impl {
       }
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
-      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(stream.socket, res, net::redirect_error(net::use_awaitable, ec));
       if (ec || !req.keep_alive()) break;
     }
   }
@@ -420,6 +532,23 @@ struct Gateway::Impl {
       if (ec == net::error::operation_aborted) co_return;
       if (ec) continue;
       net::co_spawn(io, AdminSession(std::move(socket)), net::detached);
+    }
+  }
+
+  // Closes the connections whose deadline passed, ten times a second.
+  net::awaitable<void> Sweep() {
+    net::steady_timer timer(io);
+    for (;;) {
+      timer.expires_after(Ms(100));
+      beast::error_code ec;
+      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      if (ec) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      for (Conn* c : conns) {
+        if (c->deadline > now || c->timed_out) continue;
+        c->timed_out = true;
+        c->socket.close(ec);
+      }
     }
   }
 
@@ -478,6 +607,7 @@ absl::StatusOr<std::vector<int>> Gateway::Start(const std::vector<RouteConfig>& 
     net::co_spawn(impl_->io, impl_->AdminAccept(), net::detached);
   }
   for (auto& route : impl_->routes) impl_->Serve(*route);
+  net::co_spawn(impl_->io, impl_->Sweep(), net::detached);
   impl_->thread = std::thread([this] { impl_->io.run(); });
   return ports;
 }

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# awan's gateway against HAProxy and nginx (Debian packages) as reverse proxies, in one script, on
+# this machine, in front of the same backends (an nginx that answers 200 "ok" itself), each proxy
+# with one worker thread and kept-alive connections on both sides, driven by wrk over keep-alive.
+#   1. saturation: wrk -t1 -c64 for DURATION s against each proxy (and the backend directly);
+#   2. latency at 50% of each proxy's saturation: wrk paced (a Lua delay per request) with 16
+#      connections; the added p50/p99 is the proxy's minus the direct connection's at that rate.
+# On a machine with 2+ CPUs the proxy runs on CPU 1 and wrk and the backend on CPU 0 (taskset), so
+# each proxy has one core to itself. Needs: wrk, haproxy, nginx (installed by scripts/install-deps
+# --bench). Usage: bench/gateway_bench.sh [DURATION_S]   (after scripts/build release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+awan=$PWD/build/release/bin/awan
+duration="${1:-5}"
+for tool in wrk haproxy nginx taskset; do
+  command -v "$tool" >/dev/null || { echo "gateway_bench: $tool not found (scripts/install-deps --bench)"; exit 1; }
+done
+work=$(mktemp -d /tmp/awan-gateway-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/backend.pid" ] && kill "$(cat "$work/backend.pid")" 2>/dev/null || true
+  [ -f "$work/nginx-proxy.pid" ] && kill "$(cat "$work/nginx-proxy.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cpus=$(nproc)
+proxy_cpu=""; load_cpu=""
+if [ "$cpus" -ge 2 ]; then proxy_cpu="taskset -c 1"; load_cpu="taskset -c 0"; fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+b1=$(free_port); b2=$(free_port)
+
+# The backends: one nginx (one worker) answering 200 "ok" on two ports.
+mkdir -p "$work/tmp"
+cat > "$work/backend.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/backend.pid;
+error_log $work/backend-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$b1; location / { return 200 "ok\n"; } }
+  server { listen 127.0.0.1:$b2; location / { return 200 "ok\n"; } }
+}
+CONF
+$load_cpu nginx -c "$work/backend.conf" -p "$work"
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "gateway_bench: nothing listens on port $1"; exit 1
+}
+wait_port "$b1"
+
+# wrk's figures: requests/s, latency p50 and p99 (in microseconds).
+run_wrk() {  # URL CONNECTIONS [LUA]
+  local out
+  if [ -n "${3:-}" ]; then
+    out=$($load_cpu wrk -t1 -c"$2" -d"${duration}s" --latency -s "$3" "$1")
+  else
+    out=$($load_cpu wrk -t1 -c"$2" -d"${duration}s" --latency "$1")
+  fi
+  echo "$out" > "$work/last-wrk.txt"
+  local rps p50 p99 errors
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  echo "$rps $(to_us "$p50") $(to_us "$p99") ${errors:-none}"
+}
+to_us() {  # "123.45us" | "1.23ms" | "1.2s" → microseconds
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /s$/) m = 1000000; else m = 1;
+    printf "%.0f", n * m }'
+}
+paced_lua() {  # RATE (requests/s over 16 connections) → a wrk script with a per-request delay
+  local delay_ms
+  delay_ms=$(awk -v r="$1" 'BEGIN { printf "%.3f", 16 * 1000 / r }')
+  echo "function delay() return $delay_ms end" > "$work/paced.lua"
+  echo "$work/paced.lua"
+}
+
+start_proxy() {  # NAME; sets proxy_port once it listens
+  local name=$1 port
+  port=$(free_port)
+  case "$name" in
+    awan)
+      $proxy_cpu "$awan" gateway --admin-port -1 --route "bench=$port=127.0.0.1:$b1,127.0.0.1:$b2" \
+        > /dev/null 2> "$work/awan.log" &
+      pids+=($!)
+      ;;
+    haproxy)
+      cat > "$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend f
+  bind 127.0.0.1:$port
+  default_backend b
+backend b
+  balance leastconn
+  server s1 127.0.0.1:$b1
+  server s2 127.0.0.1:$b2
+CONF
+      $proxy_cpu haproxy -f "$work/haproxy.cfg" -q > /dev/null 2>&1 &
+      pids+=($!)
+      ;;
+    nginx)
+      cat > "$work/nginx-proxy.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/nginx-proxy.pid;
+error_log $work/nginx-proxy-error.log;
+events { worker_connections 4000; }
+http {
+  access_log off;
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  keepalive_requests 1000000;
+  upstream b { least_conn; server 127.0.0.1:$b1; server 127.0.0.1:$b2; keepalive 128; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$port;
+    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+      $proxy_cpu nginx -c "$work/nginx-proxy.conf" -p "$work"
+      ;;
+  esac
+  wait_port "$port"
+  sleep 0.7  # awan: the first readiness probes (every 500 ms) mark the replicas ready
+  proxy_port=$port
+}
+stop_proxy() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  pids=()
+  if [ -f "$work/nginx-proxy.pid" ]; then kill "$(cat "$work/nginx-proxy.pid")" 2>/dev/null || true; rm -f "$work/nginx-proxy.pid"; fi
+  sleep 0.3
+}
+
+echo "gateway_bench: $cpus CPUs; proxies on ${proxy_cpu:-any CPU}, wrk and backend on ${load_cpu:-any CPU}; ${duration}s per run"
+read -r direct_rps direct_p50 direct_p99 direct_err <<< "$(run_wrk "http://127.0.0.1:$b1/" 64)"
+declare -A sat p50 p99 base50 base99 errs
+for proxy in awan haproxy nginx; do
+  start_proxy "$proxy"
+  port=$proxy_port
+  read -r sat[$proxy] _ _ errs[$proxy] <<< "$(run_wrk "http://127.0.0.1:$port/" 64)"
+  rate=$(awk -v s="${sat[$proxy]}" 'BEGIN { printf "%.0f", s / 2 }')
+  lua=$(paced_lua "$rate")
+  read -r _ p50[$proxy] p99[$proxy] _ <<< "$(run_wrk "http://127.0.0.1:$port/" 16 "$lua")"
+  stop_proxy
+  read -r _ base50[$proxy] base99[$proxy] _ <<< "$(run_wrk "http://127.0.0.1:$b1/" 16 "$lua")"
+done
+
+printf '\n%-10s %12s %10s %14s %14s %10s\n' "proxy" "requests/s" "vs haproxy" "added p50 µs" "added p99 µs" "errors"
+printf '%-10s %12.0f %10s %14s %14s %10s\n' "direct" "$direct_rps" "-" "-" "-" "$direct_err"
+for proxy in awan haproxy nginx; do
+  printf '%-10s %12.0f %10s %14d %14d %10s\n' "$proxy" "${sat[$proxy]}" \
+    "$(awk -v a="${sat[$proxy]}" -v h="${sat[haproxy]}" 'BEGIN { printf "%.2fx", a / h }')" \
+    "$(( ${p50[$proxy]} - ${base50[$proxy]} ))" "$(( ${p99[$proxy]} - ${base99[$proxy]} ))" "${errs[$proxy]}"
+done
+echo "(added latency: the proxy's p50/p99 at 50% of its saturation rate, minus the direct connection's at that rate; targets: awan ≥ haproxy requests/s, added p99 ≤ 1000 µs)"
