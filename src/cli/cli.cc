@@ -235,6 +235,26 @@ int Run(int argc, char** argv) {
   serve_logs_cmd->callback(
       [&] { exit_code = RunServeLogs(serve_name, serve_replica, serve_follow); });
 
+  CLI::App* keys_cmd = serve_cmd->add_subcommand(
+      "keys", "API keys of a service with `auth: api_key` (checked by the gateway)");
+  keys_cmd->require_subcommand(1);
+  std::string key_arg;
+  bool keys_json = false;
+  CLI::App* key_create =
+      keys_cmd->add_subcommand("create", "A new key, shown once: the last line of stdout");
+  key_create->add_option("name", serve_name, "Service")->required();
+  key_create->add_option("--label", key_arg, "What the key is for");
+  key_create->add_flag("--json", keys_json, "Print {id, label, key}");
+  key_create->callback([&] { exit_code = RunServeKeys("create", serve_name, key_arg, keys_json); });
+  CLI::App* key_ls = keys_cmd->add_subcommand("ls", "A service's keys (never the keys themselves)");
+  key_ls->add_option("name", serve_name, "Service")->required();
+  key_ls->add_flag("--json", keys_json, "Print [{id, label, created_at, revoked_at}]");
+  key_ls->callback([&] { exit_code = RunServeKeys("ls", serve_name, "", keys_json); });
+  CLI::App* key_revoke = keys_cmd->add_subcommand("revoke", "Refuse a key from now on");
+  key_revoke->add_option("name", serve_name, "Service")->required();
+  key_revoke->add_option("id", key_arg, "Key id (see `awan serve keys ls`)")->required();
+  key_revoke->callback([&] { exit_code = RunServeKeys("revoke", serve_name, key_arg, false); });
+
   GatewayArgs gateway_args;
   CLI::App* gateway_cmd = app.add_subcommand(
       "gateway",

@@ -109,6 +109,9 @@ struct ServeUpdateArgs {
 int RunServeUpdate(const ServeUpdateArgs& args);
 int RunServeDown(const std::string& name, bool wait);
 int RunServeLogs(const std::string& name, int64_t replica, bool follow);
+// action: "create" (arg: label), "ls", "revoke" (arg: key id).
+int RunServeKeys(const std::string& action, const std::string& name, const std::string& arg,
+                 bool json);
 struct GatewayArgs {
   std::string host = "127.0.0.1";  // where routes listen
   std::string admin_host = "127.0.0.1";
@@ -117,8 +120,9 @@ struct GatewayArgs {
   std::string state_file;  // written with {pid, admin_url} while it runs
   // Fixed routes instead of the server's: "NAME=PORT=HOST:PORT[,HOST:PORT...]".
   std::vector<std::string> routes;
-  std::string policy = "least_load";  // of the fixed routes
-  std::string readiness_path = "/";   // of the fixed routes
+  std::string policy = "least_load";   // of the fixed routes
+  std::string readiness_path = "/";    // of the fixed routes
+  bool allow_unauthenticated = false;  // serve services without keys beyond loopback
 };
 int RunGateway(const GatewayArgs& args);
 

@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -252,6 +254,52 @@ int RunServeDown(const std::string& name, bool wait) {
   return kExitOk;
 }
 
+int RunServeKeys(const std::string& action, const std::string& name, const std::string& arg,
+                 bool json) {
+  auto c = Client();
+  if (!c.ok()) return kExitFailed;
+  if (action == "create") {
+    auto r =
+        c->Call("POST", fmt::format("/v1/services/{}/keys", name), DumpJson(J{{"label", arg}}));
+    if (!r.ok()) return kExitFailed;
+    if (r->status != 201) return Fail(*r);
+    const J j = J::parse(r->body, nullptr, false);
+    if (json) {
+      std::cout << r->body << "\n";
+      return kExitOk;
+    }
+    std::cerr << fmt::format(
+        "API key {} of {} (shown only now; clients send `Authorization: Bearer KEY`):\n",
+        j.value("id", 0), name);
+    std::cout << j.value("key", "") << "\n";
+    return kExitOk;
+  }
+  if (action == "revoke") {
+    auto r = c->Call("POST", fmt::format("/v1/services/{}/keys/{}/revoke", name, arg));
+    if (!r.ok()) return kExitFailed;
+    if (r->status != 200) return Fail(*r);
+    std::cout << fmt::format("API key {} of {} revoked; gateways refuse it within a second.\n", arg,
+                             name);
+    return kExitOk;
+  }
+  auto r = c->Call("GET", fmt::format("/v1/services/{}/keys", name));
+  if (!r.ok()) return kExitFailed;
+  if (r->status != 200) return Fail(*r);
+  if (json) {
+    std::cout << r->body << "\n";
+    return kExitOk;
+  }
+  Table t;
+  for (const char* h : {"ID", "LABEL", "CREATED", "REVOKED"}) t.Column(h);
+  for (const J& k : J::parse(r->body)) {
+    t.Row({std::to_string(k.value("id", 0)), OrDash(k.value("label", "")),
+           k.value("created_at", ""),
+           k["revoked_at"].is_null() ? "-" : k["revoked_at"].get<std::string>()});
+  }
+  std::cout << t.Render();
+  return kExitOk;
+}
+
 int RunServeLogs(const std::string& name, int64_t replica, bool follow) {
   auto c = Client();
   if (!c.ok()) return kExitFailed;
@@ -348,7 +396,11 @@ int RunGateway(const GatewayArgs& args) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   const std::string id = fmt::format("{}:{}", host, getpid());
-  std::string last;  // the routes as last applied
+  std::string last;               // the routes as last applied
+  std::set<std::string> refused;  // services not served (unauthenticated beyond loopback)
+  boost::system::error_code addr_ec;
+  const auto listen = boost::asio::ip::make_address(args.host, addr_ec);
+  const bool loopback = !addr_ec && listen.is_loopback();
   bool reachable = true;
   auto unreachable_since = std::chrono::steady_clock::now();
   while (!fixed.empty()) {  // fixed routes: nothing to ask anyone
@@ -400,6 +452,17 @@ int RunGateway(const GatewayArgs& args) {
           route.port = s.record.port;
           route.policy = s.policy.empty() ? "least_load" : s.policy;
           route.readiness_path = s.readiness_path;
+          route.require_key = s.api_key;
+          route.key_hashes = s.key_hashes;
+          if (!s.api_key && !loopback && !args.allow_unauthenticated) {
+            if (refused.insert(s.record.name).second) {
+              std::cerr << fmt::format(
+                  "awan gateway: not serving {}: it has no API keys (`auth: api_key`) and this "
+                  "gateway listens on {}, beyond loopback (--allow-unauthenticated to serve it)\n",
+                  s.record.name, args.host);
+            }
+            continue;
+          }
           for (const controller::ReplicaView& rep : s.replicas) {
             if (rep.draining || rep.host.empty()) continue;
             route.replicas.push_back({std::to_string(rep.id), rep.host, rep.port});
@@ -408,7 +471,9 @@ int RunGateway(const GatewayArgs& args) {
         }
         std::string summary;
         for (const auto& route : routes) {
-          summary += fmt::format("{}:{}[", route.name, route.port);
+          summary += fmt::format(
+              "{}:{}{}[", route.name, route.port,
+              route.require_key ? fmt::format(" ({} keys)", route.key_hashes.size()) : "");
           for (const auto& rep : route.replicas) {
             summary += fmt::format("{}={}:{} ", rep.id, rep.host, rep.port);
           }

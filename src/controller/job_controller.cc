@@ -10,6 +10,7 @@
 
 #include "active_jobs.h"
 #include "admission.h"
+#include "awan/common/secrets.h"
 #include "awan/common/status_macros.h"
 #include "awan/spec/task_parser.h"
 #include "fleet_queue.h"
@@ -238,6 +239,37 @@ absl::StatusOr<store::ServiceRecord> JobController::DownService(const std::strin
 }
 
 std::vector<ServiceView> JobController::Services() const { return services_->Views(); }
+
+absl::StatusOr<std::pair<int64_t, std::string>> JobController::CreateServiceKey(
+    const std::string& name, const std::string& label) {
+  ASSIGN_OR_RETURN(store::ServiceRecord service, store_.FindService(name));
+  if (service.state == store::ServiceState::kDown) {
+    return absl::FailedPreconditionError(fmt::format("service {} is down", name));
+  }
+  const std::string key = NewApiKey();
+  if (key.empty()) return absl::InternalError("no randomness for a key");
+  ASSIGN_OR_RETURN(const int64_t id,
+                   store_.AddServiceKey({0, service.id, label, Sha256Hex(key), Now(), 0}));
+  (void)store_.AddServiceEvent({service.id, Now(), "key", fmt::format("API key {} created", id)});
+  const int64_t service_id = service.id;
+  services_->Post([this, service_id] { services_->Reload(service_id); });
+  return std::make_pair(id, key);
+}
+
+absl::StatusOr<std::vector<store::ServiceKey>> JobController::ServiceKeys(const std::string& name) {
+  ASSIGN_OR_RETURN(store::ServiceRecord service, store_.FindService(name));
+  return store_.ListServiceKeys(service.id);
+}
+
+absl::Status JobController::RevokeServiceKey(const std::string& name, int64_t key_id) {
+  ASSIGN_OR_RETURN(store::ServiceRecord service, store_.FindService(name));
+  RETURN_IF_ERROR(store_.RevokeServiceKey(service.id, key_id, Now()));
+  (void)store_.AddServiceEvent(
+      {service.id, Now(), "key", fmt::format("API key {} revoked", key_id)});
+  const int64_t service_id = service.id;
+  services_->Post([this, service_id] { services_->Reload(service_id); });
+  return absl::OkStatus();
+}
 
 void JobController::ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes) {
   services_->ReportLoad(gateway, std::move(routes));

@@ -75,6 +75,16 @@ void ReplicaManager::Load(const store::ServiceRecord& record) {
     return;
   }
   s.task = std::make_shared<const spec::Task>(std::move(*task));
+  LoadKeys(s);
+}
+
+void ReplicaManager::LoadKeys(Service& s) {
+  auto keys = jobs_.store().ListServiceKeys(s.record.id);
+  if (!keys.ok()) return;  // the last ones stay
+  s.key_hashes.clear();
+  for (const store::ServiceKey& k : *keys) {
+    if (k.revoked_at == 0) s.key_hashes.push_back(k.sha256);
+  }
 }
 
 void ReplicaManager::Recover() {
@@ -127,6 +137,7 @@ void ReplicaManager::Reload(int64_t id) {
     Load(*record);
   } else {
     it->second.record = *record;
+    LoadKeys(it->second);
   }
   if (record->state == ServiceState::kActive) services_[id].ended_before_ready = 0;
   Publish();
@@ -543,7 +554,9 @@ void ReplicaManager::Publish() {
     if (s.task) {
       v.policy = s.task->service->load_balancing_policy;
       v.readiness_path = s.task->service->readiness_probe.path;
+      v.api_key = s.task->service->api_key;
     }
+    v.key_hashes = s.key_hashes;
     int ready = 0;
     for (const auto& [rid, r] : s.replicas) {
       ReplicaView rv;

@@ -91,6 +91,7 @@ class ReplicaManager {
     // The autoscaler: replicas wanted now, and since when the load has asked for more (fewer).
     int target = 0;
     int64_t above_since = 0, below_since = 0;
+    std::vector<std::string> key_hashes;  // of its valid API keys
   };
   // Rates from the load book: the route's, and each replica's by id.
   struct Traffic {
@@ -103,6 +104,7 @@ class ReplicaManager {
 
   int64_t Now() const { return jobs_.Now(); }
   void Load(const store::ServiceRecord& record);
+  void LoadKeys(Service& s);
   void Refresh(Service& s);
   void Probe(Service& s, Replica& r);
   void Decide(Service& s);

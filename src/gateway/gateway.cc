@@ -19,6 +19,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "awan/common/secrets.h"
 #include "awan/common/status_macros.h"
 
 namespace awan::gateway {
@@ -100,6 +101,7 @@ struct Route {
   std::optional<tcp::acceptor> acceptor;
   mutable std::mutex mu;
   std::vector<ReplicaAddress> replicas;  // guarded by mu: what the health check probes
+  std::unordered_set<std::string> keys;  // guarded by mu: SHA-256 of the valid API keys
   std::atomic<bool> retired{false};      // no longer served: its health checks end
 };
 
@@ -304,9 +306,19 @@ struct Gateway::Impl {
     co_return server_error ? Outcome::kServerError : Outcome::kOk;
   }
 
+  static bool KeyAccepted(Route& route, const Request& req) {
+    const auto header = req[http::field::authorization];
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() || !header.starts_with(kBearer)) return false;
+    const std::string hash = Sha256Hex(header.substr(kBearer.size()));
+    std::lock_guard<std::mutex> lock(route.mu);
+    return route.keys.count(hash) != 0;
+  }
+
   net::awaitable<void> Answer(Conn& client, http::status status, unsigned version, std::string text,
-                              bool keep_alive) {
+                              bool keep_alive, bool bearer = false) {
     http::response<http::string_body> res{status, version};
+    if (bearer) res.set(http::field::www_authenticate, "Bearer");
     res.set(http::field::content_type, "text/plain");
     res.set(http::field::server, "awan-gateway");
     res.keep_alive(keep_alive);
@@ -333,6 +345,16 @@ struct Gateway::Impl {
       Request req = parser.release();
       bool keep_client = req.keep_alive();
       const unsigned version = req.version();
+      if (route.config.require_key && !KeyAccepted(route, req)) {
+        const auto started = std::chrono::steady_clock::now();
+        co_await Answer(client, http::status::unauthorized, version,
+                        "this service needs an API key: send `Authorization: Bearer KEY`",
+                        keep_client, /*bearer=*/true);
+        route.metrics.Record(401, std::chrono::steady_clock::now() - started);
+        if (!keep_client) break;
+        continue;
+      }
+      req.erase(http::field::authorization);     // the key is the gateway's business
       req.keep_alive(true);                      // towards the replica: pooled
       if (req.chunked()) req.prepare_payload();  // the body is whole here: sent with its length
       req.set("X-Forwarded-For", peer);
@@ -418,6 +440,7 @@ struct Gateway::Impl {
     route->balancer = std::make_unique<Balancer>(std::move(*policy), options.balancer);
     route->balancer->SetReplicas(config.replicas);
     route->replicas = config.replicas;
+    route->keys = {config.key_hashes.begin(), config.key_hashes.end()};
     boost::system::error_code ec;
     const auto address = net::ip::make_address(config.host, ec);
     if (ec) {
@@ -466,11 +489,13 @@ struct Gateway::Impl {
       const bool same = it != configs.end() && it->policy == route->config.policy &&
                         it->host == route->config.host &&
                         (it->port == 0 || it->port == route->config.port) &&
-                        it->readiness_path == route->config.readiness_path;
+                        it->readiness_path == route->config.readiness_path &&
+                        it->require_key == route->config.require_key;
       if (same) {
         route->balancer->SetReplicas(it->replicas);
         std::lock_guard<std::mutex> rl(route->mu);
         route->replicas = it->replicas;
+        route->keys = {it->key_hashes.begin(), it->key_hashes.end()};
         kept.push_back(std::move(route));
       } else {
         Retire(std::move(route));

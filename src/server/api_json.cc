@@ -149,6 +149,8 @@ std::string ServiceJson(const controller::ServiceView& s) {
       {"reason", s.record.reason},
       {"qps", std::round(s.qps * 100) / 100},
       {"in_flight", s.in_flight},
+      {"auth", s.api_key ? "api_key" : "none"},
+      {"api_key_sha256", s.key_hashes},
       {"replicas", replicas}};
   return DumpJson(j);
 }
@@ -245,6 +247,8 @@ controller::ServiceView ServiceFrom(const Json& j) {
   v.record.reason = Get<std::string>(j, "reason");
   v.qps = Get<double>(j, "qps");
   v.in_flight = Get<int>(j, "in_flight");
+  v.api_key = Get<std::string>(j, "auth") == "api_key";
+  v.key_hashes = Get<std::vector<std::string>>(j, "api_key_sha256");
   for (const Json& r : j.at("replicas")) {
     controller::ReplicaView rv;
     rv.id = Get<int64_t>(r, "id");

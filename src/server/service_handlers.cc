@@ -134,6 +134,46 @@ HttpResponse Down(const ApiContext& api, const Call& call) {
   return JsonResponse(202, ServiceJson(*view));
 }
 
+HttpResponse CreateKey(const ApiContext& api, const Call& call) {
+  auto body = RequestBody::Parse(call.request.body.empty() ? "{}" : call.request.body);
+  if (!body.ok()) return ErrorFrom(body.status());
+  if (absl::Status s = body->Only({"label"}); !s.ok()) return ErrorFrom(s);
+  auto label = body->String("label");
+  if (!label.ok()) return ErrorFrom(label.status());
+  auto key = api.controller.CreateServiceKey(call.params.at("name"), label->value_or(""));
+  if (!key.ok()) return ErrorFrom(key.status());
+  spdlog::info("service {}: API key {} created", call.params.at("name"), key->first);
+  return JsonResponse(
+      201, DumpJson(J{{"id", key->first}, {"label", label->value_or("")}, {"key", key->second}}));
+}
+
+HttpResponse ListKeys(const ApiContext& api, const Call& call) {
+  auto keys = api.controller.ServiceKeys(call.params.at("name"));
+  if (!keys.ok()) return ErrorFrom(keys.status());
+  J out = J::array();
+  for (const store::ServiceKey& k : *keys) {
+    out.push_back({{"id", k.id},
+                   {"label", k.label},
+                   {"created_at", IsoTime(k.created_at)},
+                   {"revoked_at", k.revoked_at > 0 ? J(IsoTime(k.revoked_at)) : J(nullptr)}});
+  }
+  return JsonResponse(200, DumpJson(out));
+}
+
+HttpResponse RevokeKey(const ApiContext& api, const Call& call) {
+  char* end = nullptr;
+  const std::string& text = call.params.at("id");
+  const long long id = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || id < 1) {
+    return ErrorResponse(400, fmt::format("'{}' is not a key id", text));
+  }
+  if (absl::Status s = api.controller.RevokeServiceKey(call.params.at("name"), id); !s.ok()) {
+    return ErrorFrom(s);
+  }
+  spdlog::info("service {}: API key {} revoked", call.params.at("name"), id);
+  return JsonResponse(200, DumpJson(J{{"id", id}, {"revoked", true}}));
+}
+
 // A gateway's poll: its counters in, the services out (one round trip).
 HttpResponse GatewaySync(const ApiContext& api, const Call& call) {
   auto sync = DecodeGatewaySync(call.request.body);
@@ -155,6 +195,9 @@ void AddServiceRoutes(Router& router, const ApiContext& api) {
   router.Add("POST", "/v1/services/{name}/update", bind(Update));
   router.Add("POST", "/v1/services/{name}/down", bind(Down));
   router.Add("POST", "/v1/gateway/sync", bind(GatewaySync));
+  router.Add("POST", "/v1/services/{name}/keys", bind(CreateKey));
+  router.Add("GET", "/v1/services/{name}/keys", bind(ListKeys));
+  router.Add("POST", "/v1/services/{name}/keys/{id}/revoke", bind(RevokeKey));
 }
 
 }  // namespace awan::server

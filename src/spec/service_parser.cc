@@ -11,9 +11,14 @@
 namespace awan::spec {
 namespace {
 
-const std::vector<std::string> kServiceFields = {
-    "readiness_probe", "replicas", "replica_policy", "load_balancing_policy", "ports",
-    "spread",          "tls"};
+const std::vector<std::string> kServiceFields = {"readiness_probe",
+                                                 "replicas",
+                                                 "replica_policy",
+                                                 "load_balancing_policy",
+                                                 "ports",
+                                                 "spread",
+                                                 "tls",
+                                                 "auth"};
 const std::set<std::string> kSkyPilotServiceOnly = {"load_balancer", "pool", "workers"};
 const std::vector<std::string> kProbeFields = {"path", "post_data", "initial_delay_seconds",
                                                "timeout_seconds", "headers"};
@@ -273,6 +278,17 @@ void WalkService(FieldReader& r, const YAML::Node& key_node, const YAML::Node& n
       WalkSpread(r, value, out.spread);
     } else if (key == "tls") {
       WalkTls(r, value, local_path, out.tls);
+    } else if (key == "auth") {
+      if (auto v = r.String(value, f)) {
+        if (*v == "api_key" || *v == "none") {
+          out.api_key = *v == "api_key";
+        } else {
+          r.Error(value, f,
+                  fmt::format("'{}' is not one of: none, api_key (clients then send "
+                              "`Authorization: Bearer KEY`, keys from `awan serve keys create`)",
+                              *v));
+        }
+      }
     } else {
       r.UnknownField(it->first, "service", key, kServiceFields, kSkyPilotServiceOnly);
     }
@@ -356,6 +372,7 @@ nlohmann::ordered_json ServiceJson(const ServiceSpec& s) {
       {"ports", s.port ? J(*s.port) : J(nullptr)},
       {"spread", {{"providers", s.spread.providers}, {"regions", s.spread.regions}}}};
   if (s.tls) j["tls"] = {{"keyfile", s.tls->keyfile}, {"certfile", s.tls->certfile}};
+  j["auth"] = s.api_key ? "api_key" : "none";
   return j;
 }
 

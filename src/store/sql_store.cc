@@ -136,8 +136,27 @@ CREATE INDEX jobs_by_service ON jobs(service_id, id);
   return sql;
 }
 
+// v5: services' API keys (their SHA-256 only).
+std::string V5(Dialect d) {
+  std::string sql = R"(
+CREATE TABLE service_keys (
+  id {pk},
+  service_id BIGINT NOT NULL REFERENCES services(id),
+  label TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX service_keys_by_service ON service_keys(service_id, id);
+)";
+  const std::string pk =
+      d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
+  sql.replace(sql.find("{pk}"), 4, pk);
+  return sql;
+}
+
 const std::vector<std::function<std::string(Dialect)>>& Migrations() {
-  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2, V3, V4};
+  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2, V3, V4, V5};
   return kMigrations;
 }
 
@@ -467,6 +486,39 @@ class SqlStore final : public Store {
     std::vector<ServiceEvent> events;
     for (const SqlRow& r : rows) events.push_back({Int(r[0]), Int(r[1]), Str(r[2]), Str(r[3])});
     return events;
+  }
+
+  absl::StatusOr<int64_t> AddServiceKey(const ServiceKey& k) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto rows,
+                     db_->Exec("INSERT INTO service_keys (service_id, label, sha256, created_at) "
+                               "VALUES ($1, $2, $3, $4) RETURNING id",
+                               {k.service_id, k.label, k.sha256, k.created_at}));
+    return Int(rows.at(0)[0]);
+  }
+
+  absl::StatusOr<std::vector<ServiceKey>> ListServiceKeys(int64_t service_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto rows, db_->Exec("SELECT id, service_id, label, sha256, created_at, "
+                                          "revoked_at FROM service_keys WHERE service_id = $1 "
+                                          "ORDER BY id",
+                                          {service_id}));
+    std::vector<ServiceKey> out;
+    for (const SqlRow& r : rows) {
+      out.push_back({Int(r[0]), Int(r[1]), Str(r[2]), Str(r[3]), Int(r[4]), Int(r[5])});
+    }
+    return out;
+  }
+
+  absl::Status RevokeServiceKey(int64_t service_id, int64_t key_id, int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto rows, db_->Exec("SELECT revoked_at FROM service_keys WHERE id = $1 AND "
+                                          "service_id = $2",
+                                          {key_id, service_id}));
+    if (rows.empty()) return absl::NotFoundError(fmt::format("no key {} of this service", key_id));
+    if (Int(rows.at(0)[0]) != 0) return absl::OkStatus();
+    return db_->Exec("UPDATE service_keys SET revoked_at = $1 WHERE id = $2", {now, key_id})
+        .status();
   }
 
   absl::Status PutProvider(const ProviderRecord& p) override {

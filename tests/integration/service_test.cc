@@ -15,6 +15,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "awan/client/client.h"
@@ -298,6 +299,92 @@ TEST_F(ServiceTest, TheAutoscalerScalesUpUnderLoadAndBackDownWithNoFailedRequest
   EXPECT_THAT(events.out, HasSubstr("scale up 2 → 4 replicas"));
   EXPECT_THAT(events.out, HasSubstr("scale down 4 → "));  // as the window's rate falls
   EXPECT_THAT(events.out, HasSubstr(" → 2 replicas"));
+}
+
+// Active-active: a second gateway serves the same endpoint (SO_REUSEPORT); kill -9 of one loses at
+// most the requests it had in flight, and the other answers the rest.
+TEST_F(ServiceTest, TwoGatewaysServeSideBySideAndKillDashNineOfOneLosesOnlyItsOwnRequests) {
+  const int port = Up(Service("echo", 2));
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  const fs::path second_state = home_ / "gateway-2.json";
+  const std::string second_log = (home_ / "gateway-2.log").string();
+  ASSERT_EQ(std::system(fmt::format("env AWAN_HOME={} {} gateway --state-file {} 2>{} &",
+                                    home_.string(), AWAN_BINARY, second_state.string(), second_log)
+                            .c_str()),
+            0);
+  // Up once it has its routes (and its probes marked the replicas ready).
+  for (int i = 0;
+       i < 100 && awan::testing::ReadFile(second_log).find("routes echo") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const J second = J::parse(awan::testing::ReadFile(second_state.string()));
+  const pid_t second_pid = second["pid"];
+  // New connections are spread over both gateways by the kernel.
+  {
+    LoadGenerator probe(port, 8, "/hello", 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    probe.Stop();
+    EXPECT_EQ(probe.failed(), 0) << Failures(probe);
+  }
+  auto served = [](const std::string& admin) {
+    auto m = awan::testing::RunCommand("curl -s " + admin + "/metrics");
+    int64_t total = 0;
+    std::istringstream in(m.out);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("awan_gateway_request_duration_seconds_count{route=\"echo\"}", 0) == 0) {
+        total += std::stoll(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return total;
+  };
+  EXPECT_GT(served(second["admin_url"].get<std::string>()), 0);
+  const J first = J::parse(awan::testing::ReadFile((home_ / "gateway.json").string()));
+  EXPECT_GT(served(first["admin_url"].get<std::string>()), 0);
+  LoadGenerator load(port, 4, "/hello");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(kill(second_pid, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  load.Stop();
+  EXPECT_LE(load.failed(), 4) << Failures(load);  // at most one in flight per client
+  EXPECT_GT(load.ok(), 100);
+}
+
+TEST_F(ServiceTest, AServiceWithApiKeysAnswers401WithoutAValidKey) {
+  const int port = Up(ServiceWith("echo", "replicas: 2\n  auth: api_key"));
+  ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));
+  const auto code = [&](const std::string& key) {
+    const std::string header = key.empty() ? "" : " -H 'Authorization: Bearer " + key + "'";
+    return awan::testing::RunCommand(
+               fmt::format("curl -s -o /dev/null -w '%{{http_code}}'{} http://127.0.0.1:{}/hello",
+                           header, port))
+        .out;
+  };
+  // Within a gateway poll or two of a change.
+  const auto becomes = [&](const std::string& key, const std::string& want) {
+    for (int i = 0; i < 30; ++i) {
+      if (code(key) == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  EXPECT_EQ(code(""), "401");
+  auto created = Awan("serve keys create echo --label ci");
+  ASSERT_EQ(created.code, 0) << created.err;
+  std::string key = created.out;
+  while (!key.empty() && key.back() == '\n') key.pop_back();
+  key = key.substr(key.rfind('\n') + 1);
+  ASSERT_EQ(key.rfind("awan-sk-", 0), 0u) << created.out;
+  EXPECT_TRUE(becomes(key, "200"));
+  EXPECT_EQ(code(key + "x"), "401");
+  EXPECT_EQ(code(""), "401");
+  // The server keeps only the hash: the key is nowhere in the API's answers.
+  EXPECT_THAT(Awan("serve keys ls echo --json").out, Not(HasSubstr(key)));
+  EXPECT_THAT(Awan("serve status echo --json").out, Not(HasSubstr(key)));
+  ASSERT_EQ(Awan("serve keys revoke echo 1").code, 0);
+  EXPECT_TRUE(becomes(key, "401"));
+  EXPECT_THAT(Awan("serve keys ls echo").out, HasSubstr("ci"));
 }
 
 TEST_F(ServiceTest, ReplicasThatNeverBecomeReadyFailTheServiceWithTheReason) {

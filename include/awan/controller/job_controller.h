@@ -81,6 +81,12 @@ class JobController {
   absl::StatusOr<store::ServiceRecord> DownService(const std::string& name);
   // The services that are not DOWN, as of the loop's last pass.
   std::vector<ServiceView> Services() const;
+  // API keys of a service (`auth: api_key`): a new key (shown only now; its id and text), the
+  // keys (hashes, never the keys), and revoking one. Gateways learn them at their next poll.
+  absl::StatusOr<std::pair<int64_t, std::string>> CreateServiceKey(const std::string& name,
+                                                                   const std::string& label);
+  absl::StatusOr<std::vector<store::ServiceKey>> ServiceKeys(const std::string& name);
+  absl::Status RevokeServiceKey(const std::string& name, int64_t key_id);
   // A gateway's counters (any thread): the autoscaler's and `serve status`'s QPS and in-flight.
   void ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes);
 

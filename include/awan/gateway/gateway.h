@@ -30,6 +30,10 @@ struct RouteConfig {
   std::string policy = "least_load";
   std::string readiness_path = "/";
   std::vector<ReplicaAddress> replicas;
+  // API keys: when set, only requests with `Authorization: Bearer KEY` whose SHA-256 (hex) is one
+  // of `key_hashes` are relayed; others get 401.
+  bool require_key = false;
+  std::vector<std::string> key_hashes;
 };
 
 struct GatewayOptions {

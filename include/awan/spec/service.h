@@ -73,6 +73,9 @@ struct ServiceSpec {
   std::optional<int> port;
   Spread spread;
   std::optional<TlsFiles> tls;  // the gateway's certificate towards clients
+  // awan's own `auth: api_key`: the gateway answers only requests with `Authorization: Bearer KEY`
+  // for a key of the service (`awan serve keys create`).
+  bool api_key = false;
 
   friend bool operator==(const ServiceSpec&, const ServiceSpec&) = default;
 };

@@ -112,6 +112,16 @@ struct ServiceEvent {
   std::string message;
 };
 
+// An API key of a service (`auth: api_key`): only its SHA-256 is kept; the key itself is shown
+// once, when it is created.
+struct ServiceKey {
+  int64_t id = 0;
+  int64_t service_id = 0;
+  std::string label;
+  std::string sha256;                      // hex
+  int64_t created_at = 0, revoked_at = 0;  // revoked_at 0: valid
+};
+
 struct ProviderRecord {
   std::string name;
   std::string kind;

@@ -77,6 +77,12 @@ class Store {
   virtual absl::Status AddServiceEvent(const ServiceEvent& event) = 0;
   virtual absl::StatusOr<std::vector<ServiceEvent>> ListServiceEvents(int64_t service_id) = 0;
 
+  // Keys of a service: a new one's id; all of them (revoked ones too), oldest first; revoking one
+  // (NotFound for an unknown id; nothing for one already revoked).
+  virtual absl::StatusOr<int64_t> AddServiceKey(const ServiceKey& key) = 0;
+  virtual absl::StatusOr<std::vector<ServiceKey>> ListServiceKeys(int64_t service_id) = 0;
+  virtual absl::Status RevokeServiceKey(int64_t service_id, int64_t key_id, int64_t now) = 0;
+
   virtual absl::Status PutProvider(const ProviderRecord& provider) = 0;
   virtual absl::StatusOr<std::vector<ProviderRecord>> ListProviders() = 0;
 };

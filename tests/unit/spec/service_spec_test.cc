@@ -128,6 +128,8 @@ TEST(ServiceSpecTest, MistakesAreErrorsNamingLineAndField) {
   EXPECT_THAT(ErrorOf("service: {readiness_probe: /, ports: 80, load_balancing_policy: "
                       "least_laod}\n"),
               HasSubstr("unknown policy 'least_laod' (did you mean 'least_load'?)"));
+  EXPECT_THAT(ErrorOf("service: {readiness_probe: /, ports: 80, auth: apikey}\n"),
+              HasSubstr("service.auth: 'apikey' is not one of: none, api_key"));
   EXPECT_THAT(ErrorOf("service: {readiness_probe: /, ports: 80, replicaz: 2}\n"),
               HasSubstr("service.replicaz: unknown field (did you mean 'replicas'?)"));
   EXPECT_THAT(ErrorOf("service: {readiness_probe: /, ports: 80, workers: 2}\n"),

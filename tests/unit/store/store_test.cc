@@ -65,10 +65,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(StoreTest, MigratesOnceAndDescribesItself) {
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(*store_->SchemaVersion(), 4);
+  EXPECT_EQ(*store_->SchemaVersion(), 5);
   store_.reset();
   store_ = Open();  // reopening applies nothing twice
-  EXPECT_EQ(*store_->SchemaVersion(), 4);
+  EXPECT_EQ(*store_->SchemaVersion(), 5);
   EXPECT_THAT(store_->Describe(),
               HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
 }
@@ -277,6 +277,16 @@ TEST_P(StoreTest, ServicesKeepOneLiveNameTheirReplicasAndEvents) {
   EXPECT_EQ(store_->FindService("echo")->id, *second);
   EXPECT_EQ(store_->ListServices(true)->size(), 1u);
   EXPECT_EQ(store_->FindService("nope").status().code(), absl::StatusCode::kNotFound);
+  // Keys: only hashes, revoked once.
+  auto key = store_->AddServiceKey({0, *id, "ci", "ab12", 2100, 0});
+  ASSERT_TRUE(key.ok()) << key.status();
+  ASSERT_TRUE(store_->RevokeServiceKey(*id, *key, 2200).ok());
+  ASSERT_TRUE(store_->RevokeServiceKey(*id, *key, 2300).ok());
+  EXPECT_EQ(store_->RevokeServiceKey(*id, 999, 2300).code(), absl::StatusCode::kNotFound);
+  auto keys = store_->ListServiceKeys(*id);
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].sha256, "ab12");
+  EXPECT_EQ((*keys)[0].revoked_at, 2200);
   auto events = store_->ListServiceEvents(*id);
   ASSERT_EQ(events->size(), 2u);
   EXPECT_EQ((*events)[0].type, "created");
@@ -341,7 +351,7 @@ INSERT INTO nodes VALUES (1, 1, 'local', 'host', 0, 0, '/w/1', '1', '');
   }
   auto store = OpenStore(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->SchemaVersion(), 4);
+  EXPECT_EQ(*(*store)->SchemaVersion(), 5);
   auto nodes = (*store)->ListNodes(1);
   ASSERT_TRUE(nodes.ok()) << nodes.status();
   ASSERT_EQ(nodes->size(), 2u);
