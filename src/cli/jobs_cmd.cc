@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api_call.h"
 #include "awan/client/client.h"
 #include "awan/common/json_dump.h"
 #include "awan/common/text.h"
@@ -25,11 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using J = nlohmann::ordered_json;
-
-// The server's error message from a JSON error body, or the raw body.
-std::string ErrorMessage(const client::HttpResponse& r) {
-  return server::DecodeErrorMessage(r.body).value_or(fmt::format("HTTP {}: {}", r.status, r.body));
-}
 
 // A job object from the server (the API's codec, server/api.h); prints why when it is not one.
 std::optional<server::JobView> JobFrom(const client::HttpResponse& r) {
@@ -45,18 +41,6 @@ std::optional<int64_t> ParseJobId(const std::string& text) {
     return std::nullopt;
   }
   return static_cast<int64_t>(*n);
-}
-
-absl::StatusOr<client::ApiClient> Client() {
-  auto c = client::ConnectOrStart(client::AwanHome());
-  if (!c.ok()) std::cerr << "awan: " << c.status().message() << "\n";
-  return c;
-}
-
-// Exit code for an HTTP error: 1 for "no such thing", 2 for bad input, 1 otherwise.
-int Fail(const client::HttpResponse& r) {
-  std::cerr << "awan: " << ErrorMessage(r) << "\n";
-  return r.status == 400 || r.status == 413 ? kExitBadInput : kExitFailed;
 }
 
 std::string Clock(const std::string& iso) {  // "2026-11-22T12:00:01.123Z" → "12:00:01"

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api_call.h"
 #include "awan/client/client.h"
 #include "awan/common/json_dump.h"
 #include "awan/gateway/gateway.h"
@@ -29,21 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using J = nlohmann::ordered_json;
-
-std::string ErrorMessage(const client::HttpResponse& r) {
-  return server::DecodeErrorMessage(r.body).value_or(fmt::format("HTTP {}: {}", r.status, r.body));
-}
-
-int Fail(const client::HttpResponse& r) {
-  std::cerr << "awan: " << ErrorMessage(r) << "\n";
-  return r.status == 400 || r.status == 413 ? kExitBadInput : kExitFailed;
-}
-
-absl::StatusOr<client::ApiClient> Client() {
-  auto c = client::ConnectOrStart(client::AwanHome());
-  if (!c.ok()) std::cerr << "awan: " << c.status().message() << "\n";
-  return c;
-}
 
 // The service file's text and where it is, after checking it here (errors name file and line).
 struct ServiceFile {

@@ -70,8 +70,8 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_state ON jobs(state);
 )";
 
-std::string V1(Dialect d) {
-  std::string sql = std::string(kV1Jobs) + kV1Common;
+// `sql` with each {pk} made the dialect's auto-increment primary key.
+std::string WithPrimaryKeys(std::string sql, Dialect d) {
   const std::string pk =
       d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
   for (size_t at = sql.find("{pk}"); at != std::string::npos; at = sql.find("{pk}")) {
@@ -79,6 +79,8 @@ std::string V1(Dialect d) {
   }
   return sql;
 }
+
+std::string V1(Dialect d) { return WithPrimaryKeys(std::string(kV1Jobs) + kV1Common, d); }
 
 // v2: failover — the allocation a node belongs to, and jobs that retry until a provider has room.
 std::string V2(Dialect) {
@@ -128,12 +130,7 @@ ALTER TABLE jobs ADD COLUMN service_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN replica_port INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_service ON jobs(service_id, id);
 )";
-  const std::string pk =
-      d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
-  for (size_t at = sql.find("{pk}"); at != std::string::npos; at = sql.find("{pk}")) {
-    sql.replace(at, 4, pk);
-  }
-  return sql;
+  return WithPrimaryKeys(sql, d);
 }
 
 // v5: services' API keys (their SHA-256 only).
@@ -149,10 +146,7 @@ CREATE TABLE service_keys (
 );
 CREATE INDEX service_keys_by_service ON service_keys(service_id, id);
 )";
-  const std::string pk =
-      d == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
-  sql.replace(sql.find("{pk}"), 4, pk);
-  return sql;
+  return WithPrimaryKeys(sql, d);
 }
 
 const std::vector<std::function<std::string(Dialect)>>& Migrations() {
