@@ -3,10 +3,13 @@
 // load (tests/support/load.h), and what must not drop a request — a replica killed, a provider's
 // outage, kill -9 of the server, a rolling update. Replicas run examples/services/echo_server.py.
 // Each test has its own AWAN_HOME.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -385,6 +388,74 @@ TEST_F(ServiceTest, AServiceWithApiKeysAnswers401WithoutAValidKey) {
   ASSERT_EQ(Awan("serve keys revoke echo 1").code, 0);
   EXPECT_TRUE(becomes(key, "401"));
   EXPECT_THAT(Awan("serve keys ls echo").out, HasSubstr("ci"));
+}
+
+// examples/services/llm_server.py streams one SSE chunk per token (100 ms apart here): the chunks
+// reach the client through the gateway as they are sent, and a client that goes away mid-stream
+// cancels the replica's work.
+TEST_F(ServiceTest, StreamsArriveAsSentAndADisconnectCancelsTheReplicasWork) {
+  const fs::path file = home_ / "tasks" / "llm.yaml";
+  std::ofstream(file) << fmt::format(R"(name: llm
+workdir: {}/examples/services
+resources:
+  cpus: 2+
+  any_of: [{{infra: aws}}, {{infra: gcp}}]
+envs: {{TOKEN_MS: "100"}}
+service:
+  readiness_probe: /v1/models
+  replicas: 1
+  ports: 8000
+run: python3 llm_server.py
+)",
+                                     AWAN_SOURCE_DIR);
+  const int port = Up(file.string());
+  ASSERT_TRUE(WaitFor("llm", [](const J& s) { return Ready(s) == 1; }));
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body =
+      R"({"model": "m", "messages": [{"role": "user", "content": "one two three"}], )"
+      R"("max_tokens": 30, "stream": true})";
+  const std::string request = fmt::format(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: llm\r\nContent-Type: application/json\r\n"
+      "Content-Length: {}\r\n\r\n{}",
+      body.size(), body);
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  const auto start = std::chrono::steady_clock::now();
+  std::string got;
+  std::chrono::steady_clock::duration first{};
+  auto events = [&] {
+    size_t n = 0;
+    for (size_t at = got.find("data: {"); at != std::string::npos;
+         at = got.find("data: {", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  while (events() < 3 && std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+    char buf[4096];
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+    if (first == std::chrono::steady_clock::duration{} && events() > 0) {
+      first = std::chrono::steady_clock::now() - start;
+    }
+  }
+  close(fd);  // mid-stream: 27 tokens (2.7 s) were still to come
+  ASSERT_GE(events(), 3u) << got;
+  EXPECT_THAT(got, HasSubstr("text/event-stream"));
+  EXPECT_LT(first, std::chrono::milliseconds(1500)) << "the first chunk waited for the end";
+  const int64_t replica = Status("llm")["replicas"][0]["id"];
+  bool cancelled = false;
+  for (int i = 0; i < 50 && !cancelled; ++i) {
+    cancelled =
+        Awan(fmt::format("logs {}", replica)).out.find("cancelled after") != std::string::npos;
+    if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(cancelled) << Awan(fmt::format("logs {}", replica)).out;
 }
 
 TEST_F(ServiceTest, ReplicasThatNeverBecomeReadyFailTheServiceWithTheReason) {
