@@ -88,9 +88,10 @@ int main(int argc, char** argv) {
   if (limit.rlim_cur < want) {
     rlimit raised{want, std::max(want, limit.rlim_max)};
     if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
-      std::cerr << fmt::format("gateway_streams_bench: needs {} open files (limit {}); run as "
-                               "root or with fewer streams\n",
-                               want, limit.rlim_cur);
+      std::cerr << fmt::format(
+          "gateway_streams_bench: needs {} open files (limit {}); run as "
+          "root or with fewer streams\n",
+          want, limit.rlim_cur);
       return 1;
     }
   }
@@ -150,8 +151,7 @@ int main(int argc, char** argv) {
   std::cout << fmt::format(
       "disconnect: gateway in flight {} → {} after {:.2f} s; streams the replicas saw cancelled: "
       "{}\n",
-      in_flight, InFlight(gw), drained_s,
-      a.cancelled_streams() + b.cancelled_streams());
+      in_flight, InFlight(gw), drained_s, a.cancelled_streams() + b.cancelled_streams());
 
   // 3. Ejection: replica b dies; a trickle of requests goes on.
   std::atomic<bool> stop{false};
@@ -160,8 +160,7 @@ int main(int argc, char** argv) {
       net::io_context cio;
       beast::tcp_stream s(cio);
       beast::error_code ec;
-      s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)),
-                ec);
+      s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)), ec);
       beast::http::request<beast::http::empty_body> req{beast::http::verb::get, "/who", 11};
       if (!ec) beast::http::write(s, req, ec);
       beast::flat_buffer buf;
