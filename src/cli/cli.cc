@@ -281,6 +281,12 @@ int Run(int argc, char** argv) {
       ->add_option("--readiness-path", gateway_args.readiness_path,
                    "Readiness path of the fixed routes' replicas")
       ->default_val("/");
+  gateway_cmd->add_option("--tls-cert", gateway_args.tls_certfile,
+                          "HTTPS for the fixed routes: certificate chain (PEM)");
+  gateway_cmd->add_option("--tls-key", gateway_args.tls_keyfile,
+                          "HTTPS for the fixed routes: private key (PEM)");
+  gateway_cmd->add_flag("--allow-unauthenticated", gateway_args.allow_unauthenticated,
+                        "Beyond loopback, serve services without API keys too");
   gateway_cmd->callback([&] { exit_code = RunGateway(gateway_args); });
 
   CLI::App* sim_cmd = app.add_subcommand("sim",

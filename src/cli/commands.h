@@ -120,9 +120,10 @@ struct GatewayArgs {
   std::string state_file;  // written with {pid, admin_url} while it runs
   // Fixed routes instead of the server's: "NAME=PORT=HOST:PORT[,HOST:PORT...]".
   std::vector<std::string> routes;
-  std::string policy = "least_load";   // of the fixed routes
-  std::string readiness_path = "/";    // of the fixed routes
-  bool allow_unauthenticated = false;  // serve services without keys beyond loopback
+  std::string policy = "least_load";      // of the fixed routes
+  std::string readiness_path = "/";       // of the fixed routes
+  bool allow_unauthenticated = false;     // serve services without keys beyond loopback
+  std::string tls_certfile, tls_keyfile;  // HTTPS for the fixed routes
 };
 int RunGateway(const GatewayArgs& args);
 

@@ -318,6 +318,8 @@ absl::StatusOr<gateway::RouteConfig> ParseRoute(const GatewayArgs& args, const s
   route.host = args.host;
   route.policy = args.policy;
   route.readiness_path = args.readiness_path;
+  route.tls_certfile = args.tls_certfile;
+  route.tls_keyfile = args.tls_keyfile;
   const auto port = [](const std::string& p) -> int {
     char* end = nullptr;
     const long n = std::strtol(p.c_str(), &end, 10);
@@ -440,6 +442,8 @@ int RunGateway(const GatewayArgs& args) {
           route.readiness_path = s.readiness_path;
           route.require_key = s.api_key;
           route.key_hashes = s.key_hashes;
+          route.tls_certfile = s.tls_certfile;
+          route.tls_keyfile = s.tls_keyfile;
           if (!s.api_key && !loopback && !args.allow_unauthenticated) {
             if (refused.insert(s.record.name).second) {
               std::cerr << fmt::format(

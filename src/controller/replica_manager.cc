@@ -550,7 +550,13 @@ void ReplicaManager::Publish() {
     const Traffic load = LoadOf(s.record.name);
     v.qps = load.qps;
     v.in_flight = load.in_flight;
-    v.endpoint = fmt::format("http://{}:{}", options_.gateway_host, s.record.port);
+    const bool tls = s.task && s.task->service->tls;
+    v.endpoint =
+        fmt::format("{}://{}:{}", tls ? "https" : "http", options_.gateway_host, s.record.port);
+    if (tls) {
+      v.tls_certfile = s.task->service->tls->certfile;
+      v.tls_keyfile = s.task->service->tls->keyfile;
+    }
     if (s.task) {
       v.policy = s.task->service->load_balancing_policy;
       v.readiness_path = s.task->service->readiness_probe.path;

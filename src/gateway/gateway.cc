@@ -9,7 +9,9 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -29,6 +31,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
 using Request = http::request<http::string_body>;
 
 constexpr size_t kMaxRequestBody = 64u << 20;
@@ -103,38 +106,54 @@ struct Route {
   std::vector<ReplicaAddress> replicas;  // guarded by mu: what the health check probes
   std::unordered_set<std::string> keys;  // guarded by mu: SHA-256 of the valid API keys
   std::atomic<bool> retired{false};      // no longer served: its health checks end
+  std::unique_ptr<ssl::context> tls;     // when the route serves HTTPS
 };
 
 // A connection with a deadline: the gateway's sweeper closes one whose deadline passed (its
 // operation under way then ends with an error, and `timed_out` says why) — cheaper than arming a
 // timer for every read and write, as Beast's tcp_stream does. io thread only.
-class Conn {
+class Deadline {
  public:
-  Conn(tcp::socket s, std::unordered_set<Conn*>& registry)
-      : socket(std::move(s)), registry_(registry) {
+  explicit Deadline(std::unordered_set<Deadline*>& registry) : registry_(registry) {
     registry_.insert(this);
   }
-  ~Conn() { registry_.erase(this); }
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
+  virtual ~Deadline() { registry_.erase(this); }
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
   void ExpiresAfter(std::chrono::milliseconds ms) {
     deadline = std::chrono::steady_clock::now() + ms;
   }
   void ExpiresNever() { deadline = std::chrono::steady_clock::time_point::max(); }
+  virtual void Close() = 0;
 
-  tcp::socket socket;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool timed_out = false;
 
  private:
-  std::unordered_set<Conn*>& registry_;
+  std::unordered_set<Deadline*>& registry_;
 };
+
+// A plain TCP connection (`tcp::socket`) or a TLS one (`ssl::stream<tcp::socket>`).
+template <typename Stream>
+class BasicConn final : public Deadline {
+ public:
+  template <typename... Args>
+  explicit BasicConn(std::unordered_set<Deadline*>& registry, Args&&... args)
+      : Deadline(registry), stream(std::forward<Args>(args)...) {}
+  void Close() override {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).close(ec);
+  }
+  Stream stream;
+};
+using Conn = BasicConn<tcp::socket>;
+using TlsConn = BasicConn<ssl::stream<tcp::socket>>;
 
 struct Gateway::Impl {
   explicit Impl(GatewayOptions o) : options(std::move(o)) {}
 
   GatewayOptions options;
-  std::unordered_set<Conn*> conns;  // every open connection (io thread); outlives `io`
+  std::unordered_set<Deadline*> conns;  // every open connection (io thread); outlives `io`
   // One thread runs the network; other threads only post to it: no locking of the reactor.
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::thread thread;
@@ -153,7 +172,7 @@ struct Gateway::Impl {
 
   net::awaitable<std::unique_ptr<Conn>> Connect(const ReplicaAddress& a, beast::error_code& ec,
                                                 bool& timed_out) {
-    auto stream = std::make_unique<Conn>(tcp::socket(io), conns);
+    auto stream = std::make_unique<Conn>(conns, io);
     boost::system::error_code parse_ec;
     const auto address = net::ip::make_address(a.host, parse_ec);
     tcp::endpoint endpoint;
@@ -167,10 +186,10 @@ struct Gateway::Impl {
       endpoint = *results.begin();
     }
     stream->ExpiresAfter(Ms(options.connect_timeout_ms));
-    co_await stream->socket.async_connect(endpoint, net::redirect_error(net::use_awaitable, ec));
+    co_await stream->stream.async_connect(endpoint, net::redirect_error(net::use_awaitable, ec));
     timed_out = stream->timed_out;
     if (ec) co_return nullptr;
-    stream->socket.set_option(tcp::no_delay(true), ec);
+    stream->stream.set_option(tcp::no_delay(true), ec);
     ec = {};
     co_return stream;
   }
@@ -178,7 +197,8 @@ struct Gateway::Impl {
   // Sends `req` to the lease's replica and relays its answer to the client. Returns the outcome
   // for the replica, and whether the client connection may stay open; `answered` tells whether
   // anything reached the client (after that, no retry).
-  net::awaitable<Outcome> Relay(Balancer::Lease& lease, const Request& req, Conn& client,
+  template <typename ClientConn>
+  net::awaitable<Outcome> Relay(Balancer::Lease& lease, const Request& req, ClientConn& client,
                                 bool& answered, bool& keep_client, int& status) {
     const ReplicaAddress& address = lease.address();
     const std::string key = Key(address);
@@ -208,10 +228,10 @@ struct Gateway::Impl {
       {
         const std::string head = RequestHead(req);
         const std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(req.body())};
-        co_await net::async_write(up->socket, message, net::redirect_error(net::use_awaitable, ec));
+        co_await net::async_write(up->stream, message, net::redirect_error(net::use_awaitable, ec));
       }
       if (!ec) {
-        co_await http::async_read_header(up->socket, upbuf, *parser,
+        co_await http::async_read_header(up->stream, upbuf, *parser,
                                          net::redirect_error(net::use_awaitable, ec));
       }
       if (!ec) break;
@@ -231,7 +251,7 @@ struct Gateway::Impl {
       http::response_parser<http::string_body> whole{std::move(p)};
       whole.body_limit(kWholeAnswerBytes);
       if (!whole.is_done()) {
-        co_await http::async_read(up->socket, upbuf, whole,
+        co_await http::async_read(up->stream, upbuf, whole,
                                   net::redirect_error(net::use_awaitable, ec));
       }
       if (ec) {  // broken off before the client got anything: another replica may answer
@@ -247,7 +267,7 @@ struct Gateway::Impl {
       {
         const std::string head = ResponseHead(res);
         const std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(res.body())};
-        co_await net::async_write(client.socket, message,
+        co_await net::async_write(client.stream, message,
                                   net::redirect_error(net::use_awaitable, ec));
       }
       if (upstream_alive) {
@@ -264,7 +284,7 @@ struct Gateway::Impl {
     up->ExpiresNever();  // a stream may last as long as it likes
     answered = true;
     client.ExpiresNever();
-    co_await http::async_write_header(client.socket, sr,
+    co_await http::async_write_header(client.stream, sr,
                                       net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       keep_client = false;
@@ -275,7 +295,7 @@ struct Gateway::Impl {
       if (!p.is_done()) {
         p.get().body().data = buf.data();
         p.get().body().size = buf.size();
-        co_await http::async_read_some(up->socket, upbuf, p,
+        co_await http::async_read_some(up->stream, upbuf, p,
                                        net::redirect_error(net::use_awaitable, ec));
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {  // the replica broke off mid-answer: the client cannot get a whole one
@@ -291,7 +311,7 @@ struct Gateway::Impl {
         p.get().body().data = nullptr;
         p.get().body().size = 0;
       }
-      co_await http::async_write(client.socket, sr, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(client.stream, sr, net::redirect_error(net::use_awaitable, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {  // the client went away: closing the upstream connection cancels the request
         keep_client = false;
@@ -315,8 +335,9 @@ struct Gateway::Impl {
     return route.keys.count(hash) != 0;
   }
 
-  net::awaitable<void> Answer(Conn& client, http::status status, unsigned version, std::string text,
-                              bool keep_alive, bool bearer = false) {
+  template <typename ClientConn>
+  net::awaitable<void> Answer(ClientConn& client, http::status status, unsigned version,
+                              std::string text, bool keep_alive, bool bearer = false) {
     http::response<http::string_body> res{status, version};
     if (bearer) res.set(http::field::www_authenticate, "Bearer");
     res.set(http::field::content_type, "text/plain");
@@ -325,21 +346,41 @@ struct Gateway::Impl {
     res.body() = text + "\n";
     res.prepare_payload();
     beast::error_code ec;
-    co_await http::async_write(client.socket, res, net::redirect_error(net::use_awaitable, ec));
+    co_await http::async_write(client.stream, res, net::redirect_error(net::use_awaitable, ec));
   }
 
   net::awaitable<void> Session(Route& route, tcp::socket socket) {
-    Conn client(std::move(socket), conns);
     beast::error_code peer_ec;
-    client.socket.set_option(tcp::no_delay(true), peer_ec);
+    socket.set_option(tcp::no_delay(true), peer_ec);
+    const std::string peer = socket.remote_endpoint(peer_ec).address().to_string();
+    if (!route.tls) {
+      Conn client(conns, std::move(socket));
+      co_await Serve(route, client, peer);
+      beast::error_code ignored;
+      client.stream.shutdown(tcp::socket::shutdown_both, ignored);
+      co_return;
+    }
+    TlsConn client(conns, std::move(socket), *route.tls);
+    client.ExpiresAfter(Ms(options.client_idle_timeout_ms));
+    beast::error_code ec;
+    co_await client.stream.async_handshake(ssl::stream_base::server,
+                                           net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;  // not TLS, or a certificate the client refused
+    co_await Serve(route, client, peer);
+    beast::error_code ignored;
+    client.stream.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  // One client connection's requests, in turn (keep-alive).
+  template <typename ClientConn>
+  net::awaitable<void> Serve(Route& route, ClientConn& client, const std::string& peer) {
     beast::flat_buffer buffer;
-    const std::string peer = client.socket.remote_endpoint(peer_ec).address().to_string();
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxRequestBody);
       client.ExpiresAfter(Ms(options.client_idle_timeout_ms));
       beast::error_code ec;
-      co_await http::async_read(client.socket, buffer, parser,
+      co_await http::async_read(client.stream, buffer, parser,
                                 net::redirect_error(net::use_awaitable, ec));
       if (ec) break;
       Request req = parser.release();
@@ -390,8 +431,6 @@ struct Gateway::Impl {
       route.metrics.Record(status, std::chrono::steady_clock::now() - started);
       if (!keep_client) break;
     }
-    beast::error_code ignored;
-    client.socket.shutdown(tcp::socket::shutdown_both, ignored);
   }
 
   net::awaitable<void> Accept(Route& route) {
@@ -418,11 +457,11 @@ struct Gateway::Impl {
       req.set(http::field::user_agent, "awan-gateway-probe");
       req.keep_alive(false);
       stream->ExpiresAfter(Ms(options.health_timeout_ms));
-      co_await http::async_write(stream->socket, req, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(stream->stream, req, net::redirect_error(net::use_awaitable, ec));
       if (!ec) {
         beast::flat_buffer buf;
         http::response<http::string_body> res;
-        co_await http::async_read(stream->socket, buf, res,
+        co_await http::async_read(stream->stream, buf, res,
                                   net::redirect_error(net::use_awaitable, ec));
         ready = !ec && res.result() == http::status::ok;
       }
@@ -442,6 +481,22 @@ struct Gateway::Impl {
     route->replicas = config.replicas;
     route->keys = {config.key_hashes.begin(), config.key_hashes.end()};
     boost::system::error_code ec;
+    if (!config.tls_certfile.empty()) {
+      route->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+      route->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                              ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                              ssl::context::no_tlsv1_1);
+      route->tls->use_certificate_chain_file(config.tls_certfile, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(fmt::format("route {}: certificate {}: {}", config.name,
+                                                      config.tls_certfile, ec.message()));
+      }
+      route->tls->use_private_key_file(config.tls_keyfile, ssl::context::pem, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            fmt::format("route {}: key {}: {}", config.name, config.tls_keyfile, ec.message()));
+      }
+    }
     const auto address = net::ip::make_address(config.host, ec);
     if (ec) {
       return absl::InvalidArgumentError(
@@ -490,7 +545,9 @@ struct Gateway::Impl {
                         it->host == route->config.host &&
                         (it->port == 0 || it->port == route->config.port) &&
                         it->readiness_path == route->config.readiness_path &&
-                        it->require_key == route->config.require_key;
+                        it->require_key == route->config.require_key &&
+                        it->tls_certfile == route->config.tls_certfile &&
+                        it->tls_keyfile == route->config.tls_keyfile;
       if (same) {
         route->balancer->SetReplicas(it->replicas);
         std::lock_guard<std::mutex> rl(route->mu);
@@ -521,13 +578,13 @@ struct Gateway::Impl {
   }
 
   net::awaitable<void> AdminSession(tcp::socket socket) {
-    Conn stream(std::move(socket), conns);
+    Conn stream(conns, std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
       http::request<http::string_body> req;
       stream.ExpiresAfter(Ms(options.client_idle_timeout_ms));
       beast::error_code ec;
-      co_await http::async_read(stream.socket, buffer, req,
+      co_await http::async_read(stream.stream, buffer, req,
                                 net::redirect_error(net::use_awaitable, ec));
       if (ec) break;
       http::response<http::string_body> res{http::status::ok, req.version()};
@@ -544,7 +601,7 @@ struct Gateway::Impl {
       }
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
-      co_await http::async_write(stream.socket, res, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(stream.stream, res, net::redirect_error(net::use_awaitable, ec));
       if (ec || !req.keep_alive()) break;
     }
   }
@@ -569,10 +626,10 @@ struct Gateway::Impl {
       co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
       if (ec) co_return;
       const auto now = std::chrono::steady_clock::now();
-      for (Conn* c : conns) {
+      for (Deadline* c : conns) {
         if (c->deadline > now || c->timed_out) continue;
         c->timed_out = true;
-        c->socket.close(ec);
+        c->Close();
       }
     }
   }

@@ -151,6 +151,8 @@ std::string ServiceJson(const controller::ServiceView& s) {
       {"in_flight", s.in_flight},
       {"auth", s.api_key ? "api_key" : "none"},
       {"api_key_sha256", s.key_hashes},
+      {"tls", s.tls_certfile.empty() ? J(nullptr)
+                                     : J{{"certfile", s.tls_certfile}, {"keyfile", s.tls_keyfile}}},
       {"replicas", replicas}};
   return DumpJson(j);
 }
@@ -249,6 +251,10 @@ controller::ServiceView ServiceFrom(const Json& j) {
   v.in_flight = Get<int>(j, "in_flight");
   v.api_key = Get<std::string>(j, "auth") == "api_key";
   v.key_hashes = Get<std::vector<std::string>>(j, "api_key_sha256");
+  if (j.contains("tls") && !j.at("tls").is_null()) {
+    v.tls_certfile = Get<std::string>(j.at("tls"), "certfile");
+    v.tls_keyfile = Get<std::string>(j.at("tls"), "keyfile");
+  }
   for (const Json& r : j.at("replicas")) {
     controller::ReplicaView rv;
     rv.id = Get<int64_t>(r, "id");

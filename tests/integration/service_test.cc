@@ -458,6 +458,52 @@ run: python3 llm_server.py
   EXPECT_TRUE(cancelled) << Awan(fmt::format("logs {}", replica)).out;
 }
 
+// `tls:` in the service section: the gateway serves the endpoint over HTTPS with that certificate.
+// And a gateway listening beyond loopback does not serve a service without API keys.
+TEST_F(ServiceTest, TlsEndpointsAndNoUnauthenticatedServiceBeyondLoopback) {
+  const fs::path dir = home_ / "tasks";
+  ASSERT_EQ(awan::testing::RunCommand(
+                fmt::format("openssl req -x509 -newkey rsa:2048 -nodes -keyout {0}/key.pem -out "
+                            "{0}/cert.pem -days 1 -subj /CN=localhost -addext "
+                            "subjectAltName=IP:127.0.0.1",
+                            dir.string()))
+                .code,
+            0);
+  auto up = Awan("serve up " +
+                 ServiceWith("echo", "replicas: 2\n  tls: {keyfile: key.pem, certfile: cert.pem}") +
+                 " --wait 60");
+  ASSERT_EQ(up.code, 0) << up.err;
+  services_.insert("echo");
+  std::string endpoint = up.out;
+  while (!endpoint.empty() && endpoint.back() == '\n') endpoint.pop_back();
+  endpoint = endpoint.substr(endpoint.rfind('\n') + 1);
+  ASSERT_EQ(endpoint.rfind("https://127.0.0.1:", 0), 0u) << up.out;
+  EXPECT_EQ(Status("echo")["endpoint"], endpoint);
+  const auto code = [&](const std::string& url, const std::string& extra) {
+    std::string last;
+    for (int i = 0; i < 30; ++i) {  // until the gateway has the route
+      last = awan::testing::RunCommand(
+                 fmt::format("curl -s -o /dev/null -w '%{{http_code}}' {} {}/hello", extra, url))
+                 .out;
+      if (last == "200") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return last;
+  };
+  EXPECT_EQ(code(endpoint, "--cacert " + (dir / "cert.pem").string()), "200");
+  EXPECT_NE(code("http" + endpoint.substr(5), ""), "200");  // plain HTTP on the TLS port
+  // A second gateway on every address: the service has no keys, so it is not served there.
+  const std::string log = (home_ / "gateway-any.log").string();
+  ASSERT_EQ(std::system(fmt::format("env AWAN_HOME={} timeout 3 {} gateway --host 0.0.0.0 "
+                                    "--admin-port -1 2>{}",
+                                    home_.string(), AWAN_BINARY, log)
+                            .c_str()) != -1,
+            true);
+  EXPECT_THAT(awan::testing::ReadFile(log),
+              HasSubstr("not serving echo: it has no API keys (`auth: api_key`) and this gateway "
+                        "listens on 0.0.0.0, beyond loopback"));
+}
+
 TEST_F(ServiceTest, ReplicasThatNeverBecomeReadyFailTheServiceWithTheReason) {
   auto r = Awan("serve up " + Service("broken", 2, "v1", "exit 3") + " --wait 60");
   services_.insert("broken");

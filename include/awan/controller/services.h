@@ -38,8 +38,9 @@ struct ServiceView {
   std::vector<ReplicaView> replicas;  // live ones, oldest first
   double qps = 0;                     // the whole service's, through every gateway that reported
   int in_flight = 0;
-  bool api_key = false;                 // `auth: api_key`: the gateway checks keys
-  std::vector<std::string> key_hashes;  // SHA-256 of the valid keys
+  bool api_key = false;                   // `auth: api_key`: the gateway checks keys
+  std::vector<std::string> key_hashes;    // SHA-256 of the valid keys
+  std::string tls_certfile, tls_keyfile;  // `tls:`: the gateway serves HTTPS with these
 };
 
 // What a gateway tells the server about one route (POST /v1/gateway/sync): counters since the

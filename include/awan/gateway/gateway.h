@@ -34,6 +34,9 @@ struct RouteConfig {
   // of `key_hashes` are relayed; others get 401.
   bool require_key = false;
   std::vector<std::string> key_hashes;
+  // HTTPS towards clients (TLS 1.2+, OpenSSL) with this certificate chain and key (PEM files);
+  // empty: plain HTTP.
+  std::string tls_certfile, tls_keyfile;
 };
 
 struct GatewayOptions {

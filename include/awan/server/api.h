@@ -107,7 +107,8 @@ std::string OptimizeJson(const OptimizeView& result);
 // A service (GET /v1/services/{name}; the list is {"services": [...]}): {"id", "name", "status",
 // "endpoint", "policy", "version", "update_mode", "desired_replicas", "readiness_path", "source",
 // "created_at", "reason", "qps", "in_flight", "auth" ("none" | "api_key"), "api_key_sha256" (the
-// valid keys' hashes, for gateways), "replicas": [{"id", "version", "provider", "region",
+// valid keys' hashes, for gateways), "tls" (null or {"certfile", "keyfile"}: the gateway serves
+// HTTPS), "replicas": [{"id", "version", "provider", "region",
 // "zone", "state", "ready", "host", "port", "draining", "qps", "in_flight"}]}. `awan serve status
 // NAME --json` prints this object; gateways read the list for their routes.
 std::string ServiceJson(const controller::ServiceView& service);
