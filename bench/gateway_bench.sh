@@ -2,16 +2,19 @@
 # awan's gateway against HAProxy and nginx (Debian packages) as reverse proxies, in one script, on
 # this machine, in front of the same backends (an nginx that answers 200 "ok" itself), each proxy
 # with one worker thread and kept-alive connections on both sides, driven by wrk over keep-alive.
-#   1. saturation: wrk -t1 -c64 for DURATION s against each proxy (and the backend directly);
+#   1. saturation: wrk -t1 -c64 for DURATION s against each proxy (and the backend directly), the
+#      proxies in turn (each round starting with the next one), ROUNDS times; the median of each
+#      proxy's runs is reported;
 #   2. latency at 50% of each proxy's saturation: wrk paced (a Lua delay per request) with 16
 #      connections; the added p50/p99 is the proxy's minus the direct connection's at that rate.
 # On a machine with 2+ CPUs the proxy runs on CPU 1 and wrk and the backend on CPU 0 (taskset), so
 # each proxy has one core to itself. Needs: wrk, haproxy, nginx (installed by scripts/install-deps
-# --bench). Usage: bench/gateway_bench.sh [DURATION_S]   (after scripts/build release)
+# --bench). Usage: bench/gateway_bench.sh [DURATION_S [ROUNDS]]   (after scripts/build release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 awan=$PWD/build/release/bin/awan
 duration="${1:-5}"
+rounds="${2:-3}"
 for tool in wrk haproxy nginx taskset; do
   command -v "$tool" >/dev/null || { echo "gateway_bench: $tool not found (scripts/install-deps --bench)"; exit 1; }
 done
@@ -153,22 +156,42 @@ stop_proxy() {
   sleep 0.3
 }
 
-echo "gateway_bench: $cpus CPUs; proxies on ${proxy_cpu:-any CPU}, wrk and backend on ${load_cpu:-any CPU}; ${duration}s per run"
-read -r direct_rps direct_p50 direct_p99 direct_err <<< "$(run_wrk "http://127.0.0.1:$b1/" 64)"
-declare -A sat p50 p99 base50 base99 errs
+echo "gateway_bench: $cpus CPUs; proxies on ${proxy_cpu:-any CPU}, wrk and backend on ${load_cpu:-any CPU}; ${duration}s per run, $rounds rounds"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+declare -A sat p50 p99 base50 base99 errs runs
+direct_runs=""
+# Saturation: the proxies in turn, ROUNDS times (this machine's noise is larger than the
+# differences measured; the median of interleaved runs is what the table shows).
+for round in $(seq "$rounds"); do
+  read -r direct _ _ direct_err <<< "$(run_wrk "http://127.0.0.1:$b1/" 64)"
+  direct_runs+=" $direct"
+  order=(awan haproxy nginx)  # each round starts with the next proxy: none always goes first
+  shift_by=$(( (round - 1) % 3 ))
+  order=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
+  for proxy in "${order[@]}"; do
+    start_proxy "$proxy"
+    read -r rps _ _ err <<< "$(run_wrk "http://127.0.0.1:$proxy_port/" 64)"
+    runs[$proxy]+=" $rps"
+    [ "$err" = none ] || errs[$proxy]="$err"
+    : "${errs[$proxy]:=none}"
+    stop_proxy
+  done
+  echo "round $round: direct $direct awan ${runs[awan]##* } haproxy ${runs[haproxy]##* } nginx ${runs[nginx]##* }" | tr -s ' '
+done
+direct_rps=$(echo "$direct_runs" | median)
+for proxy in awan haproxy nginx; do sat[$proxy]=$(echo "${runs[$proxy]}" | median); done
+# Latency at 50% of each proxy's (median) saturation rate, and the direct connection's at that rate.
 for proxy in awan haproxy nginx; do
   start_proxy "$proxy"
-  port=$proxy_port
-  read -r sat[$proxy] _ _ errs[$proxy] <<< "$(run_wrk "http://127.0.0.1:$port/" 64)"
   rate=$(awk -v s="${sat[$proxy]}" 'BEGIN { printf "%.0f", s / 2 }')
   lua=$(paced_lua "$rate")
-  read -r _ p50[$proxy] p99[$proxy] _ <<< "$(run_wrk "http://127.0.0.1:$port/" 16 "$lua")"
+  read -r _ p50[$proxy] p99[$proxy] _ <<< "$(run_wrk "http://127.0.0.1:$proxy_port/" 16 "$lua")"
   stop_proxy
   read -r _ base50[$proxy] base99[$proxy] _ <<< "$(run_wrk "http://127.0.0.1:$b1/" 16 "$lua")"
 done
 
 printf '\n%-10s %12s %10s %14s %14s %10s\n' "proxy" "requests/s" "vs haproxy" "added p50 µs" "added p99 µs" "errors"
-printf '%-10s %12.0f %10s %14s %14s %10s\n' "direct" "$direct_rps" "-" "-" "-" "$direct_err"
+printf '%-10s %12.0f %10s %14s %14s %10s\n' "direct" "$direct_rps" "-" "-" "-" "${direct_err:-none}"
 for proxy in awan haproxy nginx; do
   printf '%-10s %12.0f %10s %14d %14d %10s\n' "$proxy" "${sat[$proxy]}" \
     "$(awk -v a="${sat[$proxy]}" -v h="${sat[haproxy]}" 'BEGIN { printf "%.2fx", a / h }')" \

@@ -12,10 +12,12 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
 #include <boost/beast/ssl.hpp>
+#include <charconv>
 #include <chrono>
 #include <functional>
 #include <future>
 #include <map>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -31,8 +33,34 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+// The network thread's executor by its concrete type: Asio's default (any_io_executor) erases it,
+// and copying and calling through the erasure cost a few percent of the gateway's CPU at high
+// request rates.
+using Executor = net::io_context::executor_type;
+template <typename T>
+using Task = net::awaitable<T, Executor>;
+constexpr net::use_awaitable_t<Executor> kUseTask;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Acceptor = net::basic_socket_acceptor<tcp, Executor>;
+using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
+                                        net::wait_traits<std::chrono::steady_clock>, Executor>;
+using Resolver = net::ip::basic_resolver<tcp, Executor>;
 namespace ssl = net::ssl;
-using Request = http::request<http::string_body>;
+// Beast allocates each field of a message on its own: at high request rates a malloc and a free
+// per field. A connection's messages take turns in one buffer instead (FieldArena).
+using FieldAlloc = std::pmr::polymorphic_allocator<char>;
+using Fields = http::basic_fields<FieldAlloc>;
+using Request = http::request<http::string_body, Fields>;
+struct FieldArena {
+  std::array<std::byte, 2048> space;
+  std::pmr::monotonic_buffer_resource resource{space.data(), space.size(),
+                                               std::pmr::new_delete_resource()};
+  // For the next message: the last one's fields must be gone.
+  FieldAlloc Reset() {
+    resource.release();
+    return FieldAlloc(&resource);
+  }
+};
 
 constexpr size_t kMaxRequestBody = 64u << 20;
 constexpr size_t kIdleUpstreamPerReplica = 64;
@@ -40,37 +68,72 @@ constexpr uint64_t kWholeAnswerBytes = 64u << 10;  // answers up to this are rel
 
 std::chrono::milliseconds Ms(int64_t ms) { return std::chrono::milliseconds(ms); }
 
-// A message's start line and fields as one flat text (Beast's serializer walks a view of many
-// small buffers per message, which costs more than the message is worth at high request rates).
-void AppendFields(const http::fields& fields, std::string& out) {
+// A message's start line and fields as one flat text, written into `out` (Beast's serializer walks
+// a view of many small buffers per message, which costs more than the message is worth at high
+// request rates). The body follows in the same buffer, so a message leaves in one send().
+template <typename F>
+void AppendFields(const F& fields, std::string& out) {
   for (const auto& f : fields) {
     out.append(f.name_string().data(), f.name_string().size());
     out += ": ";
     out.append(f.value().data(), f.value().size());
     out += "\r\n";
   }
-  out += "\r\n";
 }
-std::string RequestHead(const Request& req) {
-  std::string out;
-  out.reserve(256);
+// The request as the replica gets it: kept alive towards the replica (pooled), the client's
+// address appended to X-Forwarded-For, and the client's API key left out where the gateway checked
+// it (a service without keys may check Authorization itself).
+void RequestHead(const Request& req, std::string_view peer, bool strip_authorization,
+                 std::string& out) {
   out.append(req.method_string().data(), req.method_string().size());
   out += ' ';
   out.append(req.target().data(), req.target().size());
   out += req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
-  AppendFields(req, out);
-  return out;
+  std::string forwarded_for;  // several such fields are one list
+  for (const auto& f : req) {
+    switch (f.name()) {
+      case http::field::authorization:
+        if (strip_authorization) continue;
+        break;
+      case http::field::connection:
+      case http::field::keep_alive:
+        continue;
+      case http::field::unknown:
+        if (beast::iequals(f.name_string(), "X-Forwarded-For")) {
+          if (!forwarded_for.empty()) forwarded_for += ", ";
+          forwarded_for.append(f.value().data(), f.value().size());
+          continue;
+        }
+        break;
+      default:
+        break;
+    }
+    out.append(f.name_string().data(), f.name_string().size());
+    out += ": ";
+    out.append(f.value().data(), f.value().size());
+    out += "\r\n";
+  }
+  if (req.version() == 10) out += "Connection: keep-alive\r\n";
+  out += "X-Forwarded-For: ";
+  if (!forwarded_for.empty()) {
+    out.append(forwarded_for.data(), forwarded_for.size());
+    out += ", ";
+  }
+  out.append(peer.data(), peer.size());
+  out += "\r\n\r\n";
 }
-std::string ResponseHead(const http::response<http::string_body>& res) {
-  std::string out;
-  out.reserve(256);
+template <typename F>
+void ResponseHead(const http::response_header<F>& res, std::string& out) {
   out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  out += std::to_string(res.result_int());
+  std::array<char, 8> status;
+  const auto end =
+      std::to_chars(status.data(), status.data() + status.size(), res.result_int()).ptr;
+  out.append(status.data(), end);
   out += ' ';
   out.append(res.reason().data(), res.reason().size());
   out += "\r\n";
   AppendFields(res, out);
-  return out;
+  out += "\r\n";
 }
 
 }  // namespace
@@ -101,7 +164,7 @@ struct Route {
   RouteConfig config;
   RouteMetrics metrics;
   std::unique_ptr<Balancer> balancer;
-  std::optional<tcp::acceptor> acceptor;
+  std::optional<Acceptor> acceptor;
   mutable std::mutex mu;
   std::vector<ReplicaAddress> replicas;  // guarded by mu: what the health check probes
   std::unordered_set<std::string> keys;  // guarded by mu: SHA-256 of the valid API keys
@@ -133,7 +196,7 @@ class Deadline {
   std::unordered_set<Deadline*>& registry_;
 };
 
-// A plain TCP connection (`tcp::socket`) or a TLS one (`ssl::stream<tcp::socket>`).
+// A plain TCP connection (`Socket`) or a TLS one (`ssl::stream<Socket>`).
 template <typename Stream>
 class BasicConn final : public Deadline {
  public:
@@ -145,9 +208,29 @@ class BasicConn final : public Deadline {
     beast::get_lowest_layer(stream).close(ec);
   }
   Stream stream;
+  beast::flat_buffer buffer;  // what was read and not yet parsed; kept with a pooled connection
+  std::string out;            // the next message to send, reused (its capacity stays)
+  bool yield_before_read = false;  // an answer just left through SendAtOnce
 };
-using Conn = BasicConn<tcp::socket>;
-using TlsConn = BasicConn<ssl::stream<tcp::socket>>;
+using Conn = BasicConn<Socket>;
+using TlsConn = BasicConn<ssl::stream<Socket>>;
+
+// Sends `data` on a plain connection at once where the socket takes it all (the usual case for
+// requests and small answers) — a syscall, without an operation through the reactor; returns
+// false, with what it sent, where the rest must wait for the socket (or `ec` on an error).
+bool SendAtOnce(Conn& conn, std::string_view data, size_t& sent, beast::error_code& ec) {
+  sent = 0;
+  while (sent < data.size()) {
+    const size_t n = conn.stream.send(net::buffer(data.data() + sent, data.size() - sent), 0, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      return false;
+    }
+    if (ec) return false;
+    sent += n;
+  }
+  return true;
+}
 
 struct Gateway::Impl {
   explicit Impl(GatewayOptions o) : options(std::move(o)) {}
@@ -161,17 +244,37 @@ struct Gateway::Impl {
   std::vector<std::unique_ptr<Route>> routes;
   // Routes no longer served: kept, since their sessions may still hold them.
   std::vector<std::unique_ptr<Route>> retired;
-  std::optional<tcp::acceptor> admin;
+  std::optional<Acceptor> admin;
   int admin_port = -1;
   std::function<std::string()> metrics;  // the exposition text, for /metrics
   // Idle kept-alive connections to replicas, by "host:port". io thread only.
-  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle_upstream;
+  struct HostPortLess {  // orders (host, port) keys; looks them up by (string_view, port)
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return std::tie(a.first, a.second) < std::tie(b.first, b.second);
+    }
+  };
+  std::map<std::pair<std::string, int>, std::vector<std::unique_ptr<Conn>>, HostPortLess>
+      idle_upstream;
   std::map<std::string, bool> probing;  // io thread only: "route/replica" being probed
 
-  static std::string Key(const ReplicaAddress& a) { return fmt::format("{}:{}", a.host, a.port); }
+  // After a message left at once, the peer's answer cannot be there yet, and Asio reads
+  // speculatively: read at once, and the read finds nothing (EAGAIN: a wasted syscall), then
+  // waits for the reactor anyway. Letting the handlers already due run first gives the peer that
+  // time; under load the read then finds its bytes, when idle this costs one pass of the loop.
+  auto YieldBeforeRead() { return net::post(io, kUseTask); }
 
-  net::awaitable<std::unique_ptr<Conn>> Connect(const ReplicaAddress& a, beast::error_code& ec,
-                                                bool& timed_out) {
+  // The idle connections to a replica's host and port (found without building a key).
+  std::vector<std::unique_ptr<Conn>>& IdlePool(const ReplicaAddress& a) {
+    const auto key = std::pair<std::string_view, int>(a.host, a.port);
+    auto it = idle_upstream.find(key);
+    if (it == idle_upstream.end()) it = idle_upstream.try_emplace({a.host, a.port}).first;
+    return it->second;
+  }
+
+  Task<std::unique_ptr<Conn>> Connect(const ReplicaAddress& a, beast::error_code& ec,
+                                      bool& timed_out) {
     auto stream = std::make_unique<Conn>(conns, io);
     boost::system::error_code parse_ec;
     const auto address = net::ip::make_address(a.host, parse_ec);
@@ -179,15 +282,22 @@ struct Gateway::Impl {
     if (!parse_ec) {
       endpoint = tcp::endpoint(address, static_cast<uint16_t>(a.port));
     } else {  // a name: resolve it
-      tcp::resolver resolver(io);
+      Resolver resolver(io);
       auto results = co_await resolver.async_resolve(a.host, std::to_string(a.port),
-                                                     net::redirect_error(net::use_awaitable, ec));
+                                                     net::redirect_error(kUseTask, ec));
       if (ec) co_return nullptr;
       endpoint = *results.begin();
     }
     stream->ExpiresAfter(Ms(options.connect_timeout_ms));
-    co_await stream->stream.async_connect(endpoint, net::redirect_error(net::use_awaitable, ec));
+    co_await stream->stream.async_connect(endpoint, net::redirect_error(kUseTask, ec));
     timed_out = stream->timed_out;
+    if (ec) co_return nullptr;
+    // To learn of the connect, Asio watched the socket for write readiness, and would go on
+    // doing so: every ACK from the replica would then wake the reactor, and mark the socket
+    // readable-perhaps, so the next read became a wasted syscall. Registered again, for reading.
+    const auto native = stream->stream.release(ec);
+    if (!ec) stream->stream.assign(endpoint.protocol(), native, ec);
+    if (!ec) stream->stream.non_blocking(true, ec);  // for SendAtOnce
     if (ec) co_return nullptr;
     stream->stream.set_option(tcp::no_delay(true), ec);
     ec = {};
@@ -198,19 +308,18 @@ struct Gateway::Impl {
   // for the replica, and whether the client connection may stay open; `answered` tells whether
   // anything reached the client (after that, no retry).
   template <typename ClientConn>
-  net::awaitable<Outcome> Relay(Balancer::Lease& lease, const Request& req, ClientConn& client,
-                                bool& answered, bool& keep_client, int& status) {
+  Task<Outcome> Relay(const Route& route, Balancer::Lease& lease, const Request& req,
+                      std::string_view peer, ClientConn& client, FieldArena& response_fields,
+                      bool& answered, bool& keep_client, int& status) {
     const ReplicaAddress& address = lease.address();
-    const std::string key = Key(address);
+    auto& pool = IdlePool(address);  // a node of a map: stays valid across awaits
     beast::error_code ec;
     std::unique_ptr<Conn> up;
     bool reused = false;
-    beast::flat_buffer upbuf;
-    std::optional<http::response_parser<http::buffer_body>> parser;
+    std::optional<http::response_parser<http::buffer_body, FieldAlloc>> parser;
     for (int fresh = 0; fresh < 2; ++fresh) {
       up.reset();
       reused = false;
-      auto& pool = idle_upstream[key];
       if (fresh == 0 && !pool.empty()) {
         up = std::move(pool.back());
         pool.pop_back();
@@ -220,19 +329,27 @@ struct Gateway::Impl {
         up = co_await Connect(address, ec, timed_out);
         if (!up) co_return timed_out ? Outcome::kTimeout : Outcome::kConnectError;
       }
-      upbuf.clear();
-      parser.emplace();
+      up->buffer.clear();
+      parser.reset();
+      parser.emplace(std::piecewise_construct, std::make_tuple(),
+                     std::make_tuple(response_fields.Reset()));
       parser->body_limit(boost::none);
       if (req.method() == http::verb::head) parser->skip(true);
       up->ExpiresAfter(Ms(options.response_header_timeout_ms));
-      {
-        const std::string head = RequestHead(req);
-        const std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(req.body())};
-        co_await net::async_write(up->stream, message, net::redirect_error(net::use_awaitable, ec));
+      up->out.clear();
+      RequestHead(req, peer, route.config.require_key, up->out);
+      up->out += req.body();
+      size_t sent = 0;
+      if (SendAtOnce(*up, up->out, sent, ec)) {
+        co_await YieldBeforeRead();
+      } else if (!ec) {
+        co_await net::async_write(up->stream,
+                                  net::buffer(up->out.data() + sent, up->out.size() - sent),
+                                  net::redirect_error(kUseTask, ec));
       }
       if (!ec) {
-        co_await http::async_read_header(up->stream, upbuf, *parser,
-                                         net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read_header(up->stream, up->buffer, *parser,
+                                         net::redirect_error(kUseTask, ec));
       }
       if (!ec) break;
       // A pooled connection the replica closed while it sat idle (keep-alive timeout) fails at
@@ -244,48 +361,61 @@ struct Gateway::Impl {
     auto& p = *parser;
     status = static_cast<int>(p.get().result_int());
     const bool server_error = status >= 500;
-    // A small answer of known length (most API answers) is read whole and sent in one write; a
-    // stream, a chunked or a large answer is relayed piece by piece below.
+    // A small answer of known length (most API answers) is read whole, straight behind its head,
+    // and sent in one write; a stream, a chunked or a large answer is relayed piece by piece.
     if (p.is_done() ||
         (!p.chunked() && p.content_length() && *p.content_length() <= kWholeAnswerBytes)) {
-      http::response_parser<http::string_body> whole{std::move(p)};
-      whole.body_limit(kWholeAnswerBytes);
-      if (!whole.is_done()) {
-        co_await http::async_read(up->stream, upbuf, whole,
-                                  net::redirect_error(net::use_awaitable, ec));
+      std::string& out = client.out;
+      out.clear();
+      if (p.chunked()) {  // an empty chunked body, read whole: sent with its length
+        http::response_header<Fields> head = p.get().base();
+        head.erase(http::field::transfer_encoding);
+        head.set(http::field::content_length, "0");
+        ResponseHead(head, out);
+      } else {
+        ResponseHead(p.get().base(), out);
+      }
+      const size_t head_size = out.size();
+      const size_t length = p.is_done() ? 0 : static_cast<size_t>(*p.content_length());
+      out.resize(head_size + length);
+      p.get().body().data = out.data() + head_size;
+      p.get().body().size = length;
+      while (!p.is_done()) {
+        co_await http::async_read_some(up->stream, up->buffer, p,
+                                       net::redirect_error(kUseTask, ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) break;
       }
       if (ec) {  // broken off before the client got anything: another replica may answer
         co_return up->timed_out ? Outcome::kTimeout : Outcome::kConnectError;
       }
       answered = true;
-      http::response<http::string_body> res = whole.release();
-      if (res.chunked()) res.prepare_payload();  // read whole: sent with its length
-      const bool upstream_alive = res.keep_alive() && !whole.need_eof();
-      keep_client = keep_client && res.keep_alive();
+      const bool upstream_alive = p.get().keep_alive() && !p.need_eof();
+      keep_client = keep_client && p.get().keep_alive();
       client.ExpiresNever();
       up->ExpiresNever();
-      {
-        const std::string head = ResponseHead(res);
-        const std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(res.body())};
-        co_await net::async_write(client.stream, message,
-                                  net::redirect_error(net::use_awaitable, ec));
+      size_t sent = 0;
+      bool whole = false;
+      if constexpr (std::is_same_v<ClientConn, Conn>) {
+        whole = SendAtOnce(client, out, sent, ec);
+        client.yield_before_read = whole;
       }
-      if (upstream_alive) {
-        auto& pool = idle_upstream[key];
-        if (pool.size() < kIdleUpstreamPerReplica) pool.push_back(std::move(up));
+      if (!ec && !whole) {
+        co_await net::async_write(client.stream, net::buffer(out.data() + sent, out.size() - sent),
+                                  net::redirect_error(kUseTask, ec));
       }
+      if (upstream_alive && pool.size() < kIdleUpstreamPerReplica) pool.push_back(std::move(up));
       if (ec) {
         keep_client = false;
         co_return Outcome::kCancelled;
       }
       co_return server_error ? Outcome::kServerError : Outcome::kOk;
     }
-    http::response_serializer<http::buffer_body> sr{p.get()};
+    http::response_serializer<http::buffer_body, Fields> sr{p.get()};
     up->ExpiresNever();  // a stream may last as long as it likes
     answered = true;
     client.ExpiresNever();
-    co_await http::async_write_header(client.stream, sr,
-                                      net::redirect_error(net::use_awaitable, ec));
+    co_await http::async_write_header(client.stream, sr, net::redirect_error(kUseTask, ec));
     if (ec) {
       keep_client = false;
       co_return Outcome::kCancelled;  // the client went away; the upstream connection is dropped
@@ -295,8 +425,8 @@ struct Gateway::Impl {
       if (!p.is_done()) {
         p.get().body().data = buf.data();
         p.get().body().size = buf.size();
-        co_await http::async_read_some(up->stream, upbuf, p,
-                                       net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read_some(up->stream, up->buffer, p,
+                                       net::redirect_error(kUseTask, ec));
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {  // the replica broke off mid-answer: the client cannot get a whole one
           keep_client = false;
@@ -311,7 +441,7 @@ struct Gateway::Impl {
         p.get().body().data = nullptr;
         p.get().body().size = 0;
       }
-      co_await http::async_write(client.stream, sr, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(client.stream, sr, net::redirect_error(kUseTask, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {  // the client went away: closing the upstream connection cancels the request
         keep_client = false;
@@ -319,9 +449,8 @@ struct Gateway::Impl {
       }
     } while (!p.is_done() && !sr.is_done());
     keep_client = keep_client && p.get().keep_alive();
-    if (p.get().keep_alive() && !p.get().need_eof()) {
-      auto& pool = idle_upstream[key];
-      if (pool.size() < kIdleUpstreamPerReplica) pool.push_back(std::move(up));
+    if (p.get().keep_alive() && !p.get().need_eof() && pool.size() < kIdleUpstreamPerReplica) {
+      pool.push_back(std::move(up));
     }
     co_return server_error ? Outcome::kServerError : Outcome::kOk;
   }
@@ -336,8 +465,8 @@ struct Gateway::Impl {
   }
 
   template <typename ClientConn>
-  net::awaitable<void> Answer(ClientConn& client, http::status status, unsigned version,
-                              std::string text, bool keep_alive, bool bearer = false) {
+  Task<void> Answer(ClientConn& client, http::status status, unsigned version, std::string text,
+                    bool keep_alive, bool bearer = false) {
     http::response<http::string_body> res{status, version};
     if (bearer) res.set(http::field::www_authenticate, "Bearer");
     res.set(http::field::content_type, "text/plain");
@@ -346,42 +475,48 @@ struct Gateway::Impl {
     res.body() = text + "\n";
     res.prepare_payload();
     beast::error_code ec;
-    co_await http::async_write(client.stream, res, net::redirect_error(net::use_awaitable, ec));
+    co_await http::async_write(client.stream, res, net::redirect_error(kUseTask, ec));
   }
 
-  net::awaitable<void> Session(Route& route, tcp::socket socket) {
+  Task<void> Session(Route& route, Socket socket) {
     beast::error_code peer_ec;
     socket.set_option(tcp::no_delay(true), peer_ec);
     const std::string peer = socket.remote_endpoint(peer_ec).address().to_string();
     if (!route.tls) {
       Conn client(conns, std::move(socket));
+      client.stream.non_blocking(true, peer_ec);  // for SendAtOnce
       co_await Serve(route, client, peer);
       beast::error_code ignored;
-      client.stream.shutdown(tcp::socket::shutdown_both, ignored);
+      client.stream.shutdown(Socket::shutdown_both, ignored);
       co_return;
     }
     TlsConn client(conns, std::move(socket), *route.tls);
     client.ExpiresAfter(Ms(options.client_idle_timeout_ms));
     beast::error_code ec;
     co_await client.stream.async_handshake(ssl::stream_base::server,
-                                           net::redirect_error(net::use_awaitable, ec));
+                                           net::redirect_error(kUseTask, ec));
     if (ec) co_return;  // not TLS, or a certificate the client refused
     co_await Serve(route, client, peer);
     beast::error_code ignored;
-    client.stream.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    client.stream.lowest_layer().shutdown(Socket::shutdown_both, ignored);
   }
 
   // One client connection's requests, in turn (keep-alive).
   template <typename ClientConn>
-  net::awaitable<void> Serve(Route& route, ClientConn& client, const std::string& peer) {
-    beast::flat_buffer buffer;
+  Task<void> Serve(Route& route, ClientConn& client, const std::string& peer) {
+    beast::flat_buffer& buffer = client.buffer;
+    FieldArena request_fields, response_fields;
     for (;;) {
-      http::request_parser<http::string_body> parser;
+      http::request_parser<http::string_body, FieldAlloc> parser(
+          std::piecewise_construct, std::make_tuple(), std::make_tuple(request_fields.Reset()));
       parser.body_limit(kMaxRequestBody);
       client.ExpiresAfter(Ms(options.client_idle_timeout_ms));
       beast::error_code ec;
-      co_await http::async_read(client.stream, buffer, parser,
-                                net::redirect_error(net::use_awaitable, ec));
+      if (client.yield_before_read) {
+        client.yield_before_read = false;
+        if (buffer.size() == 0) co_await YieldBeforeRead();
+      }
+      co_await http::async_read(client.stream, buffer, parser, net::redirect_error(kUseTask, ec));
       if (ec) break;
       Request req = parser.release();
       bool keep_client = req.keep_alive();
@@ -395,10 +530,7 @@ struct Gateway::Impl {
         if (!keep_client) break;
         continue;
       }
-      req.erase(http::field::authorization);     // the key is the gateway's business
-      req.keep_alive(true);                      // towards the replica: pooled
       if (req.chunked()) req.prepare_payload();  // the body is whole here: sent with its length
-      req.set("X-Forwarded-For", peer);
       std::string failed_on;
       bool answered = false;
       int status = 0;
@@ -419,7 +551,8 @@ struct Gateway::Impl {
           break;
         }
         const std::string id = lease->address().id;
-        const Outcome outcome = co_await Relay(*lease, req, client, answered, keep_client, status);
+        const Outcome outcome = co_await Relay(route, *lease, req, peer, client, response_fields,
+                                               answered, keep_client, status);
         route.balancer->Release(*lease, outcome);
         if (!answered) failed_on = id;  // the retry goes elsewhere
       }
@@ -433,18 +566,17 @@ struct Gateway::Impl {
     }
   }
 
-  net::awaitable<void> Accept(Route& route) {
+  Task<void> Accept(Route& route) {
     for (;;) {
       beast::error_code ec;
-      tcp::socket socket =
-          co_await route.acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+      Socket socket = co_await route.acceptor->async_accept(net::redirect_error(kUseTask, ec));
       if (ec == net::error::operation_aborted) co_return;
       if (ec) continue;
       net::co_spawn(io, Session(route, std::move(socket)), net::detached);
     }
   }
 
-  net::awaitable<void> Probe(Route& route, ReplicaAddress address) {
+  Task<void> Probe(Route& route, ReplicaAddress address) {
     const std::string key = route.config.name + "/" + address.id;
     probing[key] = true;
     beast::error_code ec;
@@ -457,12 +589,11 @@ struct Gateway::Impl {
       req.set(http::field::user_agent, "awan-gateway-probe");
       req.keep_alive(false);
       stream->ExpiresAfter(Ms(options.health_timeout_ms));
-      co_await http::async_write(stream->stream, req, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(stream->stream, req, net::redirect_error(kUseTask, ec));
       if (!ec) {
         beast::flat_buffer buf;
         http::response<http::string_body> res;
-        co_await http::async_read(stream->stream, buf, res,
-                                  net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read(stream->stream, buf, res, net::redirect_error(kUseTask, ec));
         ready = !ec && res.result() == http::status::ok;
       }
     }
@@ -577,15 +708,14 @@ struct Gateway::Impl {
     return absl::UnavailableError(fmt::format("{}", fmt::join(errors, "; ")));
   }
 
-  net::awaitable<void> AdminSession(tcp::socket socket) {
+  Task<void> AdminSession(Socket socket) {
     Conn stream(conns, std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
       http::request<http::string_body> req;
       stream.ExpiresAfter(Ms(options.client_idle_timeout_ms));
       beast::error_code ec;
-      co_await http::async_read(stream.stream, buffer, req,
-                                net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_read(stream.stream, buffer, req, net::redirect_error(kUseTask, ec));
       if (ec) break;
       http::response<http::string_body> res{http::status::ok, req.version()};
       res.set(http::field::server, "awan-gateway");
@@ -601,16 +731,15 @@ struct Gateway::Impl {
       }
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
-      co_await http::async_write(stream.stream, res, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_write(stream.stream, res, net::redirect_error(kUseTask, ec));
       if (ec || !req.keep_alive()) break;
     }
   }
 
-  net::awaitable<void> AdminAccept() {
+  Task<void> AdminAccept() {
     for (;;) {
       beast::error_code ec;
-      tcp::socket socket =
-          co_await admin->async_accept(net::redirect_error(net::use_awaitable, ec));
+      Socket socket = co_await admin->async_accept(net::redirect_error(kUseTask, ec));
       if (ec == net::error::operation_aborted) co_return;
       if (ec) continue;
       net::co_spawn(io, AdminSession(std::move(socket)), net::detached);
@@ -618,12 +747,12 @@ struct Gateway::Impl {
   }
 
   // Closes the connections whose deadline passed, ten times a second.
-  net::awaitable<void> Sweep() {
-    net::steady_timer timer(io);
+  Task<void> Sweep() {
+    Timer timer(io);
     for (;;) {
       timer.expires_after(Ms(100));
       beast::error_code ec;
-      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      co_await timer.async_wait(net::redirect_error(kUseTask, ec));
       if (ec) co_return;
       const auto now = std::chrono::steady_clock::now();
       for (Deadline* c : conns) {
@@ -634,8 +763,8 @@ struct Gateway::Impl {
     }
   }
 
-  net::awaitable<void> HealthChecks(Route& route) {
-    net::steady_timer timer(io);
+  Task<void> HealthChecks(Route& route) {
+    Timer timer(io);
     while (!route.retired) {
       std::vector<ReplicaAddress> replicas;
       {
@@ -648,7 +777,7 @@ struct Gateway::Impl {
       }
       timer.expires_after(Ms(options.health_interval_ms));
       beast::error_code ec;
-      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      co_await timer.async_wait(net::redirect_error(kUseTask, ec));
       if (ec) co_return;
     }
   }

@@ -71,11 +71,19 @@ struct HttpBackend::Impl {
         res.result(self->healthy_ ? http::status::ok : http::status::service_unavailable);
       } else if (path == "/fail") {
         res.result(http::status::internal_server_error);
+      } else if (path == "/headers") {  // the request's fields as "name: value" lines
+        std::string text;
+        for (const auto& f : req) {
+          text += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
+        }
+        res.body() = text;
+      } else if (path == "/echo") {  // the request's body
+        res.body() = req.body();
       } else if (path == "/slow") {
         net::steady_timer timer(io, std::chrono::milliseconds(QueryInt(target, "ms", 100)));
         co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
       }
-      res.body() = self->name_;
+      if (path != "/headers" && path != "/echo") res.body() = self->name_;
       res.prepare_payload();
       co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
       if (ec || !req.keep_alive()) break;

@@ -1,6 +1,7 @@
 // A test double of a service replica: a small HTTP/1.1 server on a loopback port (keep-alive), on
 // its own thread. Paths: /health (200, or 503 after SetHealthy(false)), /who (its name),
-// /slow?ms=N, /fail (500), /drop (closes the connection without answering), /stream?n=N&ms=M (N
+// /headers (the request's fields, "name: value" a line), /echo (the request's body), /slow?ms=N,
+// /fail (500), /drop (closes the connection without answering), /stream?n=N&ms=M (N
 // chunks of "data: I\n\n", one every M ms, as text/event-stream). Counts what it served and the
 // streams whose client went away before the end.
 #pragma once

@@ -13,6 +13,7 @@
 #include <map>
 #include <thread>
 
+#include "awan/common/secrets.h"
 #include "support/http_backend.h"
 
 namespace awan::gateway {
@@ -204,6 +205,86 @@ TEST_F(GatewayFixture, StreamsAreRelayedAsSentAndADisconnectCancelsUpstream) {
   const auto [status, body] = whole.Get("/stream?n=3&ms=10");
   EXPECT_EQ(status, 200);
   EXPECT_EQ(body, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+}
+
+// Raw HTTP/1.x over one connection: what the gateway sends back for `request`.
+std::string Exchange(tcp::socket& socket, const std::string& request, beast::flat_buffer& buffer,
+                     http::response<http::string_body>& res, bool head = false) {
+  net::write(socket, net::buffer(request));
+  http::response_parser<http::string_body> parser;
+  parser.skip(head);
+  beast::error_code ec;
+  http::read(socket, buffer, parser, ec);
+  if (ec) return ec.message();
+  res = parser.release();
+  return "";
+}
+
+// What the replica gets: the client's fields, X-Forwarded-For with the client's address appended;
+// Authorization passed on where the gateway does not check keys, left out where it does. Bodies
+// (chunked ones too), HEAD and HTTP/1.0 pass through.
+TEST_F(GatewayFixture, RequestsReachTheReplicaWithTheirFieldsAndBodies) {
+  HttpBackend a("a");
+  StartGateway({Address(a)});
+  ASSERT_TRUE(WaitReady("a", true));
+  net::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  ASSERT_EQ(Exchange(socket,
+                     "GET /headers HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer own-check\r\n"
+                     "X-Forwarded-For: 10.0.0.1\r\nX-Trace: 7\r\n\r\n",
+                     buffer, res),
+            "");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_THAT(res.body(), HasSubstr("X-Forwarded-For: 10.0.0.1, 127.0.0.1\n"));
+  EXPECT_THAT(res.body(), HasSubstr("X-Trace: 7\n"));
+  EXPECT_THAT(res.body(), HasSubstr("Authorization: Bearer own-check\n"));
+  ASSERT_EQ(Exchange(socket,
+                     "POST /echo HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                     buffer, res),
+            "");
+  EXPECT_EQ(res.body(), "hello world");
+  ASSERT_EQ(Exchange(socket, "HEAD /who HTTP/1.1\r\nHost: gw\r\n\r\n", buffer, res, true), "");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res[http::field::content_length], "1");
+  EXPECT_EQ(res.body(), "");
+  ASSERT_EQ(Exchange(socket, "GET /who HTTP/1.1\r\nHost: gw\r\n\r\n", buffer, res), "");
+  EXPECT_EQ(res.body(), "a");  // the connection is still in step after the HEAD
+  ASSERT_EQ(Exchange(socket, "GET /who HTTP/1.0\r\n\r\n", buffer, res), "");
+  EXPECT_EQ(res.version(), 10);
+  EXPECT_EQ(res.body(), "a");
+  beast::error_code ec;
+  std::array<char, 16> rest;
+  socket.read_some(net::buffer(rest), ec);  // HTTP/1.0 without keep-alive: closed after it
+  EXPECT_EQ(ec, net::error::eof);
+
+  // A route that checks keys keeps the key from the replica.
+  Gateway keyed;
+  RouteConfig route;
+  route.name = "keyed";
+  route.readiness_path = "/health";
+  route.replicas = {Address(a)};
+  route.require_key = true;
+  route.key_hashes = {Sha256Hex("k-1")};
+  auto ports = keyed.Start({route});
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  tcp::socket second(io);
+  second.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(ports->at(0))));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(
+        Exchange(second, "GET /headers HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer k-1\r\n\r\n",
+                 buffer, res),
+        "");
+    if (res.result_int() != 503) break;  // not yet probed ready
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_THAT(res.body(), HasSubstr("X-Forwarded-For: 127.0.0.1\n"));
+  EXPECT_THAT(res.body(), ::testing::Not(HasSubstr("Authorization")));
 }
 
 TEST_F(GatewayFixture, UnknownPolicyOrAddressIsAClearError) {
