@@ -181,14 +181,15 @@ int RunServeStatus(const std::string& name, bool json) {
   }
   std::cout << t.Render();
   Table replicas;
-  for (const char* h :
-       {"SERVICE", "REPLICA", "VERSION", "PROVIDER", "REGION", "STATE", "QPS", "ADDRESS"}) {
+  for (const char* h : {"SERVICE", "REPLICA", "VERSION", "PROVIDER", "REGION", "CAPACITY", "STATE",
+                        "QPS", "ADDRESS"}) {
     replicas.Column(h);
   }
   for (const auto& s : services) {
     for (const auto& r : s.replicas) {
       replicas.Row({s.record.name, std::to_string(r.id), std::to_string(r.version),
-                    OrDash(r.provider), OrDash(r.region), r.state, fmt::format("{:.1f}", r.qps),
+                    OrDash(r.provider), OrDash(r.region), r.spot ? "spot" : "on-demand", r.state,
+                    fmt::format("{:.1f}", r.qps),
                     r.host.empty() ? "-" : fmt::format("{}:{}", r.host, r.port)});
     }
   }

@@ -276,7 +276,11 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
       const ActiveJob* job = jobs_.Find(id);
       if (job != nullptr && job->record.cancel_requested &&
           job->record.state == JobState::kRunning) {
-        Finish(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", std::nullopt);
+        // A replica is stopped by its service's replica manager (the reason is its event).
+        Finish(id, JobState::kRunning, JobState::kCancelled,
+               job->record.service_id != 0 ? "stopped by its service (see its events)"
+                                           : "cancelled by user",
+               std::nullopt);
         Stop(r);
       } else if (job != nullptr) {
         auto probes = Probes(id, r);

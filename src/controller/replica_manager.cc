@@ -21,6 +21,11 @@ using store::ServiceState;
 
 bool Live(JobState s) { return !store::IsTerminal(s); }
 
+bool TaskUsesSpot(const spec::Task& task) {
+  return std::any_of(task.resources.begin(), task.resources.end(),
+                     [](const spec::Resources& r) { return r.use_spot; });
+}
+
 std::string ReplicaState(const ReplicaView& r, JobState job) {
   if (r.draining) return "SHUTTING_DOWN";
   switch (job) {
@@ -175,6 +180,25 @@ int ReplicaManager::Desired(const Service& s) const {
   return std::clamp(s.target, p.min_replicas, p.max_replicas);
 }
 
+bool ReplicaManager::HasFallback(const Service& s) const {
+  if (!s.task) return false;
+  const spec::ReplicaPolicy& p = s.task->service->replica_policy;
+  return TaskUsesSpot(*s.task) &&
+         (p.base_ondemand_fallback_replicas > 0 || p.dynamic_ondemand_fallback);
+}
+
+// SkyServe's fallback: of the replicas wanted, base_ondemand_fallback_replicas run on demand
+// always, the rest on spot; with dynamic_ondemand_fallback, one more on demand for each spot
+// replica wanted and not ready (launching, preempted, or not to be had), until it is.
+ReplicaManager::Mix ReplicaManager::Wanted(const Service& s, int desired, int spot_ready) const {
+  const spec::ReplicaPolicy& p = s.task->service->replica_policy;
+  Mix m;
+  m.on_demand = std::min(p.base_ondemand_fallback_replicas, desired);
+  m.spot = desired - m.on_demand;
+  if (p.dynamic_ondemand_fallback) m.on_demand += std::max(0, m.spot - spot_ready);
+  return m;
+}
+
 void ReplicaManager::ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes) {
   const int64_t now = Now();
   std::lock_guard<std::mutex> lock(book_mu_);
@@ -291,6 +315,13 @@ void ReplicaManager::Refresh(Service& s) {
       ++it;  // posted, not yet taken by the loop
       continue;
     }
+    if (job != nullptr && job->task) r.spot = TaskUsesSpot(*job->task);  // adopted ones too
+    if (r.state == JobState::kRunning && record.state != JobState::kRunning &&
+        Live(record.state)) {  // preempted, its node lost: the controller recovers it
+      Event(s, "replica",
+            fmt::format("replica {} is {}{}", r.id, store::JobStateName(record.state),
+                        record.reason.empty() ? "" : ": " + record.reason));
+    }
     r.state = record.state;
     r.provider = record.provider;
     r.region = record.region;
@@ -372,7 +403,7 @@ void ReplicaManager::Drain(Service& s, Replica& r, const std::string& why) {
   Event(s, "replica", fmt::format("replica {} is taken out: {}", r.id, why));
 }
 
-void ReplicaManager::Create(Service& s, int count) {
+void ReplicaManager::Create(Service& s, int count, bool on_demand) {
   const spec::ServiceSpec& spec = *s.task->service;
   for (int i = 0; i < count; ++i) {
     if (Now() < s.retry_create_at) return;
@@ -398,7 +429,7 @@ void ReplicaManager::Create(Service& s, int count) {
     }
     if (unplaced && (spec.spread.providers > 1 || spec.spread.regions > 1)) return;
     const int port = FreePort();
-    auto yaml = spec::ReplicaTaskYaml(s.record.task_yaml, s.record.name, port);
+    auto yaml = spec::ReplicaTaskYaml(s.record.task_yaml, s.record.name, port, on_demand);
     if (port == 0 || !yaml.ok()) {
       s.retry_create_at = Now() + 5000;
       Event(s, "replica",
@@ -424,10 +455,12 @@ void ReplicaManager::Create(Service& s, int count) {
     r.id = *id;
     r.version = s.record.version;
     r.port = port;
+    r.spot = !on_demand && TaskUsesSpot(*s.task);
     s.replicas[*id] = r;
     Event(
         s, "replica",
-        fmt::format("replica {} created (version {}, port {}){}", *id, s.record.version, port,
+        fmt::format("replica {} created (version {}, port {}{}){}", *id, s.record.version, port,
+                    HasFallback(s) ? (r.spot ? ", spot" : ", on demand") : "",
                     away.empty() ? "" : fmt::format("; rather not on {}", fmt::join(away, ", "))));
   }
 }
@@ -470,6 +503,42 @@ void ReplicaManager::Decide(Service& s) {
   const auto ready = [](const std::vector<Replica*>& v) {
     return static_cast<int>(std::count_if(v.begin(), v.end(), [](Replica* r) { return r->ready; }));
   };
+  // A spot service with an on-demand fallback keeps its mix of the two kinds.
+  const auto mix = [&] {
+    int spot_ready = 0;
+    for (Replica* r : current) spot_ready += r->spot && r->ready ? 1 : 0;
+    return Wanted(s, desired, spot_ready);
+  };
+  const auto create = [&](int n) {  // n more of the current version, of the kinds missing
+    if (!HasFallback(s)) return Create(s, n);
+    int on_demand = 0;
+    for (Replica* r : current) on_demand += r->spot ? 0 : 1;
+    const int od = std::clamp(mix().on_demand - on_demand, 0, n);
+    if (od > 0) Create(s, od, /*on_demand=*/true);
+    if (n > od) Create(s, n - od);
+  };
+  if (old.empty() && HasFallback(s)) {
+    std::vector<Replica*> spot, on_demand;
+    for (Replica* r : current) (r->spot ? spot : on_demand).push_back(r);
+    const Mix want = mix();
+    const int base = std::min(spec.replica_policy.base_ondemand_fallback_replicas, desired);
+    const auto keep = [&](std::vector<Replica*>& have, int wanted, bool od, const char* why) {
+      const int n = static_cast<int>(have.size());
+      if (n < wanted) Create(s, wanted - n, od);
+      if (n <= wanted) return;
+      // Not ready first, then the newest.
+      std::stable_sort(have.begin(), have.end(), [](Replica* a, Replica* b) {
+        return a->ready != b->ready ? !a->ready : a->id > b->id;
+      });
+      for (int i = 0; i < n - wanted; ++i) Drain(s, *have[i], why);
+    };
+    keep(spot, want.spot, false, "fewer replicas wanted");
+    keep(on_demand, want.on_demand, true,
+         want.on_demand == base && static_cast<int>(on_demand.size()) > base && want.spot > 0
+             ? "the spot replicas are ready: the on-demand fallback is no longer needed"
+             : "fewer replicas wanted");
+    return;
+  }
   if (old.empty()) {
     const int have = static_cast<int>(current.size());
     if (have < desired) Create(s, desired - have);
@@ -486,14 +555,14 @@ void ReplicaManager::Decide(Service& s) {
   const int have = static_cast<int>(current.size());
   const bool new_starting = have > ready(current);
   if (blue_green) {
-    if (have < desired) Create(s, desired - have);
+    if (have < desired) create(desired - have);
     if (ready(current) >= desired) {
       for (Replica* r : old) Drain(s, *r, fmt::format("version {} is ready", s.record.version));
     }
     return;
   }
   // Rolling: one new replica at a time; an old one goes when the rest still make `desired`.
-  if (have < desired && !new_starting) Create(s, 1);
+  if (have < desired && !new_starting) create(1);
   for (Replica* r : old) {
     if (!r->ready) Drain(s, *r, fmt::format("replaced by version {}", s.record.version));
   }
@@ -575,6 +644,7 @@ void ReplicaManager::Publish() {
       rv.host = r.host;
       rv.port = r.port;
       rv.draining = r.draining;
+      rv.spot = r.spot;
       rv.started_at = r.running_since;
       if (auto l = load.replicas.find(std::to_string(r.id)); l != load.replicas.end()) {
         rv.qps = l->second.first;

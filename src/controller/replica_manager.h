@@ -81,6 +81,7 @@ class ReplicaManager {
     bool draining = false;
     int64_t stop_at = 0;  // draining: when its job is cancelled
     bool cancel_sent = false;
+    bool spot = false;  // its task asks for spot capacity
   };
   struct Service {
     store::ServiceRecord record;
@@ -108,7 +109,14 @@ class ReplicaManager {
   void Refresh(Service& s);
   void Probe(Service& s, Replica& r);
   void Decide(Service& s);
-  void Create(Service& s, int count);
+  // `on_demand`: the replica's task with use_spot turned off (the on-demand fallback).
+  void Create(Service& s, int count, bool on_demand = false);
+  // A spot service's on-demand fallback: replicas of the current version wanted of each kind.
+  struct Mix {
+    int spot = 0, on_demand = 0;
+  };
+  bool HasFallback(const Service& s) const;
+  Mix Wanted(const Service& s, int desired, int spot_ready) const;
   void Drain(Service& s, Replica& r, const std::string& why);
   void SetState(Service& s, store::ServiceState state, const std::string& why);
   void Event(Service& s, const std::string& type, const std::string& message);

@@ -132,6 +132,7 @@ std::string ServiceJson(const controller::ServiceView& s) {
                         {"host", r.host.empty() ? J(nullptr) : J(r.host)},
                         {"port", r.port},
                         {"draining", r.draining},
+                        {"spot", r.spot},
                         {"qps", std::round(r.qps * 100) / 100},
                         {"in_flight", r.in_flight}});
   }
@@ -267,6 +268,7 @@ controller::ServiceView ServiceFrom(const Json& j) {
     rv.host = OptionalString(r, "host");
     rv.port = Get<int>(r, "port");
     rv.draining = Get<bool>(r, "draining");
+    rv.spot = r.contains("spot") && Get<bool>(r, "spot");
     rv.qps = Get<double>(r, "qps");
     rv.in_flight = Get<int>(r, "in_flight");
     v.replicas.push_back(std::move(rv));

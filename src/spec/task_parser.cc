@@ -738,7 +738,8 @@ std::string TaskToYaml(const Task& task) {
 namespace awan::spec {
 
 absl::StatusOr<std::string> ReplicaTaskYaml(std::string_view service_yaml,
-                                            std::string_view service_name, int port) {
+                                            std::string_view service_name, int port,
+                                            bool on_demand) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(service_yaml));
@@ -749,6 +750,16 @@ absl::StatusOr<std::string> ReplicaTaskYaml(std::string_view service_yaml,
     return absl::InvalidArgumentError(fmt::format("service {}: not a mapping", service_name));
   }
   root.remove("service");
+  if (on_demand && root["resources"] && root["resources"].IsMap()) {
+    YAML::Node resources = root["resources"];
+    if (resources["use_spot"]) resources["use_spot"] = false;
+    for (const char* list : {"any_of", "ordered"}) {
+      if (!resources[list] || !resources[list].IsSequence()) continue;
+      for (YAML::Node alternative : resources[list]) {
+        if (alternative.IsMap() && alternative["use_spot"]) alternative["use_spot"] = false;
+      }
+    }
+  }
   YAML::Node envs = root["envs"];
   if (!envs || envs.IsNull()) envs = YAML::Node(YAML::NodeType::Map);
   envs["AWAN_REPLICA_PORT"] = std::to_string(port);

@@ -190,6 +190,101 @@ TEST_F(ServiceTest, AReplicaKilledUnderLoadIsReplacedWithNoFailedRequest) {
   EXPECT_GT(load.ok(), 100);
 }
 
+// SkyServe's on-demand fallback for spot replicas: of 2 replicas, base_ondemand_fallback_replicas
+// (1) runs on demand always, the other on spot; with dynamic_ondemand_fallback, a spot replica
+// that is not ready (still starting, or preempted) has an on-demand stand-in until it is ready
+// again, and the stand-in then goes. Traffic is served throughout.
+TEST_F(ServiceTest, SpotReplicasHaveAnOnDemandFallbackWhileTheyAreNotReady) {
+  const fs::path file = home_ / "tasks" / "spotty.yaml";
+  std::ofstream(file) << fmt::format(
+      R"(name: spotty
+workdir: {}/examples/services
+resources: {{accelerators: H100:8, infra: aws, use_spot: true}}
+service:
+  readiness_probe: {{path: /health, initial_delay_seconds: 30, timeout_seconds: 2}}
+  replica_policy:
+    min_replicas: 2
+    max_replicas: 2
+    base_ondemand_fallback_replicas: 1
+    dynamic_ondemand_fallback: true
+  ports: 8080
+run: python3 echo_server.py
+)",
+      AWAN_SOURCE_DIR);
+  const int port = Up(file.string());
+  ASSERT_GT(port, 0);
+  // The steady mix: one spot, one on demand, both ready, nothing else left.
+  const auto steady = [](const J& s) {
+    int spot = 0, on_demand = 0, others = 0;
+    for (const auto& r : s["replicas"]) {
+      if (r["draining"] == true || r["ready"] != true) {
+        ++others;
+      } else {
+        ++(r["spot"] == true ? spot : on_demand);
+      }
+    }
+    return spot == 1 && on_demand == 1 && others == 0;
+  };
+  ASSERT_TRUE(WaitFor("spotty", steady, 60));
+  int64_t spot_id = 0;
+  const J first = Status("spotty");
+  for (const auto& r : first["replicas"]) {
+    if (r["spot"] == true) spot_id = r["id"].get<int64_t>();
+  }
+  ASSERT_GT(spot_id, 0) << first.dump(2);
+  const std::string table = Awan("serve status spotty").out;
+  EXPECT_THAT(table, HasSubstr("CAPACITY"));
+  EXPECT_THAT(table, HasSubstr("on-demand"));
+
+  const auto events = [&] {
+    return awan::testing::RunCommand(
+               fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/spotty/events",
+                           awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
+                           awan::client::ReadServerInfo(home_.string())->url))
+        .out;
+  };
+  const auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  const std::string kStandIn = ", on demand)",
+                    kStandDown = "on-demand fallback is no longer needed";
+  const std::string before = events();
+  // At the start the spot replica was not ready yet: it had a stand-in, which went once it was.
+  EXPECT_EQ(count(before, ", spot)"), 1u) << before;
+  EXPECT_EQ(count(before, kStandIn), 2u) << before;
+  EXPECT_EQ(count(before, kStandDown), 1u) << before;
+
+  LoadGenerator load(port, 2, "/hello");
+  // Preempt the spot replica's node: its job is queued again, and an on-demand stand-in starts.
+  const auto shown = Awan(fmt::format("status {} --json", spot_id));
+  const J job = J::parse(shown.out, nullptr, false);
+  ASSERT_TRUE(job.is_object() && job.contains("nodes") && !job["nodes"].empty())
+      << shown.out << shown.err;
+  auto preempt = Awan("sim preempt " + job["nodes"][0].value("host", ""));
+  ASSERT_EQ(preempt.code, 0) << preempt.err;
+  std::string after;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    after = events();
+    if (count(after, kStandIn) == 3 && count(after, kStandDown) == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_EQ(count(after, kStandIn), 3u) << after;
+  EXPECT_EQ(count(after, kStandDown), 2u) << after;
+  ASSERT_TRUE(WaitFor("spotty", steady, 60));
+  const J last = Status("spotty");
+  for (const auto& r : last["replicas"]) {
+    if (r["spot"] == true) {
+      EXPECT_EQ(r["id"].get<int64_t>(), spot_id);  // the same job, recovered
+    }
+  }
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0) << Failures(load);
+  EXPECT_GT(load.ok(), 0);
+}
+
 TEST_F(ServiceTest, AProviderOutageUnderLoadMovesTrafficToTheSurvivors) {
   const int port = Up(Service("echo", 2));
   ASSERT_TRUE(WaitFor("echo", [](const J& s) { return Ready(s) == 2; }));

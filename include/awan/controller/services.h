@@ -21,6 +21,7 @@ struct ReplicaView {
   std::string host;  // where the gateway reaches it ("" until it runs)
   int port = 0;
   bool draining = false;  // being taken out: no new traffic
+  bool spot = false;      // on spot capacity (else on demand)
   int64_t started_at = 0;
   double qps = 0;     // requests per second through the gateways, over the last window
   int in_flight = 0;  // requests under way at the gateways

@@ -26,9 +26,11 @@ std::string TaskToJson(const Task& task);
 // A service's task file as one of its replicas runs it: the `service:` section dropped, and the
 // replica's env added — AWAN_REPLICA_PORT (the port it must listen on: replicas of the local and
 // emulated providers share this machine, so each gets its own) and AWAN_SERVICE_NAME. A replica
-// is then an ordinary job to everything downstream.
+// is then an ordinary job to everything downstream. `on_demand`: every `use_spot` of its resources
+// (any_of / ordered entries too) set to false — a spot service's on-demand fallback replica.
 absl::StatusOr<std::string> ReplicaTaskYaml(std::string_view service_yaml,
-                                            std::string_view service_name, int port);
+                                            std::string_view service_name, int port,
+                                            bool on_demand = false);
 
 // "H100:8", "tpu-v6e-8", or "-" for CPU-only.
 std::string AcceleratorLabel(const Resources& r);

@@ -105,6 +105,44 @@ run: serve
   EXPECT_THAT(TaskToJson(*task), HasSubstr("\"target_qps_per_replica\": 0.5"));
 }
 
+// A replica's task: the service section gone, its port and name in envs; an on-demand fallback
+// replica has every use_spot turned off, any_of and ordered entries included.
+TEST(ServiceSpecTest, AReplicasTaskDropsTheServiceAndTheFallbackOneAsksForOnDemand) {
+  const std::string yaml = R"(name: svc
+resources:
+  use_spot: true
+  any_of: [{infra: aws, use_spot: true}, {infra: gcp}]
+service:
+  readiness_probe: /health
+  replica_policy: {min_replicas: 1, max_replicas: 2, target_qps_per_replica: 5, dynamic_ondemand_fallback: true}
+  ports: 8080
+run: python3 -m http.server $AWAN_REPLICA_PORT
+)";
+  ASSERT_TRUE(Parse(yaml).ok()) << Parse(yaml).status();
+  auto spot = ReplicaTaskYaml(yaml, "svc", 4242);
+  ASSERT_TRUE(spot.ok()) << spot.status();
+  auto task = Parse(*spot);
+  ASSERT_TRUE(task.ok()) << task.status() << "\n" << *spot;
+  EXPECT_FALSE(task->service.has_value());
+  const auto env = [&](const std::string& key) {
+    for (const auto& [k, v] : task->envs) {
+      if (k == key) return v.value_or("");
+    }
+    return std::string("(unset)");
+  };
+  EXPECT_EQ(env("AWAN_REPLICA_PORT"), "4242");
+  EXPECT_EQ(env("AWAN_SERVICE_NAME"), "svc");
+  ASSERT_EQ(task->resources.size(), 2u);
+  for (const Resources& r : task->resources) EXPECT_TRUE(r.use_spot);
+
+  auto on_demand = ReplicaTaskYaml(yaml, "svc", 4242, /*on_demand=*/true);
+  ASSERT_TRUE(on_demand.ok()) << on_demand.status();
+  task = Parse(*on_demand);
+  ASSERT_TRUE(task.ok()) << task.status() << "\n" << *on_demand;
+  ASSERT_EQ(task->resources.size(), 2u);
+  for (const Resources& r : task->resources) EXPECT_FALSE(r.use_spot) << *on_demand;
+}
+
 TEST(ServiceSpecTest, MistakesAreErrorsNamingLineAndField) {
   EXPECT_THAT(ErrorOf("service: {replicas: 2, ports: 80}\n"),
               HasSubstr("svc.yaml:1:1: service.readiness_probe: is required"));
