@@ -1,6 +1,7 @@
 #include "awan/controller/job_controller.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
@@ -273,6 +274,16 @@ absl::Status JobController::RevokeServiceKey(const std::string& name, int64_t ke
 
 void JobController::ReportLoad(const std::string& gateway, std::vector<RouteLoad> routes) {
   services_->ReportLoad(gateway, std::move(routes));
+}
+
+void JobController::ProviderBack(const std::string& provider, const std::string& region) {
+  services_->Post([this, provider, region] {
+    const size_t lifted = placer_->Lift(provider, region);
+    if (lifted > 0) {
+      spdlog::info("{}{} is back: {} failover block(s) lifted", provider,
+                   region.empty() ? "" : "/" + region, lifted);
+    }
+  });
 }
 
 absl::Status JobController::Cancel(int64_t id) {

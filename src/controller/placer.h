@@ -57,6 +57,10 @@ class Placer {
   // When the earliest block ends (a placement skipped after a failure may be tried again).
   int64_t NextUnblock() const;
   void Forget(int64_t id);  // the job left PENDING: its attempts and retry state go
+  // The provider (region) is back: placements there are tried again at once (BlockList::Lift).
+  size_t Lift(std::string_view provider, std::string_view region) {
+    return blocks_.Lift(provider, region);
+  }
 
  private:
   enum class Try { kProvisioned, kFailed, kJobFailed, kFull };

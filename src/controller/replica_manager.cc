@@ -403,10 +403,11 @@ void ReplicaManager::Drain(Service& s, Replica& r, const std::string& why) {
   Event(s, "replica", fmt::format("replica {} is taken out: {}", r.id, why));
 }
 
-void ReplicaManager::Create(Service& s, int count, bool on_demand) {
+int64_t ReplicaManager::Create(Service& s, int count, bool on_demand) {
   const spec::ServiceSpec& spec = *s.task->service;
+  int64_t created = 0;
   for (int i = 0; i < count; ++i) {
-    if (Now() < s.retry_create_at) return;
+    if (Now() < s.retry_create_at) return created;
     // Spread: while the replicas of this version cover fewer providers (regions) than asked,
     // the new one goes elsewhere if it can. One placed where nothing is known yet waits.
     std::set<std::string> providers, regions;
@@ -427,7 +428,7 @@ void ReplicaManager::Create(Service& s, int count, bool on_demand) {
     if (static_cast<int>(regions.size()) < spec.spread.regions) {
       away.insert(away.end(), regions.begin(), regions.end());
     }
-    if (unplaced && (spec.spread.providers > 1 || spec.spread.regions > 1)) return;
+    if (unplaced && (spec.spread.providers > 1 || spec.spread.regions > 1)) return created;
     const int port = FreePort();
     auto yaml = spec::ReplicaTaskYaml(s.record.task_yaml, s.record.name, port, on_demand);
     if (port == 0 || !yaml.ok()) {
@@ -435,7 +436,7 @@ void ReplicaManager::Create(Service& s, int count, bool on_demand) {
       Event(s, "replica",
             "cannot make a replica's task: " +
                 (yaml.ok() ? std::string("no free port") : yaml.status().ToString()));
-      return;
+      return created;
     }
     ReplicaRequest req{s.record.id,      s.record.name,        s.record.version,       port,
                        std::move(*yaml), s.record.task_source, s.record.task_base_dir, away};
@@ -449,7 +450,7 @@ void ReplicaManager::Create(Service& s, int count, bool on_demand) {
         Event(s, "replica",
               fmt::format("cannot create a replica: {}", std::string(id.status().message())));
       }
-      return;
+      return created;
     }
     Replica r;
     r.id = *id;
@@ -462,7 +463,86 @@ void ReplicaManager::Create(Service& s, int count, bool on_demand) {
         fmt::format("replica {} created (version {}, port {}{}){}", *id, s.record.version, port,
                     HasFallback(s) ? (r.spot ? ", spot" : ", on demand") : "",
                     away.empty() ? "" : fmt::format("; rather not on {}", fmt::join(away, ", "))));
+    created = *id;
   }
+  return created;
+}
+
+// After an outage the replicas that were there run on the survivors, and the service may cover
+// fewer providers (regions) than `spread` asks. Once every replica is ready, one more is created
+// away from those covered; where it lands elsewhere and becomes ready, a replica of the most
+// crowded provider goes. Where it lands on a covered one (the others still down or full), it goes
+// at once and the next try waits (10 s, doubling to 10 min).
+bool ReplicaManager::Respread(Service& s, std::vector<Replica*>& current) {
+  const spec::ServiceSpec& spec = *s.task->service;
+  if (spec.spread.providers <= 1 && spec.spread.regions <= 1) return false;
+  const int64_t now = Now();
+  Replica* extra = nullptr;
+  if (s.respread_id != 0) {
+    auto it = s.replicas.find(s.respread_id);
+    if (it == s.replicas.end() || it->second.draining) {
+      s.respread_id = 0;  // it ended (failed to start, or was taken out)
+    } else {
+      extra = &it->second;
+      current.erase(std::remove(current.begin(), current.end(), extra), current.end());
+    }
+  }
+  std::map<std::string, std::vector<Replica*>> by_provider, by_region;
+  for (Replica* r : current) {
+    if (r->provider.empty()) return extra != nullptr;
+    by_provider[r->provider].push_back(r);
+    by_region[r->provider + "/" + r->region].push_back(r);
+  }
+  const bool short_of_providers = static_cast<int>(by_provider.size()) < spec.spread.providers;
+  const bool short_of_regions = static_cast<int>(by_region.size()) < spec.spread.regions;
+  if (extra != nullptr) {
+    if (extra->provider.empty()) return true;  // not placed yet
+    const bool again = (short_of_providers && by_provider.count(extra->provider)) ||
+                       (!short_of_providers && short_of_regions &&
+                        by_region.count(extra->provider + "/" + extra->region));
+    if (again) {
+      s.respread_backoff_ms =
+          std::min<int64_t>(s.respread_backoff_ms == 0 ? 10000 : s.respread_backoff_ms * 2, 600000);
+      s.respread_after = now + s.respread_backoff_ms;
+      Drain(s, *extra,
+            fmt::format("placed on {} again: the spread cannot be restored yet (next try in {} s)",
+                        extra->provider, s.respread_backoff_ms / 1000));
+      s.respread_id = 0;
+      return false;
+    }
+    if (!extra->ready) return true;
+    // Ready elsewhere: the newest of the most crowded provider (region) goes.
+    const auto& groups = short_of_providers ? by_provider : by_region;
+    const auto crowded = std::max_element(groups.begin(), groups.end(), [](auto& a, auto& b) {
+      return a.second.size() < b.second.size();
+    });
+    if (crowded != groups.end() && crowded->second.size() > 1) {
+      Replica* out = crowded->second.back();
+      Drain(s, *out,
+            fmt::format("spread restored: replica {} runs on {} {}", extra->id, extra->provider,
+                        extra->region));
+    }
+    s.respread_id = 0;
+    s.respread_backoff_ms = 0;
+    return false;
+  }
+  if (!short_of_providers && !short_of_regions) return false;
+  if (now < s.respread_after || current.size() < 2) return false;
+  for (Replica* r : current) {
+    if (!r->ready) return false;  // only from a settled service
+  }
+  // Fewer providers (regions) than asked: try one more replica away from those covered.
+  const int64_t id = Create(s, 1);
+  if (id != 0) {
+    s.respread_id = id;
+    Event(s, "replica",
+          fmt::format("replica {} is to restore the spread ({} of {} providers, {} of {} regions "
+                      "covered)",
+                      id, by_provider.size(), spec.spread.providers, by_region.size(),
+                      spec.spread.regions));
+    return true;
+  }
+  return false;
 }
 
 void ReplicaManager::Decide(Service& s) {
@@ -510,7 +590,10 @@ void ReplicaManager::Decide(Service& s) {
     return Wanted(s, desired, spot_ready);
   };
   const auto create = [&](int n) {  // n more of the current version, of the kinds missing
-    if (!HasFallback(s)) return Create(s, n);
+    if (!HasFallback(s)) {
+      Create(s, n);
+      return;
+    }
     int on_demand = 0;
     for (Replica* r : current) on_demand += r->spot ? 0 : 1;
     const int od = std::clamp(mix().on_demand - on_demand, 0, n);
@@ -540,6 +623,7 @@ void ReplicaManager::Decide(Service& s) {
     return;
   }
   if (old.empty()) {
+    if (Respread(s, current)) return;
     const int have = static_cast<int>(current.size());
     if (have < desired) Create(s, desired - have);
     if (have > desired) {

@@ -93,6 +93,11 @@ class ReplicaManager {
     int target = 0;
     int64_t above_since = 0, below_since = 0;
     std::vector<std::string> key_hashes;  // of its valid API keys
+    // Back onto the spread after an outage (Respread): the extra replica under way, and when to
+    // try again after one landed where the others already are.
+    int64_t respread_id = 0;
+    int64_t respread_after = 0;
+    int64_t respread_backoff_ms = 0;
   };
   // Rates from the load book: the route's, and each replica's by id.
   struct Traffic {
@@ -110,7 +115,11 @@ class ReplicaManager {
   void Probe(Service& s, Replica& r);
   void Decide(Service& s);
   // `on_demand`: the replica's task with use_spot turned off (the on-demand fallback).
-  void Create(Service& s, int count, bool on_demand = false);
+  // Returns the last replica created (0: none).
+  int64_t Create(Service& s, int count, bool on_demand = false);
+  // Replicas that an outage pushed together, moved back onto `spread` one at a time. Returns
+  // whether the caller's own scaling should wait (a move is under way).
+  bool Respread(Service& s, std::vector<Replica*>& current);
   // A spot service's on-demand fallback: replicas of the current version wanted of each kind.
   struct Mix {
     int spot = 0, on_demand = 0;

@@ -77,6 +77,7 @@ HttpResponse OutageOrRestore(const ApiContext& api, const Call& call, bool outag
   const std::string where = region->value_or("");
   if (!outage) {
     sim->Restore(where);
+    api.controller.ProviderBack(**provider, where);
     spdlog::info("sim: {}{} restored", **provider, where.empty() ? "" : "/" + where);
     return JsonResponse(202, SimRestoreJson({**provider, "", where, 0}));
   }

@@ -190,6 +190,66 @@ TEST_F(ServiceTest, AReplicaKilledUnderLoadIsReplacedWithNoFailedRequest) {
   EXPECT_GT(load.ok(), 100);
 }
 
+// `spread: {providers: 2}` over two providers: an outage of one puts both replicas on the other;
+// once it is back, a replica moves back (a new one there first, then one of the crowded provider
+// goes), and no request fails while it does.
+TEST_F(ServiceTest, AfterAnOutageEndsTheReplicasGoBackOntoTheirSpread) {
+  const fs::path file = home_ / "tasks" / "two.yaml";
+  std::ofstream(file) << fmt::format(
+      R"(name: two
+workdir: {}/examples/services
+resources:
+  cpus: 2+
+  any_of: [{{infra: aws}}, {{infra: gcp}}]
+service:
+  readiness_probe: {{path: /health, initial_delay_seconds: 30, timeout_seconds: 2}}
+  replicas: 2
+  spread: {{providers: 2}}
+  ports: 8080
+run: python3 echo_server.py
+)",
+      AWAN_SOURCE_DIR);
+  const int port = Up(file.string());
+  ASSERT_GT(port, 0);
+  const auto providers = [](const J& s) {
+    std::set<std::string> out;
+    for (const auto& r : s["replicas"]) {
+      if (r["ready"] == true && r["draining"] != true) out.insert(r.value("provider", ""));
+    }
+    return out;
+  };
+  ASSERT_TRUE(
+      WaitFor("two", [&](const J& s) { return Ready(s) == 2 && providers(s).size() == 2; }));
+  const std::string down = Status("two")["replicas"][0]["provider"];
+  ASSERT_EQ(Awan("sim outage " + down).code, 0);
+  ASSERT_TRUE(WaitFor("two", [&](const J& s) {
+    return Ready(s) == 2 && s["replicas"].size() == 2 && providers(s).size() == 1;
+  }));
+  const auto events = [&] {
+    return awan::testing::RunCommand(
+               fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/two/events",
+                           awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
+                           awan::client::ReadServerInfo(home_.string())->url))
+        .out;
+  };
+  ASSERT_EQ(Awan("sim restore " + down).code, 0);
+  LoadGenerator load(port, 2, "/hello");
+  const bool restored = WaitFor(
+      "two",
+      [&](const J& s) {
+        return Ready(s) == 2 && s["replicas"].size() == 2 && providers(s).size() == 2 &&
+               providers(s).count(down) == 1;
+      },
+      60);
+  load.Stop();
+  const std::string log = events();
+  ASSERT_TRUE(restored) << log;
+  EXPECT_EQ(load.failed(), 0) << Failures(load);
+  EXPECT_GT(load.ok(), 0);
+  EXPECT_THAT(log, HasSubstr("is to restore the spread"));
+  EXPECT_THAT(log, HasSubstr("spread restored"));
+}
+
 // SkyServe's on-demand fallback for spot replicas: of 2 replicas, base_ondemand_fallback_replicas
 // (1) runs on demand always, the other on spot; with dynamic_ondemand_fallback, a spot replica
 // that is not ready (still starting, or preempted) has an on-demand stand-in until it is ready

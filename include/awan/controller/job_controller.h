@@ -65,6 +65,9 @@ class JobController {
                                  const std::string& base_dir, bool retry_until_up = false);
   // Records a cancel request (NotFound for an unknown job; nothing for a finished one).
   absl::Status Cancel(int64_t id);
+  // An outage is over (`awan sim restore`): the failover blocks of that provider (region) are
+  // lifted, so jobs and replicas may be placed there again at once rather than when they expire.
+  void ProviderBack(const std::string& provider, const std::string& region);
 
   // Services (docs/services.md). Each call checks its input on the calling thread (InvalidArgument
   // naming the file, line and field), then the loop applies it: only the loop writes a service.

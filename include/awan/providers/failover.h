@@ -26,6 +26,9 @@ class BlockList {
                int64_t now) const;
   // The blocks still in force, as optimizer rules (the ranking then skips them).
   std::vector<optimizer::BlockRule> Active(int64_t now) const;
+  // Removes the blocks of a provider (of one of its regions, and its zones, when `region` is
+  // given): it is known to be back. Returns how many went.
+  size_t Lift(std::string_view provider, std::string_view region);
   // When the earliest block still in force ends (INT64_MAX when none is).
   int64_t NextEnd(int64_t now) const;
   size_t size() const { return blocks_.size(); }

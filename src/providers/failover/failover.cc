@@ -26,6 +26,14 @@ bool BlockList::Blocked(std::string_view provider, std::string_view region, std:
   });
 }
 
+size_t BlockList::Lift(std::string_view provider, std::string_view region) {
+  const size_t before = blocks_.size();
+  std::erase_if(blocks_, [&](const Block& b) {
+    return b.provider == provider && (region.empty() || b.region == region);
+  });
+  return before - blocks_.size();
+}
+
 int64_t BlockList::NextEnd(int64_t now) const {
   int64_t next = std::numeric_limits<int64_t>::max();
   for (const Block& b : blocks_) {

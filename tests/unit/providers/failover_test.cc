@@ -50,6 +50,14 @@ TEST(FailoverTest, BlockListExpiresAndFeedsTheOptimizer) {
   list.Add({"aws", "us-east-1", "", 9000, "again"});  // extends, does not duplicate
   EXPECT_EQ(list.size(), 2u);
   EXPECT_TRUE(list.Blocked("aws", "us-east-1", "", 8000));
+  // A provider (region) known to be back is lifted: only its own blocks go.
+  list.Add({"aws", "us-west-2", "us-west-2a", 9000, "full"});
+  EXPECT_EQ(list.Lift("aws", "us-west-2"), 1u);
+  EXPECT_FALSE(list.Blocked("aws", "us-west-2", "us-west-2a", 1000));
+  EXPECT_TRUE(list.Blocked("aws", "us-east-1", "", 1000));
+  EXPECT_EQ(list.Lift("aws", ""), 1u);
+  EXPECT_FALSE(list.Blocked("aws", "us-east-1", "", 1000));
+  EXPECT_TRUE(list.Blocked("gcp", "anything", "", 2000));
 }
 
 TEST(FailoverTest, ReactionsAndBackoff) {
