@@ -6,7 +6,9 @@
 #      proxies in turn (each round starting with the next one), ROUNDS times; the median of each
 #      proxy's runs is reported;
 #   2. latency at 50% of each proxy's saturation: wrk paced (a Lua delay per request) with 16
-#      connections; the added p50/p99 is the proxy's minus the direct connection's at that rate.
+#      connections; the added p50/p99 is the proxy's minus the direct connection's at that rate;
+#   3. side by side: awan and HAProxy on the same core at once, a wrk each, ROUNDS times — the
+#      ratio of what each served, immune to the machine's phases.
 # On a machine with 2+ CPUs the proxy runs on CPU 1 and wrk and the backend on CPU 0 (taskset), so
 # each proxy has one core to itself. Needs: wrk, haproxy, nginx (installed by scripts/install-deps
 # --bench). Usage: bench/gateway_bench.sh [DURATION_S [ROUNDS]]   (after scripts/build release)
@@ -190,6 +192,26 @@ for proxy in awan haproxy nginx; do
   read -r _ base50[$proxy] base99[$proxy] _ <<< "$(run_wrk "http://127.0.0.1:$b1/" 16 "$lua")"
 done
 
+# Side by side: awan and HAProxy on CPU 1 at once, each driven by its own wrk (64 connections) on
+# CPU 0 for the same seconds. They share the core, the backends and whatever phase the machine is
+# in, so the ratio of what each served is the ratio of their efficiency, noise or not.
+side_runs=""
+for round in $(seq "$rounds"); do
+  start_proxy awan; pa=$proxy_port
+  start_proxy haproxy; ph=$proxy_port
+  $load_cpu wrk -t1 -c64 -d"${duration}s" "http://127.0.0.1:$pa/" > "$work/side-awan.txt" &
+  wa=$!
+  $load_cpu wrk -t1 -c64 -d"${duration}s" "http://127.0.0.1:$ph/" > "$work/side-haproxy.txt" &
+  wh=$!
+  wait "$wa" "$wh"
+  ra=$(awk '/Requests\/sec/ {print $2}' "$work/side-awan.txt")
+  rh=$(awk '/Requests\/sec/ {print $2}' "$work/side-haproxy.txt")
+  side_runs+=" $(awk -v a="$ra" -v h="$rh" 'BEGIN { printf "%.3f", a / h }')"
+  echo "side by side, round $round: awan $ra, haproxy $rh requests/s"
+  stop_proxy
+done
+side=$(echo "$side_runs" | median)
+
 printf '\n%-10s %12s %10s %14s %14s %10s\n' "proxy" "requests/s" "vs haproxy" "added p50 µs" "added p99 µs" "errors"
 printf '%-10s %12.0f %10s %14s %14s %10s\n' "direct" "$direct_rps" "-" "-" "-" "${direct_err:-none}"
 for proxy in awan haproxy nginx; do
@@ -197,4 +219,5 @@ for proxy in awan haproxy nginx; do
     "$(awk -v a="${sat[$proxy]}" -v h="${sat[haproxy]}" 'BEGIN { printf "%.2fx", a / h }')" \
     "$(( ${p50[$proxy]} - ${base50[$proxy]} ))" "$(( ${p99[$proxy]} - ${base99[$proxy]} ))" "${errs[$proxy]}"
 done
+echo "side by side (both on one core at once, a wrk each): awan/haproxy requests ratio, median of$side_runs = ${side}x"
 echo "(added latency: the proxy's p50/p99 at 50% of its saturation rate, minus the direct connection's at that rate; targets: awan ≥ haproxy requests/s, added p99 ≤ 1000 µs)"
