@@ -235,6 +235,60 @@ int Run(int argc, char** argv) {
   serve_logs_cmd->callback(
       [&] { exit_code = RunServeLogs(serve_name, serve_replica, serve_follow); });
 
+  ServeReplayArgs replay;
+  CLI::App* replay_cmd = serve_cmd->add_subcommand(
+      "replay",
+      "Replay a recorded LLM trace on emulated replicas, per routing policy (TTFT, hits, balance)");
+  replay_cmd->add_option("--trace", replay.trace, "Trace file (../shared/data/llm_inference/...)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  replay_cmd->add_option("--format", replay.format, "azure (CSV) or mooncake (JSONL)")
+      ->required()
+      ->check(CLI::IsMember({"azure", "mooncake"}));
+  replay_cmd->add_option("--speed", replay.speed, "Arrivals sped up by this factor")
+      ->default_val(1)
+      ->check(CLI::Range(0.001, 1000.0));
+  replay_cmd->add_option("--replicas", replay.replicas, "Emulated replicas")
+      ->default_val(8)
+      ->check(CLI::Range(1, 4096));
+  replay_cmd->add_option("--policies", replay.policies, "Routing policies, comma-separated")
+      ->default_str(replay.policies);
+  replay_cmd->add_option("--limit", replay.limit, "Only the first N requests (0: all)")
+      ->default_val(0);
+  replay_cmd->add_flag("--json", replay.json,
+                       "Print {policies: [{policy, ttft_s: {p50, p90, p99}, prefix_hit_ratio, "
+                       "max_over_mean_load, output_tokens_per_s, requests, ...}]}");
+  replay_cmd
+      ->add_option("--prefill-ms-per-token", replay.prefill_ms_per_token,
+                   "Timing model: prefill per uncached prompt token")
+      ->default_val(0.12)
+      ->check(CLI::Range(0.0, 1000.0));
+  replay_cmd
+      ->add_option("--decode-ms-per-step", replay.decode_ms_per_step,
+                   "Timing model: a decode step (a token for each running request)")
+      ->default_val(12)
+      ->check(CLI::Range(0.0, 10000.0));
+  replay_cmd
+      ->add_option("--decode-ms-per-request", replay.decode_ms_per_request,
+                   "Timing model: added per running request in a step")
+      ->default_val(0.2)
+      ->check(CLI::Range(0.0, 1000.0));
+  replay_cmd->add_option("--max-batch", replay.max_batch, "Requests a replica runs at once")
+      ->default_val(64)
+      ->check(CLI::Range(1, 100000));
+  replay_cmd->add_option("--cache-tokens", replay.cache_tokens, "A replica's KV cache, in tokens")
+      ->default_val(262144)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  replay_cmd->add_option("--slo-ttft", replay.slo_ttft_s, "Goodput SLO: time to first token (s)")
+      ->default_val(2)
+      ->check(CLI::Range(0.0, 86400.0));
+  replay_cmd
+      ->add_option("--slo-tpot", replay.slo_tpot_s,
+                   "Goodput SLO: time per output token after the first (s)")
+      ->default_val(0.1)
+      ->check(CLI::Range(0.0, 3600.0));
+  replay_cmd->callback([&] { exit_code = RunServeReplay(replay); });
+
   CLI::App* keys_cmd = serve_cmd->add_subcommand(
       "keys", "API keys of a service with `auth: api_key` (checked by the gateway)");
   keys_cmd->require_subcommand(1);

@@ -101,6 +101,22 @@ struct ServeUpArgs {
   int wait_s = 600;  // for a replica to be ready
 };
 int RunServeUp(const ServeUpArgs& args);
+
+// `awan serve replay`: a recorded LLM trace on emulated replicas, per routing policy
+// (replay_cmd.cc).
+struct ServeReplayArgs {
+  std::string trace, format;
+  double speed = 1;
+  int replicas = 8;
+  std::string policies = "round_robin,least_load,least_tokens,prefix_affinity";
+  size_t limit = 0;
+  bool json = false;
+  double prefill_ms_per_token = 0.12, decode_ms_per_step = 12, decode_ms_per_request = 0.2;
+  int max_batch = 64;
+  int64_t cache_tokens = 262144;
+  double slo_ttft_s = 2, slo_tpot_s = 0.1;
+};
+int RunServeReplay(const ServeReplayArgs& args);
 int RunServeStatus(const std::string& name, bool json);
 struct ServeUpdateArgs {
   std::string name, file;

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace awan::gateway {
 
@@ -16,6 +18,7 @@ struct Balancer::ReplicaState {
   int64_t ejected_until = 0;  // ms on the balancer's clock
   int consecutive_failures = 0;
   int64_t in_flight = 0;
+  int64_t tokens_in_flight = 0;
   int64_t requests = 0, failures = 0, ejections = 0;
 };
 
@@ -45,7 +48,7 @@ size_t InTurn(const std::vector<Candidate>& usable, size_t& next, Eligible eligi
 class RoundRobin final : public Policy {
  public:
   void Reset(size_t) override { next_ = 0; }
-  size_t Pick(const std::vector<Candidate>& usable) override {
+  size_t Pick(const std::vector<Candidate>& usable, const RequestInfo&) override {
     return InTurn(usable, next_, [](const Candidate&) { return true; });
   }
 
@@ -57,7 +60,7 @@ class RoundRobin final : public Policy {
 class LeastLoad final : public Policy {
  public:
   void Reset(size_t) override { next_ = 0; }
-  size_t Pick(const std::vector<Candidate>& usable) override {
+  size_t Pick(const std::vector<Candidate>& usable, const RequestInfo&) override {
     int64_t least = usable.front().in_flight;
     for (const Candidate& c : usable) least = std::min(least, c.in_flight);
     return InTurn(usable, next_, [least](const Candidate& c) { return c.in_flight == least; });
@@ -65,6 +68,89 @@ class LeastLoad final : public Policy {
 
  private:
   size_t next_ = 0;
+};
+
+// The replica with the fewest tokens in flight (prompt + output of its requests under way, as
+// the gateway estimated them when it routed them); ties in turn.
+class LeastTokens final : public Policy {
+ public:
+  void Reset(size_t) override { next_ = 0; }
+  size_t Pick(const std::vector<Candidate>& usable, const RequestInfo&) override {
+    int64_t least = usable.front().tokens_in_flight;
+    for (const Candidate& c : usable) least = std::min(least, c.tokens_in_flight);
+    return InTurn(usable, next_,
+                  [least](const Candidate& c) { return c.tokens_in_flight == least; });
+  }
+
+ private:
+  size_t next_ = 0;
+};
+
+// Prefix affinity with bounded load. The policy remembers which prefix blocks it sent to each
+// replica (the most recent kBlocksPerReplica of them): the replica that was sent the longest
+// leading run of the request's blocks likely holds them in its KV cache. It gets the request when
+// that run is at least kMinMatch of the request's blocks (as SGLang's cache-aware router does: a
+// short common prefix, such as one shared system prompt, is not worth a detour) and while its
+// requests in flight stay within kLoadBound × the mean (+1), the guard of consistent hashing with
+// bounded loads. Otherwise the least loaded replica takes it, in turn.
+class PrefixAffinity final : public Policy {
+ public:
+  static constexpr double kLoadBound = 1.25;
+  static constexpr double kMinMatch = 0.5;
+  static constexpr size_t kBlocksPerReplica = 1 << 16;
+
+  void Reset(size_t size) override {
+    next_ = 0;
+    sent_.assign(size, {});
+  }
+  size_t Pick(const std::vector<Candidate>& usable, const RequestInfo& request) override {
+    int64_t total = 0;
+    for (const Candidate& c : usable) total += c.in_flight;
+    const double bound =
+        kLoadBound * static_cast<double>(total + 1) / static_cast<double>(usable.size()) + 1;
+    const Candidate* best = nullptr;
+    size_t best_match = 0;
+    for (const Candidate& c : usable) {
+      if (static_cast<double>(c.in_flight) + 1 > bound || c.index >= sent_.size()) continue;
+      const Sent& s = sent_[c.index];
+      size_t match = 0;
+      while (match < request.blocks.size() && s.blocks.count(request.blocks[match]) != 0) ++match;
+      if (match > best_match ||
+          (match == best_match && match > 0 && best != nullptr && c.in_flight < best->in_flight)) {
+        best = &c;
+        best_match = match;
+      }
+    }
+    size_t pick;
+    if (best != nullptr &&
+        static_cast<double>(best_match) >= kMinMatch * static_cast<double>(request.blocks.size())) {
+      pick = best->index;
+    } else {
+      int64_t least = usable.front().in_flight;
+      for (const Candidate& c : usable) least = std::min(least, c.in_flight);
+      pick = InTurn(usable, next_, [least](const Candidate& c) { return c.in_flight == least; });
+    }
+    if (pick < sent_.size()) Remember(sent_[pick], request.blocks);
+    return pick;
+  }
+
+ private:
+  struct Sent {
+    std::unordered_set<uint64_t> blocks;
+    std::deque<uint64_t> order;  // oldest first, to forget beyond kBlocksPerReplica
+  };
+  static void Remember(Sent& s, std::span<const uint64_t> blocks) {
+    for (uint64_t b : blocks) {
+      if (!s.blocks.insert(b).second) continue;
+      s.order.push_back(b);
+      if (s.order.size() > kBlocksPerReplica) {
+        s.blocks.erase(s.order.front());
+        s.order.pop_front();
+      }
+    }
+  }
+  size_t next_ = 0;
+  std::vector<Sent> sent_;
 };
 
 struct Registry {
@@ -77,6 +163,8 @@ Registry& Policies() {
     auto* r = new Registry;
     r->factories["round_robin"] = [] { return std::make_unique<RoundRobin>(); };
     r->factories["least_load"] = [] { return std::make_unique<LeastLoad>(); };
+    r->factories["least_tokens"] = [] { return std::make_unique<LeastTokens>(); };
+    r->factories["prefix_affinity"] = [] { return std::make_unique<PrefixAffinity>(); };
     return r;
   }();
   return *registry;
@@ -155,7 +243,8 @@ void Balancer::SetReady(std::string_view id, bool ready) {
   }
 }
 
-std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude) {
+std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude,
+                                                 const RequestInfo& request) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = Now();
   std::vector<Candidate> usable;
@@ -163,18 +252,19 @@ std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude) {
   for (size_t i = 0; i < replicas_.size(); ++i) {
     const ReplicaState& r = *replicas_[i];
     if (!r.ready || r.ejected_until > now || r.address.id == exclude) continue;
-    usable.push_back({i, r.in_flight, &r.address});
+    usable.push_back({i, r.in_flight, r.tokens_in_flight, &r.address});
   }
   if (usable.empty()) return std::nullopt;
-  const size_t pick = policy_->Pick(usable);
+  const size_t pick = policy_->Pick(usable, request);
   // The policy's contract: one of the usable ones. Anything else is a bug in the policy; fall
   // back to the first rather than send to a replica that must not take traffic.
   const bool valid = std::any_of(usable.begin(), usable.end(),
                                  [&](const Candidate& c) { return c.index == pick; });
   std::shared_ptr<ReplicaState>& chosen = replicas_[valid ? pick : usable.front().index];
   ++chosen->in_flight;
+  chosen->tokens_in_flight += request.tokens;
   ++chosen->requests;
-  return Lease{chosen};
+  return Lease{chosen, request.tokens};
 }
 
 void Balancer::Release(Lease& lease, Outcome outcome) {
@@ -182,6 +272,7 @@ void Balancer::Release(Lease& lease, Outcome outcome) {
   std::lock_guard<std::mutex> lock(mu_);
   ReplicaState& r = *lease.replica;
   --r.in_flight;
+  r.tokens_in_flight -= lease.tokens;
   switch (outcome) {
     case Outcome::kOk:
       r.consecutive_failures = 0;

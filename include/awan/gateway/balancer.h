@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,9 +42,16 @@ enum class Outcome {
 
 // What a policy sees of one replica: its place in the set and its load.
 struct Candidate {
-  size_t index = 0;       // in the balancer's current set
-  int64_t in_flight = 0;  // requests this gateway has on it now
+  size_t index = 0;              // in the balancer's current set
+  int64_t in_flight = 0;         // requests this gateway has on it now
+  int64_t tokens_in_flight = 0;  // their tokens (prompt + output), as RequestInfo estimated them
   const ReplicaAddress* address = nullptr;
+};
+
+// What the gateway knows of a request before it is routed (LLM-aware policies; empty for others).
+struct RequestInfo {
+  int64_t tokens = 0;                // prompt + expected output tokens
+  std::span<const uint64_t> blocks;  // the prompt's prefix-block hashes (llm::BlockHashes)
 };
 
 // A load-balancing policy. Called under the balancer's lock; keeps whatever state it wants between
@@ -55,12 +63,14 @@ class Policy {
   virtual void Reset(size_t size) = 0;
   // One of `usable` (not empty: the replicas that are ready, not ejected and not excluded). The
   // result must be one of them.
-  virtual size_t Pick(const std::vector<Candidate>& usable) = 0;
+  virtual size_t Pick(const std::vector<Candidate>& usable, const RequestInfo& request) = 0;
 };
 
 using PolicyFactory = std::function<std::unique_ptr<Policy>()>;
 
-// Policies by name. The built-ins (round_robin, least_load) are registered on first use; a name
+// Policies by name. The built-ins are registered on first use: round_robin, least_load,
+// least_tokens (fewest tokens in flight) and prefix_affinity (the replica that was sent the longest
+// prefix of the request's blocks, within a bounded load: see docs/llm.md). A name
 // registered twice fails loudly (std::logic_error).
 void RegisterPolicy(std::string name, PolicyFactory factory);
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(std::string_view name);
@@ -83,6 +93,7 @@ class Balancer {
   // A request's hold on a replica, from Acquire to Release.
   struct Lease {
     std::shared_ptr<ReplicaState> replica;
+    int64_t tokens = 0;
     const ReplicaAddress& address() const;
   };
 
@@ -94,7 +105,8 @@ class Balancer {
 
   // A replica for a new request, or nullopt when none is usable. `exclude`: a replica id not to
   // use (the one a retried request already failed on); "" for none.
-  std::optional<Lease> Acquire(std::string_view exclude = "");
+  // `request`: what LLM-aware policies route on; its tokens count in flight until Release.
+  std::optional<Lease> Acquire(std::string_view exclude = "", const RequestInfo& request = {});
   // Ends the lease's request with `outcome`.
   void Release(Lease& lease, Outcome outcome);
 

@@ -45,9 +45,65 @@ TEST(BalancerTest, EveryPolicyTheServiceSpecNamesIsRegisteredAndUnknownOnesAreEr
   }
   auto bad = MakePolicy("random_walk");
   ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(bad.status().message(), HasSubstr("policies: least_load, round_robin"));
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("policies: least_load, least_tokens, prefix_affinity, round_robin"));
   EXPECT_THROW(RegisterPolicy("round_robin", [] { return *MakePolicy("least_load"); }),
                std::logic_error);
+}
+
+TEST(BalancerTest, LeastTokensPicksTheReplicaWithTheFewestTokensInFlight) {
+  Fixture f("least_tokens");
+  f.AllReady(Replicas({"a", "b", "c"}));
+  auto big = f.balancer->Acquire("", {.tokens = 9000, .blocks = {}});   // a: 9000
+  auto mid = f.balancer->Acquire("", {.tokens = 3000, .blocks = {}});   // b: 3000
+  auto small = f.balancer->Acquire("", {.tokens = 100, .blocks = {}});  // c: 100
+  auto next =
+      f.balancer->Acquire("", {.tokens = 100, .blocks = {}});  // c again: fewest tokens (200 now)
+  ASSERT_TRUE(big && mid && small && next);
+  EXPECT_EQ(next->address().id, "c");
+  f.balancer->Release(*big, Outcome::kOk);  // a: 0
+  auto after = f.balancer->Acquire("", {.tokens = 100, .blocks = {}});
+  EXPECT_EQ(after->address().id, "a");
+  for (auto* l : {&*mid, &*small, &*next, &*after}) f.balancer->Release(*l, Outcome::kOk);
+  for (const auto& st : f.balancer->Snapshot()) EXPECT_EQ(st.in_flight, 0) << st.id;
+}
+
+// Requests that share a prefix go where that prefix went; a different prefix may go elsewhere.
+// One prefix shared by every request (a system prompt) cannot pull the load onto one replica:
+// the bound keeps each replica within 1.25 × the mean requests in flight (+1).
+TEST(BalancerTest, PrefixAffinityFollowsThePrefixWithinABoundedLoad) {
+  Fixture f("prefix_affinity");
+  f.AllReady(Replicas({"a", "b", "c", "d"}));
+  const std::vector<uint64_t> chat1 = {1, 2, 3}, chat1_more = {1, 2, 3, 4}, chat2 = {7, 8};
+  auto first = f.balancer->Acquire("", {.tokens = 10, .blocks = chat1});
+  ASSERT_TRUE(first);
+  const std::string home = first->address().id;
+  f.balancer->Release(*first, Outcome::kOk);
+  for (int i = 0; i < 5; ++i) {  // the same conversation, turn after turn: the same replica
+    auto turn = f.balancer->Acquire("", {.tokens = 10, .blocks = chat1_more});
+    EXPECT_EQ(turn->address().id, home);
+    f.balancer->Release(*turn, Outcome::kOk);
+  }
+  auto other = f.balancer->Acquire("", {.tokens = 10, .blocks = chat2});
+  EXPECT_NE(other->address().id, home);  // no match: the least loaded, in turn
+  f.balancer->Release(*other, Outcome::kOk);
+
+  // 400 requests in flight at once, all starting with one shared block.
+  std::vector<Balancer::Lease> held;
+  std::map<std::string, int> per_replica;
+  for (uint64_t i = 0; i < 400; ++i) {
+    const std::vector<uint64_t> blocks = {42, 1000 + i};
+    auto l = f.balancer->Acquire("", {.tokens = 10, .blocks = blocks});
+    ASSERT_TRUE(l);
+    ++per_replica[l->address().id];
+    held.push_back(*l);
+  }
+  ASSERT_EQ(per_replica.size(), 4u);
+  for (const auto& [id, n] : per_replica) {
+    EXPECT_LE(n, 1.25 * 100 + 2) << id;  // the bound: 1.25 × mean (+1), mean 100
+  }
+  for (auto& l : held) f.balancer->Release(l, Outcome::kOk);
+  EXPECT_EQ(f.balancer->InFlight(), 0);
 }
 
 TEST(BalancerTest, RoundRobinTakesTurnsAndOnlyReadyReplicasTakeTraffic) {

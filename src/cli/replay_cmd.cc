@@ -1,0 +1,59 @@
+// `awan serve replay`: a recorded LLM trace (Azure, Mooncake) on emulated replicas, routed by each
+// of the gateway's policies in turn, in virtual time (llm/replay.h). Runs standalone: no server.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "awan/llm/replay.h"
+#include "commands.h"
+
+namespace awan::cli {
+
+int RunServeReplay(const ServeReplayArgs& args) {
+  auto trace = llm::ReadTrace(args.trace, args.format, args.limit);
+  if (!trace.ok()) {
+    std::cerr << "awan: " << trace.status().message() << "\n";
+    return kExitBadInput;
+  }
+  llm::ReplayOptions o;
+  o.replicas = args.replicas;
+  o.speed = args.speed;
+  o.slo_ttft_s = args.slo_ttft_s;
+  o.slo_tpot_s = args.slo_tpot_s;
+  o.model.prefill_s_per_token = args.prefill_ms_per_token / 1000;
+  o.model.decode_s_per_step = args.decode_ms_per_step / 1000;
+  o.model.decode_s_per_request = args.decode_ms_per_request / 1000;
+  o.model.max_batch = args.max_batch;
+  // A trace's own block size where it has block hashes (Mooncake: 512 tokens), else vLLM's 16.
+  const int block = llm::TraceBlockTokens(args.format);
+  o.model.block_size = block > 0 ? block : 16;
+  o.model.cache_blocks = std::max<int64_t>(1, args.cache_tokens / o.model.block_size);
+  std::vector<std::string> policies;
+  for (size_t start = 0; start <= args.policies.size();) {
+    const size_t comma = std::min(args.policies.find(',', start), args.policies.size());
+    if (comma > start) policies.push_back(args.policies.substr(start, comma - start));
+    start = comma + 1;
+  }
+  if (policies.empty()) {
+    std::cerr << "awan: --policies names no policy\n";
+    return kExitBadInput;
+  }
+  std::cerr << fmt::format("[awan] replaying {} requests ({:.0f} s of traffic at {:g}×) on {} "
+                           "emulated replicas, {} polic{}\n",
+                           trace->size(), trace->back().arrival_s / args.speed, args.speed,
+                           args.replicas, policies.size(), policies.size() == 1 ? "y" : "ies");
+  std::vector<llm::PolicyResult> results;
+  for (const std::string& p : policies) {
+    std::cerr << fmt::format("[awan] {} ...\n", p);
+    auto r = llm::Replay(*trace, {p}, o);
+    if (!r.ok()) {
+      std::cerr << "awan: " << r.status().message() << "\n";
+      return absl::IsInvalidArgument(r.status()) ? kExitBadInput : kExitFailed;
+    }
+    results.push_back(r->front());
+  }
+  std::cout << (args.json ? llm::ReplayJson(results) : llm::ReplayTable(results, o));
+  return kExitOk;
+}
+
+}  // namespace awan::cli
