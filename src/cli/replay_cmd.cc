@@ -38,10 +38,11 @@ int RunServeReplay(const ServeReplayArgs& args) {
     std::cerr << "awan: --policies names no policy\n";
     return kExitBadInput;
   }
-  std::cerr << fmt::format("[awan] replaying {} requests ({:.0f} s of traffic at {:g}×) on {} "
-                           "emulated replicas, {} polic{}\n",
-                           trace->size(), trace->back().arrival_s / args.speed, args.speed,
-                           args.replicas, policies.size(), policies.size() == 1 ? "y" : "ies");
+  std::cerr << fmt::format(
+      "[awan] replaying {} requests ({:.0f} s of traffic at {:g}×) on {} "
+      "emulated replicas, {} polic{}\n",
+      trace->size(), trace->back().arrival_s / args.speed, args.speed, args.replicas,
+      policies.size(), policies.size() == 1 ? "y" : "ies");
   std::vector<llm::PolicyResult> results;
   for (const std::string& p : policies) {
     std::cerr << fmt::format("[awan] {} ...\n", p);

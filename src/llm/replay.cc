@@ -98,7 +98,8 @@ absl::StatusOr<std::vector<TraceRequest>> ReadTrace(const std::string& path,
         return LineError(path, number, "expected TIMESTAMP,ContextTokens,GeneratedTokens");
       }
       if (!ParseTimestamp(ts, at)) {
-        return LineError(path, number, fmt::format("TIMESTAMP '{}' is not YYYY-MM-DD HH:MM:SS", ts));
+        return LineError(path, number,
+                         fmt::format("TIMESTAMP '{}' is not YYYY-MM-DD HH:MM:SS", ts));
       }
       char* end = nullptr;
       r.prompt_tokens = static_cast<int>(std::strtol(context.c_str(), &end, 10));
@@ -108,8 +109,9 @@ absl::StatusOr<std::vector<TraceRequest>> ReadTrace(const std::string& path,
     }
     if (r.prompt_tokens < 0 || r.prompt_tokens > 10'000'000 || r.output_tokens < 0 ||
         r.output_tokens > 1'000'000) {
-      return LineError(path, number, "token counts must be within 0..10,000,000 (prompt), "
-                                     "0..1,000,000 (output)");
+      return LineError(path, number,
+                       "token counts must be within 0..10,000,000 (prompt), "
+                       "0..1,000,000 (output)");
     }
     if (first < 0) first = at;
     r.arrival_s = at - first;
@@ -229,27 +231,28 @@ std::string ReplayJson(const std::vector<PolicyResult>& results) {
   J policies = J::array();
   const auto r4 = [](double v) { return std::round(v * 10000) / 10000; };
   for (const PolicyResult& r : results) {
-    policies.push_back({{"policy", r.policy},
-                        {"ttft_s", {{"p50", r4(r.ttft_p50)}, {"p90", r4(r.ttft_p90)},
-                                    {"p99", r4(r.ttft_p99)}}},
-                        {"e2e_s", {{"p50", r4(r.e2e_p50)}, {"p99", r4(r.e2e_p99)}}},
-                        {"prefix_hit_ratio", r4(r.prefix_hit_ratio)},
-                        {"max_over_mean_load", r4(r.max_over_mean_load)},
-                        {"output_tokens_per_s", std::round(r.output_tokens_per_s * 10) / 10},
-                        {"goodput", r4(r.goodput)},
-                        {"requests", r.requests},
-                        {"refused", r.refused}});
+    policies.push_back(
+        {{"policy", r.policy},
+         {"ttft_s", {{"p50", r4(r.ttft_p50)}, {"p90", r4(r.ttft_p90)}, {"p99", r4(r.ttft_p99)}}},
+         {"e2e_s", {{"p50", r4(r.e2e_p50)}, {"p99", r4(r.e2e_p99)}}},
+         {"prefix_hit_ratio", r4(r.prefix_hit_ratio)},
+         {"max_over_mean_load", r4(r.max_over_mean_load)},
+         {"output_tokens_per_s", std::round(r.output_tokens_per_s * 10) / 10},
+         {"goodput", r4(r.goodput)},
+         {"requests", r.requests},
+         {"refused", r.refused}});
   }
   return J{{"policies", policies}}.dump(2) + "\n";
 }
 
 std::string ReplayTable(const std::vector<PolicyResult>& results, const ReplayOptions& options) {
   std::string out = fmt::format("{:<16} {:>8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>8} {:>9}\n",
-                                "POLICY", "REQUESTS", "TTFT_P50", "TTFT_P90", "TTFT_P99",
-                                "E2E_P99", "OUT_TOK/S", "GOODPUT", "PREFIX", "MAX/MEAN");
+                                "POLICY", "REQUESTS", "TTFT_P50", "TTFT_P90", "TTFT_P99", "E2E_P99",
+                                "OUT_TOK/S", "GOODPUT", "PREFIX", "MAX/MEAN");
   for (const PolicyResult& r : results) {
     out += fmt::format(
-        "{:<16} {:>8} {:>8.3f}s {:>8.3f}s {:>8.3f}s {:>8.2f}s {:>11.0f} {:>8.1f}% {:>7.1f}% {:>8.2f}x\n",
+        "{:<16} {:>8} {:>8.3f}s {:>8.3f}s {:>8.3f}s {:>8.2f}s {:>11.0f} {:>8.1f}% {:>7.1f}% "
+        "{:>8.2f}x\n",
         r.policy, r.requests, r.ttft_p50, r.ttft_p90, r.ttft_p99, r.e2e_p99, r.output_tokens_per_s,
         r.goodput * 100, r.prefix_hit_ratio * 100, r.max_over_mean_load);
   }

@@ -92,6 +92,20 @@ run: {}
     services_.insert(name.get<std::string>());
     return std::atoi(last.c_str() + last.rfind(':') + 1);
   }
+  // A service from its YAML (`{}` in it: the source folder, for workdir), up: its endpoint's port.
+  int UpYaml(const std::string& name, const std::string& yaml) {
+    const fs::path file = home_ / "tasks" / (name + ".yaml");
+    std::ofstream(file) << fmt::format(fmt::runtime(yaml), AWAN_SOURCE_DIR);
+    return Up(file.string());
+  }
+  // The service's events (GET /v1/services/NAME/events), as JSON text.
+  std::string Events(const std::string& name) {
+    return awan::testing::RunCommand(
+               fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/{}/events",
+                           awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
+                           awan::client::ReadServerInfo(home_.string())->url, name))
+        .out;
+  }
   J Status(const std::string& name) {
     auto r = Awan("serve status " + name + " --json");
     EXPECT_EQ(r.code, 0) << r.err;
@@ -194,9 +208,7 @@ TEST_F(ServiceTest, AReplicaKilledUnderLoadIsReplacedWithNoFailedRequest) {
 // once it is back, a replica moves back (a new one there first, then one of the crowded provider
 // goes), and no request fails while it does.
 TEST_F(ServiceTest, AfterAnOutageEndsTheReplicasGoBackOntoTheirSpread) {
-  const fs::path file = home_ / "tasks" / "two.yaml";
-  std::ofstream(file) << fmt::format(
-      R"(name: two
+  const int port = UpYaml("two", R"(name: two
 workdir: {}/examples/services
 resources:
   cpus: 2+
@@ -207,9 +219,7 @@ service:
   spread: {{providers: 2}}
   ports: 8080
 run: python3 echo_server.py
-)",
-      AWAN_SOURCE_DIR);
-  const int port = Up(file.string());
+)");
   ASSERT_GT(port, 0);
   const auto providers = [](const J& s) {
     std::set<std::string> out;
@@ -225,13 +235,6 @@ run: python3 echo_server.py
   ASSERT_TRUE(WaitFor("two", [&](const J& s) {
     return Ready(s) == 2 && s["replicas"].size() == 2 && providers(s).size() == 1;
   }));
-  const auto events = [&] {
-    return awan::testing::RunCommand(
-               fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/two/events",
-                           awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
-                           awan::client::ReadServerInfo(home_.string())->url))
-        .out;
-  };
   ASSERT_EQ(Awan("sim restore " + down).code, 0);
   LoadGenerator load(port, 2, "/hello");
   const bool restored = WaitFor(
@@ -242,7 +245,7 @@ run: python3 echo_server.py
       },
       60);
   load.Stop();
-  const std::string log = events();
+  const std::string log = Events("two");
   ASSERT_TRUE(restored) << log;
   EXPECT_EQ(load.failed(), 0) << Failures(load);
   EXPECT_GT(load.ok(), 0);
@@ -255,9 +258,7 @@ run: python3 echo_server.py
 // that is not ready (still starting, or preempted) has an on-demand stand-in until it is ready
 // again, and the stand-in then goes. Traffic is served throughout.
 TEST_F(ServiceTest, SpotReplicasHaveAnOnDemandFallbackWhileTheyAreNotReady) {
-  const fs::path file = home_ / "tasks" / "spotty.yaml";
-  std::ofstream(file) << fmt::format(
-      R"(name: spotty
+  const int port = UpYaml("spotty", R"(name: spotty
 workdir: {}/examples/services
 resources: {{accelerators: H100:8, infra: aws, use_spot: true}}
 service:
@@ -269,9 +270,7 @@ service:
     dynamic_ondemand_fallback: true
   ports: 8080
 run: python3 echo_server.py
-)",
-      AWAN_SOURCE_DIR);
-  const int port = Up(file.string());
+)");
   ASSERT_GT(port, 0);
   // The steady mix: one spot, one on demand, both ready, nothing else left.
   const auto steady = [](const J& s) {
@@ -296,13 +295,6 @@ run: python3 echo_server.py
   EXPECT_THAT(table, HasSubstr("CAPACITY"));
   EXPECT_THAT(table, HasSubstr("on-demand"));
 
-  const auto events = [&] {
-    return awan::testing::RunCommand(
-               fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/spotty/events",
-                           awan::testing::ReadFile((home_ / "token").string()).substr(0, 64),
-                           awan::client::ReadServerInfo(home_.string())->url))
-        .out;
-  };
   const auto count = [](const std::string& text, const std::string& what) {
     size_t n = 0;
     for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
@@ -310,7 +302,7 @@ run: python3 echo_server.py
   };
   const std::string kStandIn = ", on demand)",
                     kStandDown = "on-demand fallback is no longer needed";
-  const std::string before = events();
+  const std::string before = Events("spotty");
   // At the start the spot replica was not ready yet: it had a stand-in, which went once it was.
   EXPECT_EQ(count(before, ", spot)"), 1u) << before;
   EXPECT_EQ(count(before, kStandIn), 2u) << before;
@@ -327,7 +319,7 @@ run: python3 echo_server.py
   std::string after;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
-    after = events();
+    after = Events("spotty");
     if (count(after, kStandIn) == 3 && count(after, kStandDown) == 2) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }

@@ -32,9 +32,9 @@ int TraceBlockTokens(const std::string& format);
 
 struct ReplayOptions {
   int replicas = 8;
-  TimingModel model;     // every replica's
-  double speed = 1;      // arrivals sped up (2: twice as fast)
-  double slo_ttft_s = 2;   // goodput: a request met its SLO when its TTFT and its time per
+  TimingModel model;        // every replica's
+  double speed = 1;         // arrivals sped up (2: twice as fast)
+  double slo_ttft_s = 2;    // goodput: a request met its SLO when its TTFT and its time per
   double slo_tpot_s = 0.1;  // output token (after the first) are both within these
 };
 

@@ -21,32 +21,37 @@ std::string Write(const std::string& name, const std::string& text) {
 }
 
 TEST(ReplayTest, TracesAreReadAndMistakesNamed) {
-  auto moon = ReadTrace(Write("t.jsonl", R"({"timestamp": 1000, "input_length": 600, "output_length": 5, "hash_ids": [0, 1]}
+  auto moon = ReadTrace(
+      Write("t.jsonl",
+            R"({"timestamp": 1000, "input_length": 600, "output_length": 5, "hash_ids": [0, 1]}
 {"timestamp": 1500, "input_length": 40, "output_length": 2, "hash_ids": [0]}
 )"),
-                        "mooncake");
+      "mooncake");
   ASSERT_TRUE(moon.ok()) << moon.status();
   ASSERT_EQ(moon->size(), 2u);
   EXPECT_DOUBLE_EQ((*moon)[1].arrival_s, 0.5);
   EXPECT_EQ((*moon)[0].blocks, (std::vector<uint64_t>{0, 1}));
-  auto azure = ReadTrace(Write("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                                        "2023-11-16 18:17:03.9799600,4808,10\n"
-                                        "2023-11-16 18:17:05.4799600,3180,8\n"),
+  auto azure = ReadTrace(Write("t.csv",
+                               "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                               "2023-11-16 18:17:03.9799600,4808,10\n"
+                               "2023-11-16 18:17:05.4799600,3180,8\n"),
                          "azure");
   ASSERT_TRUE(azure.ok()) << azure.status();
   EXPECT_NEAR((*azure)[1].arrival_s, 1.5, 1e-6);
   EXPECT_EQ((*azure)[0].prompt_tokens, 4808);
-  auto bad = ReadTrace(Write("bad.jsonl", "{\"timestamp\": 0, \"input_length\": \"x\"}\n"), "mooncake");
+  auto bad =
+      ReadTrace(Write("bad.jsonl", "{\"timestamp\": 0, \"input_length\": \"x\"}\n"), "mooncake");
   EXPECT_THAT(bad.status().message(), HasSubstr("bad.jsonl:1: 'input_length' must be a number"));
-  auto bad_csv = ReadTrace(Write("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,1\n"),
-                           "azure");
+  auto bad_csv = ReadTrace(
+      Write("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,1\n"), "azure");
   EXPECT_THAT(bad_csv.status().message(), HasSubstr("bad.csv:2: TIMESTAMP 'yesterday'"));
   EXPECT_THAT(ReadTrace("/nonexistent", "azure").status().message(), HasSubstr("cannot read"));
 }
 
 // 42 conversations of 6 turns, each turn's prompt the whole conversation so far (a shared system
-// block, then the conversation's own blocks): prefix affinity sends each conversation back where its
-// blocks are cached; round robin scatters them over 4 replicas, each with a cache too small for all.
+// block, then the conversation's own blocks): prefix affinity sends each conversation back where
+// its blocks are cached; round robin scatters them over 4 replicas, each with a cache too small for
+// all.
 TEST(ReplayTest, PrefixAffinityFindsTheCachedConversationsRoundRobinScatters) {
   std::vector<TraceRequest> trace;
   double t = 0;
