@@ -25,6 +25,7 @@
 
 #include "awan/common/secrets.h"
 #include "awan/common/status_macros.h"
+#include "awan/gateway/llm_request.h"
 
 namespace awan::gateway {
 namespace {
@@ -170,6 +171,7 @@ struct Route {
   std::unordered_set<std::string> keys;  // guarded by mu: SHA-256 of the valid API keys
   std::atomic<bool> retired{false};      // no longer served: its health checks end
   std::unique_ptr<ssl::context> tls;     // when the route serves HTTPS
+  bool llm_aware = false;                // its policy routes on prompts (least_tokens, ...)
 };
 
 // A connection with a deadline: the gateway's sweeper closes one whose deadline passed (its
@@ -531,13 +533,17 @@ struct Gateway::Impl {
         continue;
       }
       if (req.chunked()) req.prepare_payload();  // the body is whole here: sent with its length
+      // LLM-aware policies route on the prompt: its tokens and prefix blocks (llm_request.h).
+      LlmRequest llm;
+      if (route.llm_aware && req.method() == http::verb::post) llm = ReadLlmRequest(req.body());
+      const RequestInfo info{llm.tokens, llm.blocks};
       std::string failed_on;
       bool answered = false;
       int status = 0;
       const auto started = std::chrono::steady_clock::now();
       for (int attempt = 0; attempt < 2 && !answered; ++attempt) {
         if (attempt > 0) ++route.metrics.retries;
-        auto lease = route.balancer->Acquire(failed_on);
+        auto lease = route.balancer->Acquire(failed_on, info);
         if (!lease) {
           // A named local, not a temporary in the co_await (GCC 12 destroys such temporaries of
           // a conditional expression twice in a coroutine).
@@ -607,6 +613,7 @@ struct Gateway::Impl {
     if (!policy.ok()) return policy.status();
     auto route = std::make_unique<Route>();
     route->config = config;
+    route->llm_aware = config.policy == "least_tokens" || config.policy == "prefix_affinity";
     route->balancer = std::make_unique<Balancer>(std::move(*policy), options.balancer);
     route->balancer->SetReplicas(config.replicas);
     route->replicas = config.replicas;

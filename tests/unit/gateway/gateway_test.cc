@@ -3,6 +3,7 @@
 // relayed as they are sent, a client that goes away cancelling its upstream request.
 #include "awan/gateway/gateway.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,9 +12,11 @@
 #include <boost/beast.hpp>
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "awan/common/secrets.h"
+#include "awan/gateway/llm_request.h"
 #include "support/http_backend.h"
 
 namespace awan::gateway {
@@ -285,6 +288,64 @@ TEST_F(GatewayFixture, RequestsReachTheReplicaWithTheirFieldsAndBodies) {
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_THAT(res.body(), HasSubstr("X-Forwarded-For: 127.0.0.1\n"));
   EXPECT_THAT(res.body(), ::testing::Not(HasSubstr("Authorization")));
+}
+
+TEST(LlmRequestTest, PromptsAndMessagesGiveTokensAndPrefixBlocks) {
+  std::string words;
+  for (int i = 0; i < 40; ++i) words += "w" + std::to_string(i) + " ";
+  const LlmRequest completion =
+      ReadLlmRequest(R"({"prompt": ")" + words + R"(", "max_tokens": 10})");
+  EXPECT_EQ(completion.tokens, 40 + 10);
+  EXPECT_EQ(completion.blocks.size(), 2u);  // 40 tokens: two full 16-token blocks
+  const LlmRequest chat =
+      ReadLlmRequest(R"({"messages": [{"role": "system", "content": ")" + words +
+                     R"("}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]})");
+  EXPECT_EQ(chat.tokens, 1 + 40 + 1 + 1 + 256);  // "system:", the words, "user:", "hi"; 256 out
+  const LlmRequest longer =
+      ReadLlmRequest(R"({"messages": [{"role": "system", "content": ")" + words +
+                     R"("}, {"role": "user", "content": "something else entirely"}]})");
+  ASSERT_GE(chat.blocks.size(), 2u);
+  EXPECT_EQ(chat.blocks[0], longer.blocks[0]);  // the shared system prompt: the same first block
+  EXPECT_EQ(ReadLlmRequest("not json").tokens, 0);
+  EXPECT_EQ(ReadLlmRequest(R"({"input": "an embeddings request"})").tokens, 0);
+}
+
+// A route with prefix_affinity reads each POSTed prompt: requests of one conversation go where it
+// went before, new conversations spread.
+TEST_F(GatewayFixture, PrefixAffinityRoutesAConversationToOneReplica) {
+  HttpBackend a("a"), b("b");
+  StartGateway({Address(a), Address(b)}, "prefix_affinity");
+  ASSERT_TRUE(WaitReady("a", true));
+  ASSERT_TRUE(WaitReady("b", true));
+  Client client(port);
+  const auto post = [&](const std::string& prompt) {
+    http::request<http::string_body> req{http::verb::post, "/who", 11};
+    req.set(http::field::host, "gateway");
+    req.set(http::field::content_type, "application/json");
+    req.body() = R"({"prompt": ")" + prompt + R"(", "max_tokens": 4})";
+    req.prepare_payload();
+    http::write(client.stream(), req);
+    http::response<http::string_body> res;
+    http::read(client.stream(), client.buffer(), res);
+    return res.body();
+  };
+  std::map<std::string, std::set<std::string>> homes;  // conversation → replicas it went to
+  for (int turn = 0; turn < 4; ++turn) {
+    for (int conv = 0; conv < 6; ++conv) {
+      std::string prompt;
+      for (int t = 0; t <= turn; ++t) {
+        for (int w = 0; w < 40; ++w) prompt += fmt::format("c{}t{}w{} ", conv, t, w);
+      }
+      homes[std::to_string(conv)].insert(post(prompt));
+    }
+  }
+  std::map<std::string, int> per_replica;
+  for (const auto& [conv, replicas] : homes) {
+    EXPECT_EQ(replicas.size(), 1u) << "conversation " << conv << " went to several replicas";
+    ++per_replica[*replicas.begin()];
+  }
+  EXPECT_EQ(per_replica.size(), 2u);  // the conversations spread over both
+  for (const auto& st : gateway->Snapshot("echo")) EXPECT_EQ(st.in_flight, 0) << st.id;
 }
 
 TEST_F(GatewayFixture, UnknownPolicyOrAddressIsAClearError) {
