@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "awan/gateway/balancer.h"
 #include "awan/llm/replay.h"
 #include "commands.h"
 
@@ -37,6 +38,12 @@ int RunServeReplay(const ServeReplayArgs& args) {
   if (policies.empty()) {
     std::cerr << "awan: --policies names no policy\n";
     return kExitBadInput;
+  }
+  for (const std::string& p : policies) {  // every name checked before any replay runs
+    if (auto made = gateway::MakePolicy(p); !made.ok()) {
+      std::cerr << "awan: --policies: " << made.status().message() << "\n";
+      return kExitBadInput;
+    }
   }
   std::cerr << fmt::format(
       "[awan] replaying {} requests ({:.0f} s of traffic at {:g}×) on {} "

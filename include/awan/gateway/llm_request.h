@@ -10,7 +10,7 @@
 namespace awan::gateway {
 
 struct LlmRequest {
-  int64_t tokens = 0;            // prompt tokens + max_tokens (0 when the body is not such a request)
+  int64_t tokens = 0;  // prompt tokens + max_tokens (0 when the body is not such a request)
   std::vector<uint64_t> blocks;  // the prompt's 16-token prefix blocks
 };
 
