@@ -473,9 +473,9 @@ int64_t ReplicaManager::Create(Service& s, int count, bool on_demand) {
 // away from those covered; where it lands elsewhere and becomes ready, a replica of the most
 // crowded provider goes. Where it lands on a covered one (the others still down or full), it goes
 // at once and the next try waits (10 s, doubling to 10 min).
-bool ReplicaManager::Respread(Service& s, std::vector<Replica*>& current) {
+void ReplicaManager::Respread(Service& s, std::vector<Replica*>& current) {
   const spec::ServiceSpec& spec = *s.task->service;
-  if (spec.spread.providers <= 1 && spec.spread.regions <= 1) return false;
+  if (spec.spread.providers <= 1 && spec.spread.regions <= 1) return;
   const int64_t now = Now();
   Replica* extra = nullptr;
   if (s.respread_id != 0) {
@@ -489,14 +489,14 @@ bool ReplicaManager::Respread(Service& s, std::vector<Replica*>& current) {
   }
   std::map<std::string, std::vector<Replica*>> by_provider, by_region;
   for (Replica* r : current) {
-    if (r->provider.empty()) return extra != nullptr;
+    if (r->provider.empty()) return;
     by_provider[r->provider].push_back(r);
     by_region[r->provider + "/" + r->region].push_back(r);
   }
   const bool short_of_providers = static_cast<int>(by_provider.size()) < spec.spread.providers;
   const bool short_of_regions = static_cast<int>(by_region.size()) < spec.spread.regions;
   if (extra != nullptr) {
-    if (extra->provider.empty()) return true;  // not placed yet
+    if (extra->provider.empty()) return;  // not placed yet
     const bool again = (short_of_providers && by_provider.count(extra->provider)) ||
                        (!short_of_providers && short_of_regions &&
                         by_region.count(extra->provider + "/" + extra->region));
@@ -508,9 +508,9 @@ bool ReplicaManager::Respread(Service& s, std::vector<Replica*>& current) {
             fmt::format("placed on {} again: the spread cannot be restored yet (next try in {} s)",
                         extra->provider, s.respread_backoff_ms / 1000));
       s.respread_id = 0;
-      return false;
+      return;
     }
-    if (!extra->ready) return true;
+    if (!extra->ready) return;
     // Ready elsewhere: the newest of the most crowded provider (region) goes.
     const auto& groups = short_of_providers ? by_provider : by_region;
     const auto crowded = std::max_element(groups.begin(), groups.end(), [](auto& a, auto& b) {
@@ -524,12 +524,12 @@ bool ReplicaManager::Respread(Service& s, std::vector<Replica*>& current) {
     }
     s.respread_id = 0;
     s.respread_backoff_ms = 0;
-    return false;
+    return;
   }
-  if (!short_of_providers && !short_of_regions) return false;
-  if (now < s.respread_after || current.size() < 2) return false;
+  if (!short_of_providers && !short_of_regions) return;
+  if (now < s.respread_after || current.size() < 2) return;
   for (Replica* r : current) {
-    if (!r->ready) return false;  // only from a settled service
+    if (!r->ready) return;  // only from a settled service
   }
   // Fewer providers (regions) than asked: try one more replica away from those covered.
   const int64_t id = Create(s, 1);
@@ -540,9 +540,9 @@ bool ReplicaManager::Respread(Service& s, std::vector<Replica*>& current) {
                       "covered)",
                       id, by_provider.size(), spec.spread.providers, by_region.size(),
                       spec.spread.regions));
-    return true;
+    return;
   }
-  return false;
+  return;
 }
 
 void ReplicaManager::Decide(Service& s) {
@@ -623,7 +623,7 @@ void ReplicaManager::Decide(Service& s) {
     return;
   }
   if (old.empty()) {
-    if (Respread(s, current)) return;
+    Respread(s, current);  // takes its extra replica out of `current`: counted apart
     const int have = static_cast<int>(current.size());
     if (have < desired) Create(s, desired - have);
     if (have > desired) {

@@ -117,9 +117,10 @@ class ReplicaManager {
   // `on_demand`: the replica's task with use_spot turned off (the on-demand fallback).
   // Returns the last replica created (0: none).
   int64_t Create(Service& s, int count, bool on_demand = false);
-  // Replicas that an outage pushed together, moved back onto `spread` one at a time. Returns
-  // whether the caller's own scaling should wait (a move is under way).
-  bool Respread(Service& s, std::vector<Replica*>& current);
+  // Replicas that an outage pushed together, moved back onto `spread` one at a time. The extra
+  // replica of a move under way is taken out of `current`, so the caller's own scaling (a lost
+  // replica replaced meanwhile) neither counts it nor takes it out.
+  void Respread(Service& s, std::vector<Replica*>& current);
   // A spot service's on-demand fallback: replicas of the current version wanted of each kind.
   struct Mix {
     int spot = 0, on_demand = 0;
