@@ -44,6 +44,16 @@ size_t InTurn(const std::vector<Candidate>& usable, size_t& next, Eligible eligi
   return chosen->index;
 }
 
+// Of `usable`, one with the least `load` (requests or tokens in flight), in turn among equals.
+template <typename Load>
+size_t LeastInTurn(const std::vector<Candidate>& usable, size_t& next, Load load) {
+  int64_t least = load(usable.front());
+  for (const Candidate& c : usable) least = std::min(least, load(c));
+  return InTurn(usable, next, [&](const Candidate& c) { return load(c) == least; });
+}
+int64_t Requests(const Candidate& c) { return c.in_flight; }
+int64_t Tokens(const Candidate& c) { return c.tokens_in_flight; }
+
 // The next usable replica after the last one picked.
 class RoundRobin final : public Policy {
  public:
@@ -61,9 +71,7 @@ class LeastLoad final : public Policy {
  public:
   void Reset(size_t) override { next_ = 0; }
   size_t Pick(const std::vector<Candidate>& usable, const RequestInfo&) override {
-    int64_t least = usable.front().in_flight;
-    for (const Candidate& c : usable) least = std::min(least, c.in_flight);
-    return InTurn(usable, next_, [least](const Candidate& c) { return c.in_flight == least; });
+    return LeastInTurn(usable, next_, Requests);
   }
 
  private:
@@ -76,10 +84,7 @@ class LeastTokens final : public Policy {
  public:
   void Reset(size_t) override { next_ = 0; }
   size_t Pick(const std::vector<Candidate>& usable, const RequestInfo&) override {
-    int64_t least = usable.front().tokens_in_flight;
-    for (const Candidate& c : usable) least = std::min(least, c.tokens_in_flight);
-    return InTurn(usable, next_,
-                  [least](const Candidate& c) { return c.tokens_in_flight == least; });
+    return LeastInTurn(usable, next_, Tokens);
   }
 
  private:
@@ -126,9 +131,7 @@ class PrefixAffinity final : public Policy {
         static_cast<double>(best_match) >= kMinMatch * static_cast<double>(request.blocks.size())) {
       pick = best->index;
     } else {
-      int64_t least = usable.front().in_flight;
-      for (const Candidate& c : usable) least = std::min(least, c.in_flight);
-      pick = InTurn(usable, next_, [least](const Candidate& c) { return c.in_flight == least; });
+      pick = LeastInTurn(usable, next_, Requests);
     }
     if (pick < sent_.size()) Remember(sent_[pick], request.blocks);
     return pick;

@@ -78,8 +78,19 @@ absl::StatusOr<std::vector<TraceRequest>> ReadTrace(const std::string& path,
         }
       }
       at = j["timestamp"].get<double>() / 1000;
-      r.prompt_tokens = j["input_length"].get<int>();
-      r.output_tokens = j["output_length"].get<int>();
+      const double prompt = j["input_length"].get<double>(),
+                   output = j["output_length"].get<double>();
+      if (!(prompt >= 0 && prompt <= 1e7) || !(output >= 0 && output <= 1e6) ||
+          prompt != std::floor(prompt) || output != std::floor(output)) {
+        return LineError(path, number,
+                         "'input_length' must be a whole number within 0..10,000,000 and "
+                         "'output_length' within 0..1,000,000");
+      }
+      if (!std::isfinite(at) || at < 0) {
+        return LineError(path, number, "'timestamp' must be milliseconds since the start, ≥ 0");
+      }
+      r.prompt_tokens = static_cast<int>(prompt);
+      r.output_tokens = static_cast<int>(output);
       if (j.contains("hash_ids")) {
         if (!j["hash_ids"].is_array()) return LineError(path, number, "'hash_ids' must be a list");
         for (const auto& h : j["hash_ids"]) {
@@ -102,16 +113,17 @@ absl::StatusOr<std::vector<TraceRequest>> ReadTrace(const std::string& path,
                          fmt::format("TIMESTAMP '{}' is not YYYY-MM-DD HH:MM:SS", ts));
       }
       char* end = nullptr;
-      r.prompt_tokens = static_cast<int>(std::strtol(context.c_str(), &end, 10));
-      if (*end != '\0') return LineError(path, number, "ContextTokens must be a whole number");
-      r.output_tokens = static_cast<int>(std::strtol(generated.c_str(), &end, 10));
-      if (*end != '\0') return LineError(path, number, "GeneratedTokens must be a whole number");
-    }
-    if (r.prompt_tokens < 0 || r.prompt_tokens > 10'000'000 || r.output_tokens < 0 ||
-        r.output_tokens > 1'000'000) {
-      return LineError(path, number,
-                       "token counts must be within 0..10,000,000 (prompt), "
-                       "0..1,000,000 (output)");
+      const long long prompt = std::strtoll(context.c_str(), &end, 10);
+      if (context.empty() || *end != '\0' || prompt < 0 || prompt > 10'000'000) {
+        return LineError(path, number, "ContextTokens must be a whole number within 0..10,000,000");
+      }
+      const long long output = std::strtoll(generated.c_str(), &end, 10);
+      if (generated.empty() || *end != '\0' || output < 0 || output > 1'000'000) {
+        return LineError(path, number,
+                         "GeneratedTokens must be a whole number within 0..1,000,000");
+      }
+      r.prompt_tokens = static_cast<int>(prompt);
+      r.output_tokens = static_cast<int>(output);
     }
     if (first < 0) first = at;
     r.arrival_s = at - first;

@@ -42,6 +42,12 @@ TEST(ReplayTest, TracesAreReadAndMistakesNamed) {
   auto bad =
       ReadTrace(Write("bad.jsonl", "{\"timestamp\": 0, \"input_length\": \"x\"}\n"), "mooncake");
   EXPECT_THAT(bad.status().message(), HasSubstr("bad.jsonl:1: 'input_length' must be a number"));
+  auto huge = ReadTrace(
+      Write("huge.jsonl", "{\"timestamp\": 0, \"input_length\": 1e12, \"output_length\": 1}\n"),
+      "mooncake");
+  EXPECT_THAT(huge.status().message(), HasSubstr("huge.jsonl:1: 'input_length' must be a whole"));
+  auto negative = ReadTrace(Write("neg.csv", "2023-11-16 18:17:03.9,-5,1\n"), "azure");
+  EXPECT_THAT(negative.status().message(), HasSubstr("neg.csv:1: ContextTokens must be"));
   auto bad_csv = ReadTrace(
       Write("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,1\n"), "azure");
   EXPECT_THAT(bad_csv.status().message(), HasSubstr("bad.csv:2: TIMESTAMP 'yesterday'"));
