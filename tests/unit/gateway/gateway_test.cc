@@ -345,6 +345,14 @@ TEST_F(GatewayFixture, PrefixAffinityRoutesAConversationToOneReplica) {
     ++per_replica[*replicas.begin()];
   }
   EXPECT_EQ(per_replica.size(), 2u);  // the conversations spread over both
+  // The last lease is released just after its answer was sent: wait for it.
+  const auto busy = [&] {
+    int64_t n = 0;
+    for (const auto& st : gateway->Snapshot("echo")) n += st.in_flight;
+    return n;
+  };
+  for (int i = 0; i < 100 && busy() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   for (const auto& st : gateway->Snapshot("echo")) EXPECT_EQ(st.in_flight, 0) << st.id;
 }
 
