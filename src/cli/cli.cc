@@ -10,6 +10,28 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
+// The emulated LLM replica's timing model (llm/engine.h), shared by replay and llm-replica.
+void AddTimingOptions(CLI::App* cmd, TimingArgs& t) {
+  cmd->add_option("--prefill-ms-per-token", t.prefill_ms_per_token,
+                  "Timing model: prefill per uncached prompt token")
+      ->default_val(0.12)
+      ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--decode-ms-per-step", t.decode_ms_per_step,
+                  "Timing model: a decode step (a token for each running request)")
+      ->default_val(12)
+      ->check(CLI::Range(0.0, 10000.0));
+  cmd->add_option("--decode-ms-per-request", t.decode_ms_per_request,
+                  "Timing model: added per running request in a step")
+      ->default_val(0.2)
+      ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--max-batch", t.max_batch, "Requests a replica runs at once")
+      ->default_val(64)
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--cache-tokens", t.cache_tokens, "A replica's KV cache, in tokens")
+      ->default_val(262144)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+}
+
 void AddCatalogOption(CLI::App* cmd, std::vector<std::string>& paths) {
   cmd->add_option("--catalog", paths,
                   "Catalog to use instead of the built-in one (repeatable): a SkyPilot vms.csv, an "
@@ -258,27 +280,7 @@ int Run(int argc, char** argv) {
   replay_cmd->add_flag("--json", replay.json,
                        "Print {policies: [{policy, ttft_s: {p50, p90, p99}, prefix_hit_ratio, "
                        "max_over_mean_load, output_tokens_per_s, requests, ...}]}");
-  replay_cmd
-      ->add_option("--prefill-ms-per-token", replay.prefill_ms_per_token,
-                   "Timing model: prefill per uncached prompt token")
-      ->default_val(0.12)
-      ->check(CLI::Range(0.0, 1000.0));
-  replay_cmd
-      ->add_option("--decode-ms-per-step", replay.decode_ms_per_step,
-                   "Timing model: a decode step (a token for each running request)")
-      ->default_val(12)
-      ->check(CLI::Range(0.0, 10000.0));
-  replay_cmd
-      ->add_option("--decode-ms-per-request", replay.decode_ms_per_request,
-                   "Timing model: added per running request in a step")
-      ->default_val(0.2)
-      ->check(CLI::Range(0.0, 1000.0));
-  replay_cmd->add_option("--max-batch", replay.max_batch, "Requests a replica runs at once")
-      ->default_val(64)
-      ->check(CLI::Range(1, 100000));
-  replay_cmd->add_option("--cache-tokens", replay.cache_tokens, "A replica's KV cache, in tokens")
-      ->default_val(262144)
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  AddTimingOptions(replay_cmd, replay.timing);
   replay_cmd->add_option("--slo-ttft", replay.slo_ttft_s, "Goodput SLO: time to first token (s)")
       ->default_val(2)
       ->check(CLI::Range(0.0, 86400.0));
@@ -288,6 +290,26 @@ int Run(int argc, char** argv) {
       ->default_val(0.1)
       ->check(CLI::Range(0.0, 3600.0));
   replay_cmd->callback([&] { exit_code = RunServeReplay(replay); });
+
+  LlmReplicaArgs llm_replica;
+  CLI::App* llm_replica_cmd = app.add_subcommand(
+      "llm-replica",
+      "Run an emulated LLM replica in the foreground: OpenAI-compatible API, vLLM's metrics, "
+      "timing from a model of prefill, decode and a prefix KV cache (no GPU, no weights)");
+  llm_replica_cmd->add_option("--host", llm_replica.host, "Address to listen on")
+      ->default_val("127.0.0.1");
+  llm_replica_cmd->add_option("--port", llm_replica.port, "Port to listen on (0: any free one)")
+      ->default_val(8000)
+      ->check(CLI::Range(0, 65535));
+  llm_replica_cmd->add_option("--model", llm_replica.model, "Model name it serves")
+      ->default_val("awan-emulated");
+  llm_replica_cmd->add_option("--api-key-env", llm_replica.api_key_env,
+                              "Require `Authorization: Bearer KEY`, KEY from this variable");
+  llm_replica_cmd->add_option("--block-size", llm_replica.block_size, "KV block, in tokens")
+      ->default_val(16)
+      ->check(CLI::Range(1, 4096));
+  AddTimingOptions(llm_replica_cmd, llm_replica.timing);
+  llm_replica_cmd->callback([&] { exit_code = RunLlmReplica(llm_replica); });
 
   CLI::App* keys_cmd = serve_cmd->add_subcommand(
       "keys", "API keys of a service with `auth: api_key` (checked by the gateway)");

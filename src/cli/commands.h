@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "awan/catalog/catalog.h"
+#include "awan/llm/engine.h"
 
 namespace awan::cli {
 
@@ -102,6 +103,14 @@ struct ServeUpArgs {
 };
 int RunServeUp(const ServeUpArgs& args);
 
+// The emulated LLM replica's timing model as options (llm/engine.h), in milliseconds.
+struct TimingArgs {
+  double prefill_ms_per_token = 0.12, decode_ms_per_step = 12, decode_ms_per_request = 0.2;
+  int max_batch = 64;
+  int64_t cache_tokens = 262144;
+};
+llm::TimingModel TimingModelOf(const TimingArgs& args, int block_size);
+
 // `awan serve replay`: a recorded LLM trace on emulated replicas, per routing policy
 // (replay_cmd.cc).
 struct ServeReplayArgs {
@@ -111,12 +120,22 @@ struct ServeReplayArgs {
   std::string policies = "round_robin,least_load,least_tokens,prefix_affinity";
   size_t limit = 0;
   bool json = false;
-  double prefill_ms_per_token = 0.12, decode_ms_per_step = 12, decode_ms_per_request = 0.2;
-  int max_batch = 64;
-  int64_t cache_tokens = 262144;
+  TimingArgs timing;
   double slo_ttft_s = 2, slo_tpot_s = 0.1;
 };
 int RunServeReplay(const ServeReplayArgs& args);
+
+// `awan llm-replica`: an emulated LLM replica, OpenAI-compatible, in the foreground
+// (llm_replica_cmd.cc).
+struct LlmReplicaArgs {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string model = "awan-emulated";
+  std::string api_key_env;  // the key's environment variable, when one is required
+  int block_size = 16;
+  TimingArgs timing;
+};
+int RunLlmReplica(const LlmReplicaArgs& args);
 int RunServeStatus(const std::string& name, bool json);
 struct ServeUpdateArgs {
   std::string name, file;

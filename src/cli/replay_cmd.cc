@@ -10,6 +10,17 @@
 
 namespace awan::cli {
 
+llm::TimingModel TimingModelOf(const TimingArgs& args, int block_size) {
+  llm::TimingModel m;
+  m.prefill_s_per_token = args.prefill_ms_per_token / 1000;
+  m.decode_s_per_step = args.decode_ms_per_step / 1000;
+  m.decode_s_per_request = args.decode_ms_per_request / 1000;
+  m.max_batch = args.max_batch;
+  m.block_size = block_size;
+  m.cache_blocks = std::max<int64_t>(1, args.cache_tokens / block_size);
+  return m;
+}
+
 int RunServeReplay(const ServeReplayArgs& args) {
   auto trace = llm::ReadTrace(args.trace, args.format, args.limit);
   if (!trace.ok()) {
@@ -21,14 +32,9 @@ int RunServeReplay(const ServeReplayArgs& args) {
   o.speed = args.speed;
   o.slo_ttft_s = args.slo_ttft_s;
   o.slo_tpot_s = args.slo_tpot_s;
-  o.model.prefill_s_per_token = args.prefill_ms_per_token / 1000;
-  o.model.decode_s_per_step = args.decode_ms_per_step / 1000;
-  o.model.decode_s_per_request = args.decode_ms_per_request / 1000;
-  o.model.max_batch = args.max_batch;
   // A trace's own block size where it has block hashes (Mooncake: 512 tokens), else vLLM's 16.
   const int block = llm::TraceBlockTokens(args.format);
-  o.model.block_size = block > 0 ? block : 16;
-  o.model.cache_blocks = std::max<int64_t>(1, args.cache_tokens / o.model.block_size);
+  o.model = TimingModelOf(args.timing, block > 0 ? block : 16);
   std::vector<std::string> policies;
   for (size_t start = 0; start <= args.policies.size();) {
     const size_t comma = std::min(args.policies.find(',', start), args.policies.size());

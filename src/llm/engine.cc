@@ -47,6 +47,21 @@ std::vector<uint64_t> BlockHashes(std::span<const uint32_t> tokens, int block_si
   return out;
 }
 
+std::vector<uint64_t> ExpandTraceBlocks(std::span<const uint64_t> ids, int trace_block,
+                                        int block_size, int64_t prompt_tokens) {
+  std::vector<uint64_t> out;
+  if (block_size <= 0 || trace_block < block_size || trace_block % block_size != 0) return out;
+  const int per_id = trace_block / block_size;
+  const int64_t full = prompt_tokens / block_size;
+  for (uint64_t id : ids) {
+    for (int j = 0; j < per_id && static_cast<int64_t>(out.size()) < full; ++j) {
+      const uint64_t parts[2] = {id, static_cast<uint64_t>(j)};
+      out.push_back(Fnv(kFnvOffset, parts, sizeof(parts)));
+    }
+  }
+  return out;
+}
+
 PrefixCache::PrefixCache(int64_t capacity_blocks)
     : capacity_(std::max<int64_t>(0, capacity_blocks)) {}
 
@@ -139,7 +154,8 @@ void Engine::StartStep() {
   step_end_ = running_.empty() ? kNever : now_ + step;
 }
 
-void Engine::RunUntil(double until, std::vector<Completion>& done, std::vector<uint64_t>* first) {
+void Engine::RunUntil(double until, std::vector<Completion>& done, std::vector<uint64_t>* first,
+                      std::vector<uint64_t>* tokens) {
   while (step_end_ <= until) {
     now_ = step_end_;
     for (auto it = running_.begin(); it != running_.end();) {
@@ -151,6 +167,7 @@ void Engine::RunUntil(double until, std::vector<Completion>& done, std::vector<u
       } else {
         ++l.generated;
       }
+      if (tokens != nullptr) tokens->push_back(l.r.id);
       if (l.generated >= l.r.output_tokens) {
         done.push_back({l.r.id, l.r.arrival_s, l.first_token_s, now_, l.r.prompt_tokens,
                         l.cached_tokens, l.generated});
@@ -164,6 +181,24 @@ void Engine::RunUntil(double until, std::vector<Completion>& done, std::vector<u
     StartStep();
   }
   if (step_end_ == kNever) now_ = std::max(now_, until);
+}
+
+bool Engine::Cancel(uint64_t id) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if (it->r.id == id) {
+      waiting_.erase(it);
+      return true;
+    }
+  }
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if (it->r.id == id) {
+      cache_.Release(it->r.blocks);
+      running_.erase(it);
+      if (running_.empty() && waiting_.empty()) step_end_ = kNever;
+      return true;
+    }
+  }
+  return false;
 }
 
 double Engine::NextEventTime() const { return step_end_; }

@@ -14,10 +14,10 @@ struct LlmRequest {
   std::vector<uint64_t> blocks;  // the prompt's 16-token prefix blocks
 };
 
-// From a /v1/chat/completions body ("messages": role and content — text, or parts with "text" —
-// in order) or a /v1/completions one ("prompt": text or a list of texts); the output is
-// "max_completion_tokens", "max_tokens", or 256. A body that is neither gives an empty result (the
-// policy then routes as least_load does).
+// From a /v1/chat/completions or /v1/completions body, read as the emulated replica reads it
+// (llm::ParseCompletionRequest: messages, prompt, or a trace's input_length and hash_ids; output
+// max_completion_tokens, max_tokens, or 256). A body that is not such a request gives an empty
+// result (the policy then routes as least_load does).
 LlmRequest ReadLlmRequest(std::string_view body);
 
 }  // namespace awan::gateway

@@ -19,6 +19,13 @@ namespace awan::llm {
 // word. Enough for prefix reuse to behave as with a real tokenizer on shared text.
 std::vector<uint32_t> Tokenize(std::string_view text);
 
+// A trace's prefix hashes of `trace_block` tokens each (Mooncake's hash_ids: 512) as hashes of
+// `block_size`-token blocks: each id stands for trace_block / block_size blocks, whose hashes are
+// derived from it (a shared id gives shared blocks, as shared text does). `trace_block` must be a
+// multiple of `block_size`; trailing ids beyond `prompt_tokens` are ignored.
+std::vector<uint64_t> ExpandTraceBlocks(std::span<const uint64_t> ids, int trace_block,
+                                        int block_size, int64_t prompt_tokens);
+
 // vLLM's prefix-block hashes: block i's hash chains block i-1's hash and block i's token ids; only
 // full blocks are hashed (a partial last block is never shared).
 std::vector<uint64_t> BlockHashes(std::span<const uint32_t> tokens, int block_size);
@@ -92,9 +99,13 @@ class Engine {
   bool Submit(Request r);
   // Runs the steps that end by `until`; the clock then stands at `until` (or at the end of the
   // last step, if a step was under way). Finished requests are appended to `done`; those whose
-  // first token came are appended to `first` (ids), in order.
-  void RunUntil(double until, std::vector<Completion>& done,
-                std::vector<uint64_t>* first = nullptr);
+  // first token came are appended to `first` (ids), in order; every token made is appended to
+  // `tokens` as its request's id (a request's first token included).
+  void RunUntil(double until, std::vector<Completion>& done, std::vector<uint64_t>* first = nullptr,
+                std::vector<uint64_t>* tokens = nullptr);
+  // Drops request `id` (its client went away), queued or running: its blocks are unpinned and a
+  // step under way goes on for the others. False when no such request is in the engine.
+  bool Cancel(uint64_t id);
   // When the step under way ends, or +inf when there is nothing to do.
   double NextEventTime() const;
   double now() const { return now_; }

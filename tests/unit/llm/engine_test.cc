@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -166,6 +167,53 @@ TEST(TokensTest, BlockHashesChainLikeVllm) {
   const auto prefix = Tokenize("You are a helpful");
   EXPECT_TRUE(std::equal(prefix.begin(), prefix.end(), t.begin()));
   EXPECT_EQ(BlockHashes(prefix, 4)[0], BlockHashes(t, 4)[0]);
+}
+
+TEST(EngineTest, EveryTokenIsReportedAndACancelledRequestFreesItsBlocks) {
+  Engine e(Small(4));
+  ASSERT_TRUE(e.Submit(Req(1, 0, 8, 3, {11, 12})));
+  ASSERT_TRUE(e.Submit(Req(2, 0, 8, 2, {21, 22})));
+  std::vector<Completion> done;
+  std::vector<uint64_t> tokens;
+  // 1 is prefilled alone (8 ms: its first token); the next step prefills 2 (8 ms) and decodes 1
+  // (10 ms + 1 ms): at 27 ms, 1's second token and 2's first.
+  e.RunUntil(0.027, done, nullptr, &tokens);
+  EXPECT_EQ(tokens, (std::vector<uint64_t>{1, 1, 2}));
+  EXPECT_DOUBLE_EQ(e.kv_usage(), 1.0);  // 4 of 4 blocks pinned
+  // A third request waits (the batch is full); cancelling 1 unpins its blocks at once.
+  ASSERT_TRUE(e.Submit(Req(3, 0.027, 4, 1, {31})));
+  EXPECT_EQ(e.waiting(), 1);
+  EXPECT_TRUE(e.Cancel(1));
+  EXPECT_FALSE(e.Cancel(1));
+  EXPECT_DOUBLE_EQ(e.kv_usage(), 0.5);
+  tokens.clear();
+  // The decode step under way (10 ms + 2 ms, from 27 ms) ends at 39 ms with 2's last token; then
+  // 3 is admitted and prefilled (4 ms): its only token at 43 ms.
+  e.RunUntil(1, done, nullptr, &tokens);
+  EXPECT_EQ(tokens, (std::vector<uint64_t>{2, 3}));
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].id, 2u);
+  EXPECT_NEAR(done[0].finish_s, 0.039, 1e-12);
+  EXPECT_EQ(done[1].id, 3u);
+  EXPECT_NEAR(done[1].finish_s, 0.043, 1e-12);
+  // A queued request can be cancelled too.
+  ASSERT_TRUE(e.Submit(Req(4, 1, 4, 1, {41})));
+  ASSERT_TRUE(e.Submit(Req(5, 1, 4, 1, {51})));
+  ASSERT_TRUE(e.Submit(Req(6, 1, 4, 1, {61})));
+  EXPECT_EQ(e.waiting(), 2);  // 4 runs alone until its step ends
+  EXPECT_TRUE(e.Cancel(6));
+  EXPECT_EQ(e.waiting(), 1);
+}
+
+TEST(EngineTest, TraceHashIdsExpandIntoSmallerBlocks) {
+  const std::vector<uint64_t> a = ExpandTraceBlocks(std::vector<uint64_t>{7, 8}, 512, 16, 1024);
+  ASSERT_EQ(a.size(), 64u);  // 2 ids × 32 blocks of 16 tokens
+  // A shared first id gives the same first 32 blocks; a prompt of 600 tokens has 37 full blocks.
+  const std::vector<uint64_t> b = ExpandTraceBlocks(std::vector<uint64_t>{7, 9}, 512, 16, 600);
+  ASSERT_EQ(b.size(), 37u);
+  EXPECT_TRUE(std::equal(a.begin(), a.begin() + 32, b.begin()));
+  EXPECT_NE(a[32], b[32]);
+  EXPECT_TRUE(ExpandTraceBlocks(std::vector<uint64_t>{7}, 500, 16, 500).empty());
 }
 
 }  // namespace
