@@ -161,8 +161,18 @@ struct RouteMetrics {
   }
 };
 
+// A managed endpoint of a route, with its cooldown (io thread) and counters.
+struct FallbackState {
+  ManagedEndpoint config;
+  Url url;
+  std::unique_ptr<ssl::context> tls;  // for an https base_url
+  std::chrono::steady_clock::time_point cooldown_until{};
+  std::atomic<uint64_t> requests{0}, answered{0}, failures{0};
+};
+
 struct Route {
   RouteConfig config;
+  std::vector<std::unique_ptr<FallbackState>> fallbacks;
   RouteMetrics metrics;
   std::unique_ptr<Balancer> balancer;
   std::optional<Acceptor> acceptor;
@@ -309,10 +319,12 @@ struct Gateway::Impl {
   // Sends `req` to the lease's replica and relays its answer to the client. Returns the outcome
   // for the replica, and whether the client connection may stay open; `answered` tells whether
   // anything reached the client (after that, no retry).
+  // With `hold_errors`, a 429 or 5xx answer is not relayed (`answered` stays false, `status` says
+  // which): the route has managed endpoints to try instead.
   template <typename ClientConn>
   Task<Outcome> Relay(const Route& route, Balancer::Lease& lease, const Request& req,
                       std::string_view peer, ClientConn& client, FieldArena& response_fields,
-                      bool& answered, bool& keep_client, int& status) {
+                      bool& answered, bool& keep_client, int& status, bool hold_errors) {
     const ReplicaAddress& address = lease.address();
     auto& pool = IdlePool(address);  // a node of a map: stays valid across awaits
     beast::error_code ec;
@@ -363,6 +375,9 @@ struct Gateway::Impl {
     auto& p = *parser;
     status = static_cast<int>(p.get().result_int());
     const bool server_error = status >= 500;
+    if (hold_errors && (status == 429 || server_error)) {  // the connection goes with `up`
+      co_return server_error ? Outcome::kServerError : Outcome::kOk;
+    }
     // A small answer of known length (most API answers) is read whole, straight behind its head,
     // and sent in one write; a stream, a chunked or a large answer is relayed piece by piece.
     if (p.is_done() ||
@@ -413,26 +428,57 @@ struct Gateway::Impl {
       }
       co_return server_error ? Outcome::kServerError : Outcome::kOk;
     }
-    http::response_serializer<http::buffer_body, Fields> sr{p.get()};
     up->ExpiresNever();  // a stream may last as long as it likes
     answered = true;
+    const Streamed streamed = co_await RelayStream(*up, p, client, keep_client);
+    if (streamed == Streamed::kClientGone) co_return Outcome::kCancelled;
+    if (streamed == Streamed::kUpstreamBroke) co_return Outcome::kConnectError;
+    if (p.get().keep_alive() && !p.get().need_eof() && pool.size() < kIdleUpstreamPerReplica) {
+      pool.push_back(std::move(up));
+    }
+    co_return server_error ? Outcome::kServerError : Outcome::kOk;
+  }
+
+  enum class Streamed { kDone, kUpstreamBroke, kClientGone };
+
+  // Relays an answer whose head `p` has read from `up`, piece by piece as it arrives. When the
+  // upstream breaks off mid-answer, an event stream gets an SSE error event and its proper end
+  // (the client never sees a silent truncation, nor tokens from elsewhere); other answers are cut.
+  template <typename Up, typename Parser, typename ClientConn>
+  Task<Streamed> RelayStream(Up& up, Parser& p, ClientConn& client, bool& keep_client) {
+    using Body = typename std::remove_reference_t<decltype(p.get())>::body_type;
+    using HeadFields = typename std::remove_reference_t<decltype(p.get())>::fields_type;
+    http::response_serializer<Body, HeadFields> sr{p.get()};
     client.ExpiresNever();
+    beast::error_code ec;
     co_await http::async_write_header(client.stream, sr, net::redirect_error(kUseTask, ec));
     if (ec) {
       keep_client = false;
-      co_return Outcome::kCancelled;  // the client went away; the upstream connection is dropped
+      co_return Streamed::kClientGone;  // the client went away; the upstream connection is dropped
     }
+    const bool event_stream =
+        p.chunked() && p.get()[http::field::content_type].starts_with("text/event-stream");
     std::array<char, 16384> buf;
     do {
       if (!p.is_done()) {
         p.get().body().data = buf.data();
         p.get().body().size = buf.size();
-        co_await http::async_read_some(up->stream, up->buffer, p,
-                                       net::redirect_error(kUseTask, ec));
+        co_await http::async_read_some(up.stream, up.buffer, p, net::redirect_error(kUseTask, ec));
         if (ec == http::error::need_buffer) ec = {};
-        if (ec) {  // the replica broke off mid-answer: the client cannot get a whole one
+        if (ec) {  // the upstream broke off mid-answer: the client cannot get a whole one
           keep_client = false;
-          co_return Outcome::kConnectError;
+          if (event_stream) {
+            static constexpr std::string_view kError =
+                "data: {\"error\": {\"message\": \"the upstream broke off the answer\", "
+                "\"type\": \"upstream_error\", \"code\": 502}}\n\n";
+            co_await net::async_write(client.stream, http::make_chunk(net::buffer(kError)),
+                                      net::redirect_error(kUseTask, ec));
+            if (!ec) {
+              co_await net::async_write(client.stream, http::make_chunk_last(),
+                                        net::redirect_error(kUseTask, ec));
+            }
+          }
+          co_return Streamed::kUpstreamBroke;
         }
         p.get().body().size = buf.size() - p.get().body().size;
         // Nothing parsed yet (a chunk's size line alone): no data, or the serializer would send
@@ -447,14 +493,103 @@ struct Gateway::Impl {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {  // the client went away: closing the upstream connection cancels the request
         keep_client = false;
-        co_return Outcome::kCancelled;
+        co_return Streamed::kClientGone;
       }
     } while (!p.is_done() && !sr.is_done());
     keep_client = keep_client && p.get().keep_alive();
-    if (p.get().keep_alive() && !p.get().need_eof() && pool.size() < kIdleUpstreamPerReplica) {
-      pool.push_back(std::move(up));
+    co_return Streamed::kDone;
+  }
+
+  // Tries the route's managed endpoints in order (those not cooling down) for a request no
+  // replica answered; `answered` when one did.
+  template <typename ClientConn>
+  Task<void> Fallback(Route& route, const Request& req, ClientConn& client, bool& answered,
+                      bool& keep_client, int& status) {
+    for (auto& fb : route.fallbacks) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now < fb->cooldown_until) continue;
+      ++fb->requests;
+      int64_t retry_after_ms = -1;
+      if (fb->tls) {
+        co_await CallManaged<TlsConn>(*fb, req, client, answered, keep_client, status,
+                                      retry_after_ms);
+      } else {
+        co_await CallManaged<Conn>(*fb, req, client, answered, keep_client, status, retry_after_ms);
+      }
+      if (answered) {
+        ++fb->answered;
+        co_return;
+      }
+      ++fb->failures;
+      const int64_t wait = retry_after_ms >= 0 ? retry_after_ms : fb->config.cooldown_ms;
+      fb->cooldown_until = std::chrono::steady_clock::now() + Ms(wait);
     }
-    co_return server_error ? Outcome::kServerError : Outcome::kOk;
+  }
+
+  // One exchange with a managed endpoint over a new connection (plain or TLS). Not answered, with
+  // `retry_after_ms` when it said so, on a connect error, a timeout before the answer's head, a
+  // 429 or a 5xx.
+  template <typename Up, typename ClientConn>
+  Task<void> CallManaged(FallbackState& fb, const Request& req, ClientConn& client, bool& answered,
+                         bool& keep_client, int& status, int64_t& retry_after_ms) {
+    auto upstream = BuildUpstreamRequest(
+        fb.config, fb.url, std::string_view(req.target().data(), req.target().size()), req.body());
+    if (!upstream.ok()) co_return;
+    std::unique_ptr<Up> up;
+    if constexpr (std::is_same_v<Up, TlsConn>) {
+      up = std::make_unique<Up>(conns, io, *fb.tls);
+      if (!SSL_set_tlsext_host_name(up->stream.native_handle(), fb.url.host.c_str())) co_return;
+      up->stream.set_verify_callback(ssl::host_name_verification(fb.url.host));
+    } else {
+      up = std::make_unique<Up>(conns, io);
+    }
+    up->ExpiresAfter(Ms(fb.config.timeout_ms));  // connect, send, and the answer's head
+    beast::error_code ec;
+    Resolver resolver(io);
+    auto results = co_await resolver.async_resolve(fb.url.host, std::to_string(fb.url.port),
+                                                   net::redirect_error(kUseTask, ec));
+    if (ec) co_return;
+    co_await net::async_connect(beast::get_lowest_layer(up->stream), results,
+                                net::redirect_error(kUseTask, ec));
+    if (ec) co_return;
+    if constexpr (std::is_same_v<Up, TlsConn>) {
+      co_await up->stream.async_handshake(ssl::stream_base::client,
+                                          net::redirect_error(kUseTask, ec));
+      if (ec) co_return;
+    }
+    std::string& out = up->out;
+    const bool default_port = fb.url.port == (fb.url.tls ? 443 : 80);
+    out = fmt::format(
+        "POST {} HTTP/1.1\r\nHost: {}{}\r\nUser-Agent: awan-gateway\r\nContent-Type: "
+        "application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: "
+        "{}\r\nConnection: close\r\n",
+        upstream->target, fb.url.host, default_port ? "" : ":" + std::to_string(fb.url.port),
+        upstream->body.size());
+    for (const auto& [name, value] : upstream->headers) out += name + ": " + value + "\r\n";
+    out += "\r\n";
+    out += upstream->body;
+    co_await net::async_write(up->stream, net::buffer(out), net::redirect_error(kUseTask, ec));
+    if (ec) co_return;
+    http::response_parser<http::buffer_body> p;
+    p.body_limit(boost::none);
+    co_await http::async_read_header(up->stream, up->buffer, p, net::redirect_error(kUseTask, ec));
+    if (ec) co_return;
+    const int code = static_cast<int>(p.get().result_int());
+    if (code == 429 || code >= 500) {
+      status = code;
+      const auto header = p.get()[http::field::retry_after];
+      if (auto ms = RetryAfterMs(std::string_view(header.data(), header.size()),
+                                 std::chrono::system_clock::now())) {
+        retry_after_ms = *ms;
+      }
+      co_return;
+    }
+    status = code;
+    answered = true;
+    up->ExpiresNever();
+    p.get().keep_alive(keep_client);  // towards the client: its own connection's choice
+    p.get().set(http::field::server, "awan-gateway");
+    co_await RelayStream(*up, p, client, keep_client);
   }
 
   static bool KeyAccepted(Route& route, const Request& req) {
@@ -537,6 +672,10 @@ struct Gateway::Impl {
       LlmRequest llm;
       if (route.llm_aware && req.method() == http::verb::post) llm = ReadLlmRequest(req.body());
       const RequestInfo info{llm.tokens, llm.blocks};
+      const bool fallback =
+          !route.fallbacks.empty() &&
+          FallbackEligible(std::string_view(req.method_string().data(), req.method_string().size()),
+                           std::string_view(req.target().data(), req.target().size()));
       std::string failed_on;
       bool answered = false;
       int status = 0;
@@ -544,6 +683,7 @@ struct Gateway::Impl {
       for (int attempt = 0; attempt < 2 && !answered; ++attempt) {
         if (attempt > 0) ++route.metrics.retries;
         auto lease = route.balancer->Acquire(failed_on, info);
+        if (!lease && fallback) break;  // the managed endpoints take it
         if (!lease) {
           // A named local, not a temporary in the co_await (GCC 12 destroys such temporaries of
           // a conditional expression twice in a coroutine).
@@ -558,12 +698,20 @@ struct Gateway::Impl {
         }
         const std::string id = lease->address().id;
         const Outcome outcome = co_await Relay(route, *lease, req, peer, client, response_fields,
-                                               answered, keep_client, status);
+                                               answered, keep_client, status, fallback);
         route.balancer->Release(*lease, outcome);
         if (!answered) failed_on = id;  // the retry goes elsewhere
       }
+      if (!answered && fallback) {
+        co_await Fallback(route, req, client, answered, keep_client, status);
+      }
       if (!answered) {
-        const std::string why = fmt::format("no replica of {} answered", route.config.name);
+        // A named local (see above).
+        std::string why = fmt::format("no replica of {} answered", route.config.name);
+        if (fallback) {
+          why = fmt::format("neither the replicas of {} nor its managed endpoints answered",
+                            route.config.name);
+        }
         co_await Answer(client, http::status::bad_gateway, version, why, keep_client);
         status = 502;
       }
@@ -619,6 +767,30 @@ struct Gateway::Impl {
     route->replicas = config.replicas;
     route->keys = {config.key_hashes.begin(), config.key_hashes.end()};
     boost::system::error_code ec;
+    for (const ManagedEndpoint& e : config.fallbacks) {
+      if (absl::Status ok = CheckEndpoint(e); !ok.ok()) {
+        return absl::InvalidArgumentError(fmt::format("route {}: fallback {}: {}", config.name,
+                                                      e.name, std::string(ok.message())));
+      }
+      auto fb = std::make_unique<FallbackState>();
+      fb->config = e;
+      fb->url = *ParseUrl(e.base_url);
+      if (fb->url.tls) {
+        fb->tls = std::make_unique<ssl::context>(ssl::context::tls_client);
+        fb->tls->set_verify_mode(ssl::verify_peer);
+        if (e.ca_file.empty()) {
+          fb->tls->set_default_verify_paths(ec);
+        } else {
+          fb->tls->load_verify_file(e.ca_file, ec);
+        }
+        if (ec) {
+          return absl::InvalidArgumentError(
+              fmt::format("route {}: fallback {}: certificates {}: {}", config.name, e.name,
+                          e.ca_file.empty() ? "of the system" : e.ca_file, ec.message()));
+        }
+      }
+      route->fallbacks.push_back(std::move(fb));
+    }
     if (!config.tls_certfile.empty()) {
       route->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
       route->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -679,13 +851,13 @@ struct Gateway::Impl {
       const auto it = std::find_if(configs.begin(), configs.end(), [&](const RouteConfig& c) {
         return c.name == route->config.name;
       });
-      const bool same = it != configs.end() && it->policy == route->config.policy &&
-                        it->host == route->config.host &&
-                        (it->port == 0 || it->port == route->config.port) &&
-                        it->readiness_path == route->config.readiness_path &&
-                        it->require_key == route->config.require_key &&
-                        it->tls_certfile == route->config.tls_certfile &&
-                        it->tls_keyfile == route->config.tls_keyfile;
+      const bool same =
+          it != configs.end() && it->policy == route->config.policy &&
+          it->host == route->config.host && (it->port == 0 || it->port == route->config.port) &&
+          it->readiness_path == route->config.readiness_path &&
+          it->require_key == route->config.require_key &&
+          it->tls_certfile == route->config.tls_certfile &&
+          it->tls_keyfile == route->config.tls_keyfile && it->fallbacks == route->config.fallbacks;
       if (same) {
         route->balancer->SetReplicas(it->replicas);
         std::lock_guard<std::mutex> rl(route->mu);
@@ -905,6 +1077,20 @@ std::string Gateway::MetricsText() const {
   for (const auto& route : impl_->routes) {
     out += fmt::format("awan_gateway_retries_total{{route=\"{}\"}} {}\n", route->config.name,
                        route->metrics.retries.load());
+  }
+  family("awan_gateway_fallback_requests_total", "counter",
+         "Requests sent to a route's managed endpoint, by how they ended (answered: it relayed "
+         "an answer; failed: connect error, timeout, 429 or 5xx before the answer began).");
+  for (const auto& route : impl_->routes) {
+    for (const auto& fb : route->fallbacks) {
+      for (const auto& [outcome, n] :
+           {std::pair{"answered", fb->answered.load()}, std::pair{"failed", fb->failures.load()}}) {
+        out += fmt::format(
+            "awan_gateway_fallback_requests_total{{route=\"{}\",endpoint=\"{}\",kind=\"{}\","
+            "outcome=\"{}\"}} {}\n",
+            route->config.name, fb->config.name, fb->config.kind, outcome, n);
+      }
+    }
   }
   family("awan_gateway_responses_total", "counter", "Answers to clients by status class.");
   for (const auto& route : impl_->routes) {

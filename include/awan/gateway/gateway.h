@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "awan/gateway/balancer.h"
+#include "awan/gateway/managed.h"
 
 namespace awan::gateway {
 
@@ -37,6 +38,10 @@ struct RouteConfig {
   // HTTPS towards clients (TLS 1.2+, OpenSSL) with this certificate chain and key (PEM files);
   // empty: plain HTTP.
   std::string tls_certfile, tls_keyfile;
+  // Managed endpoints tried in this order when no replica answered a completion request: none
+  // ready, or each tried failed before its answer began (connect error, timeout, 429, 5xx). An
+  // endpoint that fails the same way is skipped for its Retry-After or its cooldown (managed.h).
+  std::vector<ManagedEndpoint> fallbacks;
 };
 
 struct GatewayOptions {

@@ -1,0 +1,152 @@
+#include "awan/gateway/managed.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace awan::gateway {
+
+const std::vector<std::string>& ManagedKinds() {
+  static const std::vector<std::string> kKinds = {"openai", "azure_openai"};
+  return kKinds;
+}
+
+absl::StatusOr<Url> ParseUrl(std::string_view url) {
+  Url out;
+  std::string_view rest;
+  if (url.starts_with("https://")) {
+    out.tls = true;
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else {
+    return absl::InvalidArgumentError(fmt::format("'{}' is not an http:// or https:// URL", url));
+  }
+  const size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  out.path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  while (!out.path.empty() && out.path.back() == '/') out.path.pop_back();
+  if (out.path.find_first_of("?#") != std::string::npos) {
+    return absl::InvalidArgumentError(fmt::format("'{}': a base URL has no query", url));
+  }
+  out.port = out.tls ? 443 : 80;
+  std::string_view host = authority;
+  if (authority.starts_with("[")) {  // [v6]:port
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError(fmt::format("'{}': unclosed '[' in the host", url));
+    }
+    host = authority.substr(1, close - 1);
+    authority = authority.substr(close + 1);
+    if (!authority.empty() && !authority.starts_with(":")) {
+      return absl::InvalidArgumentError(fmt::format("'{}': bad host", url));
+    }
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    authority = authority.substr(colon);
+  } else {
+    authority = {};
+  }
+  if (authority.starts_with(":")) {
+    const std::string_view digits = authority.substr(1);
+    int port = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc() || end != digits.data() + digits.size() || port < 1 || port > 65535) {
+      return absl::InvalidArgumentError(
+          fmt::format("'{}': the port must be a number from 1 to 65535", url));
+    }
+    out.port = port;
+  }
+  if (host.empty()) return absl::InvalidArgumentError(fmt::format("'{}' has no host", url));
+  out.host = std::string(host);
+  return out;
+}
+
+absl::Status CheckEndpoint(const ManagedEndpoint& e) {
+  const auto& kinds = ManagedKinds();
+  if (std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end()) {
+    return absl::InvalidArgumentError(
+        fmt::format("kind '{}' is not one of {}", e.kind, fmt::join(kinds, ", ")));
+  }
+  if (e.base_url.empty()) return absl::InvalidArgumentError("base_url is required");
+  if (auto url = ParseUrl(e.base_url); !url.ok()) {
+    return absl::InvalidArgumentError("base_url: " + std::string(url.status().message()));
+  }
+  if (e.kind == "azure_openai" && (e.deployment.empty() || e.api_version.empty())) {
+    return absl::InvalidArgumentError(
+        "an azure_openai endpoint needs deployment and api_version (e.g. 2024-10-21)");
+  }
+  if (e.timeout_ms < 1 || e.timeout_ms > 3'600'000) {
+    return absl::InvalidArgumentError("timeout must be from 1 ms to 1 hour");
+  }
+  if (e.cooldown_ms < 0 || e.cooldown_ms > 3'600'000) {
+    return absl::InvalidArgumentError("cooldown must be from 0 to 1 hour");
+  }
+  return absl::OkStatus();
+}
+
+bool FallbackEligible(std::string_view method, std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  return method == "POST" && (path == "/v1/chat/completions" || path == "/v1/completions");
+}
+
+absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(const ManagedEndpoint& e, const Url& url,
+                                                     std::string_view client_target,
+                                                     std::string_view body) {
+  const std::string_view path = client_target.substr(0, client_target.find('?'));
+  const bool chat = path == "/v1/chat/completions";
+  if (!chat && path != "/v1/completions") {
+    return absl::InvalidArgumentError(fmt::format("{} is not a completion request", path));
+  }
+  const std::string_view operation = chat ? "/chat/completions" : "/completions";
+  UpstreamRequest out;
+  if (e.kind == "openai") {
+    out.target = url.path + std::string(operation);
+    if (!e.api_key.empty()) out.headers.emplace_back("Authorization", "Bearer " + e.api_key);
+  } else if (e.kind == "azure_openai") {
+    out.target = fmt::format("{}/openai/deployments/{}{}?api-version={}", url.path, e.deployment,
+                             operation, e.api_version);
+    out.headers.emplace_back("api-key", e.api_key);
+  } else {
+    return absl::InvalidArgumentError(fmt::format("unknown endpoint kind '{}'", e.kind));
+  }
+  if (out.target.empty() || out.target.front() != '/') out.target.insert(0, "/");
+  if (e.model.empty()) {
+    out.body = std::string(body);
+    return out;
+  }
+  auto j = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError("the request body is not a JSON object");
+  }
+  j["model"] = e.model;
+  out.body = j.dump();
+  return out;
+}
+
+std::optional<int64_t> RetryAfterMs(std::string_view value,
+                                    std::chrono::system_clock::time_point now) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  constexpr int64_t kMaxMs = 3'600'000;
+  int64_t seconds = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec == std::errc() && end == value.data() + value.size()) {
+    if (seconds < 0) return std::nullopt;
+    return std::min(seconds, kMaxMs / 1000) * 1000;
+  }
+  // An HTTP-date: "Wed, 21 Oct 2015 07:28:00 GMT" (IMF-fixdate).
+  std::tm tm{};
+  const std::string text(value);
+  const char* parsed = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (parsed == nullptr || *parsed != '\0') return std::nullopt;
+  const auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
+  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(at - now).count();
+  return std::clamp<int64_t>(ms, 0, kMaxMs);
+}
+
+}  // namespace awan::gateway

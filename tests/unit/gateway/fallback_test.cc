@@ -1,0 +1,342 @@
+// Managed endpoints behind a route (issue 12): a completion no replica answers — none ready, or
+// each failed before its answer began (429, 5xx, connect error) — goes to the route's managed
+// endpoints in order, skipping one cooling down after a failure (Retry-After honoured); a stream
+// that broke after tokens were sent ends with an SSE error event, never a silent switch. The
+// replicas and the `openai` endpoint are emulated LLM replicas (llm/replica_server.h) — the test
+// double of both vLLM and OpenAI's API; the `azure_openai` endpoint is a recording server.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "awan/gateway/gateway.h"
+#include "awan/gateway/managed.h"
+#include "awan/llm/replica_server.h"
+
+namespace awan::gateway {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using ::testing::HasSubstr;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+};
+
+Reply Post(int port, const std::string& target, const std::string& body) {
+  net::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+  http::request<http::string_body> req{http::verb::post, target, 11};
+  req.set(http::field::host, "gateway");
+  req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  http::read(stream, buffer, res, ec);
+  if (ec) return {0, ec.message()};
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+// A server that records each request and answers with the next scripted answer (one a
+// connection), as a stand-in for an API whose requests a test checks field by field.
+class RecordingServer {
+ public:
+  struct Answer {
+    int status = 200;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  explicit RecordingServer(std::vector<Answer> answers)
+      : acceptor_(io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)),
+        answers_(std::move(answers)) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~RecordingServer() {
+    stop_ = true;
+    beast::error_code ec;
+    net::io_context io;
+    tcp::socket wake(io);  // a blocking accept() is not woken by close(): connect to end it
+    wake.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port_)),
+                 ec);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<http::request<http::string_body>> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void Run() {
+    for (size_t n = 0;; ++n) {
+      beast::error_code ec;
+      tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) return;
+      beast::flat_buffer buffer;
+      http::request<http::string_body> req;
+      http::read(socket, buffer, req, ec);
+      if (ec) continue;
+      {
+        std::lock_guard lock(mu_);
+        requests_.push_back(req);
+      }
+      const Answer& a = answers_[std::min(n, answers_.size() - 1)];
+      http::response<http::string_body> res{static_cast<http::status>(a.status), 11};
+      res.set(http::field::content_type, "application/json");
+      for (const auto& [k, v] : a.headers) res.set(k, v);
+      res.body() = a.body;
+      res.prepare_payload();
+      http::write(socket, res, ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+    }
+  }
+  net::io_context io_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::vector<Answer> answers_;
+  std::mutex mu_;
+  std::vector<http::request<http::string_body>> requests_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+llm::ReplicaServerOptions Emulated(std::string model, std::string key = "") {
+  llm::ReplicaServerOptions o;
+  o.model = std::move(model);
+  o.api_key = std::move(key);
+  o.timing.prefill_s_per_token = 0.0001;
+  o.timing.decode_s_per_step = 0.001;
+  return o;
+}
+
+ManagedEndpoint OpenAi(int port, std::string key, std::string model = "gpt-4o-mini") {
+  ManagedEndpoint e;
+  e.name = "openai-" + std::to_string(port);
+  e.kind = "openai";
+  e.base_url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+  e.model = std::move(model);
+  e.api_key = std::move(key);
+  return e;
+}
+
+struct FallbackFixture : ::testing::Test {
+  // A route over `replicas` (emulated replicas' ports; 1: a closed port, never ready) with
+  // `fallbacks`; waits until the open replicas are ready.
+  void StartRoute(const std::vector<int>& replicas, std::vector<ManagedEndpoint> fallbacks) {
+    GatewayOptions o;
+    o.health_interval_ms = 50;
+    RouteConfig route;
+    route.name = "llm";
+    route.policy = "least_load";
+    route.readiness_path = "/health";
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      route.replicas.push_back({"r" + std::to_string(i), "127.0.0.1", replicas[i]});
+    }
+    route.fallbacks = std::move(fallbacks);
+    gateway = std::make_unique<Gateway>(o);
+    auto ports = gateway->Start({route});
+    ASSERT_TRUE(ports.ok()) << ports.status();
+    port = ports->at(0);
+    for (int i = 0; i < 200; ++i) {
+      int ready = 0;
+      for (const auto& s : gateway->Snapshot("llm")) ready += s.ready ? 1 : 0;
+      if (ready == static_cast<int>(std::count_if(replicas.begin(), replicas.end(),
+                                                  [](int p) { return p != 1; }))) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "replicas never ready";
+  }
+  std::unique_ptr<Gateway> gateway;
+  int port = 0;
+};
+
+const std::string kChat =
+    R"({"model": "llama", "max_tokens": 3, "messages": [{"role": "user", "content": "hi"}]})";
+
+TEST_F(FallbackFixture, NoReplicaReadyGoesToTheOpenAiEndpointWithItsKeyAndModel) {
+  llm::ReplicaServer openai(Emulated("gpt-4o-mini", "sk-fallback"));
+  auto openai_port = openai.Start();
+  ASSERT_TRUE(openai_port.ok());
+  StartRoute({1}, {OpenAi(*openai_port, "sk-fallback")});
+  const Reply r = Post(port, "/v1/chat/completions", kChat);
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The endpoint's model asked for (the client's "llama" would be a 404 there), its key sent.
+  EXPECT_EQ(nlohmann::json::parse(r.body)["model"], "gpt-4o-mini");
+  EXPECT_EQ(openai.completed(), 1);
+  // Not a completion: no fallback.
+  EXPECT_EQ(Post(port, "/v1/embeddings", "{}").status, 503);
+  EXPECT_THAT(
+      gateway->MetricsText(),
+      HasSubstr(fmt::format("awan_gateway_fallback_requests_total{{route=\"llm\","
+                            "endpoint=\"openai-{}\",kind=\"openai\",outcome=\"answered\"}} 1",
+                            *openai_port)));
+}
+
+TEST_F(FallbackFixture, AFullReplicaSends429AndTheStreamComesFromTheEndpoint) {
+  llm::ReplicaServer replica(Emulated("llama")), openai(Emulated("gpt-4o-mini", "sk"));
+  auto replica_port = replica.Start();
+  auto openai_port = openai.Start();
+  ASSERT_TRUE(replica_port.ok() && openai_port.ok());
+  llm::Fault full;
+  full.status = 429;
+  replica.SetFault(full);
+  StartRoute({*replica_port}, {OpenAi(*openai_port, "sk")});
+  const Reply r = Post(port, "/v1/chat/completions",
+                       R"({"max_tokens": 4, "stream": true,
+                           "messages": [{"role": "user", "content": "hi"}]})");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("\"model\":\"gpt-4o-mini\""));
+  EXPECT_THAT(r.body, HasSubstr("data: [DONE]"));
+  EXPECT_EQ(openai.completed(), 1);
+  // Once the replica has room, it answers again.
+  replica.SetFault({});
+  EXPECT_THAT(Post(port, "/v1/chat/completions", kChat).body, HasSubstr("\"model\":\"llama\""));
+  EXPECT_EQ(openai.completed(), 1);
+}
+
+TEST_F(FallbackFixture, EndpointsInOrderWithCooldownAfter429And5xxAndTimeouts) {
+  // First: 429 with Retry-After: 30 (skipped for 30 s after). Second: slower than its timeout.
+  // Third: answers.
+  RecordingServer limited(
+      {{429, R"({"error": {"message": "slow down"}})", {{"Retry-After", "30"}}}});
+  llm::ReplicaServer slow(Emulated("m")), good(Emulated("m"));
+  auto slow_port = slow.Start();
+  auto good_port = good.Start();
+  ASSERT_TRUE(slow_port.ok() && good_port.ok());
+  llm::Fault delay;
+  delay.delay_s = 2;
+  slow.SetFault(delay);
+  ManagedEndpoint first = OpenAi(limited.port(), "k1", "m");
+  ManagedEndpoint second = OpenAi(*slow_port, "", "m");
+  second.timeout_ms = 200;
+  second.cooldown_ms = 60000;
+  ManagedEndpoint third = OpenAi(*good_port, "", "m");
+  StartRoute({1}, {first, second, third});
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(Post(port, "/v1/chat/completions", kChat).status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  EXPECT_EQ(Post(port, "/v1/chat/completions", kChat).status, 200);
+  EXPECT_EQ(good.completed(), 2);
+  // The first and second were asked once each: both cooling down for the second request.
+  EXPECT_EQ(limited.requests().size(), 1u);
+  const std::string metrics = gateway->MetricsText();
+  EXPECT_THAT(metrics, HasSubstr(fmt::format("endpoint=\"openai-{}\",kind=\"openai\","
+                                             "outcome=\"failed\"}} 1",
+                                             limited.port())));
+  EXPECT_THAT(metrics, HasSubstr(fmt::format("endpoint=\"openai-{}\",kind=\"openai\","
+                                             "outcome=\"failed\"}} 1",
+                                             *slow_port)));
+}
+
+TEST_F(FallbackFixture, AfterTokensWereSentAFailureIsAnSseErrorNotASwitch) {
+  llm::ReplicaServer replica(Emulated("llama")), openai(Emulated("gpt-4o-mini"));
+  auto replica_port = replica.Start();
+  auto openai_port = openai.Start();
+  ASSERT_TRUE(replica_port.ok() && openai_port.ok());
+  llm::Fault dies;
+  dies.break_after_tokens = 2;
+  replica.SetFault(dies);
+  StartRoute({*replica_port}, {OpenAi(*openai_port, "")});
+  const Reply r = Post(port, "/v1/chat/completions",
+                       R"({"max_tokens": 50, "stream": true,
+                           "messages": [{"role": "user", "content": "hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;                     // the stream ended properly...
+  EXPECT_THAT(r.body, HasSubstr("\"model\":\"llama\""));  // ...with the replica's tokens
+  EXPECT_THAT(r.body, HasSubstr("data: {\"error\": {\"message\": \"the upstream broke off"));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("[DONE]")));
+  EXPECT_EQ(openai.completed(), 0);  // and nothing from elsewhere
+}
+
+TEST_F(FallbackFixture, AzureOpenAiIsAskedAtItsDeploymentWithItsApiKey) {
+  RecordingServer azure({{200,
+                          R"({"id": "chatcmpl-9", "object": "chat.completion",
+      "model": "gpt-4o", "choices": [{"index": 0, "message": {"role": "assistant",
+      "content": "hello"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 2,
+      "completion_tokens": 1, "total_tokens": 3}})",
+                          {}}});
+  ManagedEndpoint e;
+  e.name = "azure";
+  e.kind = "azure_openai";
+  e.base_url = "http://127.0.0.1:" + std::to_string(azure.port()) + "/";
+  e.deployment = "gpt4o-prod";
+  e.api_version = "2024-10-21";
+  e.api_key = "azure-secret";
+  StartRoute({1}, {e});
+  const Reply r = Post(port, "/v1/chat/completions", kChat);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(r.body)["choices"][0]["message"]["content"], "hello");
+  const auto requests = azure.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].target(),
+            "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21");
+  EXPECT_EQ(requests[0]["api-key"], "azure-secret");
+  EXPECT_EQ(requests[0].count(http::field::authorization), 0u);
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body()), nlohmann::json::parse(kChat));
+}
+
+TEST_F(FallbackFixture, AllFailingIs502) {
+  RecordingServer broken({{503, "{}", {}}});
+  StartRoute({1}, {OpenAi(broken.port(), "")});
+  const Reply r = Post(port, "/v1/chat/completions", kChat);
+  EXPECT_EQ(r.status, 502);
+  EXPECT_THAT(r.body, HasSubstr("neither the replicas of llm nor its managed endpoints answered"));
+}
+
+TEST(ManagedTest, UrlsRetryAfterAndSettings) {
+  auto u = ParseUrl("https://api.openai.com/v1/");
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->host, "api.openai.com");
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->path, "/v1");
+  u = ParseUrl("http://[::1]:8080");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, 8080);
+  EXPECT_EQ(u->path, "");
+  EXPECT_EQ(ParseUrl("ftp://x").status().message(), "'ftp://x' is not an http:// or https:// URL");
+  EXPECT_EQ(ParseUrl("http://x:99999").status().message(),
+            "'http://x:99999': the port must be a number from 1 to 65535");
+
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);  // 2015-10-21 07:28:00 UTC
+  EXPECT_EQ(RetryAfterMs("7", now), 7000);
+  EXPECT_EQ(RetryAfterMs(" 120 ", now), 120000);
+  EXPECT_EQ(RetryAfterMs("Wed, 21 Oct 2015 07:28:30 GMT", now), 30000);
+  EXPECT_EQ(RetryAfterMs("Wed, 21 Oct 2015 07:27:00 GMT", now), 0);  // past: now
+  EXPECT_EQ(RetryAfterMs("999999999", now), 3600000);                // at most an hour
+  EXPECT_EQ(RetryAfterMs("soon", now), std::nullopt);
+  EXPECT_EQ(RetryAfterMs("", now), std::nullopt);
+
+  ManagedEndpoint e;
+  e.kind = "bedrockish";
+  e.base_url = "http://x";
+  EXPECT_THAT(std::string(CheckEndpoint(e).message()),
+              HasSubstr("kind 'bedrockish' is not one of"));
+  e.kind = "azure_openai";
+  EXPECT_THAT(std::string(CheckEndpoint(e).message()),
+              HasSubstr("needs deployment and api_version"));
+  e.kind = "openai";
+  EXPECT_TRUE(CheckEndpoint(e).ok());
+}
+
+}  // namespace
+}  // namespace awan::gateway
