@@ -357,6 +357,11 @@ int Run(int argc, char** argv) {
       ->add_option("--readiness-path", gateway_args.readiness_path,
                    "Readiness path of the fixed routes' replicas")
       ->default_val("/");
+  gateway_cmd
+      ->add_option("--fallbacks", gateway_args.fallbacks_file,
+                   "Managed endpoints of the fixed routes, tried in order when no replica "
+                   "answers (YAML: fallbacks: [{kind, base_url, model, api_key_env}, ...])")
+      ->check(CLI::ExistingFile);
   gateway_cmd->add_option("--tls-cert", gateway_args.tls_certfile,
                           "HTTPS for the fixed routes: certificate chain (PEM)");
   gateway_cmd->add_option("--tls-key", gateway_args.tls_keyfile,

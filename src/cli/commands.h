@@ -157,6 +157,7 @@ struct GatewayArgs {
   std::vector<std::string> routes;
   std::string policy = "least_load";      // of the fixed routes
   std::string readiness_path = "/";       // of the fixed routes
+  std::string fallbacks_file;             // managed endpoints of the fixed routes
   bool allow_unauthenticated = false;     // serve services without keys beyond loopback
   std::string tls_certfile, tls_keyfile;  // HTTPS for the fixed routes
 };

@@ -340,15 +340,67 @@ absl::StatusOr<gateway::RouteConfig> ParseRoute(const GatewayArgs& args, const s
   return route;
 }
 
+// A route's managed endpoints with their keys read from the variable or file each names. The
+// key itself is never printed: errors name where it was looked for.
+absl::StatusOr<std::vector<gateway::ManagedEndpoint>> ResolveFallbacks(
+    const std::vector<spec::FallbackSpec>& specs) {
+  std::vector<gateway::ManagedEndpoint> out;
+  for (const spec::FallbackSpec& f : specs) {
+    gateway::ManagedEndpoint e;
+    e.name = f.name.empty() ? f.kind : f.name;
+    e.kind = f.kind;
+    e.base_url = f.base_url;
+    e.model = f.model;
+    e.deployment = f.deployment;
+    e.api_version = f.api_version;
+    e.ca_file = f.ca_file;
+    e.timeout_ms = std::max<int64_t>(1, static_cast<int64_t>(f.timeout_s * 1000));
+    e.cooldown_ms = static_cast<int64_t>(f.cooldown_s * 1000);
+    if (!f.api_key_env.empty()) {
+      const char* key = std::getenv(f.api_key_env.c_str());
+      if (key == nullptr || *key == '\0') {
+        return absl::FailedPreconditionError(fmt::format(
+            "fallback {}: ${} is not set in the gateway's environment", e.name, f.api_key_env));
+      }
+      e.api_key = key;
+    } else if (!f.api_key_file.empty()) {
+      std::ifstream in(f.api_key_file);
+      std::string key;
+      if (!in || !std::getline(in, key)) {
+        return absl::FailedPreconditionError(
+            fmt::format("fallback {}: cannot read its key from {}", e.name, f.api_key_file));
+      }
+      while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+      e.api_key = key;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 int RunGateway(const GatewayArgs& args) {
   const std::string home = client::AwanHome();
   std::vector<gateway::RouteConfig> fixed;
+  std::vector<gateway::ManagedEndpoint> fixed_fallbacks;
+  if (!args.fallbacks_file.empty()) {
+    auto specs = spec::LoadFallbacksFile(args.fallbacks_file);
+    if (specs.ok()) {
+      auto resolved = ResolveFallbacks(*specs);
+      if (!resolved.ok()) specs = resolved.status();
+      if (resolved.ok()) fixed_fallbacks = std::move(*resolved);
+    }
+    if (!specs.ok()) {
+      std::cerr << "awan gateway: --fallbacks: " << specs.status().message() << "\n";
+      return kExitBadInput;
+    }
+  }
   for (const std::string& text : args.routes) {
     auto route = ParseRoute(args, text);
     if (!route.ok()) {
       std::cerr << "awan gateway: " << route.status().message() << "\n";
       return kExitBadInput;
     }
+    route->fallbacks = fixed_fallbacks;
     fixed.push_back(std::move(*route));
   }
   gateway::GatewayOptions options;
@@ -367,8 +419,13 @@ int RunGateway(const GatewayArgs& args) {
         home, admin);
   } else {
     for (size_t i = 0; i < fixed.size(); ++i) {
-      std::cerr << fmt::format("awan gateway (pid {}): route {} on {}:{} ({} replicas)\n", getpid(),
-                               fixed[i].name, args.host, (*started)[i], fixed[i].replicas.size());
+      std::cerr << fmt::format(
+          "awan gateway (pid {}): route {} on {}:{} ({} replicas{})\n", getpid(), fixed[i].name,
+          args.host, (*started)[i], fixed[i].replicas.size(),
+          fixed_fallbacks.empty()
+              ? ""
+              : fmt::format(", then {} managed endpoint{}", fixed_fallbacks.size(),
+                            fixed_fallbacks.size() == 1 ? "" : "s"));
     }
     if (gw.admin_port() >= 0)
       std::cerr << fmt::format("awan gateway: metrics at {}/metrics\n", admin);
@@ -445,6 +502,15 @@ int RunGateway(const GatewayArgs& args) {
           route.key_hashes = s.key_hashes;
           route.tls_certfile = s.tls_certfile;
           route.tls_keyfile = s.tls_keyfile;
+          if (!s.fallbacks.empty()) {
+            auto fallbacks = ResolveFallbacks(s.fallbacks);
+            if (fallbacks.ok()) {
+              route.fallbacks = std::move(*fallbacks);
+            } else if (refused.insert(s.record.name + "/fallbacks").second) {
+              std::cerr << fmt::format("awan gateway: {} has no fallbacks: {}\n", s.record.name,
+                                       std::string(fallbacks.status().message()));
+            }
+          }
           if (!s.api_key && !loopback && !args.allow_unauthenticated) {
             if (refused.insert(s.record.name).second) {
               std::cerr << fmt::format(

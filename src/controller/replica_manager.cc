@@ -714,6 +714,7 @@ void ReplicaManager::Publish() {
       v.policy = s.task->service->load_balancing_policy;
       v.readiness_path = s.task->service->readiness_probe.path;
       v.api_key = s.task->service->api_key;
+      v.fallbacks = s.task->service->fallbacks;
     }
     v.key_hashes = s.key_hashes;
     int ready = 0;

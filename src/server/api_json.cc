@@ -155,6 +155,23 @@ std::string ServiceJson(const controller::ServiceView& s) {
       {"tls", s.tls_certfile.empty() ? J(nullptr)
                                      : J{{"certfile", s.tls_certfile}, {"keyfile", s.tls_keyfile}}},
       {"replicas", replicas}};
+  if (!s.fallbacks.empty()) {
+    J fallbacks = J::array();
+    for (const spec::FallbackSpec& f : s.fallbacks) {
+      fallbacks.push_back(J{{"kind", f.kind},
+                            {"name", f.name},
+                            {"base_url", f.base_url},
+                            {"model", f.model},
+                            {"deployment", f.deployment},
+                            {"api_version", f.api_version},
+                            {"api_key_env", f.api_key_env},
+                            {"api_key_file", f.api_key_file},
+                            {"ca_file", f.ca_file},
+                            {"timeout_seconds", f.timeout_s},
+                            {"cooldown_seconds", f.cooldown_s}});
+    }
+    j["fallbacks"] = fallbacks;
+  }
   return DumpJson(j);
 }
 
@@ -255,6 +272,23 @@ controller::ServiceView ServiceFrom(const Json& j) {
   if (j.contains("tls") && !j.at("tls").is_null()) {
     v.tls_certfile = Get<std::string>(j.at("tls"), "certfile");
     v.tls_keyfile = Get<std::string>(j.at("tls"), "keyfile");
+  }
+  if (j.contains("fallbacks")) {
+    for (const Json& f : j.at("fallbacks")) {
+      spec::FallbackSpec fb;
+      fb.kind = Get<std::string>(f, "kind");
+      fb.name = Get<std::string>(f, "name");
+      fb.base_url = Get<std::string>(f, "base_url");
+      fb.model = Get<std::string>(f, "model");
+      fb.deployment = Get<std::string>(f, "deployment");
+      fb.api_version = Get<std::string>(f, "api_version");
+      fb.api_key_env = Get<std::string>(f, "api_key_env");
+      fb.api_key_file = Get<std::string>(f, "api_key_file");
+      fb.ca_file = Get<std::string>(f, "ca_file");
+      fb.timeout_s = Get<double>(f, "timeout_seconds");
+      fb.cooldown_s = Get<double>(f, "cooldown_seconds");
+      v.fallbacks.push_back(fb);
+    }
   }
   for (const Json& r : j.at("replicas")) {
     controller::ReplicaView rv;

@@ -18,7 +18,8 @@ const std::vector<std::string> kServiceFields = {"readiness_probe",
                                                  "ports",
                                                  "spread",
                                                  "tls",
-                                                 "auth"};
+                                                 "auth",
+                                                 "fallbacks"};
 const std::set<std::string> kSkyPilotServiceOnly = {"load_balancer", "pool", "workers"};
 const std::vector<std::string> kProbeFields = {"path", "post_data", "initial_delay_seconds",
                                                "timeout_seconds", "headers"};
@@ -36,6 +37,9 @@ const std::vector<std::string> kPolicyFields = {"min_replicas",
 const std::set<std::string> kSkyPilotPolicyOnly = {"spot_placer"};
 const std::vector<std::string> kSpreadFields = {"providers", "regions"};
 const std::vector<std::string> kTlsFields = {"keyfile", "certfile"};
+const std::vector<std::string> kFallbackFields = {
+    "kind",        "name",         "base_url", "model",           "deployment",      "api_version",
+    "api_key_env", "api_key_file", "ca_file",  "timeout_seconds", "cooldown_seconds"};
 
 // A YAML value as JSON: mappings and lists kept, scalars as numbers or booleans when they read as
 // such, else strings.
@@ -235,6 +239,110 @@ void WalkTls(FieldReader& r, const YAML::Node& node, const LocalPathFn& local_pa
 
 }  // namespace
 
+void WalkFallbacks(FieldReader& r, const YAML::Node& node, std::string_view field,
+                   const LocalPathFn& local_path, std::vector<FallbackSpec>& out) {
+  if (!node.IsSequence()) {
+    r.Error(node, field,
+            "must be a list of managed endpoints, e.g. [{kind: openai, base_url: "
+            "https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}]");
+    return;
+  }
+  const auto& kinds = FallbackKinds();
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node e = node[i];
+    const std::string at = fmt::format("{}[{}]", field, i);
+    if (!e.IsMap()) {
+      r.Error(e, at, "must be a mapping {kind, base_url, ...}");
+      continue;
+    }
+    FallbackSpec fb;
+    bool ok = true;
+    for (auto it = e.begin(); it != e.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const std::string f = at + "." + key;
+      if (key == "timeout_seconds" || key == "cooldown_seconds") {
+        if (auto v =
+                r.NumberIn(it->second, f, key == "timeout_seconds" ? 0.001 : 0, 3600, "seconds")) {
+          (key == "timeout_seconds" ? fb.timeout_s : fb.cooldown_s) = *v;
+        } else {
+          ok = false;
+        }
+        continue;
+      }
+      if (key == "api_key") {
+        r.Error(it->first, f,
+                "a key is never written in the task file: name the variable that holds it "
+                "(api_key_env: OPENAI_API_KEY) or a file (api_key_file: PATH)");
+        ok = false;
+        continue;
+      }
+      if (std::find(kFallbackFields.begin(), kFallbackFields.end(), key) == kFallbackFields.end()) {
+        r.UnknownField(it->first, at, key, kFallbackFields, {});
+        ok = false;
+        continue;
+      }
+      auto v = r.String(it->second, f);
+      if (!v) {
+        ok = false;
+        continue;
+      }
+      if (key == "kind") {
+        fb.kind = ToLower(*v);
+        if (std::find(kinds.begin(), kinds.end(), fb.kind) == kinds.end()) {
+          r.Error(it->second, f,
+                  fmt::format("'{}' is not one of: {}{}", *v, JoinLimited(kinds, kinds.size()),
+                              fb.kind == "bedrock" || fb.kind == "vertex"
+                                  ? " (bedrock and vertex are not built yet)"
+                                  : ""));
+          ok = false;
+        }
+      } else if (key == "base_url") {
+        if (!v->starts_with("http://") && !v->starts_with("https://")) {
+          r.Error(it->second, f, fmt::format("'{}' must be an http:// or https:// URL", *v));
+          ok = false;
+        }
+        fb.base_url = *v;
+      } else if (key == "api_key_file" || key == "ca_file") {
+        const std::string path = local_path(it->second, f, *v);
+        if (path.empty()) ok = false;
+        (key == "api_key_file" ? fb.api_key_file : fb.ca_file) = path;
+      } else {
+        std::string* dest = key == "name"          ? &fb.name
+                            : key == "model"       ? &fb.model
+                            : key == "deployment"  ? &fb.deployment
+                            : key == "api_version" ? &fb.api_version
+                                                   : &fb.api_key_env;
+        *dest = *v;
+      }
+    }
+    if (!ok) continue;
+    if (fb.kind.empty() || fb.base_url.empty()) {
+      r.Error(e, at, "needs `kind` (openai, azure_openai) and `base_url`");
+      continue;
+    }
+    if (fb.kind == "azure_openai" && (fb.deployment.empty() || fb.api_version.empty())) {
+      r.Error(e, at,
+              "an azure_openai endpoint needs `deployment` and `api_version` (e.g. 2024-10-21)");
+      continue;
+    }
+    if (!fb.api_key_env.empty() && !fb.api_key_file.empty()) {
+      r.Error(e, at, "give one of `api_key_env` and `api_key_file`, not both");
+      continue;
+    }
+    if (fb.kind == "azure_openai" && fb.api_key_env.empty() && fb.api_key_file.empty()) {
+      r.Error(e, at, "an azure_openai endpoint needs its key: `api_key_env` or `api_key_file`");
+      continue;
+    }
+    if (fb.name.empty()) fb.name = fb.kind;
+    int same = 0;
+    for (const FallbackSpec& other : out) {
+      if (other.name == fb.name || other.name.rfind(fb.name + "-", 0) == 0) ++same;
+    }
+    if (same > 0) fb.name += "-" + std::to_string(same + 1);
+    out.push_back(fb);
+  }
+}
+
 void WalkService(FieldReader& r, const YAML::Node& key_node, const YAML::Node& node,
                  const LocalPathFn& local_path, ServiceSpec& out) {
   if (!node.IsMap()) {
@@ -278,6 +386,8 @@ void WalkService(FieldReader& r, const YAML::Node& key_node, const YAML::Node& n
       WalkSpread(r, value, out.spread);
     } else if (key == "tls") {
       WalkTls(r, value, local_path, out.tls);
+    } else if (key == "fallbacks") {
+      WalkFallbacks(r, value, f, local_path, out.fallbacks);
     } else if (key == "auth") {
       if (auto v = r.String(value, f)) {
         if (*v == "api_key" || *v == "none") {
@@ -344,6 +454,24 @@ void CheckService(FieldReader& r, const YAML::Mark& at, Task& task) {
   }
 }
 
+nlohmann::ordered_json FallbacksJson(const std::vector<FallbackSpec>& fallbacks) {
+  using J = nlohmann::ordered_json;
+  J list = J::array();
+  for (const FallbackSpec& f : fallbacks) {
+    J j{{"kind", f.kind}, {"name", f.name}, {"base_url", f.base_url}};
+    if (!f.model.empty()) j["model"] = f.model;
+    if (!f.deployment.empty()) j["deployment"] = f.deployment;
+    if (!f.api_version.empty()) j["api_version"] = f.api_version;
+    if (!f.api_key_env.empty()) j["api_key_env"] = f.api_key_env;
+    if (!f.api_key_file.empty()) j["api_key_file"] = f.api_key_file;
+    if (!f.ca_file.empty()) j["ca_file"] = f.ca_file;
+    j["timeout_seconds"] = f.timeout_s;
+    j["cooldown_seconds"] = f.cooldown_s;
+    list.push_back(j);
+  }
+  return list;
+}
+
 nlohmann::ordered_json ServiceJson(const ServiceSpec& s) {
   using J = nlohmann::ordered_json;
   J probe{{"path", s.readiness_probe.path}};
@@ -373,6 +501,7 @@ nlohmann::ordered_json ServiceJson(const ServiceSpec& s) {
       {"spread", {{"providers", s.spread.providers}, {"regions", s.spread.regions}}}};
   if (s.tls) j["tls"] = {{"keyfile", s.tls->keyfile}, {"certfile", s.tls->certfile}};
   j["auth"] = s.api_key ? "api_key" : "none";
+  if (!s.fallbacks.empty()) j["fallbacks"] = FallbacksJson(s.fallbacks);
   return j;
 }
 
@@ -385,6 +514,10 @@ void EmitJson(const nlohmann::ordered_json& j, YAML::Emitter& out) {
       EmitJson(v, out);
     }
     out << YAML::EndMap;
+  } else if (j.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& v : j) EmitJson(v, out);
+    out << YAML::EndSeq;
   } else if (j.is_string()) {
     out << j.get<std::string>();
   } else if (j.is_boolean()) {

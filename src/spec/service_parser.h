@@ -20,6 +20,11 @@ using LocalPathFn =
 void WalkService(FieldReader& reader, const YAML::Node& key, const YAML::Node& node,
                  const LocalPathFn& local_path, ServiceSpec& out);
 
+// `fallbacks:` (a list of managed endpoints) under `field`.
+void WalkFallbacks(FieldReader& reader, const YAML::Node& node, std::string_view field,
+                   const LocalPathFn& local_path, std::vector<FallbackSpec>& out);
+nlohmann::ordered_json FallbacksJson(const std::vector<FallbackSpec>& fallbacks);
+
 // What needs the rest of the task: the port the replicas listen on, spot for the on-demand
 // fallback. `at` is the `service:` key, for the errors' position.
 void CheckService(FieldReader& reader, const YAML::Mark& at, Task& task);

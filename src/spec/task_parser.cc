@@ -126,6 +126,11 @@ class Walker : public FieldReader {
     return task;
   }
 
+  // A local path of the file, resolved against its folder (an error recorded when missing).
+  std::string ResolvePath(const YAML::Node& node, std::string_view field, const std::string& raw) {
+    return LocalPath(node, field, raw, false);
+  }
+
  private:
   // "8", 8 or "8+".
   std::optional<Quantity> QuantityField(const YAML::Node& node, std::string_view field,
@@ -642,6 +647,44 @@ absl::StatusOr<Task> ParseTask(std::string_view yaml, std::string_view source_na
     return absl::InvalidArgumentError(
         fmt::format("{}:{}:{}: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
+}
+
+absl::StatusOr<std::vector<FallbackSpec>> LoadFallbacksFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        fmt::format("{}: cannot read the fallbacks file (does it exist?)", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string yaml = buffer.str();
+  if (std::string bad = Utf8Error(yaml, path); !bad.empty()) return absl::InvalidArgumentError(bad);
+  std::error_code ec;
+  Walker walker(path, fs::absolute(fs::path(path), ec).parent_path().string());
+  std::vector<FallbackSpec> out;
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    if (!root.IsMap() || !root["fallbacks"]) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: expected `fallbacks:` with a list of managed endpoints (docs/llm.md)", path));
+    }
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      if (it->first.Scalar() != "fallbacks") {
+        walker.UnknownField(it->first, "", it->first.Scalar(), {"fallbacks"}, {});
+      }
+    }
+    WalkFallbacks(
+        walker, root["fallbacks"], "fallbacks",
+        [&walker](const YAML::Node& n, std::string_view field, const std::string& raw) {
+          return walker.ResolvePath(n, field, raw);
+        },
+        out);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (!walker.errors().empty()) return walker.Fail();
+  return out;
 }
 
 absl::StatusOr<Task> LoadTaskFile(const std::string& path) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "awan/spec/service.h"
 #include "awan/store/records.h"
 
 namespace awan::controller {
@@ -39,9 +40,10 @@ struct ServiceView {
   std::vector<ReplicaView> replicas;  // live ones, oldest first
   double qps = 0;                     // the whole service's, through every gateway that reported
   int in_flight = 0;
-  bool api_key = false;                   // `auth: api_key`: the gateway checks keys
-  std::vector<std::string> key_hashes;    // SHA-256 of the valid keys
-  std::string tls_certfile, tls_keyfile;  // `tls:`: the gateway serves HTTPS with these
+  bool api_key = false;                       // `auth: api_key`: the gateway checks keys
+  std::vector<std::string> key_hashes;        // SHA-256 of the valid keys
+  std::string tls_certfile, tls_keyfile;      // `tls:`: the gateway serves HTTPS with these
+  std::vector<spec::FallbackSpec> fallbacks;  // managed endpoints (secrets named, not held)
 };
 
 // What a gateway tells the server about one route (POST /v1/gateway/sync): counters since the

@@ -66,6 +66,25 @@ struct TlsFiles {
   friend bool operator==(const TlsFiles&, const TlsFiles&) = default;
 };
 
+// A managed model endpoint the route falls back to (`fallbacks:`, awan's own; tried in order when
+// no replica answers a completion). Secrets are named, never written: the gateway reads the key
+// from `api_key_env` (its environment) or `api_key_file`. See docs/llm.md.
+inline const std::vector<std::string>& FallbackKinds() {
+  static const std::vector<std::string> kKinds = {"openai", "azure_openai"};
+  return kKinds;
+}
+struct FallbackSpec {
+  std::string kind;  // FallbackKinds()
+  std::string name;  // defaults to the kind, then "-2", "-3"... when repeated
+  std::string base_url;
+  std::string model;
+  std::string deployment, api_version;  // azure_openai
+  std::string api_key_env, api_key_file, ca_file;
+  double timeout_s = 30;   // connect + until the answer's first byte
+  double cooldown_s = 10;  // after a failure without Retry-After
+  friend bool operator==(const FallbackSpec&, const FallbackSpec&) = default;
+};
+
 struct ServiceSpec {
   ReadinessProbe readiness_probe;
   ReplicaPolicy replica_policy;
@@ -77,6 +96,7 @@ struct ServiceSpec {
   // awan's own `auth: api_key`: the gateway answers only requests with `Authorization: Bearer KEY`
   // for a key of the service (`awan serve keys create`).
   bool api_key = false;
+  std::vector<FallbackSpec> fallbacks;
 
   friend bool operator==(const ServiceSpec&, const ServiceSpec&) = default;
 };

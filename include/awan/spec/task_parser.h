@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "awan/spec/task.h"
@@ -31,6 +32,10 @@ std::string TaskToJson(const Task& task);
 absl::StatusOr<std::string> ReplicaTaskYaml(std::string_view service_yaml,
                                             std::string_view service_name, int port,
                                             bool on_demand = false);
+
+// A gateway's fallbacks file (`awan gateway --fallbacks FILE`): `fallbacks:` and a list of managed
+// endpoints, as a service's `service.fallbacks` (docs/llm.md); paths relative to its folder.
+absl::StatusOr<std::vector<FallbackSpec>> LoadFallbacksFile(const std::string& path);
 
 // "H100:8", "tpu-v6e-8", or "-" for CPU-only.
 std::string AcceleratorLabel(const Resources& r);

@@ -243,6 +243,10 @@ absl::StatusOr<ProcessHandle> StartNode(const NodeSpec& spec) {
   env_strings.push_back("AWAN_NODE_IPS=" + spec.node_ips);
   env_strings.push_back("AWAN_NODE_DIR=" + dir.string());
   env_strings.push_back("AWAN_MOUNTS=" + (dir / "mounts").string());
+  // The awan binary that runs this node (jobs run its tools: `$AWAN_BIN llm-replica`).
+  std::error_code exe_ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", exe_ec);
+  if (!exe_ec) env_strings.push_back("AWAN_BIN=" + exe.string());
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

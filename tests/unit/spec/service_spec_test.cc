@@ -191,5 +191,63 @@ TEST(ServiceSpecTest, MistakesAreErrorsNamingLineAndField) {
   EXPECT_THAT(ErrorOf("service: [readiness_probe]\n"), HasSubstr("service: must be a mapping"));
 }
 
+TEST(ServiceSpecTest, FallbacksAreManagedEndpointsWithTheirKeysNamedNeverWritten) {
+  const ServiceSpec s = MustParse(R"(resources: {ports: 8080}
+service:
+  readiness_probe: /health
+  fallbacks:
+    - kind: openai
+      base_url: https://api.openai.com/v1
+      model: gpt-4o-mini
+      api_key_env: OPENAI_API_KEY
+      timeout_seconds: 5
+    - kind: azure_openai
+      base_url: https://lab.openai.azure.com
+      deployment: gpt4o
+      api_version: "2024-10-21"
+      api_key_env: AZURE_OPENAI_API_KEY
+      cooldown_seconds: 30
+    - {kind: openai, base_url: "http://127.0.0.1:9000/v1"}
+)");
+  ASSERT_EQ(s.fallbacks.size(), 3u);
+  EXPECT_EQ(s.fallbacks[0].name, "openai");
+  EXPECT_EQ(s.fallbacks[0].model, "gpt-4o-mini");
+  EXPECT_EQ(s.fallbacks[0].timeout_s, 5);
+  EXPECT_EQ(s.fallbacks[1].name, "azure_openai");
+  EXPECT_EQ(s.fallbacks[1].api_version, "2024-10-21");
+  EXPECT_EQ(s.fallbacks[1].cooldown_s, 30);
+  EXPECT_EQ(s.fallbacks[2].name, "openai-2");
+  // The normalised form keeps them (and reads back the same).
+  auto task = Parse(
+      "resources: {ports: 8080}\nservice:\n  readiness_probe: /health\n  fallbacks:\n"
+      "    - {kind: openai, base_url: 'http://x/v1', api_key_env: K}\n");
+  ASSERT_TRUE(task.ok());
+  auto again = Parse(TaskToYaml(*task));
+  ASSERT_TRUE(again.ok()) << again.status() << TaskToYaml(*task);
+  EXPECT_EQ(again->service->fallbacks, task->service->fallbacks);
+
+  const std::string head = "resources: {ports: 8080}\nservice:\n  readiness_probe: /health\n";
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: openai, base_url: 'http://x', "
+                             "api_key: sk-123}\n"),
+              HasSubstr("svc.yaml:5:44: service.fallbacks[0].api_key: a key is never written in "
+                        "the task file"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: openai, base_url: 'http://x', "
+                             "api_key: sk-123}\n"),
+              ::testing::Not(HasSubstr("sk-123")));  // the key itself is never repeated
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: bedrock, base_url: 'http://x'}\n"),
+              HasSubstr("service.fallbacks[0].kind: 'bedrock' is not one of: openai, azure_openai "
+                        "(bedrock and vertex are not built yet)"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: azure_openai, base_url: 'https://x', "
+                             "api_key_env: K}\n"),
+              HasSubstr("needs `deployment` and `api_version`"));
+  EXPECT_THAT(
+      ErrorOf(head + "  fallbacks:\n    - {kind: openai, base_url: 'x.com'}\n"),
+      HasSubstr("service.fallbacks[0].base_url: 'x.com' must be an http:// or https:// URL"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: openai, base_url: 'http://x', "
+                             "timeout_seconds: 0}\n"),
+              HasSubstr("service.fallbacks[0].timeout_seconds"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks: {kind: openai}\n"), HasSubstr("must be a list"));
+}
+
 }  // namespace
 }  // namespace awan::spec
