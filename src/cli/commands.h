@@ -117,7 +117,7 @@ struct ServeReplayArgs {
   std::string trace, format;
   double speed = 1;
   int replicas = 8;
-  std::string policies = "round_robin,least_load,least_tokens,prefix_affinity";
+  std::string policies = "round_robin,least_load,least_tokens,prefix_affinity,llm_score";
   size_t limit = 0;
   bool json = false;
   TimingArgs timing;

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <climits>
+#include <cmath>
 #include <deque>
 #include <map>
 #include <stdexcept>
@@ -20,6 +23,9 @@ struct Balancer::ReplicaState {
   int64_t in_flight = 0;
   int64_t tokens_in_flight = 0;
   int64_t requests = 0, failures = 0, ejections = 0;
+  ReplicaMetrics metrics;
+  int64_t metrics_at = INT64_MIN;  // ms on the balancer's clock; never
+  int64_t routed_since_metrics = 0;
 };
 
 const ReplicaAddress& Balancer::Lease::address() const { return replica->address; }
@@ -98,28 +104,71 @@ class LeastTokens final : public Policy {
 // short common prefix, such as one shared system prompt, is not worth a detour) and while its
 // requests in flight stay within kLoadBound × the mean (+1), the guard of consistent hashing with
 // bounded loads. Otherwise the least loaded replica takes it, in turn.
+// The prefix blocks a policy sent to each replica (the most recent kBlocksPerReplica of them): the
+// replica that was sent the longest leading run of a request's blocks likely holds them in its KV
+// cache.
+class PrefixMemory {
+ public:
+  static constexpr size_t kBlocksPerReplica = 1 << 16;
+  void Reset(size_t size) { sent_.assign(size, {}); }
+  // How many leading blocks of `blocks` were sent to replica `index`.
+  size_t Match(size_t index, std::span<const uint64_t> blocks) const {
+    if (index >= sent_.size()) return 0;
+    const Sent& s = sent_[index];
+    size_t match = 0;
+    while (match < blocks.size() && s.blocks.count(blocks[match]) != 0) ++match;
+    return match;
+  }
+  void Remember(size_t index, std::span<const uint64_t> blocks) {
+    if (index >= sent_.size()) return;
+    Sent& s = sent_[index];
+    for (uint64_t b : blocks) {
+      if (!s.blocks.insert(b).second) continue;
+      s.order.push_back(b);
+      if (s.order.size() > kBlocksPerReplica) {
+        s.blocks.erase(s.order.front());
+        s.order.pop_front();
+      }
+    }
+  }
+
+ private:
+  struct Sent {
+    std::unordered_set<uint64_t> blocks;
+    std::deque<uint64_t> order;  // oldest first, to forget beyond kBlocksPerReplica
+  };
+  std::vector<Sent> sent_;
+};
+
+// The bounded-load guard of consistent hashing with bounded loads: a replica may take one more
+// request while its requests in flight stay within kLoadBound × the mean (+1).
+constexpr double kLoadBound = 1.25;
+double LoadBound(const std::vector<Candidate>& usable) {
+  int64_t total = 0;
+  for (const Candidate& c : usable) total += c.in_flight;
+  return kLoadBound * static_cast<double>(total + 1) / static_cast<double>(usable.size()) + 1;
+}
+
+// Prefix affinity with bounded load. The replica that was sent the longest leading run of the
+// request's blocks (PrefixMemory) gets it when that run is at least kMinMatch of the request's
+// blocks (as SGLang's cache-aware router does: a short common prefix, such as one shared system
+// prompt, is not worth a detour) and within the load bound. Otherwise the least loaded replica
+// takes it, in turn.
 class PrefixAffinity final : public Policy {
  public:
-  static constexpr double kLoadBound = 1.25;
   static constexpr double kMinMatch = 0.5;
-  static constexpr size_t kBlocksPerReplica = 1 << 16;
 
   void Reset(size_t size) override {
     next_ = 0;
-    sent_.assign(size, {});
+    memory_.Reset(size);
   }
   size_t Pick(const std::vector<Candidate>& usable, const RequestInfo& request) override {
-    int64_t total = 0;
-    for (const Candidate& c : usable) total += c.in_flight;
-    const double bound =
-        kLoadBound * static_cast<double>(total + 1) / static_cast<double>(usable.size()) + 1;
+    const double bound = LoadBound(usable);
     const Candidate* best = nullptr;
     size_t best_match = 0;
     for (const Candidate& c : usable) {
-      if (static_cast<double>(c.in_flight) + 1 > bound || c.index >= sent_.size()) continue;
-      const Sent& s = sent_[c.index];
-      size_t match = 0;
-      while (match < request.blocks.size() && s.blocks.count(request.blocks[match]) != 0) ++match;
+      if (static_cast<double>(c.in_flight) + 1 > bound) continue;
+      const size_t match = memory_.Match(c.index, request.blocks);
       if (match > best_match ||
           (match == best_match && match > 0 && best != nullptr && c.in_flight < best->in_flight)) {
         best = &c;
@@ -133,27 +182,72 @@ class PrefixAffinity final : public Policy {
     } else {
       pick = LeastInTurn(usable, next_, Requests);
     }
-    if (pick < sent_.size()) Remember(sent_[pick], request.blocks);
+    memory_.Remember(pick, request.blocks);
     return pick;
   }
 
  private:
-  struct Sent {
-    std::unordered_set<uint64_t> blocks;
-    std::deque<uint64_t> order;  // oldest first, to forget beyond kBlocksPerReplica
-  };
-  static void Remember(Sent& s, std::span<const uint64_t> blocks) {
-    for (uint64_t b : blocks) {
-      if (!s.blocks.insert(b).second) continue;
-      s.order.push_back(b);
-      if (s.order.size() > kBlocksPerReplica) {
-        s.blocks.erase(s.order.front());
-        s.order.pop_front();
+  size_t next_ = 0;
+  PrefixMemory memory_;
+};
+
+// A weighted score per replica, as llm-d's endpoint picker combines its scorers (each in 0..1,
+// higher better): queue (kQueueWeight: 1 − its queue over the longest queue + 1, the queue being
+// the replica's waiting + running requests from its metrics plus those routed to it since, or this
+// gateway's requests in flight on it when its metrics are unknown), KV cache (kKvWeight: 1 − its
+// use; the mean of the known ones when unknown) and prefix (kPrefixWeight: the share of the
+// request's blocks sent to it before, within the load bound, else 0). The highest wins; ties in
+// turn.
+class LlmScore final : public Policy {
+ public:
+  static constexpr double kQueueWeight = 2, kKvWeight = 2, kPrefixWeight = 3;
+
+  void Reset(size_t size) override {
+    next_ = 0;
+    memory_.Reset(size);
+  }
+  size_t Pick(const std::vector<Candidate>& usable, const RequestInfo& request) override {
+    const double bound = LoadBound(usable);
+    double longest = 0, kv_known = 0, known = 0;
+    queue_.resize(usable.size());
+    for (size_t i = 0; i < usable.size(); ++i) {
+      const Candidate& c = usable[i];
+      queue_[i] = c.metrics != nullptr ? c.metrics->waiting + c.metrics->running +
+                                             static_cast<double>(c.routed_since_metrics)
+                                       : static_cast<double>(c.in_flight);
+      longest = std::max(longest, queue_[i]);
+      if (c.metrics != nullptr) {
+        kv_known += c.metrics->kv_usage;
+        ++known;
       }
     }
+    const double kv_unknown = known > 0 ? kv_known / known : 0;
+    double best = -1;
+    for (size_t i = 0; i < usable.size(); ++i) {
+      const Candidate& c = usable[i];
+      const double kv = c.metrics != nullptr ? c.metrics->kv_usage : kv_unknown;
+      double prefix = 0;
+      if (!request.blocks.empty() && static_cast<double>(c.in_flight) + 1 <= bound) {
+        prefix = static_cast<double>(memory_.Match(c.index, request.blocks)) /
+                 static_cast<double>(request.blocks.size());
+      }
+      score_.resize(usable.size());
+      score_[i] = kQueueWeight * (1 - queue_[i] / (longest + 1)) +
+                  kKvWeight * (1 - std::clamp(kv, 0.0, 1.0)) + kPrefixWeight * prefix;
+      best = std::max(best, score_[i]);
+    }
+    const size_t pick = InTurn(usable, next_, [&](const Candidate& c) {
+      const size_t i = static_cast<size_t>(&c - usable.data());
+      return score_[i] >= best - 1e-9;
+    });
+    memory_.Remember(pick, request.blocks);
+    return pick;
   }
+
+ private:
   size_t next_ = 0;
-  std::vector<Sent> sent_;
+  PrefixMemory memory_;
+  std::vector<double> queue_, score_;  // per usable candidate, reused
 };
 
 struct Registry {
@@ -168,6 +262,7 @@ Registry& Policies() {
     r->factories["least_load"] = [] { return std::make_unique<LeastLoad>(); };
     r->factories["least_tokens"] = [] { return std::make_unique<LeastTokens>(); };
     r->factories["prefix_affinity"] = [] { return std::make_unique<PrefixAffinity>(); };
+    r->factories["llm_score"] = [] { return std::make_unique<LlmScore>(); };
     return r;
   }();
   return *registry;
@@ -202,6 +297,49 @@ std::vector<std::string> PolicyNames() {
   std::vector<std::string> names;
   for (const auto& [n, f] : r.factories) names.push_back(n);
   return names;
+}
+
+std::optional<ReplicaMetrics> ParseReplicaMetrics(std::string_view text) {
+  ReplicaMetrics m;
+  bool any = false;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.empty() || line.front() == '#') continue;
+    const size_t name_end = line.find_first_of("{ ");
+    if (name_end == std::string_view::npos) continue;
+    const std::string_view name = line.substr(0, name_end);
+    double* into = nullptr;
+    bool largest = false;
+    if (name == "vllm:num_requests_waiting" || name == "sglang:num_queue_reqs") {
+      into = &m.waiting;
+    } else if (name == "vllm:num_requests_running" || name == "sglang:num_running_reqs") {
+      into = &m.running;
+    } else if (name == "vllm:kv_cache_usage_perc" || name == "vllm:gpu_cache_usage_perc" ||
+               name == "sglang:token_usage") {
+      into = &m.kv_usage;
+      largest = true;
+    } else {
+      continue;
+    }
+    // The value follows the labels (which may hold spaces inside quotes): after the last '}'.
+    const size_t labels_end = line.rfind('}');
+    std::string_view rest = labels_end != std::string_view::npos && line[name_end] == '{'
+                                ? line.substr(labels_end + 1)
+                                : line.substr(name_end);
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    rest = rest.substr(0, rest.find(' '));  // a timestamp may follow
+    double v = 0;
+    const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+    if (ec != std::errc() || ptr != rest.data() + rest.size() || !std::isfinite(v) || v < 0) {
+      continue;
+    }
+    *into = largest ? std::max(*into, v) : *into + v;
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  return m;
 }
 
 Balancer::Balancer(std::unique_ptr<Policy> policy, BalancerOptions options)
@@ -246,6 +384,17 @@ void Balancer::SetReady(std::string_view id, bool ready) {
   }
 }
 
+void Balancer::SetMetrics(std::string_view id, const ReplicaMetrics& metrics) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = Now();
+  for (auto& r : replicas_) {
+    if (r->address.id != id) continue;
+    r->metrics = metrics;
+    r->metrics_at = now;
+    r->routed_since_metrics = 0;
+  }
+}
+
 std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude,
                                                  const RequestInfo& request) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -255,7 +404,9 @@ std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude,
   for (size_t i = 0; i < replicas_.size(); ++i) {
     const ReplicaState& r = *replicas_[i];
     if (!r.ready || r.ejected_until > now || r.address.id == exclude) continue;
-    usable.push_back({i, r.in_flight, r.tokens_in_flight, &r.address});
+    const bool fresh = r.metrics_at != INT64_MIN && now - r.metrics_at <= options_.metrics_stale_ms;
+    usable.push_back({i, r.in_flight, r.tokens_in_flight, &r.address, fresh ? &r.metrics : nullptr,
+                      r.routed_since_metrics});
   }
   if (usable.empty()) return std::nullopt;
   const size_t pick = policy_->Pick(usable, request);
@@ -265,6 +416,7 @@ std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude,
                                  [&](const Candidate& c) { return c.index == pick; });
   std::shared_ptr<ReplicaState>& chosen = replicas_[valid ? pick : usable.front().index];
   ++chosen->in_flight;
+  ++chosen->routed_since_metrics;
   chosen->tokens_in_flight += request.tokens;
   ++chosen->requests;
   return Lease{chosen, request.tokens};

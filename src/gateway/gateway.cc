@@ -182,6 +182,7 @@ struct Route {
   std::atomic<bool> retired{false};      // no longer served: its health checks end
   std::unique_ptr<ssl::context> tls;     // when the route serves HTTPS
   bool llm_aware = false;                // its policy routes on prompts (least_tokens, ...)
+  bool scrape_metrics = false;           // its policy reads the replicas' /metrics (llm_score)
 };
 
 // A connection with a deadline: the gateway's sweeper closes one whose deadline passed (its
@@ -761,7 +762,9 @@ struct Gateway::Impl {
     if (!policy.ok()) return policy.status();
     auto route = std::make_unique<Route>();
     route->config = config;
-    route->llm_aware = config.policy == "least_tokens" || config.policy == "prefix_affinity";
+    route->llm_aware = config.policy == "least_tokens" || config.policy == "prefix_affinity" ||
+                       config.policy == "llm_score";
+    route->scrape_metrics = config.policy == "llm_score";
     route->balancer = std::make_unique<Balancer>(std::move(*policy), options.balancer);
     route->balancer->SetReplicas(config.replicas);
     route->replicas = config.replicas;
@@ -833,6 +836,73 @@ struct Gateway::Impl {
   void Serve(Route& route) {
     net::co_spawn(io, Accept(route), net::detached);
     net::co_spawn(io, HealthChecks(route), net::detached);
+    if (route.scrape_metrics) net::co_spawn(io, ScrapeMetrics(route), net::detached);
+  }
+
+  // Reads each replica's /metrics every metrics_interval_ms for the balancer (llm_score); one
+  // connection per replica, kept alive, made again when it breaks. A replica that does not answer
+  // in time is left alone: its last metrics go stale.
+  Task<void> ScrapeMetrics(Route& route) {
+    Timer timer(io);
+    // Shared with the scrapes under way, which may outlive this loop.
+    struct Scrapes {
+      std::map<std::string, std::unique_ptr<Conn>> conns;
+      std::map<std::string, bool> busy;
+    };
+    auto scrapes = std::make_shared<Scrapes>();
+    while (!route.retired) {
+      std::vector<ReplicaAddress> replicas;
+      {
+        std::lock_guard<std::mutex> lock(route.mu);
+        replicas = route.replicas;
+      }
+      for (const ReplicaAddress& a : replicas) {
+        if (scrapes->busy[a.id]) continue;
+        scrapes->busy[a.id] = true;
+        net::co_spawn(io, ScrapeOne(route, a, scrapes, scrapes->conns[a.id], scrapes->busy[a.id]),
+                      net::detached);
+      }
+      timer.expires_after(Ms(options.metrics_interval_ms));
+      beast::error_code ec;
+      co_await timer.async_wait(net::redirect_error(kUseTask, ec));
+      if (ec) co_return;
+    }
+  }
+
+  // `conn` and `busy` live in `keep`.
+  Task<void> ScrapeOne(Route& route, ReplicaAddress a, [[maybe_unused]] std::shared_ptr<void> keep,
+                       std::unique_ptr<Conn>& conn, bool& busy) {
+    beast::error_code ec;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool reused = conn != nullptr;
+      if (!conn) {
+        bool timed_out = false;
+        conn = co_await Connect(a, ec, timed_out);
+        if (!conn) break;
+      }
+      http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
+      req.set(http::field::host, a.host);
+      req.set(http::field::user_agent, "awan-gateway-metrics");
+      conn->ExpiresAfter(Ms(std::max<int64_t>(options.metrics_interval_ms * 5, 500)));
+      co_await http::async_write(conn->stream, req, net::redirect_error(kUseTask, ec));
+      http::response<http::string_body> res;
+      if (!ec) {
+        co_await http::async_read(conn->stream, conn->buffer, res,
+                                  net::redirect_error(kUseTask, ec));
+      }
+      if (ec) {
+        conn.reset();
+        if (reused) continue;  // a kept connection the replica closed: once more on a new one
+        break;
+      }
+      conn->ExpiresNever();
+      if (res.result() == http::status::ok) {
+        if (auto m = ParseReplicaMetrics(res.body())) route.balancer->SetMetrics(a.id, *m);
+      }
+      if (!res.keep_alive()) conn.reset();
+      break;
+    }
+    busy = false;
   }
 
   void Retire(std::unique_ptr<Route> route) {

@@ -49,6 +49,8 @@ double Percentile(std::vector<double>& v, double p) {
 
 }  // namespace
 
+constexpr double kScrapeIntervalS = 0.1;
+
 int TraceBlockTokens(const std::string& format) { return format == "mooncake" ? 512 : 0; }
 
 absl::StatusOr<std::vector<TraceRequest>> ReadTrace(const std::string& path,
@@ -171,9 +173,25 @@ absl::StatusOr<std::vector<PolicyResult>> Replay(const std::vector<TraceRequest>
         leases.erase(it);
       }
     };
+    // The replicas' metrics, as a gateway scrapes them (ten times a second), for llm_score.
+    double next_scrape = 0;
+    const bool scrape = name == "llm_score";
     for (size_t n = 0; n < trace.size(); ++n) {
       const TraceRequest& t = trace[n];
-      now_s = t.arrival_s / options.speed;
+      const double arrival = t.arrival_s / options.speed;
+      while (scrape && next_scrape <= arrival) {
+        now_s = next_scrape;
+        const size_t before = done.size();
+        for (size_t i = 0; i < engines.size(); ++i) {
+          engines[i].RunUntil(now_s, done);
+          balancer.SetMetrics(set[i].id,
+                              {static_cast<double>(engines[i].waiting()),
+                               static_cast<double>(engines[i].running()), engines[i].kv_usage()});
+        }
+        release(before);
+        next_scrape += kScrapeIntervalS;
+      }
+      now_s = arrival;
       const size_t before = done.size();
       for (Engine& e : engines) e.RunUntil(now_s, done);
       release(before);

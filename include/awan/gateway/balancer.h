@@ -40,13 +40,29 @@ enum class Outcome {
   kCancelled,     // the client went away: says nothing about the replica
 };
 
+// What a replica's own /metrics said (vLLM's or SGLang's gauges; replica_metrics.h).
+struct ReplicaMetrics {
+  double waiting = 0;   // requests queued (vllm:num_requests_waiting)
+  double running = 0;   // requests in its batch (vllm:num_requests_running)
+  double kv_usage = 0;  // KV cache in use, 0..1 (vllm:kv_cache_usage_perc)
+};
+
 // What a policy sees of one replica: its place in the set and its load.
 struct Candidate {
   size_t index = 0;              // in the balancer's current set
   int64_t in_flight = 0;         // requests this gateway has on it now
   int64_t tokens_in_flight = 0;  // their tokens (prompt + output), as RequestInfo estimated them
   const ReplicaAddress* address = nullptr;
+  // Its latest metrics when fresh (BalancerOptions::metrics_stale_ms), else null: unknown.
+  const ReplicaMetrics* metrics = nullptr;
+  int64_t routed_since_metrics = 0;  // requests this gateway sent it since those metrics
 };
+
+// A scraped /metrics text (Prometheus exposition) read for the gauges above: vLLM's
+// vllm:num_requests_waiting, vllm:num_requests_running, vllm:kv_cache_usage_perc (or the older
+// vllm:gpu_cache_usage_perc), or SGLang's sglang:num_queue_reqs, sglang:num_running_reqs,
+// sglang:token_usage; summed over label sets (KV use: the largest). nullopt when none is there.
+std::optional<ReplicaMetrics> ParseReplicaMetrics(std::string_view text);
 
 // What the gateway knows of a request before it is routed (LLM-aware policies; empty for others).
 struct RequestInfo {
@@ -69,9 +85,10 @@ class Policy {
 using PolicyFactory = std::function<std::unique_ptr<Policy>()>;
 
 // Policies by name. The built-ins are registered on first use: round_robin, least_load,
-// least_tokens (fewest tokens in flight) and prefix_affinity (the replica that was sent the longest
-// prefix of the request's blocks, within a bounded load: see docs/llm.md). A name
-// registered twice fails loudly (std::logic_error).
+// least_tokens (fewest tokens in flight), prefix_affinity (the replica that was sent the longest
+// prefix of the request's blocks, within a bounded load) and llm_score (queue depth and KV-cache
+// use from the replicas' metrics, with prefix affinity; see docs/llm.md). A name registered twice
+// fails loudly (std::logic_error).
 void RegisterPolicy(std::string name, PolicyFactory factory);
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(std::string_view name);
 std::vector<std::string> PolicyNames();
@@ -80,6 +97,7 @@ struct BalancerOptions {
   int eject_after_failures = 3;     // consecutive connect errors, 5xx or timeouts
   int64_t ejection_ms = 10000;      // how long an ejected replica takes no new requests
   std::function<int64_t()> now_ms;  // injected clock; steady clock when empty
+  int64_t metrics_stale_ms = 500;   // a replica's metrics older than this count as unknown
 };
 
 class Balancer {
@@ -102,6 +120,8 @@ class Balancer {
   void SetReplicas(const std::vector<ReplicaAddress>& replicas);
   // The active health check's verdict on a replica (ignored for an id not in the set).
   void SetReady(std::string_view id, bool ready);
+  // What the replica's /metrics said just now (ignored for an id not in the set).
+  void SetMetrics(std::string_view id, const ReplicaMetrics& metrics);
 
   // A replica for a new request, or nullopt when none is usable. `exclude`: a replica id not to
   // use (the one a retried request already failed on); "" for none.

@@ -53,6 +53,9 @@ struct GatewayOptions {
   int64_t connect_timeout_ms = 2000;
   int64_t response_header_timeout_ms = 120000;  // until the replica's first byte of an answer
   int64_t client_idle_timeout_ms = 60000;       // a kept-alive client between requests
+  // On an llm_score route: how often each replica's /metrics is read (stale after
+  // balancer.metrics_stale_ms).
+  int64_t metrics_interval_ms = 100;
   BalancerOptions balancer;
 };
 

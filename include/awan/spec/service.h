@@ -18,7 +18,7 @@ inline constexpr double kMaxScaleDelayS = 7 * 86400;  // up/downscale_delay_seco
 // The load-balancing policies a route may name (`load_balancing_policy`).
 inline const std::vector<std::string>& LoadBalancingPolicies() {
   static const std::vector<std::string> kPolicies = {"round_robin", "least_load", "least_tokens",
-                                                     "prefix_affinity"};
+                                                     "prefix_affinity", "llm_score"};
   return kPolicies;
 }
 

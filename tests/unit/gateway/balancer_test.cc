@@ -45,8 +45,9 @@ TEST(BalancerTest, EveryPolicyTheServiceSpecNamesIsRegisteredAndUnknownOnesAreEr
   }
   auto bad = MakePolicy("random_walk");
   ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(bad.status().message(),
-              HasSubstr("policies: least_load, least_tokens, prefix_affinity, round_robin"));
+  EXPECT_THAT(
+      bad.status().message(),
+      HasSubstr("policies: least_load, least_tokens, llm_score, prefix_affinity, round_robin"));
   EXPECT_THROW(RegisterPolicy("round_robin", [] { return *MakePolicy("least_load"); }),
                std::logic_error);
 }
@@ -104,6 +105,85 @@ TEST(BalancerTest, PrefixAffinityFollowsThePrefixWithinABoundedLoad) {
   }
   for (auto& l : held) f.balancer->Release(l, Outcome::kOk);
   EXPECT_EQ(f.balancer->InFlight(), 0);
+}
+
+// llm_score: fresh metrics steer traffic away from a replica with a long queue and a full KV
+// cache; once they are stale they count as unknown (the gateway's own counts decide).
+TEST(BalancerTest, LlmScoreFollowsFreshMetricsAndIgnoresStaleOnes) {
+  Fixture f("llm_score");
+  f.AllReady(Replicas({"a", "b"}));
+  f.balancer->SetMetrics("a", {.waiting = 50, .running = 64, .kv_usage = 0.95});
+  f.balancer->SetMetrics("b", {.waiting = 0, .running = 2, .kv_usage = 0.10});
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 20; ++i) {
+    auto l = f.balancer->Acquire("", {.tokens = 10, .blocks = {}});
+    ++seen[l->address().id];
+    f.balancer->Release(*l, Outcome::kOk);
+  }
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"b", 20}}));
+  // 600 ms later (stale after 500 ms) both are unknown: equal scores, taken in turn.
+  f.now += 600;
+  seen.clear();
+  for (int i = 0; i < 20; ++i) {
+    auto l = f.balancer->Acquire("", {.tokens = 10, .blocks = {}});
+    ++seen[l->address().id];
+    f.balancer->Release(*l, Outcome::kOk);
+  }
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 10}, {"b", 10}}));
+  // Fresh again, and a: now the idle one.
+  f.balancer->SetMetrics("a", {.waiting = 0, .running = 0, .kv_usage = 0.0});
+  f.balancer->SetMetrics("b", {.waiting = 9, .running = 64, .kv_usage = 0.8});
+  auto l = f.balancer->Acquire("", {.tokens = 10, .blocks = {}});
+  EXPECT_EQ(l->address().id, "a");
+  f.balancer->Release(*l, Outcome::kOk);
+}
+
+TEST(BalancerTest, LlmScoreKeepsAConversationAndBoundsASharedPrefix) {
+  Fixture f("llm_score");
+  f.AllReady(Replicas({"a", "b", "c", "d"}));
+  const std::vector<uint64_t> chat = {1, 2, 3, 4};
+  auto first = f.balancer->Acquire("", {.tokens = 10, .blocks = chat});
+  const std::string home = first->address().id;
+  f.balancer->Release(*first, Outcome::kOk);
+  for (int i = 0; i < 5; ++i) {
+    auto turn = f.balancer->Acquire("", {.tokens = 10, .blocks = chat});
+    EXPECT_EQ(turn->address().id, home);
+    f.balancer->Release(*turn, Outcome::kOk);
+  }
+  std::vector<Balancer::Lease> held;
+  std::map<std::string, int> per_replica;
+  for (uint64_t i = 0; i < 400; ++i) {
+    const std::vector<uint64_t> blocks = {42, 1000 + i};
+    auto l = f.balancer->Acquire("", {.tokens = 10, .blocks = blocks});
+    ++per_replica[l->address().id];
+    held.push_back(*l);
+  }
+  ASSERT_EQ(per_replica.size(), 4u);
+  for (const auto& [id, n] : per_replica) EXPECT_LE(n, 1.25 * 100 + 2) << id;
+  for (auto& h : held) f.balancer->Release(h, Outcome::kOk);
+}
+
+TEST(BalancerTest, ReplicaMetricsAreReadFromVllmAndSglangText) {
+  auto v = ParseReplicaMetrics(
+      "# HELP vllm:num_requests_running x\n# TYPE vllm:num_requests_running gauge\n"
+      "vllm:num_requests_running{model_name=\"m\",engine=\"0\"} 3\n"
+      "vllm:num_requests_running{model_name=\"m\",engine=\"1\"} 2\n"
+      "vllm:num_requests_waiting{model_name=\"a b}\"} 7 1700000000000\n"
+      "vllm:kv_cache_usage_perc{model_name=\"m\"} 0.25\n"
+      "vllm:kv_cache_usage_perc{model_name=\"m\",engine=\"1\"} 0.5\n"
+      "vllm:prefix_cache_hits_total{model_name=\"m\"} 99\n");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->running, 5);     // summed over engines
+  EXPECT_EQ(v->waiting, 7);     // a timestamp after the value, a '}' inside a label
+  EXPECT_EQ(v->kv_usage, 0.5);  // the fullest engine
+  auto sg = ParseReplicaMetrics(
+      "sglang:num_queue_reqs{name=\"x\"} 4\nsglang:num_running_reqs 6\nsglang:token_usage 0.7\n");
+  ASSERT_TRUE(sg.has_value());
+  EXPECT_EQ(sg->waiting, 4);
+  EXPECT_EQ(sg->running, 6);
+  EXPECT_EQ(sg->kv_usage, 0.7);
+  EXPECT_FALSE(ParseReplicaMetrics("up 1\nvllm:num_requests_waiting NaN\n").has_value());
+  EXPECT_FALSE(ParseReplicaMetrics("").has_value());
 }
 
 TEST(BalancerTest, RoundRobinTakesTurnsAndOnlyReadyReplicasTakeTraffic) {

@@ -301,6 +301,58 @@ TEST_F(FallbackFixture, AllFailingIs502) {
   EXPECT_THAT(r.body, HasSubstr("neither the replicas of llm nor its managed endpoints answered"));
 }
 
+// llm_score on a real route: the gateway reads each emulated replica's /metrics (vLLM's names)
+// ten times a second, and sends new requests away from the one with a long queue.
+TEST(LlmScoreRouteTest, TheGatewayScrapesReplicaMetricsAndAvoidsTheBusyOne) {
+  llm::ReplicaServerOptions o = Emulated("m");
+  o.timing.decode_s_per_step = 0.005;
+  o.timing.max_batch = 8;
+  llm::ReplicaServer busy(o), idle(o);
+  auto busy_port = busy.Start();
+  auto idle_port = idle.Start();
+  ASSERT_TRUE(busy_port.ok() && idle_port.ok());
+  // 24 long requests straight to `busy` (not through the gateway): 8 running, 16 waiting.
+  net::io_context io;
+  std::vector<std::unique_ptr<beast::tcp_stream>> direct;
+  for (int i = 0; i < 24; ++i) {
+    auto s = std::make_unique<beast::tcp_stream>(io);
+    s->connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(*busy_port)));
+    http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
+    req.set(http::field::host, "x");
+    req.body() = R"({"prompt": "long", "max_tokens": 2000})";
+    req.prepare_payload();
+    http::write(*s, req);
+    direct.push_back(std::move(s));
+  }
+  GatewayOptions go;
+  go.health_interval_ms = 50;
+  RouteConfig route;
+  route.name = "llm";
+  route.policy = "llm_score";
+  route.readiness_path = "/health";
+  route.replicas = {{"busy", "127.0.0.1", *busy_port}, {"idle", "127.0.0.1", *idle_port}};
+  Gateway gateway(go);
+  auto ports = gateway.Start({route});
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  for (int i = 0; i < 200; ++i) {
+    int ready = 0;
+    for (const auto& st : gateway.Snapshot("llm")) ready += st.ready ? 1 : 0;
+    if (ready == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few scrapes
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(
+        Post(ports->at(0), "/v1/completions", R"({"prompt": "short", "max_tokens": 2})").status,
+        200);
+  }
+  EXPECT_EQ(idle.completed(), 10);
+  EXPECT_EQ(busy.completed(), 0);
+  gateway.Stop();
+  direct.clear();
+}
+
 TEST(ManagedTest, UrlsRetryAfterAndSettings) {
   auto u = ParseUrl("https://api.openai.com/v1/");
   ASSERT_TRUE(u.ok());
