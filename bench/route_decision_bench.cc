@@ -50,10 +50,18 @@ int main(int argc, char** argv) {
   fmt::print("{:<16} {:>9} {:>9} {:>9} {:>9}\n", "POLICY", "P50_US", "P99_US", "MAX_US",
              "VS_RR_P99");
   double rr_p99 = 0;
-  for (const char* name : {"round_robin", "least_load", "least_tokens", "prefix_affinity"}) {
-    gateway::Balancer balancer(*gateway::MakePolicy(name), {});
+  for (const char* name :
+       {"round_robin", "least_load", "least_tokens", "prefix_affinity", "llm_score"}) {
+    gateway::BalancerOptions options;
+    options.metrics_stale_ms = int64_t{1} << 40;  // the metrics below stay fresh for the run
+    gateway::Balancer balancer(*gateway::MakePolicy(name), options);
     balancer.SetReplicas(replicas);
-    for (const auto& r : replicas) balancer.SetReady(r.id, true);
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      balancer.SetReady(replicas[i].id, true);
+      // llm_score's inputs: every replica's scraped metrics known, all different.
+      balancer.SetMetrics(replicas[i].id, {static_cast<double>(i % 7), static_cast<double>(i % 13),
+                                           static_cast<double>(i % 10) / 10});
+    }
     std::deque<gateway::Balancer::Lease> held;
     std::vector<double> us;
     us.reserve(count);
