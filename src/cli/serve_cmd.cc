@@ -372,7 +372,23 @@ absl::StatusOr<std::vector<gateway::ManagedEndpoint>> ResolveFallbacks(
       }
       while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
       e.api_key = key;
+    } else if (f.kind == "bedrock") {  // SigV4 with the standard AWS variables
+      e.region = f.region;
+      const auto env = [](const char* name) {
+        const char* v = std::getenv(name);
+        return std::string(v != nullptr ? v : "");
+      };
+      e.aws_access_key_id = env("AWS_ACCESS_KEY_ID");
+      e.aws_secret_access_key = env("AWS_SECRET_ACCESS_KEY");
+      e.aws_session_token = env("AWS_SESSION_TOKEN");
+      if (e.aws_access_key_id.empty() || e.aws_secret_access_key.empty()) {
+        return absl::FailedPreconditionError(fmt::format(
+            "fallback {}: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY are not set in the "
+            "gateway's environment (or give api_key_env / api_key_file: a Bedrock API key)",
+            e.name));
+      }
     }
+    e.region = f.region;
     out.push_back(std::move(e));
   }
   return out;

@@ -25,6 +25,7 @@
 
 #include "awan/common/secrets.h"
 #include "awan/common/status_macros.h"
+#include "awan/gateway/bedrock.h"
 #include "awan/gateway/llm_request.h"
 
 namespace awan::gateway {
@@ -559,12 +560,12 @@ struct Gateway::Impl {
       if (ec) co_return;
     }
     std::string& out = up->out;
-    const bool default_port = fb.url.port == (fb.url.tls ? 443 : 80);
     out = fmt::format(
-        "POST {} HTTP/1.1\r\nHost: {}{}\r\nUser-Agent: awan-gateway\r\nContent-Type: "
-        "application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: "
-        "{}\r\nConnection: close\r\n",
-        upstream->target, fb.url.host, default_port ? "" : ":" + std::to_string(fb.url.port),
+        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: awan-gateway\r\nContent-Type: "
+        "application/json\r\nAccept: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        upstream->target, HostHeader(fb.url),
+        upstream->translate && upstream->stream ? "application/vnd.amazon.eventstream"
+                                                : "application/json, text/event-stream",
         upstream->body.size());
     for (const auto& [name, value] : upstream->headers) out += name + ": " + value + "\r\n";
     out += "\r\n";
@@ -588,9 +589,116 @@ struct Gateway::Impl {
     status = code;
     answered = true;
     up->ExpiresNever();
+    if (upstream->translate) {
+      co_await RelayTranslated(*up, p, client, keep_client, *upstream, code);
+      co_return;
+    }
     p.get().keep_alive(keep_client);  // towards the client: its own connection's choice
     p.get().set(http::field::server, "awan-gateway");
     co_await RelayStream(*up, p, client, keep_client);
+  }
+
+  // A Bedrock answer as OpenAI's (bedrock.h): a Converse body (or an error) read whole and
+  // translated, or a ConverseStream event stream translated to SSE as its messages arrive.
+  template <typename Up, typename Parser, typename ClientConn>
+  Task<void> RelayTranslated(Up& up, Parser& p, ClientConn& client, bool& keep_client,
+                             const UpstreamRequest& request, int code) {
+    beast::error_code ec;
+    std::array<char, 16384> buf;
+    static std::atomic<uint64_t> next_id{1};
+    const std::string id = fmt::format("chatcmpl-awan-{}", next_id++);
+    const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+    // Reads the next piece of the answer's body into `piece`; false at its end or on an error.
+    const auto read_piece = [&](std::string& piece) -> Task<bool> {
+      piece.clear();
+      if (p.is_done()) co_return false;
+      p.get().body().data = buf.data();
+      p.get().body().size = buf.size();
+      co_await http::async_read_some(up.stream, up.buffer, p, net::redirect_error(kUseTask, ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return false;
+      piece.assign(buf.data(), buf.size() - p.get().body().size);
+      co_return true;
+    };
+    std::string piece;
+    if (!request.stream || code != 200) {
+      std::string body;
+      while (co_await read_piece(piece)) body += piece;
+      http::response<http::string_body> res{static_cast<http::status>(ec ? 502 : code), 11};
+      res.set(http::field::content_type, "application/json");
+      res.set(http::field::server, "awan-gateway");
+      absl::StatusOr<std::string> translated = absl::UnknownError("");
+      if (!ec && code == 200) {
+        translated = ConverseToOpenAi(body, request.model, request.chat, id, created);
+      }
+      if (translated.ok()) {
+        res.body() = *translated;
+      } else {  // Bedrock's error ({"message": ...}) as OpenAI's
+        if (ec || code == 200) res.result(http::status::bad_gateway);
+        res.body() = BedrockErrorToOpenAi(ec ? std::string() : body, res.result_int(),
+                                          ec ? std::string("Bedrock broke off its answer")
+                                             : std::string(translated.status().message()));
+      }
+      res.keep_alive(keep_client);
+      res.prepare_payload();
+      beast::error_code wec;
+      co_await http::async_write(client.stream, res, net::redirect_error(kUseTask, wec));
+      if (wec) keep_client = false;
+      co_return;
+    }
+    http::response<http::empty_body> head{http::status::ok, 11};
+    head.set(http::field::content_type, "text/event-stream");
+    head.set(http::field::cache_control, "no-cache");
+    head.set(http::field::server, "awan-gateway");
+    head.chunked(true);
+    head.keep_alive(keep_client);
+    http::response_serializer<http::empty_body> sr{head};
+    client.ExpiresNever();
+    beast::error_code wec;
+    co_await http::async_write_header(client.stream, sr, net::redirect_error(kUseTask, wec));
+    if (wec) {
+      keep_client = false;
+      co_return;
+    }
+    EventStreamDecoder decoder;
+    ConverseStreamToSse sse(request.model, request.chat, id, created, request.include_usage);
+    std::vector<EventMessage> messages;
+    bool broken = false;
+    while (!sse.done()) {
+      if (!co_await read_piece(piece)) {
+        broken = true;  // the body ended (or broke) before Bedrock's last event
+        break;
+      }
+      messages.clear();
+      if (!decoder.Feed(piece, messages).ok()) {
+        broken = true;
+        break;
+      }
+      std::string out;
+      for (const EventMessage& m : messages) out += sse.OnMessage(m);
+      if (out.empty()) continue;
+      co_await net::async_write(client.stream, http::make_chunk(net::buffer(out)),
+                                net::redirect_error(kUseTask, wec));
+      if (wec) {
+        keep_client = false;
+        co_return;
+      }
+    }
+    if (broken) {
+      static constexpr std::string_view kError =
+          "data: {\"error\": {\"message\": \"the upstream broke off the answer\", "
+          "\"type\": \"upstream_error\", \"code\": 502}}\n\n";
+      co_await net::async_write(client.stream, http::make_chunk(net::buffer(kError)),
+                                net::redirect_error(kUseTask, wec));
+      keep_client = false;
+    }
+    if (!wec) {
+      co_await net::async_write(client.stream, http::make_chunk_last(),
+                                net::redirect_error(kUseTask, wec));
+    }
+    if (wec) keep_client = false;
   }
 
   static bool KeyAccepted(Route& route, const Request& req) {
@@ -777,7 +885,7 @@ struct Gateway::Impl {
       }
       auto fb = std::make_unique<FallbackState>();
       fb->config = e;
-      fb->url = *ParseUrl(e.base_url);
+      fb->url = *ParseUrl(EndpointUrl(e));
       if (fb->url.tls) {
         fb->tls = std::make_unique<ssl::context>(ssl::context::tls_client);
         fb->tls->set_verify_mode(ssl::verify_peer);

@@ -7,10 +7,13 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "awan/gateway/bedrock.h"
+#include "awan/gateway/sigv4.h"
+
 namespace awan::gateway {
 
 const std::vector<std::string>& ManagedKinds() {
-  static const std::vector<std::string> kKinds = {"openai", "azure_openai"};
+  static const std::vector<std::string> kKinds = {"openai", "azure_openai", "bedrock"};
   return kKinds;
 }
 
@@ -71,8 +74,19 @@ absl::Status CheckEndpoint(const ManagedEndpoint& e) {
     return absl::InvalidArgumentError(
         fmt::format("kind '{}' is not one of {}", e.kind, fmt::join(kinds, ", ")));
   }
-  if (e.base_url.empty()) return absl::InvalidArgumentError("base_url is required");
-  if (auto url = ParseUrl(e.base_url); !url.ok()) {
+  if (e.kind == "bedrock" && (e.region.empty() || e.model.empty())) {
+    return absl::InvalidArgumentError(
+        "a bedrock endpoint needs region and model (a model id such as "
+        "anthropic.claude-3-haiku-20240307-v1:0)");
+  }
+  if (e.kind == "bedrock" && e.api_key.empty() &&
+      (e.aws_access_key_id.empty() || e.aws_secret_access_key.empty())) {
+    return absl::InvalidArgumentError(
+        "a bedrock endpoint needs AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
+        "the gateway's environment) or a Bedrock API key (api_key_env, api_key_file)");
+  }
+  if (EndpointUrl(e).empty()) return absl::InvalidArgumentError("base_url is required");
+  if (auto url = ParseUrl(EndpointUrl(e)); !url.ok()) {
     return absl::InvalidArgumentError("base_url: " + std::string(url.status().message()));
   }
   if (e.kind == "azure_openai" && (e.deployment.empty() || e.api_version.empty())) {
@@ -93,9 +107,22 @@ bool FallbackEligible(std::string_view method, std::string_view target) {
   return method == "POST" && (path == "/v1/chat/completions" || path == "/v1/completions");
 }
 
+std::string HostHeader(const Url& url) {
+  const bool v6 = url.host.find(':') != std::string::npos;
+  const std::string host = v6 ? "[" + url.host + "]" : url.host;
+  if (url.port == (url.tls ? 443 : 80)) return host;
+  return host + ":" + std::to_string(url.port);
+}
+
+std::string EndpointUrl(const ManagedEndpoint& e) {
+  if (!e.base_url.empty() || e.kind != "bedrock") return e.base_url;
+  return "https://bedrock-runtime." + e.region + ".amazonaws.com";
+}
+
 absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(const ManagedEndpoint& e, const Url& url,
                                                      std::string_view client_target,
-                                                     std::string_view body) {
+                                                     std::string_view body,
+                                                     std::chrono::system_clock::time_point now) {
   const std::string_view path = client_target.substr(0, client_target.find('?'));
   const bool chat = path == "/v1/chat/completions";
   if (!chat && path != "/v1/completions") {
@@ -103,6 +130,50 @@ absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(const ManagedEndpoint& e, c
   }
   const std::string_view operation = chat ? "/chat/completions" : "/completions";
   UpstreamRequest out;
+  if (e.kind == "bedrock") {
+    auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+      return absl::InvalidArgumentError("the request body is not a JSON object");
+    }
+    out.translate = true;
+    out.chat = chat;
+    out.model = e.model;
+    out.stream = parsed.value("stream", false);
+    if (parsed.contains("stream_options") && parsed["stream_options"].is_object()) {
+      out.include_usage = parsed["stream_options"].value("include_usage", false);
+    }
+    auto converse = OpenAiToConverse(body);
+    if (!converse.ok()) return converse.status();
+    out.body = std::move(*converse);
+    out.target = url.path + "/model/" + AwsUriEncode(e.model, false) +
+                 (out.stream ? "/converse-stream" : "/converse");
+    if (!e.api_key.empty()) {
+      out.headers.emplace_back("Authorization", "Bearer " + e.api_key);
+      return out;
+    }
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char date[17];
+    std::strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+    SigV4Request sign;
+    sign.method = "POST";
+    sign.path = out.target;
+    sign.headers = {{"host", HostHeader(url)}, {"x-amz-date", date}};
+    if (!e.aws_session_token.empty()) {
+      sign.headers.emplace_back("x-amz-security-token", e.aws_session_token);
+    }
+    sign.payload = out.body;
+    const SigV4 signature =
+        SignV4(sign, {e.aws_access_key_id, e.aws_secret_access_key, e.aws_session_token}, e.region,
+               "bedrock", date);
+    out.headers.emplace_back("X-Amz-Date", date);
+    if (!e.aws_session_token.empty()) {
+      out.headers.emplace_back("X-Amz-Security-Token", e.aws_session_token);
+    }
+    out.headers.emplace_back("Authorization", signature.authorization);
+    return out;
+  }
   if (e.kind == "openai") {
     out.target = url.path + std::string(operation);
     if (!e.api_key.empty()) out.headers.emplace_back("Authorization", "Bearer " + e.api_key);

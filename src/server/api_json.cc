@@ -163,6 +163,7 @@ std::string ServiceJson(const controller::ServiceView& s) {
                             {"base_url", f.base_url},
                             {"model", f.model},
                             {"deployment", f.deployment},
+                            {"region", f.region},
                             {"api_version", f.api_version},
                             {"api_key_env", f.api_key_env},
                             {"api_key_file", f.api_key_file},
@@ -281,6 +282,7 @@ controller::ServiceView ServiceFrom(const Json& j) {
       fb.base_url = Get<std::string>(f, "base_url");
       fb.model = Get<std::string>(f, "model");
       fb.deployment = Get<std::string>(f, "deployment");
+      fb.region = f.contains("region") ? Get<std::string>(f, "region") : "";
       fb.api_version = Get<std::string>(f, "api_version");
       fb.api_key_env = Get<std::string>(f, "api_key_env");
       fb.api_key_file = Get<std::string>(f, "api_key_file");

@@ -38,8 +38,8 @@ const std::set<std::string> kSkyPilotPolicyOnly = {"spot_placer"};
 const std::vector<std::string> kSpreadFields = {"providers", "regions"};
 const std::vector<std::string> kTlsFields = {"keyfile", "certfile"};
 const std::vector<std::string> kFallbackFields = {
-    "kind",        "name",         "base_url", "model",           "deployment",      "api_version",
-    "api_key_env", "api_key_file", "ca_file",  "timeout_seconds", "cooldown_seconds"};
+    "kind",        "name",         "base_url", "model",           "deployment",       "api_version",
+    "api_key_env", "api_key_file", "ca_file",  "timeout_seconds", "cooldown_seconds", "region"};
 
 // A YAML value as JSON: mappings and lists kept, scalars as numbers or booleans when they read as
 // such, else strings.
@@ -291,11 +291,11 @@ void WalkFallbacks(FieldReader& r, const YAML::Node& node, std::string_view fiel
         if (std::find(kinds.begin(), kinds.end(), fb.kind) == kinds.end()) {
           r.Error(it->second, f,
                   fmt::format("'{}' is not one of: {}{}", *v, JoinLimited(kinds, kinds.size()),
-                              fb.kind == "bedrock" || fb.kind == "vertex"
-                                  ? " (bedrock and vertex are not built yet)"
-                                  : ""));
+                              fb.kind == "vertex" ? " (vertex is not built yet)" : ""));
           ok = false;
         }
+      } else if (key == "region") {
+        fb.region = *v;
       } else if (key == "base_url") {
         if (!v->starts_with("http://") && !v->starts_with("https://")) {
           r.Error(it->second, f, fmt::format("'{}' must be an http:// or https:// URL", *v));
@@ -316,8 +316,14 @@ void WalkFallbacks(FieldReader& r, const YAML::Node& node, std::string_view fiel
       }
     }
     if (!ok) continue;
-    if (fb.kind.empty() || fb.base_url.empty()) {
-      r.Error(e, at, "needs `kind` (openai, azure_openai) and `base_url`");
+    if (fb.kind == "bedrock" && (fb.region.empty() || fb.model.empty())) {
+      r.Error(e, at,
+              "a bedrock endpoint needs `region` and `model` (a model id, e.g. "
+              "anthropic.claude-3-haiku-20240307-v1:0)");
+      continue;
+    }
+    if (fb.kind.empty() || (fb.base_url.empty() && fb.kind != "bedrock")) {
+      r.Error(e, at, "needs `kind` (openai, azure_openai, bedrock) and `base_url`");
       continue;
     }
     if (fb.kind == "azure_openai" && (fb.deployment.empty() || fb.api_version.empty())) {
@@ -461,6 +467,7 @@ nlohmann::ordered_json FallbacksJson(const std::vector<FallbackSpec>& fallbacks)
     J j{{"kind", f.kind}, {"name", f.name}, {"base_url", f.base_url}};
     if (!f.model.empty()) j["model"] = f.model;
     if (!f.deployment.empty()) j["deployment"] = f.deployment;
+    if (!f.region.empty()) j["region"] = f.region;
     if (!f.api_version.empty()) j["api_version"] = f.api_version;
     if (!f.api_key_env.empty()) j["api_key_env"] = f.api_key_env;
     if (!f.api_key_file.empty()) j["api_key_file"] = f.api_key_file;

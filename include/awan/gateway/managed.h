@@ -10,6 +10,9 @@
 // `azure_openai` (`{base_url}/openai/deployments/{deployment}/chat/completions?api-version=V`,
 // `api-key: KEY`; Azure OpenAI data-plane REST reference, api-version 2024-10-21). Their bodies,
 // answers and streams are OpenAI's: relayed as they are, the model name replaced by the endpoint's.
+// `bedrock` (`{base_url}/model/{model}/converse` or `/converse-stream`, SigV4 for service "bedrock"
+// with the gateway's AWS credentials, or `Authorization: Bearer` with a Bedrock API key; Bedrock
+// Runtime API reference, 2023-09-30): requests and answers translated (bedrock.h).
 #pragma once
 
 #include <chrono>
@@ -26,11 +29,13 @@ namespace awan::gateway {
 
 struct ManagedEndpoint {
   std::string name;  // in logs and metrics; defaults to the kind
-  std::string kind;  // openai | azure_openai
+  std::string kind;  // openai | azure_openai | bedrock
   std::string
       base_url;       // openai: "https://api.openai.com/v1"; azure: "https://RES.openai.azure.com"
   std::string model;  // the model asked of it (replaces the client's); "" keeps the client's
   std::string deployment, api_version;  // azure_openai
+  std::string region;                   // bedrock; base_url defaults to its bedrock-runtime host
+  std::string aws_access_key_id, aws_secret_access_key, aws_session_token;  // bedrock (SigV4)
   std::string api_key;  // the secret itself (read from the file or variable the config names)
   std::string ca_file;  // a private CA for an https base_url; "" the system's
   int64_t timeout_ms = 30000;   // connect + until the answer's first byte
@@ -57,7 +62,16 @@ struct UpstreamRequest {
   std::string target;                                        // path and query
   std::vector<std::pair<std::string, std::string>> headers;  // besides Host, Content-*
   std::string body;
+  // The answer must be translated to OpenAI's (bedrock), and how.
+  bool translate = false, stream = false, chat = true, include_usage = false;
+  std::string model;
 };
+
+// The Host header for `url` (":port" only when not the scheme's default).
+std::string HostHeader(const Url& url);
+// The URL an endpoint is reached at: its base_url, or for bedrock without one
+// https://bedrock-runtime.REGION.amazonaws.com.
+std::string EndpointUrl(const ManagedEndpoint& e);
 
 // Whether a client's request may go to managed endpoints: POST /v1/chat/completions or
 // /v1/completions.
@@ -65,9 +79,10 @@ bool FallbackEligible(std::string_view method, std::string_view target);
 
 // What endpoint `e` (at `url`) is sent for a client's OpenAI request to `client_target`
 // (/v1/chat/completions or /v1/completions) with `body`.
-absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(const ManagedEndpoint& e, const Url& url,
-                                                     std::string_view client_target,
-                                                     std::string_view body);
+// `now` dates a SigV4 signature.
+absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(
+    const ManagedEndpoint& e, const Url& url, std::string_view client_target, std::string_view body,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // A Retry-After value (delay-seconds, or an HTTP-date relative to `now`) in milliseconds, at most
 // an hour; nullopt when absent or unreadable.

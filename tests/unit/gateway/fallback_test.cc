@@ -12,12 +12,15 @@
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "awan/gateway/bedrock.h"
 #include "awan/gateway/gateway.h"
 #include "awan/gateway/managed.h"
+#include "awan/gateway/sigv4.h"
 #include "awan/llm/replica_server.h"
 
 namespace awan::gateway {
@@ -61,9 +64,14 @@ class RecordingServer {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
+  using Handler = std::function<Answer(const http::request<http::string_body>&)>;
   explicit RecordingServer(std::vector<Answer> answers)
+      : RecordingServer([answers, n = size_t{0}](const auto&) mutable {
+          return answers[std::min(n++, answers.size() - 1)];
+        }) {}
+  explicit RecordingServer(Handler handler)
       : acceptor_(io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)),
-        answers_(std::move(answers)) {
+        handler_(std::move(handler)) {
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] { Run(); });
   }
@@ -84,7 +92,7 @@ class RecordingServer {
 
  private:
   void Run() {
-    for (size_t n = 0;; ++n) {
+    for (;;) {
       beast::error_code ec;
       tcp::socket socket(io_);
       acceptor_.accept(socket, ec);
@@ -97,7 +105,7 @@ class RecordingServer {
         std::lock_guard lock(mu_);
         requests_.push_back(req);
       }
-      const Answer& a = answers_[std::min(n, answers_.size() - 1)];
+      const Answer a = handler_(req);
       http::response<http::string_body> res{static_cast<http::status>(a.status), 11};
       res.set(http::field::content_type, "application/json");
       for (const auto& [k, v] : a.headers) res.set(k, v);
@@ -110,7 +118,7 @@ class RecordingServer {
   net::io_context io_;
   tcp::acceptor acceptor_;
   int port_ = 0;
-  std::vector<Answer> answers_;
+  Handler handler_;
   std::mutex mu_;
   std::vector<http::request<http::string_body>> requests_;
   std::atomic<bool> stop_{false};
@@ -351,6 +359,184 @@ TEST(LlmScoreRouteTest, TheGatewayScrapesReplicaMetricsAndAvoidsTheBusyOne) {
   EXPECT_EQ(busy.completed(), 0);
   gateway.Stop();
   direct.clear();
+}
+
+// Amazon Bedrock on loopback: a double that checks each request's SigV4 signature as Bedrock
+// would (recomputed over the request it received, with the secret it knows) and answers Converse's
+// JSON or ConverseStream's event stream (Bedrock Runtime API, 2023-09-30).
+class BedrockDouble {
+ public:
+  static constexpr const char* kKeyId = "AKIDEXAMPLE";
+  static constexpr const char* kSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  BedrockDouble() : server_([this](const auto& req) { return Handle(req); }) {}
+  int port() const { return server_.port(); }
+  std::vector<http::request<http::string_body>> requests() { return server_.requests(); }
+
+ private:
+  RecordingServer::Answer Handle(const http::request<http::string_body>& req) {
+    SigV4Request r;
+    r.method = std::string(req.method_string());
+    r.path = std::string(req.target());
+    r.headers = {{"host", std::string(req[http::field::host])},
+                 {"x-amz-date", std::string(req["x-amz-date"])}};
+    r.payload = req.body();
+    const SigV4 expected =
+        SignV4(r, {kKeyId, kSecret, ""}, "us-east-1", "bedrock", std::string(req["x-amz-date"]));
+    if (req[http::field::authorization] != expected.authorization) {
+      return {
+          403,
+          R"({"message": "The request signature we calculated does not match the signature you provided."})",
+          {}};
+    }
+    if (r.path.ends_with("/converse")) {
+      return {
+          200,
+          R"({"output": {"message": {"role": "assistant", "content": [{"text": "Hello from Bedrock"}]}},
+          "stopReason": "end_turn", "usage": {"inputTokens": 12, "outputTokens": 4, "totalTokens": 16},
+          "metrics": {"latencyMs": 120}})",
+          {}};
+    }
+    const auto event = [](std::string type, std::string payload) {
+      return EncodeEventMessage({{{":event-type", type},
+                                  {":content-type", "application/json"},
+                                  {":message-type", "event"}},
+                                 std::move(payload)});
+    };
+    std::string body =
+        event("messageStart", R"({"role": "assistant"})") +
+        event("contentBlockDelta", R"({"contentBlockIndex": 0, "delta": {"text": "Hello"}})") +
+        event("contentBlockDelta", R"({"contentBlockIndex": 0, "delta": {"text": " there"}})") +
+        event("contentBlockStop", R"({"contentBlockIndex": 0})") +
+        event("messageStop", R"({"stopReason": "max_tokens"})") +
+        event(
+            "metadata",
+            R"({"usage": {"inputTokens": 12, "outputTokens": 2, "totalTokens": 14}, "metrics": {"latencyMs": 80}})");
+    return {200, body, {{"Content-Type", "application/vnd.amazon.eventstream"}}};
+  }
+  RecordingServer server_;
+};
+
+ManagedEndpoint Bedrock(int port, std::string secret = BedrockDouble::kSecret) {
+  ManagedEndpoint e;
+  e.name = "bedrock";
+  e.kind = "bedrock";
+  e.base_url = "http://127.0.0.1:" + std::to_string(port);
+  e.region = "us-east-1";
+  e.model = "anthropic.claude-3-haiku-20240307-v1:0";
+  e.aws_access_key_id = BedrockDouble::kKeyId;
+  e.aws_secret_access_key = std::move(secret);
+  return e;
+}
+
+TEST_F(FallbackFixture, BedrockConverseIsSignedAndTranslated) {
+  BedrockDouble bedrock;
+  StartRoute({1}, {Bedrock(bedrock.port())});
+  const Reply r = Post(port, "/v1/chat/completions",
+                       R"({"max_tokens": 64, "temperature": 0.5, "messages": [
+                           {"role": "system", "content": "Be brief."},
+                           {"role": "user", "content": "Hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["model"], "anthropic.claude-3-haiku-20240307-v1:0");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello from Bedrock");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["usage"],
+            nlohmann::json::parse(
+                R"({"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16})"));
+  const auto requests = bedrock.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].target(), "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse");
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body()),
+            nlohmann::json::parse(R"({"messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+                "system": [{"text": "Be brief."}],
+                "inferenceConfig": {"maxTokens": 64, "temperature": 0.5}})"));
+}
+
+TEST_F(FallbackFixture, BedrockConverseStreamBecomesSse) {
+  BedrockDouble bedrock;
+  StartRoute({1}, {Bedrock(bedrock.port())});
+  const Reply r = Post(port, "/v1/chat/completions",
+                       R"({"stream": true, "stream_options": {"include_usage": true},
+                           "messages": [{"role": "user", "content": "Hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::vector<nlohmann::json> events;
+  size_t at = 0;
+  std::string last;
+  while ((at = r.body.find("data: ", at)) != std::string::npos) {
+    const size_t end = r.body.find("\n\n", at);
+    last = r.body.substr(at + 6, end - at - 6);
+    if (last != "[DONE]") events.push_back(nlohmann::json::parse(last));
+    at = end;
+  }
+  EXPECT_EQ(last, "[DONE]");
+  ASSERT_EQ(events.size(), 5u) << r.body;  // role, "Hello", " there", finish, usage
+  EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(events[1]["choices"][0]["delta"]["content"], "Hello");
+  EXPECT_EQ(events[2]["choices"][0]["delta"]["content"], " there");
+  EXPECT_EQ(events[3]["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(events[4]["usage"]["completion_tokens"], 2);
+  EXPECT_EQ(events[1]["object"], "chat.completion.chunk");
+  EXPECT_EQ(bedrock.requests().at(0).target(),
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream");
+}
+
+TEST_F(FallbackFixture, ABadBedrockSignatureIsRefusedAndReportedInOpenAisShape) {
+  BedrockDouble bedrock;
+  StartRoute({1}, {Bedrock(bedrock.port(), "wrong-secret")});
+  const Reply r = Post(port, "/v1/chat/completions", kChat);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(nlohmann::json::parse(r.body)["error"]["message"].get<std::string>(),
+              HasSubstr("Bedrock: The request signature we calculated does not match"));
+}
+
+TEST(BedrockTest, EventStreamFramesAndCrcs) {
+  // A frame's two CRC-32s are checked, and a frame split anywhere (here: byte by byte) is read
+  // whole.
+  EventMessage m{{{":event-type", "contentBlockDelta"}, {":message-type", "event"}},
+                 R"({"delta": {"text": "hi"}})"};
+  const std::string frame = EncodeEventMessage(m) + EncodeEventMessage(m);
+  EventStreamDecoder decoder;
+  std::vector<EventMessage> out;
+  for (char c : frame) ASSERT_TRUE(decoder.Feed(std::string_view(&c, 1), out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].headers, m.headers);
+  EXPECT_EQ(out[1].payload, m.payload);
+  std::string corrupt = EncodeEventMessage(m);
+  corrupt[corrupt.size() - 6] ^= 1;  // a payload byte
+  EventStreamDecoder fresh;
+  out.clear();
+  EXPECT_EQ(fresh.Feed(corrupt, out).message(), "event stream: message CRC mismatch");
+  // 12 bytes of prelude + headers + payload + 4: total length first, big-endian.
+  EXPECT_EQ(static_cast<unsigned char>(frame[3]), EncodeEventMessage(m).size());
+}
+
+TEST(BedrockTest, RequestsAndAnswersTranslate) {
+  auto converse = OpenAiToConverse(R"({"messages": [{"role": "user", "content": "a"},
+      {"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}],
+      "max_completion_tokens": 5, "stop": "END", "top_p": 0.9})");
+  ASSERT_TRUE(converse.ok());
+  EXPECT_EQ(nlohmann::json::parse(*converse), nlohmann::json::parse(R"({"messages": [
+                {"role": "user", "content": [{"text": "a"}, {"text": "b"}]},
+                {"role": "assistant", "content": [{"text": "c"}]}],
+                "inferenceConfig": {"maxTokens": 5, "topP": 0.9, "stopSequences": ["END"]}})"));
+  EXPECT_EQ(
+      OpenAiToConverse(R"({"messages": [{"role": "tool", "content": "x"}]})").status().message(),
+      "'messages[].role' 'tool' has no Bedrock equivalent (system, user, assistant)");
+  auto answer = ConverseToOpenAi(R"({"output": {"message": {"content": [{"text": "x"}]}},
+      "stopReason": "max_tokens"})",
+                                 "m", /*chat=*/false, "cmpl-1", 7);
+  ASSERT_TRUE(answer.ok());
+  const auto j = nlohmann::json::parse(*answer);
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["choices"][0]["text"], "x");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  ConverseStreamToSse sse("m", true, "id", 7, false);
+  const std::string error =
+      sse.OnMessage({{{":message-type", "exception"}, {":exception-type", "throttlingException"}},
+                     R"({"message": "Too many requests"})"});
+  EXPECT_THAT(error, HasSubstr("Bedrock: throttlingException: Too many requests"));
+  EXPECT_TRUE(sse.done());
 }
 
 TEST(ManagedTest, UrlsRetryAfterAndSettings) {

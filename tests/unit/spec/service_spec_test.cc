@@ -234,9 +234,17 @@ service:
   EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: openai, base_url: 'http://x', "
                              "api_key: sk-123}\n"),
               ::testing::Not(HasSubstr("sk-123")));  // the key itself is never repeated
-  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: bedrock, base_url: 'http://x'}\n"),
-              HasSubstr("service.fallbacks[0].kind: 'bedrock' is not one of: openai, azure_openai "
-                        "(bedrock and vertex are not built yet)"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: vertex, base_url: 'http://x'}\n"),
+              HasSubstr("service.fallbacks[0].kind: 'vertex' is not one of: openai, azure_openai, "
+                        "bedrock (vertex is not built yet)"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: bedrock, model: m}\n"),
+              HasSubstr("a bedrock endpoint needs `region` and `model`"));
+  const ServiceSpec b = MustParse(head +
+                                  "  fallbacks:\n    - {kind: bedrock, region: us-east-1, "
+                                  "model: 'anthropic.claude-3-haiku-20240307-v1:0'}\n");
+  ASSERT_EQ(b.fallbacks.size(), 1u);
+  EXPECT_EQ(b.fallbacks[0].region, "us-east-1");
+  EXPECT_EQ(b.fallbacks[0].base_url, "");  // bedrock-runtime.us-east-1.amazonaws.com
   EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: azure_openai, base_url: 'https://x', "
                              "api_key_env: K}\n"),
               HasSubstr("needs `deployment` and `api_version`"));
