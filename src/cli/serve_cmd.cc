@@ -389,6 +389,24 @@ absl::StatusOr<std::vector<gateway::ManagedEndpoint>> ResolveFallbacks(
       }
     }
     e.region = f.region;
+    e.project = f.project;
+    if (f.kind == "vertex") {  // the service-account key: the named file, or Google's variable
+      std::string path = f.credentials_file;
+      if (path.empty()) {
+        const char* v = std::getenv("GOOGLE_APPLICATION_CREDENTIALS");
+        path = v != nullptr ? v : "";
+      }
+      std::ifstream in(path);
+      if (path.empty() || !in) {
+        return absl::FailedPreconditionError(
+            fmt::format("fallback {}: no service-account key (credentials_file, or "
+                        "$GOOGLE_APPLICATION_CREDENTIALS in the gateway's environment){}",
+                        e.name, path.empty() ? "" : ": cannot read " + path));
+      }
+      std::stringstream key;
+      key << in.rdbuf();
+      e.service_account_json = key.str();
+    }
     out.push_back(std::move(e));
   }
   return out;

@@ -141,14 +141,20 @@ absl::StatusOr<std::string> ConverseToOpenAi(std::string_view body, std::string_
   return out.dump();
 }
 
-std::string BedrockErrorToOpenAi(std::string_view body, int code, std::string_view fallback) {
+std::string ProviderErrorToOpenAi(std::string_view provider, std::string_view body, int code,
+                                  std::string_view fallback) {
   const J j = J::parse(body, nullptr, /*allow_exceptions=*/false);
   std::string message(fallback);
   if (j.is_object() && j.contains("message") && j["message"].is_string()) {
     message = j["message"].get<std::string>();
+  } else if (j.is_object() && j.contains("error") && j["error"].is_object() &&
+             j["error"].contains("message") && j["error"]["message"].is_string()) {
+    message = j["error"]["message"].get<std::string>();
   }
-  return J{
-      {"error", {{"message", "Bedrock: " + message}, {"type", "upstream_error"}, {"code", code}}}}
+  return J{{"error",
+            {{"message", std::string(provider) + ": " + message},
+             {"type", "upstream_error"},
+             {"code", code}}}}
       .dump();
 }
 

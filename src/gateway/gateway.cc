@@ -27,6 +27,7 @@
 #include "awan/common/status_macros.h"
 #include "awan/gateway/bedrock.h"
 #include "awan/gateway/llm_request.h"
+#include "awan/gateway/vertex.h"
 
 namespace awan::gateway {
 namespace {
@@ -167,6 +168,12 @@ struct FallbackState {
   ManagedEndpoint config;
   Url url;
   std::unique_ptr<ssl::context> tls;  // for an https base_url
+  // vertex: the service account, where its tokens come from, and the current one.
+  ServiceAccount account;
+  Url token_url;
+  std::unique_ptr<ssl::context> token_tls;
+  std::string access_token;
+  std::chrono::steady_clock::time_point token_expires{};
   std::chrono::steady_clock::time_point cooldown_until{};
   std::atomic<uint64_t> requests{0}, answered{0}, failures{0};
 };
@@ -531,41 +538,108 @@ struct Gateway::Impl {
   // One exchange with a managed endpoint over a new connection (plain or TLS). Not answered, with
   // `retry_after_ms` when it said so, on a connect error, a timeout before the answer's head, a
   // 429 or a 5xx.
-  template <typename Up, typename ClientConn>
-  Task<void> CallManaged(FallbackState& fb, const Request& req, ClientConn& client, bool& answered,
-                         bool& keep_client, int& status, int64_t& retry_after_ms) {
-    auto upstream = BuildUpstreamRequest(
-        fb.config, fb.url, std::string_view(req.target().data(), req.target().size()), req.body());
-    if (!upstream.ok()) co_return;
+  // A new connection to `url` (TLS with `tls` when Up is TlsConn: SNI and the host name verified),
+  // expiring after `timeout_ms` until the caller says otherwise; null on an error.
+  template <typename Up>
+  Task<std::unique_ptr<Up>> OpenUpstream(const Url& url, ssl::context* tls, int64_t timeout_ms) {
     std::unique_ptr<Up> up;
     if constexpr (std::is_same_v<Up, TlsConn>) {
-      up = std::make_unique<Up>(conns, io, *fb.tls);
-      if (!SSL_set_tlsext_host_name(up->stream.native_handle(), fb.url.host.c_str())) co_return;
-      up->stream.set_verify_callback(ssl::host_name_verification(fb.url.host));
+      up = std::make_unique<Up>(conns, io, *tls);
+      if (!SSL_set_tlsext_host_name(up->stream.native_handle(), url.host.c_str()))
+        co_return nullptr;
+      up->stream.set_verify_callback(ssl::host_name_verification(url.host));
     } else {
       up = std::make_unique<Up>(conns, io);
     }
-    up->ExpiresAfter(Ms(fb.config.timeout_ms));  // connect, send, and the answer's head
+    up->ExpiresAfter(Ms(timeout_ms));
     beast::error_code ec;
     Resolver resolver(io);
-    auto results = co_await resolver.async_resolve(fb.url.host, std::to_string(fb.url.port),
+    auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
                                                    net::redirect_error(kUseTask, ec));
-    if (ec) co_return;
+    if (ec) co_return nullptr;
     co_await net::async_connect(beast::get_lowest_layer(up->stream), results,
                                 net::redirect_error(kUseTask, ec));
-    if (ec) co_return;
+    if (ec) co_return nullptr;
     if constexpr (std::is_same_v<Up, TlsConn>) {
       co_await up->stream.async_handshake(ssl::stream_base::client,
                                           net::redirect_error(kUseTask, ec));
-      if (ec) co_return;
+      if (ec) co_return nullptr;
     }
+    co_return up;
+  }
+
+  // A vertex endpoint's access token, fetched again when it has less than a minute left: the
+  // service account's signed JWT exchanged at its token_uri (RFC 7523). False when none.
+  Task<bool> EnsureToken(FallbackState& fb) {
+    if (!fb.access_token.empty() &&
+        fb.token_expires - std::chrono::steady_clock::now() > std::chrono::seconds(60)) {
+      co_return true;
+    }
+    const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    auto assertion = JwtAssertion(fb.account, now_s);
+    if (!assertion.ok()) co_return false;
+    const std::string body = TokenRequestBody(*assertion);
+    std::string answer;
+    int code = 0;
+    if (fb.token_tls) {
+      code = co_await PostForm<TlsConn>(fb.token_url, fb.token_tls.get(), body,
+                                        fb.config.timeout_ms, answer);
+    } else {
+      code = co_await PostForm<Conn>(fb.token_url, nullptr, body, fb.config.timeout_ms, answer);
+    }
+    if (code != 200) co_return false;
+    auto token = ParseTokenAnswer(answer);
+    if (!token.ok()) co_return false;
+    fb.access_token = token->first;
+    fb.token_expires = std::chrono::steady_clock::now() + std::chrono::seconds(token->second);
+    co_return true;
+  }
+
+  // POSTs a form to `url` and reads the whole answer: its status (0 on an error).
+  template <typename Up>
+  Task<int> PostForm(const Url& url, ssl::context* tls, const std::string& body, int64_t timeout_ms,
+                     std::string& answer) {
+    auto up = co_await OpenUpstream<Up>(url, tls, timeout_ms);
+    if (!up) co_return 0;
+    up->out = fmt::format(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: awan-gateway\r\nContent-Type: "
+        "application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        url.path.empty() ? "/" : url.path, HostHeader(url), body.size(), body);
+    beast::error_code ec;
+    co_await net::async_write(up->stream, net::buffer(up->out), net::redirect_error(kUseTask, ec));
+    if (ec) co_return 0;
+    http::response_parser<http::string_body> p;
+    p.body_limit(1 << 20);
+    co_await http::async_read(up->stream, up->buffer, p, net::redirect_error(kUseTask, ec));
+    if (ec) co_return 0;
+    answer = p.get().body();
+    co_return static_cast<int>(p.get().result_int());
+  }
+
+  // One exchange with a managed endpoint over a new connection (plain or TLS). Not answered, with
+  // `retry_after_ms` when it said so, on a connect error, a timeout before the answer's head, a
+  // 429 or a 5xx (or, for vertex, no access token).
+  template <typename Up, typename ClientConn>
+  Task<void> CallManaged(FallbackState& fb, const Request& req, ClientConn& client, bool& answered,
+                         bool& keep_client, int& status, int64_t& retry_after_ms) {
+    if (fb.config.kind == "vertex" && !co_await EnsureToken(fb)) co_return;
+    auto upstream = BuildUpstreamRequest(
+        fb.config, fb.url, std::string_view(req.target().data(), req.target().size()), req.body(),
+        std::chrono::system_clock::now(), fb.access_token);
+    if (!upstream.ok()) co_return;
+    // connect, send, and the answer's head within the endpoint's timeout
+    std::unique_ptr<Up> up = co_await OpenUpstream<Up>(fb.url, fb.tls.get(), fb.config.timeout_ms);
+    if (!up) co_return;
+    beast::error_code ec;
     std::string& out = up->out;
     out = fmt::format(
         "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: awan-gateway\r\nContent-Type: "
         "application/json\r\nAccept: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         upstream->target, HostHeader(fb.url),
-        upstream->translate && upstream->stream ? "application/vnd.amazon.eventstream"
-                                                : "application/json, text/event-stream",
+        upstream->provider == "bedrock" && upstream->stream ? "application/vnd.amazon.eventstream"
+                                                            : "application/json, text/event-stream",
         upstream->body.size());
     for (const auto& [name, value] : upstream->headers) out += name + ": " + value + "\r\n";
     out += "\r\n";
@@ -631,15 +705,18 @@ struct Gateway::Impl {
       res.set(http::field::server, "awan-gateway");
       absl::StatusOr<std::string> translated = absl::UnknownError("");
       if (!ec && code == 200) {
-        translated = ConverseToOpenAi(body, request.model, request.chat, id, created);
+        translated = request.provider == "vertex"
+                         ? GeminiToOpenAi(body, request.model, request.chat, id, created)
+                         : ConverseToOpenAi(body, request.model, request.chat, id, created);
       }
       if (translated.ok()) {
         res.body() = *translated;
-      } else {  // Bedrock's error ({"message": ...}) as OpenAI's
+      } else {  // the provider's error as OpenAI's
         if (ec || code == 200) res.result(http::status::bad_gateway);
-        res.body() = BedrockErrorToOpenAi(ec ? std::string() : body, res.result_int(),
-                                          ec ? std::string("Bedrock broke off its answer")
-                                             : std::string(translated.status().message()));
+        const std::string label = request.provider == "vertex" ? "Vertex AI" : "Bedrock";
+        res.body() = ProviderErrorToOpenAi(
+            label, ec ? std::string() : body, res.result_int(),
+            ec ? std::string("the answer broke off") : std::string(translated.status().message()));
       }
       res.keep_alive(keep_client);
       res.prepare_payload();
@@ -660,6 +737,26 @@ struct Gateway::Impl {
     co_await http::async_write_header(client.stream, sr, net::redirect_error(kUseTask, wec));
     if (wec) {
       keep_client = false;
+      co_return;
+    }
+    if (request.provider == "vertex") {  // SSE to SSE
+      GeminiSseToOpenAi sse(request.model, request.chat, id, created, request.include_usage);
+      for (bool more = true; more;) {
+        more = co_await read_piece(piece);
+        std::string out = sse.Feed(piece);
+        if (!more) out += sse.Finish();  // [DONE], or the error event when it broke off
+        if (out.empty()) continue;
+        co_await net::async_write(client.stream, http::make_chunk(net::buffer(out)),
+                                  net::redirect_error(kUseTask, wec));
+        if (wec) {
+          keep_client = false;
+          co_return;
+        }
+      }
+      if (ec) keep_client = false;
+      co_await net::async_write(client.stream, http::make_chunk_last(),
+                                net::redirect_error(kUseTask, wec));
+      if (wec) keep_client = false;
       co_return;
     }
     EventStreamDecoder decoder;
@@ -898,6 +995,22 @@ struct Gateway::Impl {
           return absl::InvalidArgumentError(
               fmt::format("route {}: fallback {}: certificates {}: {}", config.name, e.name,
                           e.ca_file.empty() ? "of the system" : e.ca_file, ec.message()));
+        }
+      }
+      if (e.kind == "vertex") {
+        fb->account = *ParseServiceAccount(e.service_account_json);
+        auto token_url = ParseUrl(fb->account.token_uri);
+        if (!token_url.ok()) {
+          return absl::InvalidArgumentError(
+              fmt::format("route {}: fallback {}: the key's token_uri: {}", config.name, e.name,
+                          std::string(token_url.status().message())));
+        }
+        fb->token_url = *token_url;
+        if (fb->token_url.tls) {
+          fb->token_tls = std::make_unique<ssl::context>(ssl::context::tls_client);
+          fb->token_tls->set_verify_mode(ssl::verify_peer);
+          fb->token_tls->set_default_verify_paths(ec);
+          ec = {};
         }
       }
       route->fallbacks.push_back(std::move(fb));

@@ -9,11 +9,12 @@
 
 #include "awan/gateway/bedrock.h"
 #include "awan/gateway/sigv4.h"
+#include "awan/gateway/vertex.h"
 
 namespace awan::gateway {
 
 const std::vector<std::string>& ManagedKinds() {
-  static const std::vector<std::string> kKinds = {"openai", "azure_openai", "bedrock"};
+  static const std::vector<std::string> kKinds = {"openai", "azure_openai", "bedrock", "vertex"};
   return kKinds;
 }
 
@@ -85,6 +86,13 @@ absl::Status CheckEndpoint(const ManagedEndpoint& e) {
         "a bedrock endpoint needs AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
         "the gateway's environment) or a Bedrock API key (api_key_env, api_key_file)");
   }
+  if (e.kind == "vertex") {
+    if (e.region.empty() || e.project.empty() || e.model.empty()) {
+      return absl::InvalidArgumentError(
+          "a vertex endpoint needs project, region and model (e.g. gemini-2.0-flash)");
+    }
+    if (auto sa = ParseServiceAccount(e.service_account_json); !sa.ok()) return sa.status();
+  }
   if (EndpointUrl(e).empty()) return absl::InvalidArgumentError("base_url is required");
   if (auto url = ParseUrl(EndpointUrl(e)); !url.ok()) {
     return absl::InvalidArgumentError("base_url: " + std::string(url.status().message()));
@@ -115,14 +123,17 @@ std::string HostHeader(const Url& url) {
 }
 
 std::string EndpointUrl(const ManagedEndpoint& e) {
-  if (!e.base_url.empty() || e.kind != "bedrock") return e.base_url;
-  return "https://bedrock-runtime." + e.region + ".amazonaws.com";
+  if (!e.base_url.empty()) return e.base_url;
+  if (e.kind == "bedrock") return "https://bedrock-runtime." + e.region + ".amazonaws.com";
+  if (e.kind == "vertex") return "https://" + e.region + "-aiplatform.googleapis.com";
+  return e.base_url;
 }
 
 absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(const ManagedEndpoint& e, const Url& url,
                                                      std::string_view client_target,
                                                      std::string_view body,
-                                                     std::chrono::system_clock::time_point now) {
+                                                     std::chrono::system_clock::time_point now,
+                                                     std::string_view access_token) {
   const std::string_view path = client_target.substr(0, client_target.find('?'));
   const bool chat = path == "/v1/chat/completions";
   if (!chat && path != "/v1/completions") {
@@ -130,12 +141,35 @@ absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(const ManagedEndpoint& e, c
   }
   const std::string_view operation = chat ? "/chat/completions" : "/completions";
   UpstreamRequest out;
+  if (e.kind == "vertex") {
+    auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+      return absl::InvalidArgumentError("the request body is not a JSON object");
+    }
+    out.translate = true;
+    out.provider = "vertex";
+    out.chat = chat;
+    out.model = e.model;
+    out.stream = parsed.value("stream", false);
+    if (parsed.contains("stream_options") && parsed["stream_options"].is_object()) {
+      out.include_usage = parsed["stream_options"].value("include_usage", false);
+    }
+    auto gemini = OpenAiToGemini(body);
+    if (!gemini.ok()) return gemini.status();
+    out.body = std::move(*gemini);
+    out.target = fmt::format("{}/v1/projects/{}/locations/{}/publishers/google/models/{}:{}",
+                             url.path, e.project, e.region, e.model,
+                             out.stream ? "streamGenerateContent?alt=sse" : "generateContent");
+    out.headers.emplace_back("Authorization", "Bearer " + std::string(access_token));
+    return out;
+  }
   if (e.kind == "bedrock") {
     auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded() || !parsed.is_object()) {
       return absl::InvalidArgumentError("the request body is not a JSON object");
     }
     out.translate = true;
+    out.provider = "bedrock";
     out.chat = chat;
     out.model = e.model;
     out.stream = parsed.value("stream", false);

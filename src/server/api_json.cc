@@ -164,6 +164,8 @@ std::string ServiceJson(const controller::ServiceView& s) {
                             {"model", f.model},
                             {"deployment", f.deployment},
                             {"region", f.region},
+                            {"project", f.project},
+                            {"credentials_file", f.credentials_file},
                             {"api_version", f.api_version},
                             {"api_key_env", f.api_key_env},
                             {"api_key_file", f.api_key_file},
@@ -283,6 +285,9 @@ controller::ServiceView ServiceFrom(const Json& j) {
       fb.model = Get<std::string>(f, "model");
       fb.deployment = Get<std::string>(f, "deployment");
       fb.region = f.contains("region") ? Get<std::string>(f, "region") : "";
+      fb.project = f.contains("project") ? Get<std::string>(f, "project") : "";
+      fb.credentials_file =
+          f.contains("credentials_file") ? Get<std::string>(f, "credentials_file") : "";
       fb.api_version = Get<std::string>(f, "api_version");
       fb.api_key_env = Get<std::string>(f, "api_key_env");
       fb.api_key_file = Get<std::string>(f, "api_key_file");

@@ -37,9 +37,20 @@ const std::vector<std::string> kPolicyFields = {"min_replicas",
 const std::set<std::string> kSkyPilotPolicyOnly = {"spot_placer"};
 const std::vector<std::string> kSpreadFields = {"providers", "regions"};
 const std::vector<std::string> kTlsFields = {"keyfile", "certfile"};
-const std::vector<std::string> kFallbackFields = {
-    "kind",        "name",         "base_url", "model",           "deployment",       "api_version",
-    "api_key_env", "api_key_file", "ca_file",  "timeout_seconds", "cooldown_seconds", "region"};
+const std::vector<std::string> kFallbackFields = {"kind",
+                                                  "name",
+                                                  "base_url",
+                                                  "model",
+                                                  "deployment",
+                                                  "api_version",
+                                                  "api_key_env",
+                                                  "api_key_file",
+                                                  "ca_file",
+                                                  "timeout_seconds",
+                                                  "cooldown_seconds",
+                                                  "region",
+                                                  "project",
+                                                  "credentials_file"};
 
 // A YAML value as JSON: mappings and lists kept, scalars as numbers or booleans when they read as
 // such, else strings.
@@ -289,23 +300,27 @@ void WalkFallbacks(FieldReader& r, const YAML::Node& node, std::string_view fiel
       if (key == "kind") {
         fb.kind = ToLower(*v);
         if (std::find(kinds.begin(), kinds.end(), fb.kind) == kinds.end()) {
-          r.Error(it->second, f,
-                  fmt::format("'{}' is not one of: {}{}", *v, JoinLimited(kinds, kinds.size()),
-                              fb.kind == "vertex" ? " (vertex is not built yet)" : ""));
+          r.Error(
+              it->second, f,
+              fmt::format("'{}' is not one of: {}{}", *v, JoinLimited(kinds, kinds.size()), ""));
           ok = false;
         }
       } else if (key == "region") {
         fb.region = *v;
+      } else if (key == "project") {
+        fb.project = *v;
       } else if (key == "base_url") {
         if (!v->starts_with("http://") && !v->starts_with("https://")) {
           r.Error(it->second, f, fmt::format("'{}' must be an http:// or https:// URL", *v));
           ok = false;
         }
         fb.base_url = *v;
-      } else if (key == "api_key_file" || key == "ca_file") {
+      } else if (key == "api_key_file" || key == "ca_file" || key == "credentials_file") {
         const std::string path = local_path(it->second, f, *v);
         if (path.empty()) ok = false;
-        (key == "api_key_file" ? fb.api_key_file : fb.ca_file) = path;
+        (key == "api_key_file" ? fb.api_key_file
+         : key == "ca_file"    ? fb.ca_file
+                               : fb.credentials_file) = path;
       } else {
         std::string* dest = key == "name"          ? &fb.name
                             : key == "model"       ? &fb.model
@@ -322,8 +337,13 @@ void WalkFallbacks(FieldReader& r, const YAML::Node& node, std::string_view fiel
               "anthropic.claude-3-haiku-20240307-v1:0)");
       continue;
     }
-    if (fb.kind.empty() || (fb.base_url.empty() && fb.kind != "bedrock")) {
-      r.Error(e, at, "needs `kind` (openai, azure_openai, bedrock) and `base_url`");
+    if (fb.kind == "vertex" && (fb.region.empty() || fb.model.empty() || fb.project.empty())) {
+      r.Error(e, at,
+              "a vertex endpoint needs `project`, `region` and `model` (e.g. gemini-2.0-flash)");
+      continue;
+    }
+    if (fb.kind.empty() || (fb.base_url.empty() && fb.kind != "bedrock" && fb.kind != "vertex")) {
+      r.Error(e, at, "needs `kind` (openai, azure_openai, bedrock, vertex) and `base_url`");
       continue;
     }
     if (fb.kind == "azure_openai" && (fb.deployment.empty() || fb.api_version.empty())) {
@@ -468,6 +488,8 @@ nlohmann::ordered_json FallbacksJson(const std::vector<FallbackSpec>& fallbacks)
     if (!f.model.empty()) j["model"] = f.model;
     if (!f.deployment.empty()) j["deployment"] = f.deployment;
     if (!f.region.empty()) j["region"] = f.region;
+    if (!f.project.empty()) j["project"] = f.project;
+    if (!f.credentials_file.empty()) j["credentials_file"] = f.credentials_file;
     if (!f.api_version.empty()) j["api_version"] = f.api_version;
     if (!f.api_key_env.empty()) j["api_key_env"] = f.api_key_env;
     if (!f.api_key_file.empty()) j["api_key_file"] = f.api_key_file;

@@ -26,8 +26,10 @@ absl::StatusOr<std::string> OpenAiToConverse(std::string_view body);
 absl::StatusOr<std::string> ConverseToOpenAi(std::string_view body, std::string_view model,
                                              bool chat, std::string_view id, int64_t created);
 
-// A Bedrock error answer ({"message": ...}, or `fallback` when it has none) as OpenAI's error body.
-std::string BedrockErrorToOpenAi(std::string_view body, int code, std::string_view fallback);
+// A provider's error answer (Bedrock's {"message": ...}, Google's {"error": {"message": ...}}, or
+// `fallback` when it has neither) as OpenAI's error body, the message prefixed with `provider`.
+std::string ProviderErrorToOpenAi(std::string_view provider, std::string_view body, int code,
+                                  std::string_view fallback);
 
 // One message of an AWS event stream.
 struct EventMessage {

@@ -29,12 +29,14 @@ namespace awan::gateway {
 
 struct ManagedEndpoint {
   std::string name;  // in logs and metrics; defaults to the kind
-  std::string kind;  // openai | azure_openai | bedrock
+  std::string kind;  // openai | azure_openai | bedrock | vertex
   std::string
       base_url;       // openai: "https://api.openai.com/v1"; azure: "https://RES.openai.azure.com"
   std::string model;  // the model asked of it (replaces the client's); "" keeps the client's
   std::string deployment, api_version;  // azure_openai
-  std::string region;                   // bedrock; base_url defaults to its bedrock-runtime host
+  std::string region;   // bedrock, vertex (the location); base_url defaults to the region's host
+  std::string project;  // vertex
+  std::string service_account_json;  // vertex: the service-account key file's contents
   std::string aws_access_key_id, aws_secret_access_key, aws_session_token;  // bedrock (SigV4)
   std::string api_key;  // the secret itself (read from the file or variable the config names)
   std::string ca_file;  // a private CA for an https base_url; "" the system's
@@ -65,6 +67,7 @@ struct UpstreamRequest {
   // The answer must be translated to OpenAI's (bedrock), and how.
   bool translate = false, stream = false, chat = true, include_usage = false;
   std::string model;
+  std::string provider;  // "bedrock", "vertex": whose answer it is
 };
 
 // The Host header for `url` (":port" only when not the scheme's default).
@@ -79,10 +82,11 @@ bool FallbackEligible(std::string_view method, std::string_view target);
 
 // What endpoint `e` (at `url`) is sent for a client's OpenAI request to `client_target`
 // (/v1/chat/completions or /v1/completions) with `body`.
-// `now` dates a SigV4 signature.
+// `now` dates a SigV4 signature; `access_token` is vertex's OAuth token.
 absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(
     const ManagedEndpoint& e, const Url& url, std::string_view client_target, std::string_view body,
-    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
+    std::string_view access_token = {});
 
 // A Retry-After value (delay-seconds, or an HTTP-date relative to `now`) in milliseconds, at most
 // an hour; nullopt when absent or unreadable.

@@ -70,7 +70,7 @@ struct TlsFiles {
 // no replica answers a completion). Secrets are named, never written: the gateway reads the key
 // from `api_key_env` (its environment) or `api_key_file`. See docs/llm.md.
 inline const std::vector<std::string>& FallbackKinds() {
-  static const std::vector<std::string> kKinds = {"openai", "azure_openai", "bedrock"};
+  static const std::vector<std::string> kKinds = {"openai", "azure_openai", "bedrock", "vertex"};
   return kKinds;
 }
 struct FallbackSpec {
@@ -79,7 +79,9 @@ struct FallbackSpec {
   std::string base_url;
   std::string model;
   std::string deployment, api_version;  // azure_openai
-  std::string region;                   // bedrock (AWS credentials from the gateway's environment)
+  std::string region;            // bedrock (AWS credentials from the gateway's environment), vertex
+  std::string project;           // vertex
+  std::string credentials_file;  // vertex: a service-account key ($GOOGLE_APPLICATION_CREDENTIALS)
   std::string api_key_env, api_key_file, ca_file;
   double timeout_s = 30;   // connect + until the answer's first byte
   double cooldown_s = 10;  // after a failure without Retry-After

@@ -7,6 +7,9 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -21,6 +24,7 @@
 #include "awan/gateway/gateway.h"
 #include "awan/gateway/managed.h"
 #include "awan/gateway/sigv4.h"
+#include "awan/gateway/vertex.h"
 #include "awan/llm/replica_server.h"
 
 namespace awan::gateway {
@@ -537,6 +541,217 @@ TEST(BedrockTest, RequestsAndAnswersTranslate) {
                      R"({"message": "Too many requests"})"});
   EXPECT_THAT(error, HasSubstr("Bedrock: throttlingException: Too many requests"));
   EXPECT_TRUE(sse.done());
+}
+
+// Google Vertex AI on loopback: a token endpoint that verifies the service account's RS256 JWT
+// with the account's public key (as Google's OAuth server would) and issues access tokens, and a
+// Vertex double that accepts only an issued token and answers generateContent's JSON or
+// streamGenerateContent's SSE (Vertex AI REST v1).
+std::string FromBase64Url(std::string_view in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+            : c >= 'a' && c <= 'z' ? c - 'a' + 26
+            : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '-'             ? 62
+            : c == '_'             ? 63
+                                   : -1;
+    if (v < 0) break;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+class VertexDouble {
+ public:
+  explicit VertexDouble(int64_t expires_in = 3600)
+      : key_(EVP_RSA_gen(2048), EVP_PKEY_free),
+        expires_in_(expires_in),
+        oauth_([this](const auto& req) { return Token(req); }),
+        vertex_([this](const auto& req) { return Answer(req); }) {}
+  int port() const { return vertex_.port(); }
+  int tokens_issued() const { return issued_; }
+  // The key file Google issues for a service account, its token_uri on loopback.
+  std::string KeyJson() const {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return nlohmann::json{{"type", "service_account"},
+                          {"project_id", "lab"},
+                          {"private_key_id", "k1"},
+                          {"private_key", std::string(data, static_cast<size_t>(n))},
+                          {"client_email", "router@lab.iam.gserviceaccount.com"},
+                          {"token_uri", fmt::format("http://127.0.0.1:{}/token", oauth_.port())}}
+        .dump();
+  }
+
+ private:
+  RecordingServer::Answer Token(const http::request<http::string_body>& req) {
+    const std::string body = req.body();
+    const std::string prefix =
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=";
+    if (!body.starts_with(prefix)) return {400, R"({"error": "unsupported_grant_type"})", {}};
+    const std::string jwt = body.substr(prefix.size());
+    const size_t dot = jwt.rfind('.');
+    const std::string signed_part = jwt.substr(0, dot),
+                      signature = FromBase64Url(jwt.substr(dot + 1));
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    const bool valid =
+        EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) == 1 &&
+        EVP_DigestVerify(
+            ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+            reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
+    const auto claims = nlohmann::json::parse(
+        FromBase64Url(signed_part.substr(signed_part.find('.') + 1)), nullptr, false);
+    if (!valid || claims.is_discarded() || claims["iss"] != "router@lab.iam.gserviceaccount.com" ||
+        claims["scope"] != "https://www.googleapis.com/auth/cloud-platform" ||
+        claims["aud"] != fmt::format("http://127.0.0.1:{}/token", oauth_.port())) {
+      return {400, R"({"error": "invalid_grant"})", {}};
+    }
+    const int n = ++issued_;
+    return {200,
+            fmt::format(
+                R"({{"access_token": "ya29.token-{}", "expires_in": {}, "token_type": "Bearer"}})",
+                n, expires_in_),
+            {}};
+  }
+  RecordingServer::Answer Answer(const http::request<http::string_body>& req) {
+    if (req[http::field::authorization] != fmt::format("Bearer ya29.token-{}", issued_.load())) {
+      return {
+          401,
+          R"({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}})",
+          {}};
+    }
+    const std::string base =
+        "/v1/projects/lab/locations/us-central1/publishers/google/models/gemini-2.0-flash";
+    if (req.target() == base + ":generateContent") {
+      return {
+          200,
+          R"({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hello from Gemini"}]},
+          "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 3,
+          "totalTokenCount": 8}})",
+          {}};
+    }
+    if (req.target() == base + ":streamGenerateContent?alt=sse") {
+      return {200,
+              "data: {\"candidates\": [{\"content\": {\"role\": \"model\", \"parts\": [{\"text\": "
+              "\"Hel\"}]}}]}\r\n\r\n"
+              "data: {\"candidates\": [{\"content\": {\"role\": \"model\", \"parts\": [{\"text\": "
+              "\"lo\"}]}}]}\r\n\r\n"
+              "data: {\"candidates\": [{\"content\": {\"role\": \"model\", \"parts\": [{\"text\": "
+              "\"!\"}]}, "
+              "\"finishReason\": \"MAX_TOKENS\"}], \"usageMetadata\": {\"promptTokenCount\": 5, "
+              "\"candidatesTokenCount\": 3, \"totalTokenCount\": 8}}\r\n\r\n",
+              {{"Content-Type", "text/event-stream"}}};
+    }
+    return {404, R"({"error": {"code": 404, "message": "not found"}})", {}};
+  }
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key_;
+  int64_t expires_in_;
+  std::atomic<int> issued_{0};
+  RecordingServer oauth_, vertex_;
+};
+
+ManagedEndpoint Vertex(const VertexDouble& v) {
+  ManagedEndpoint e;
+  e.name = "vertex";
+  e.kind = "vertex";
+  e.base_url = "http://127.0.0.1:" + std::to_string(v.port());
+  e.project = "lab";
+  e.region = "us-central1";
+  e.model = "gemini-2.0-flash";
+  e.service_account_json = v.KeyJson();
+  return e;
+}
+
+TEST_F(FallbackFixture, VertexGetsATokenFromTheServiceAccountKeyAndKeepsIt) {
+  VertexDouble vertex;
+  StartRoute({1}, {Vertex(vertex)});
+  for (int i = 0; i < 2; ++i) {
+    const Reply r = Post(port, "/v1/chat/completions", kChat);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto j = nlohmann::json::parse(r.body);
+    EXPECT_EQ(j["model"], "gemini-2.0-flash");
+    EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello from Gemini");
+    EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(j["usage"]["total_tokens"], 8);
+  }
+  EXPECT_EQ(vertex.tokens_issued(), 1);  // an hour's token: kept
+}
+
+TEST_F(FallbackFixture, VertexTokensAreRefreshedBeforeTheyExpire) {
+  VertexDouble vertex(/*expires_in=*/30);  // within the minute of margin: fetched again each time
+  StartRoute({1}, {Vertex(vertex)});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Post(port, "/v1/chat/completions", kChat).status, 200);
+  EXPECT_EQ(vertex.tokens_issued(), 3);
+}
+
+TEST_F(FallbackFixture, VertexStreamsBecomeOpenAiSse) {
+  VertexDouble vertex;
+  StartRoute({1}, {Vertex(vertex)});
+  const Reply r = Post(port, "/v1/completions",
+                       R"({"prompt": "Say hello", "stream": true,
+                           "stream_options": {"include_usage": true}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::vector<std::string> data;
+  size_t at = 0;
+  while ((at = r.body.find("data: ", at)) != std::string::npos) {
+    const size_t end = r.body.find("\n\n", at);
+    data.push_back(r.body.substr(at + 6, end - at - 6));
+    at = end;
+  }
+  ASSERT_EQ(data.size(), 6u) << r.body;  // "Hel", "lo", "!", finish, usage, [DONE]
+  std::string text;
+  for (int i = 0; i < 3; ++i) {
+    const auto j = nlohmann::json::parse(data[static_cast<size_t>(i)]);
+    EXPECT_EQ(j["object"], "text_completion");
+    text += j["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(text, "Hello!");
+  EXPECT_EQ(nlohmann::json::parse(data[3])["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(nlohmann::json::parse(data[4])["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(data[5], "[DONE]");
+}
+
+TEST(VertexTest, RequestsTranslateAndTheJwtIsWellFormed) {
+  auto gemini = OpenAiToGemini(R"({"messages": [{"role": "system", "content": "Be brief."},
+      {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+      {"role": "user", "content": "Bye"}], "max_tokens": 9, "stop": ["x"]})");
+  ASSERT_TRUE(gemini.ok());
+  EXPECT_EQ(nlohmann::json::parse(*gemini), nlohmann::json::parse(R"({
+      "contents": [{"role": "user", "parts": [{"text": "Hi"}]},
+                   {"role": "model", "parts": [{"text": "Hello"}]},
+                   {"role": "user", "parts": [{"text": "Bye"}]}],
+      "systemInstruction": {"parts": [{"text": "Be brief."}]},
+      "generationConfig": {"maxOutputTokens": 9, "stopSequences": ["x"]}})"));
+  VertexDouble v;
+  auto sa = ParseServiceAccount(v.KeyJson());
+  ASSERT_TRUE(sa.ok());
+  auto jwt = JwtAssertion(*sa, 1700000000);
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  const std::string header = FromBase64Url(jwt->substr(0, jwt->find('.')));
+  EXPECT_EQ(nlohmann::json::parse(header),
+            nlohmann::json::parse(R"({"alg": "RS256", "typ": "JWT", "kid": "k1"})"));
+  const size_t second = jwt->find('.', jwt->find('.') + 1);
+  const auto claims = nlohmann::json::parse(
+      FromBase64Url(jwt->substr(jwt->find('.') + 1, second - jwt->find('.') - 1)));
+  EXPECT_EQ(claims["iat"], 1700000000);
+  EXPECT_EQ(claims["exp"], 1700003600);
+  EXPECT_EQ(ParseServiceAccount("{}").status().message(),
+            "the service-account key needs client_email and private_key (a key file from `gcloud "
+            "iam service-accounts keys create`)");
+  auto token = ParseTokenAnswer(R"({"access_token": "ya29.x", "expires_in": 3599})");
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->first, "ya29.x");
+  EXPECT_EQ(token->second, 3599);
 }
 
 TEST(ManagedTest, UrlsRetryAfterAndSettings) {

@@ -234,9 +234,11 @@ service:
   EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: openai, base_url: 'http://x', "
                              "api_key: sk-123}\n"),
               ::testing::Not(HasSubstr("sk-123")));  // the key itself is never repeated
-  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: vertex, base_url: 'http://x'}\n"),
-              HasSubstr("service.fallbacks[0].kind: 'vertex' is not one of: openai, azure_openai, "
-                        "bedrock (vertex is not built yet)"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: gemini, base_url: 'http://x'}\n"),
+              HasSubstr("service.fallbacks[0].kind: 'gemini' is not one of: openai, azure_openai, "
+                        "bedrock, vertex"));
+  EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: vertex, region: us-central1}\n"),
+              HasSubstr("a vertex endpoint needs `project`, `region` and `model`"));
   EXPECT_THAT(ErrorOf(head + "  fallbacks:\n    - {kind: bedrock, model: m}\n"),
               HasSubstr("a bedrock endpoint needs `region` and `model`"));
   const ServiceSpec b = MustParse(head +
