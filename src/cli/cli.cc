@@ -281,6 +281,14 @@ int Run(int argc, char** argv) {
                        "Print {policies: [{policy, ttft_s: {p50, p90, p99}, prefix_hit_ratio, "
                        "max_over_mean_load, output_tokens_per_s, requests, ...}]}");
   AddTimingOptions(replay_cmd, replay.timing);
+  replay_cmd->add_option("--url", replay.url,
+                         "Replay against this running OpenAI-compatible endpoint (a service's "
+                         "route: its endpoint URL) in real time, instead of emulated replicas");
+  replay_cmd->add_option("--label", replay.label, "With --url: the row's name")
+      ->default_val("live");
+  replay_cmd->add_option("--model", replay.model, "With --url: the model to ask for");
+  replay_cmd->add_option("--api-key-env", replay.api_key_env,
+                         "With --url: send `Authorization: Bearer` with the key in this variable");
   replay_cmd->add_option("--slo-ttft", replay.slo_ttft_s, "Goodput SLO: time to first token (s)")
       ->default_val(2)
       ->check(CLI::Range(0.0, 86400.0));

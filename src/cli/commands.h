@@ -122,6 +122,8 @@ struct ServeReplayArgs {
   bool json = false;
   TimingArgs timing;
   double slo_ttft_s = 2, slo_tpot_s = 0.1;
+  // Against a running endpoint instead of emulated replicas in virtual time.
+  std::string url, label = "live", model, api_key_env;
 };
 int RunServeReplay(const ServeReplayArgs& args);
 

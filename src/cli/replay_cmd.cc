@@ -2,9 +2,11 @@
 // of the gateway's policies in turn, in virtual time (llm/replay.h). Runs standalone: no server.
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "awan/gateway/balancer.h"
+#include "awan/llm/live_replay.h"
 #include "awan/llm/replay.h"
 #include "commands.h"
 
@@ -35,6 +37,41 @@ int RunServeReplay(const ServeReplayArgs& args) {
   // A trace's own block size where it has block hashes (Mooncake: 512 tokens), else vLLM's 16.
   const int block = llm::TraceBlockTokens(args.format);
   o.model = TimingModelOf(args.timing, block > 0 ? block : 16);
+  if (!args.url.empty()) {  // a running route: real time, measured from here
+    llm::LiveReplayOptions live;
+    live.url = args.url;
+    live.label = args.label;
+    live.model = args.model;
+    live.speed = args.speed;
+    live.figures = o;
+    if (!args.api_key_env.empty()) {
+      const char* key = std::getenv(args.api_key_env.c_str());
+      if (key == nullptr || *key == '\0') {
+        std::cerr << fmt::format("awan: --api-key-env: ${} is not set\n", args.api_key_env);
+        return kExitBadInput;
+      }
+      live.api_key = key;
+    }
+    std::cerr << fmt::format(
+        "[awan] replaying {} requests ({:.0f} s of traffic at {:g}×) against {}\n", trace->size(),
+        trace->back().arrival_s / args.speed, args.speed, args.url);
+    auto r = llm::ReplayLive(*trace, live, [&](size_t done) {
+      std::cerr << fmt::format("[awan] {}/{} requests done\n", done, trace->size());
+    });
+    if (!r.ok()) {
+      std::cerr << "awan: " << r.status().message() << "\n";
+      return kExitFailed;
+    }
+    if (r->failed > 0) {
+      std::cerr << fmt::format(
+          "[awan] {} requests failed (no answer, an error status, or cut "
+          "short): left out of the figures\n",
+          r->failed);
+    }
+    std::cout << (args.json ? llm::ReplayJson({r->result})
+                            : llm::ReplayTable({r->result}, o, args.url));
+    return r->failed > 0 && r->result.requests == 0 ? kExitFailed : kExitOk;
+  }
   std::vector<std::string> policies;
   for (size_t start = 0; start <= args.policies.size();) {
     const size_t comma = std::min(args.policies.find(',', start), args.policies.size());

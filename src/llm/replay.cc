@@ -51,6 +51,43 @@ double Percentile(std::vector<double>& v, double p) {
 
 constexpr double kScrapeIntervalS = 0.1;
 
+PolicyResult Summarize(std::string policy, const std::vector<Completion>& done, double start_s,
+                       int64_t prefix_queries, int64_t prefix_hits, const std::vector<double>& load,
+                       const ReplayOptions& options) {
+  PolicyResult result;
+  result.policy = std::move(policy);
+  std::vector<double> ttft, e2e;
+  double output_tokens = 0, last = 0, met = 0;
+  for (const Completion& c : done) {
+    ttft.push_back(c.first_token_s - c.arrival_s);
+    e2e.push_back(c.finish_s - c.arrival_s);
+    output_tokens += c.output_tokens;
+    last = std::max(last, c.finish_s);
+    const double tpot =
+        c.output_tokens > 1 ? (c.finish_s - c.first_token_s) / (c.output_tokens - 1) : 0;
+    if (c.first_token_s - c.arrival_s <= options.slo_ttft_s && tpot <= options.slo_tpot_s) ++met;
+  }
+  result.requests = static_cast<int64_t>(done.size());
+  result.ttft_p50 = Percentile(ttft, 0.50);
+  result.ttft_p90 = Percentile(ttft, 0.90);
+  result.ttft_p99 = Percentile(ttft, 0.99);
+  result.e2e_p50 = Percentile(e2e, 0.50);
+  result.e2e_p99 = Percentile(e2e, 0.99);
+  const double span = last - start_s;
+  result.output_tokens_per_s = span > 0 ? output_tokens / span : 0;
+  result.goodput = done.empty() ? 0 : met / static_cast<double>(done.size());
+  result.prefix_hit_ratio =
+      prefix_queries > 0 ? static_cast<double>(prefix_hits) / static_cast<double>(prefix_queries)
+                         : 0;
+  double total = 0, busiest = 0;
+  for (double l : load) {
+    total += l;
+    busiest = std::max(busiest, l);
+  }
+  result.max_over_mean_load = total > 0 ? busiest / (total / static_cast<double>(load.size())) : 0;
+  return result;
+}
+
 int TraceBlockTokens(const std::string& format) { return format == "mooncake" ? 512 : 0; }
 
 absl::StatusOr<std::vector<TraceRequest>> ReadTrace(const std::string& path,
@@ -217,41 +254,15 @@ absl::StatusOr<std::vector<PolicyResult>> Replay(const std::vector<TraceRequest>
       while (std::isfinite(e.NextEventTime())) e.RunUntil(e.NextEventTime(), done);
     }
     release(0);
-    // The figures.
-    std::vector<double> ttft, e2e;
-    double output_tokens = 0, last = 0, met = 0;
-    for (const Completion& c : done) {
-      ttft.push_back(c.first_token_s - c.arrival_s);
-      e2e.push_back(c.finish_s - c.arrival_s);
-      output_tokens += c.output_tokens;
-      last = std::max(last, c.finish_s);
-      const double tpot =
-          c.output_tokens > 1 ? (c.finish_s - c.first_token_s) / (c.output_tokens - 1) : 0;
-      if (c.first_token_s - c.arrival_s <= options.slo_ttft_s && tpot <= options.slo_tpot_s) ++met;
-    }
     int64_t queries = 0, hits = 0;
     for (const Engine& e : engines) {
       queries += e.prefix_queries();
       hits += e.prefix_hits();
     }
-    result.requests = static_cast<int64_t>(done.size());
-    result.ttft_p50 = Percentile(ttft, 0.50);
-    result.ttft_p90 = Percentile(ttft, 0.90);
-    result.ttft_p99 = Percentile(ttft, 0.99);
-    result.e2e_p50 = Percentile(e2e, 0.50);
-    result.e2e_p99 = Percentile(e2e, 0.99);
-    const double span = last - (trace.empty() ? 0 : trace.front().arrival_s / options.speed);
-    result.output_tokens_per_s = span > 0 ? output_tokens / span : 0;
-    result.goodput = done.empty() ? 0 : met / static_cast<double>(done.size());
-    result.prefix_hit_ratio =
-        queries > 0 ? static_cast<double>(hits) / static_cast<double>(queries) : 0;
-    double total = 0, busiest = 0;
-    for (double l : load) {
-      total += l;
-      busiest = std::max(busiest, l);
-    }
-    result.max_over_mean_load =
-        total > 0 ? busiest / (total / static_cast<double>(load.size())) : 0;
+    const int64_t refused = result.refused;
+    result = Summarize(name, done, trace.empty() ? 0 : trace.front().arrival_s / options.speed,
+                       queries, hits, load, options);
+    result.refused = refused;
     results.push_back(result);
   }
   return results;
@@ -275,22 +286,25 @@ std::string ReplayJson(const std::vector<PolicyResult>& results) {
   return J{{"policies", policies}}.dump(2) + "\n";
 }
 
-std::string ReplayTable(const std::vector<PolicyResult>& results, const ReplayOptions& options) {
+std::string ReplayTable(const std::vector<PolicyResult>& results, const ReplayOptions& options,
+                        std::string_view where) {
   std::string out = fmt::format("{:<16} {:>8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>8} {:>9}\n",
                                 "POLICY", "REQUESTS", "TTFT_P50", "TTFT_P90", "TTFT_P99", "E2E_P99",
                                 "OUT_TOK/S", "GOODPUT", "PREFIX", "MAX/MEAN");
   for (const PolicyResult& r : results) {
     out += fmt::format(
         "{:<16} {:>8} {:>8.3f}s {:>8.3f}s {:>8.3f}s {:>8.2f}s {:>11.0f} {:>8.1f}% {:>7.1f}% "
-        "{:>8.2f}x\n",
+        "{:>9}\n",
         r.policy, r.requests, r.ttft_p50, r.ttft_p90, r.ttft_p99, r.e2e_p99, r.output_tokens_per_s,
-        r.goodput * 100, r.prefix_hit_ratio * 100, r.max_over_mean_load);
+        r.goodput * 100, r.prefix_hit_ratio * 100,
+        r.max_over_mean_load > 0 ? fmt::format("{:.2f}x", r.max_over_mean_load) : "-");
   }
   out += fmt::format(
-      "({} emulated replicas; goodput: TTFT ≤ {:g} s and time per output token ≤ {:g} s; PREFIX: "
+      "({}; goodput: TTFT ≤ {:g} s and time per output token ≤ {:g} s; PREFIX: "
       "prompt tokens found in the replicas' KV caches; MAX/MEAN: the busiest replica's tokens over "
       "the mean)\n",
-      options.replicas, options.slo_ttft_s, options.slo_tpot_s);
+      where.empty() ? fmt::format("{} emulated replicas", options.replicas) : std::string(where),
+      options.slo_ttft_s, options.slo_tpot_s);
   return out;
 }
 

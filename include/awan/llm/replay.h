@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -50,6 +51,12 @@ struct PolicyResult {
   int64_t refused = 0;             // requests larger than a replica's KV cache
 };
 
+// The figures of a replay from its finished requests (`start_s`: the first arrival), the prefix
+// cache's counters (tokens) and each replica's load (tokens; empty when unknown: 0 then).
+PolicyResult Summarize(std::string policy, const std::vector<Completion>& done, double start_s,
+                       int64_t prefix_queries, int64_t prefix_hits, const std::vector<double>& load,
+                       const ReplayOptions& options);
+
 // Replays `trace` once per policy, each from fresh replicas.
 absl::StatusOr<std::vector<PolicyResult>> Replay(const std::vector<TraceRequest>& trace,
                                                  const std::vector<std::string>& policies,
@@ -58,6 +65,8 @@ absl::StatusOr<std::vector<PolicyResult>> Replay(const std::vector<TraceRequest>
 // The `--json` contract: {"policies": [{"policy", "ttft_s": {"p50", "p90", "p99"},
 // "prefix_hit_ratio", "max_over_mean_load", "output_tokens_per_s", "requests", ...}]}.
 std::string ReplayJson(const std::vector<PolicyResult>& results);
-std::string ReplayTable(const std::vector<PolicyResult>& results, const ReplayOptions& options);
+// `where`: what was replayed on, for the footnote ("" : the emulated replicas of `options`).
+std::string ReplayTable(const std::vector<PolicyResult>& results, const ReplayOptions& options,
+                        std::string_view where = "");
 
 }  // namespace awan::llm
