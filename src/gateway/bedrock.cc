@@ -5,6 +5,8 @@
 #include <boost/crc.hpp>
 #include <nlohmann/json.hpp>
 
+#include "awan/gateway/managed.h"
+
 namespace awan::gateway {
 namespace {
 
@@ -25,10 +27,6 @@ uint32_t GetU32(std::string_view b, size_t at) {
          (static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 16) |
          (static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 8) |
          static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3]));
-}
-
-absl::Status Bad(std::string_view field, std::string_view why) {
-  return absl::InvalidArgumentError(fmt::format("'{}' {}", field, why));
 }
 
 std::string TextOf(const J& content) {
@@ -56,56 +54,22 @@ std::string FinishReason(std::string_view stop_reason) {
 }
 
 absl::StatusOr<std::string> OpenAiToConverse(std::string_view body) {
-  const J j = J::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("the body is not a JSON object (or not UTF-8)");
-  }
+  auto chat = ReadChatRequest(body, "Bedrock");
+  if (!chat.ok()) return chat.status();
   J messages = J::array(), system = J::array();
-  const auto add = [&](const std::string& role, const std::string& text) {
-    if (!messages.empty() && messages.back()["role"] == role) {
-      messages.back()["content"].push_back({{"text", text}});
-    } else {
-      messages.push_back({{"role", role}, {"content", J::array({{{"text", text}}})}});
-    }
-  };
-  if (j.contains("messages")) {
-    if (!j["messages"].is_array()) return Bad("messages", "must be a list");
-    for (const auto& m : j["messages"]) {
-      if (!m.is_object()) return Bad("messages", "must hold objects");
-      const std::string role = m.value("role", "user");
-      const std::string text = m.contains("content") ? TextOf(m["content"]) : "";
-      if (role == "system" || role == "developer") {
-        system.push_back({{"text", text}});
-      } else if (role == "user" || role == "assistant") {
-        add(role, text);
-      } else {
-        return Bad("messages[].role",
-                   fmt::format("'{}' has no Bedrock equivalent (system, user, assistant)", role));
-      }
-    }
-  } else if (j.contains("prompt") && j["prompt"].is_string()) {
-    add("user", j["prompt"].get<std::string>());
-  } else {
-    return absl::InvalidArgumentError("'messages' (or a text 'prompt') is required");
+  for (const auto& [role, texts] : chat->turns) {
+    J content = J::array();
+    for (const std::string& t : texts) content.push_back({{"text", t}});
+    messages.push_back({{"role", role}, {"content", content}});
   }
-  if (messages.empty()) return Bad("messages", "has no user message");
+  for (const std::string& t : chat->system) system.push_back({{"text", t}});
   J out{{"messages", messages}};
   if (!system.empty()) out["system"] = system;
   J config = J::object();
-  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
-    if (j.contains(key) && j[key].is_number_integer()) {
-      config["maxTokens"] = j[key].get<int64_t>();
-      break;
-    }
-  }
-  if (j.contains("temperature") && j["temperature"].is_number()) {
-    config["temperature"] = j["temperature"].get<double>();
-  }
-  if (j.contains("top_p") && j["top_p"].is_number()) config["topP"] = j["top_p"].get<double>();
-  if (j.contains("stop")) {
-    if (j["stop"].is_string()) config["stopSequences"] = J::array({j["stop"]});
-    if (j["stop"].is_array()) config["stopSequences"] = j["stop"];
-  }
+  if (chat->max_tokens) config["maxTokens"] = *chat->max_tokens;
+  if (chat->temperature) config["temperature"] = *chat->temperature;
+  if (chat->top_p) config["topP"] = *chat->top_p;
+  if (!chat->stop.empty()) config["stopSequences"] = chat->stop;
   if (!config.empty()) out["inferenceConfig"] = config;
   return out.dump();
 }

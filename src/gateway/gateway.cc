@@ -477,10 +477,8 @@ struct Gateway::Impl {
         if (ec) {  // the upstream broke off mid-answer: the client cannot get a whole one
           keep_client = false;
           if (event_stream) {
-            static constexpr std::string_view kError =
-                "data: {\"error\": {\"message\": \"the upstream broke off the answer\", "
-                "\"type\": \"upstream_error\", \"code\": 502}}\n\n";
-            co_await net::async_write(client.stream, http::make_chunk(net::buffer(kError)),
+            co_await net::async_write(client.stream,
+                                      http::make_chunk(net::buffer(kUpstreamBrokeOffEvent)),
                                       net::redirect_error(kUseTask, ec));
             if (!ec) {
               co_await net::async_write(client.stream, http::make_chunk_last(),
@@ -784,10 +782,8 @@ struct Gateway::Impl {
       }
     }
     if (broken) {
-      static constexpr std::string_view kError =
-          "data: {\"error\": {\"message\": \"the upstream broke off the answer\", "
-          "\"type\": \"upstream_error\", \"code\": 502}}\n\n";
-      co_await net::async_write(client.stream, http::make_chunk(net::buffer(kError)),
+      co_await net::async_write(client.stream,
+                                http::make_chunk(net::buffer(kUpstreamBrokeOffEvent)),
                                 net::redirect_error(kUseTask, wec));
       keep_client = false;
     }

@@ -232,6 +232,72 @@ absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(const ManagedEndpoint& e, c
   return out;
 }
 
+absl::StatusOr<ChatRequest> ReadChatRequest(std::string_view body, std::string_view provider) {
+  using J = nlohmann::json;
+  const J j = J::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError("the body is not a JSON object (or not UTF-8)");
+  }
+  const auto text_of = [](const J& content) {
+    if (content.is_string()) return content.get<std::string>();
+    std::string text;
+    if (content.is_array()) {
+      for (const auto& part : content) {
+        if (part.is_object() && part.contains("text") && part["text"].is_string()) {
+          text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
+        }
+      }
+    }
+    return text;
+  };
+  ChatRequest out;
+  const auto add = [&](const std::string& role, std::string text) {
+    if (out.turns.empty() || out.turns.back().first != role) out.turns.push_back({role, {}});
+    out.turns.back().second.push_back(std::move(text));
+  };
+  if (j.contains("messages")) {
+    if (!j["messages"].is_array()) {
+      return absl::InvalidArgumentError("'messages' must be a list");
+    }
+    for (const auto& m : j["messages"]) {
+      if (!m.is_object()) return absl::InvalidArgumentError("'messages' must hold objects");
+      const std::string role = m.value("role", "user");
+      std::string text = m.contains("content") ? text_of(m["content"]) : "";
+      if (role == "system" || role == "developer") {
+        out.system.push_back(std::move(text));
+      } else if (role == "user" || role == "assistant") {
+        add(role, std::move(text));
+      } else {
+        return absl::InvalidArgumentError(
+            fmt::format("'messages[].role' '{}' has no {} equivalent (system, user, assistant)",
+                        role, provider));
+      }
+    }
+  } else if (j.contains("prompt") && j["prompt"].is_string()) {
+    add("user", j["prompt"].get<std::string>());
+  } else {
+    return absl::InvalidArgumentError("'messages' (or a text 'prompt') is required");
+  }
+  if (out.turns.empty()) return absl::InvalidArgumentError("'messages' has no user message");
+  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
+    if (j.contains(key) && j[key].is_number_integer()) {
+      out.max_tokens = j[key].get<int64_t>();
+      break;
+    }
+  }
+  if (j.contains("temperature") && j["temperature"].is_number()) {
+    out.temperature = j["temperature"].get<double>();
+  }
+  if (j.contains("top_p") && j["top_p"].is_number()) out.top_p = j["top_p"].get<double>();
+  if (j.contains("stop") && j["stop"].is_string()) out.stop.push_back(j["stop"].get<std::string>());
+  if (j.contains("stop") && j["stop"].is_array()) {
+    for (const auto& s : j["stop"]) {
+      if (s.is_string()) out.stop.push_back(s.get<std::string>());
+    }
+  }
+  return out;
+}
+
 std::optional<int64_t> RetryAfterMs(std::string_view value,
                                     std::chrono::system_clock::time_point now) {
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "awan/gateway/managed.h"
 #include "awan/gateway/sigv4.h"
 
 namespace awan::gateway {
@@ -38,19 +39,6 @@ std::string Base64Url(std::string_view bytes) {
     out += kAlphabet[(v >> 6) & 63];
   }
   return out;  // no padding (JWT)
-}
-
-std::string TextOf(const J& content) {
-  if (content.is_string()) return content.get<std::string>();
-  std::string text;
-  if (content.is_array()) {
-    for (const auto& part : content) {
-      if (part.is_object() && part.contains("text") && part["text"].is_string()) {
-        text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
-      }
-    }
-  }
-  return text;
 }
 
 std::string FinishReasonOf(std::string_view reason) {
@@ -93,55 +81,22 @@ J Usage(const J& meta) {
 }  // namespace
 
 absl::StatusOr<std::string> OpenAiToGemini(std::string_view body) {
-  const J j = J::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("the body is not a JSON object (or not UTF-8)");
-  }
+  auto chat = ReadChatRequest(body, "Vertex AI");
+  if (!chat.ok()) return chat.status();
   J contents = J::array(), system = J::array();
-  const auto add = [&](const std::string& role, const std::string& text) {
-    if (!contents.empty() && contents.back()["role"] == role) {
-      contents.back()["parts"].push_back({{"text", text}});
-    } else {
-      contents.push_back({{"role", role}, {"parts", J::array({{{"text", text}}})}});
-    }
-  };
-  if (j.contains("messages") && j["messages"].is_array()) {
-    for (const auto& m : j["messages"]) {
-      if (!m.is_object()) return absl::InvalidArgumentError("'messages' must hold objects");
-      const std::string role = m.value("role", "user");
-      const std::string text = m.contains("content") ? TextOf(m["content"]) : "";
-      if (role == "system" || role == "developer") {
-        system.push_back({{"text", text}});
-      } else if (role == "user" || role == "assistant") {
-        add(role == "assistant" ? "model" : "user", text);
-      } else {
-        return absl::InvalidArgumentError(fmt::format(
-            "'messages[].role' '{}' has no Vertex AI equivalent (system, user, assistant)", role));
-      }
-    }
-  } else if (j.contains("prompt") && j["prompt"].is_string()) {
-    add("user", j["prompt"].get<std::string>());
-  } else {
-    return absl::InvalidArgumentError("'messages' (or a text 'prompt') is required");
+  for (const auto& [role, texts] : chat->turns) {
+    J parts = J::array();
+    for (const std::string& t : texts) parts.push_back({{"text", t}});
+    contents.push_back({{"role", role == "assistant" ? "model" : "user"}, {"parts", parts}});
   }
-  if (contents.empty()) return absl::InvalidArgumentError("'messages' has no user message");
+  for (const std::string& t : chat->system) system.push_back({{"text", t}});
   J out{{"contents", contents}};
   if (!system.empty()) out["systemInstruction"] = {{"parts", system}};
   J config = J::object();
-  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
-    if (j.contains(key) && j[key].is_number_integer()) {
-      config["maxOutputTokens"] = j[key].get<int64_t>();
-      break;
-    }
-  }
-  if (j.contains("temperature") && j["temperature"].is_number()) {
-    config["temperature"] = j["temperature"].get<double>();
-  }
-  if (j.contains("top_p") && j["top_p"].is_number()) config["topP"] = j["top_p"].get<double>();
-  if (j.contains("stop")) {
-    if (j["stop"].is_string()) config["stopSequences"] = J::array({j["stop"]});
-    if (j["stop"].is_array()) config["stopSequences"] = j["stop"];
-  }
+  if (chat->max_tokens) config["maxOutputTokens"] = *chat->max_tokens;
+  if (chat->temperature) config["temperature"] = *chat->temperature;
+  if (chat->top_p) config["topP"] = *chat->top_p;
+  if (!chat->stop.empty()) config["stopSequences"] = chat->stop;
   if (!config.empty()) out["generationConfig"] = config;
   return out.dump();
 }
@@ -265,10 +220,7 @@ std::string GeminiSseToOpenAi::OnEvent(std::string_view data) {
 
 std::string GeminiSseToOpenAi::Finish() {
   std::string out;
-  if (!finished_) {  // the stream ended without a finish reason: it broke off
-    return "data: {\"error\": {\"message\": \"the upstream broke off the answer\", \"type\": "
-           "\"upstream_error\", \"code\": 502}}\n\n";
-  }
+  if (!finished_) return std::string(kUpstreamBrokeOffEvent);  // no finish reason: it broke off
   if (include_usage_ && !usage_.empty()) {
     J c = J::parse(Chunk("").substr(6));
     c["usage"] = J::parse(usage_);

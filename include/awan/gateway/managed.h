@@ -88,6 +88,24 @@ absl::StatusOr<UpstreamRequest> BuildUpstreamRequest(
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
     std::string_view access_token = {});
 
+// What a client's OpenAI chat (or text completion) request asks, for the kinds that translate it
+// (bedrock, vertex): system texts, the user/assistant turns in order (consecutive messages of one
+// role merged into one turn of several texts, as both providers want turns to alternate), and
+// the generation settings given. Errors name the field; `provider` names who lacks a role.
+struct ChatRequest {
+  std::vector<std::string> system;
+  std::vector<std::pair<std::string, std::vector<std::string>>> turns;  // "user" | "assistant"
+  std::optional<int64_t> max_tokens;
+  std::optional<double> temperature, top_p;
+  std::vector<std::string> stop;
+};
+absl::StatusOr<ChatRequest> ReadChatRequest(std::string_view body, std::string_view provider);
+
+// The SSE event that ends a stream whose upstream broke off after it began (never a switch).
+inline constexpr std::string_view kUpstreamBrokeOffEvent =
+    "data: {\"error\": {\"message\": \"the upstream broke off the answer\", \"type\": "
+    "\"upstream_error\", \"code\": 502}}\n\n";
+
 // A Retry-After value (delay-seconds, or an HTTP-date relative to `now`) in milliseconds, at most
 // an hour; nullopt when absent or unreadable.
 std::optional<int64_t> RetryAfterMs(std::string_view value,
