@@ -273,8 +273,11 @@ int Run(int argc, char** argv) {
   replay_cmd->add_option("--replicas", replay.replicas, "Emulated replicas")
       ->default_val(8)
       ->check(CLI::Range(1, 4096));
-  replay_cmd->add_option("--policies", replay.policies, "Routing policies, comma-separated")
-      ->default_str(replay.policies);
+  CLI::Option* replay_policies =
+      replay_cmd
+          ->add_option("--policies", replay.policies,
+                       "Routing policies, comma-separated (with --autoscalers: least_load)")
+          ->default_str(replay.policies);
   replay_cmd->add_option("--limit", replay.limit, "Only the first N requests (0: all)")
       ->default_val(0);
   replay_cmd->add_flag("--json", replay.json,
@@ -297,7 +300,41 @@ int Run(int argc, char** argv) {
                    "Goodput SLO: time per output token after the first (s)")
       ->default_val(0.1)
       ->check(CLI::Range(0.0, 3600.0));
-  replay_cmd->callback([&] { exit_code = RunServeReplay(replay); });
+  replay_cmd->add_option("--autoscalers", replay.autoscalers,
+                         "Compare autoscalers instead of fixed replicas: comma-separated "
+                         "SIGNAL=TARGET[+SIGNAL=TARGET], SIGNAL qps, in_flight, "
+                         "tokens_in_flight or waiting (per replica), e.g. "
+                         "qps=4,tokens_in_flight=30000");
+  replay_cmd->add_option("--min-replicas", replay.min_replicas, "With --autoscalers")
+      ->default_val(1)
+      ->check(CLI::Range(1, 4096));
+  replay_cmd->add_option("--max-replicas", replay.max_replicas, "With --autoscalers")
+      ->default_val(16)
+      ->check(CLI::Range(1, 4096));
+  replay_cmd
+      ->add_option("--upscale-delay", replay.upscale_delay_s,
+                   "With --autoscalers: seconds the load must ask for more before a scale-up")
+      ->default_val(30)
+      ->check(CLI::Range(0.0, 86400.0));
+  replay_cmd
+      ->add_option("--downscale-delay", replay.downscale_delay_s,
+                   "With --autoscalers: seconds the load must ask for fewer before a scale-down")
+      ->default_val(120)
+      ->check(CLI::Range(0.0, 86400.0));
+  replay_cmd
+      ->add_option("--replica-start", replay.replica_start_s,
+                   "With --autoscalers: seconds from a replica's launch until it serves")
+      ->default_val(60)
+      ->check(CLI::Range(0.0, 86400.0));
+  replay_cmd
+      ->add_option("--load-window", replay.load_window_s,
+                   "With --autoscalers: seconds over which QPS is measured")
+      ->default_val(10)
+      ->check(CLI::Range(0.1, 86400.0));
+  replay_cmd->callback([&] {
+    replay.policies_given = replay_policies->count() > 0;
+    exit_code = RunServeReplay(replay);
+  });
 
   LlmReplicaArgs llm_replica;
   CLI::App* llm_replica_cmd = app.add_subcommand(

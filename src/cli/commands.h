@@ -124,6 +124,11 @@ struct ServeReplayArgs {
   double slo_ttft_s = 2, slo_tpot_s = 0.1;
   // Against a running endpoint instead of emulated replicas in virtual time.
   std::string url, label = "live", model, api_key_env;
+  // Autoscalers compared instead of fixed replicas (llm/autoscale_replay.h).
+  std::string autoscalers;
+  bool policies_given = false;  // else autoscalers route with least_load
+  int min_replicas = 1, max_replicas = 16;
+  double upscale_delay_s = 30, downscale_delay_s = 120, replica_start_s = 60, load_window_s = 10;
 };
 int RunServeReplay(const ServeReplayArgs& args);
 

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "awan/gateway/balancer.h"
+#include "awan/llm/autoscale_replay.h"
 #include "awan/llm/live_replay.h"
 #include "awan/llm/replay.h"
 #include "commands.h"
@@ -22,6 +23,62 @@ llm::TimingModel TimingModelOf(const TimingArgs& args, int block_size) {
   m.cache_blocks = std::max<int64_t>(1, args.cache_tokens / block_size);
   return m;
 }
+
+namespace {
+
+// `--autoscalers`: every routing policy × autoscaler, replica-hours beside TTFT and goodput.
+int ReplayAutoscalers(const ServeReplayArgs& args, const std::vector<llm::TraceRequest>& trace,
+                      const std::vector<std::string>& policies,
+                      const std::vector<std::string>& names, const llm::ReplayOptions& o) {
+  if (args.max_replicas < args.min_replicas) {
+    std::cerr << fmt::format("awan: --max-replicas ({}) is less than --min-replicas ({})\n",
+                             args.max_replicas, args.min_replicas);
+    return kExitBadInput;
+  }
+  spec::ReplicaPolicy base;
+  base.min_replicas = args.min_replicas;
+  base.max_replicas = args.max_replicas;
+  base.upscale_delay_s = args.upscale_delay_s;
+  base.downscale_delay_s = args.downscale_delay_s;
+  std::vector<llm::Autoscaler> scalers;
+  for (const std::string& name : names) {
+    auto a = llm::ParseAutoscaler(name, base);
+    if (!a.ok()) {
+      std::cerr << "awan: " << a.status().message() << "\n";
+      return kExitBadInput;
+    }
+    scalers.push_back(std::move(*a));
+  }
+  if (scalers.empty()) {
+    std::cerr << "awan: --autoscalers names no autoscaler\n";
+    return kExitBadInput;
+  }
+  llm::AutoscaleOptions scaling;
+  scaling.replica_start_s = args.replica_start_s;
+  scaling.load_window_s = args.load_window_s;
+  std::cerr << fmt::format(
+      "[awan] replaying {} requests ({:.0f} s of traffic at {:g}×) on {}..{} emulated replicas, "
+      "{} autoscaler{} × {} polic{}\n",
+      trace.size(), trace.back().arrival_s / args.speed, args.speed, args.min_replicas,
+      args.max_replicas, scalers.size(), scalers.size() == 1 ? "" : "s", policies.size(),
+      policies.size() == 1 ? "y" : "ies");
+  std::vector<llm::AutoscaleResult> results;
+  for (const std::string& p : policies) {
+    for (const llm::Autoscaler& a : scalers) {
+      std::cerr << fmt::format("[awan] {} with {} ...\n", a.name, p);
+      auto r = llm::ReplayAutoscaled(trace, p, {a}, o, scaling);
+      if (!r.ok()) {
+        std::cerr << "awan: " << r.status().message() << "\n";
+        return absl::IsInvalidArgument(r.status()) ? kExitBadInput : kExitFailed;
+      }
+      results.push_back(r->front());
+    }
+  }
+  std::cout << (args.json ? llm::AutoscaleJson(results) : llm::AutoscaleTable(results, o, scaling));
+  return kExitOk;
+}
+
+}  // namespace
 
 int RunServeReplay(const ServeReplayArgs& args) {
   auto trace = llm::ReadTrace(args.trace, args.format, args.limit);
@@ -72,12 +129,18 @@ int RunServeReplay(const ServeReplayArgs& args) {
                             : llm::ReplayTable({r->result}, o, args.url));
     return r->failed > 0 && r->result.requests == 0 ? kExitFailed : kExitOk;
   }
-  std::vector<std::string> policies;
-  for (size_t start = 0; start <= args.policies.size();) {
-    const size_t comma = std::min(args.policies.find(',', start), args.policies.size());
-    if (comma > start) policies.push_back(args.policies.substr(start, comma - start));
-    start = comma + 1;
-  }
+  const auto split = [](const std::string& text) {
+    std::vector<std::string> out;
+    for (size_t start = 0; start <= text.size();) {
+      const size_t comma = std::min(text.find(',', start), text.size());
+      if (comma > start) out.push_back(text.substr(start, comma - start));
+      start = comma + 1;
+    }
+    return out;
+  };
+  const bool autoscale = !args.autoscalers.empty();
+  std::vector<std::string> policies =
+      split(autoscale && !args.policies_given ? "least_load" : args.policies);
   if (policies.empty()) {
     std::cerr << "awan: --policies names no policy\n";
     return kExitBadInput;
@@ -88,6 +151,7 @@ int RunServeReplay(const ServeReplayArgs& args) {
       return kExitBadInput;
     }
   }
+  if (autoscale) return ReplayAutoscalers(args, *trace, policies, split(args.autoscalers), o);
   std::cerr << fmt::format(
       "[awan] replaying {} requests ({:.0f} s of traffic at {:g}×) on {} "
       "emulated replicas, {} polic{}\n",

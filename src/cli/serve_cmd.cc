@@ -500,8 +500,15 @@ int RunGateway(const GatewayArgs& args) {
     auto c = client::Connect(home);
     std::vector<controller::RouteLoad> counters;
     for (const auto& route : gw.Counters()) {
-      controller::RouteLoad load{
-          route.name, route.requests_total, static_cast<int>(route.in_flight), {}};
+      controller::RouteLoad load;
+      load.name = route.name;
+      load.requests_total = route.requests_total;
+      load.in_flight = static_cast<int>(route.in_flight);
+      load.tokens_in_flight = route.tokens_in_flight;
+      load.waiting = route.waiting;
+      load.request_seconds_total = route.integrals.request_seconds;
+      load.token_seconds_total = route.integrals.token_seconds;
+      load.waiting_seconds_total = route.integrals.waiting_seconds;
       for (const auto& rep : route.replicas) {
         load.replicas.push_back(
             {rep.id, static_cast<uint64_t>(rep.requests), static_cast<int>(rep.in_flight)});
@@ -536,6 +543,10 @@ int RunGateway(const GatewayArgs& args) {
           route.key_hashes = s.key_hashes;
           route.tls_certfile = s.tls_certfile;
           route.tls_keyfile = s.tls_keyfile;
+          for (const std::string& signal : s.autoscale_signals) {
+            route.count_tokens = route.count_tokens || signal == "tokens_in_flight";
+            route.read_metrics = route.read_metrics || signal == "waiting";
+          }
           if (!s.fallbacks.empty()) {
             auto fallbacks = ResolveFallbacks(s.fallbacks);
             if (fallbacks.ok()) {

@@ -177,7 +177,7 @@ int ReplicaManager::Desired(const Service& s) const {
   if (!s.task || s.record.state != ServiceState::kActive) return 0;
   const spec::ReplicaPolicy& p = s.task->service->replica_policy;
   if (!p.autoscales()) return p.min_replicas;
-  return std::clamp(s.target, p.min_replicas, p.max_replicas);
+  return std::clamp(s.scale.target(), p.min_replicas, p.max_replicas);
 }
 
 bool ReplicaManager::HasFallback(const Service& s) const {
@@ -232,15 +232,29 @@ ReplicaManager::Traffic ReplicaManager::LoadOf(const std::string& route) const {
     const auto& [t1, last] = samples.back();
     if (t1 < now - 5000) continue;  // this gateway stopped reporting the route
     load.in_flight += last.in_flight;
+    load.tokens_in_flight += last.tokens_in_flight;
+    load.waiting += last.waiting;
     for (const auto& r : last.replicas) load.replicas[r.id].second += r.in_flight;
     const auto& [t0, first] = samples.front();
-    if (t1 <= t0) continue;
+    if (t1 <= t0) {  // one report yet: what it says now
+      load.signals.in_flight += last.in_flight;
+      load.signals.tokens_in_flight += last.tokens_in_flight;
+      load.signals.waiting += last.waiting;
+      continue;
+    }
     // Rates over the window (a counter that went down was reset: a new gateway or replica).
     const double seconds = static_cast<double>(t1 - t0) / 1000.0;
     const auto rate = [&](uint64_t a, uint64_t b) {
       return b >= a ? static_cast<double>(b - a) / seconds : static_cast<double>(b) / seconds;
     };
     load.qps += rate(first.requests_total, last.requests_total);
+    // Means over the window: the integrals' increase over its length.
+    const auto mean = [&](double a, double b) { return (b >= a ? b - a : b) / seconds; };
+    load.signals.in_flight +=
+        std::llround(mean(first.request_seconds_total, last.request_seconds_total));
+    load.signals.tokens_in_flight +=
+        std::llround(mean(first.token_seconds_total, last.token_seconds_total));
+    load.signals.waiting += mean(first.waiting_seconds_total, last.waiting_seconds_total);
     for (const auto& r : last.replicas) {
       uint64_t before = 0;
       for (const auto& f : first.replicas) {
@@ -249,55 +263,21 @@ ReplicaManager::Traffic ReplicaManager::LoadOf(const std::string& route) const {
       load.replicas[r.id].first += rate(before, r.requests_total);
     }
   }
+  load.signals.qps = load.qps;
   return load;
 }
 
-// SkyServe's rule: ceil(QPS / target_qps_per_replica) (and, awan's own, in-flight requests over
-// target_in_flight_per_replica), plus num_overprovision, within [min, max]; a change waits until
-// the load has asked for it for upscale_delay_seconds (downscale_delay_seconds).
+// The shared rule (autoscaler.h) on the gateways' reports; each change is an event.
 void ReplicaManager::Autoscale(Service& s, const Traffic& load) {
   if (!s.task || s.record.state != ServiceState::kActive) return;
   const spec::ReplicaPolicy& p = s.task->service->replica_policy;
   if (!p.autoscales()) return;
-  if (s.target == 0) s.target = p.min_replicas;
-  int need = p.min_replicas;
-  std::string why;
-  if (p.target_qps_per_replica) {
-    const int n = static_cast<int>(std::ceil(load.qps / *p.target_qps_per_replica - 1e-9));
-    if (n >= need) {
-      need = n;
-      why = fmt::format("{:.1f} QPS, target {:g} per replica", load.qps, *p.target_qps_per_replica);
-    }
-  }
-  if (p.target_in_flight_per_replica) {
-    const int n = static_cast<int>(
-        std::ceil(static_cast<double>(load.in_flight) / *p.target_in_flight_per_replica - 1e-9));
-    if (n > need || why.empty()) {
-      need = std::max(need, n);
-      why = fmt::format("{} requests in flight, target {:g} per replica", load.in_flight,
-                        *p.target_in_flight_per_replica);
-    }
-  }
-  need = std::clamp(need + p.num_overprovision, p.min_replicas, p.max_replicas);
-  const int64_t now = Now();
-  if (need > s.target) {
-    s.below_since = 0;
-    if (s.above_since == 0) s.above_since = now;
-    if (now - s.above_since >= static_cast<int64_t>(p.upscale_delay_s * 1000)) {
-      Event(s, "scale", fmt::format("scale up {} → {} replicas: {}", s.target, need, why));
-      s.target = need;
-      s.above_since = 0;
-    }
-  } else if (need < s.target) {
-    s.above_since = 0;
-    if (s.below_since == 0) s.below_since = now;
-    if (now - s.below_since >= static_cast<int64_t>(p.downscale_delay_s * 1000)) {
-      Event(s, "scale", fmt::format("scale down {} → {} replicas: {}", s.target, need, why));
-      s.target = need;
-      s.below_since = 0;
-    }
-  } else {
-    s.above_since = s.below_since = 0;
+  const ScaleNeed need = DesiredReplicas(p, load.signals);
+  int from = 0;
+  if (s.scale.Step(p, Now(), need.replicas, &from)) {
+    Event(s, "scale",
+          fmt::format("scale {} {} → {} replicas: {}", need.replicas > from ? "up" : "down", from,
+                      need.replicas, need.why));
   }
 }
 
@@ -703,6 +683,8 @@ void ReplicaManager::Publish() {
     const Traffic load = LoadOf(s.record.name);
     v.qps = load.qps;
     v.in_flight = load.in_flight;
+    v.tokens_in_flight = load.tokens_in_flight;
+    v.waiting = load.waiting;
     const bool tls = s.task && s.task->service->tls;
     v.endpoint =
         fmt::format("{}://{}:{}", tls ? "https" : "http", options_.gateway_host, s.record.port);
@@ -715,6 +697,11 @@ void ReplicaManager::Publish() {
       v.readiness_path = s.task->service->readiness_probe.path;
       v.api_key = s.task->service->api_key;
       v.fallbacks = s.task->service->fallbacks;
+      const spec::ReplicaPolicy& p = s.task->service->replica_policy;
+      if (p.autoscales() && p.target_tokens_in_flight_per_replica) {
+        v.autoscale_signals.push_back("tokens_in_flight");
+      }
+      if (p.autoscales() && p.target_waiting_per_replica) v.autoscale_signals.push_back("waiting");
     }
     v.key_hashes = s.key_hashes;
     int ready = 0;

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "active_jobs.h"
+#include "awan/controller/autoscaler.h"
 #include "awan/controller/options.h"
 #include "awan/controller/services.h"
 #include "awan/providers/fleet.h"
@@ -90,8 +91,7 @@ class ReplicaManager {
     int ended_before_ready = 0;           // in a row
     int64_t retry_create_at = 0;          // after a failed create
     // The autoscaler: replicas wanted now, and since when the load has asked for more (fewer).
-    int target = 0;
-    int64_t above_since = 0, below_since = 0;
+    ScaleDelay scale;
     std::vector<std::string> key_hashes;  // of its valid API keys
     // Back onto the spread after an outage (Respread): the extra replica under way, and when to
     // try again after one landed where the others already are.
@@ -103,6 +103,9 @@ class ReplicaManager {
   struct Traffic {
     double qps = 0;
     int in_flight = 0;
+    int64_t tokens_in_flight = 0;
+    double waiting = 0;
+    LoadSignals signals;  // for the autoscaler: QPS, and the others' means over the window
     std::map<std::string, std::pair<double, int>> replicas;  // id → (qps, in flight)
   };
   Traffic LoadOf(const std::string& route) const;

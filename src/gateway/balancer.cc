@@ -387,12 +387,44 @@ void Balancer::SetReady(std::string_view id, bool ready) {
 void Balancer::SetMetrics(std::string_view id, const ReplicaMetrics& metrics) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = Now();
+  Integrate(now);
+  waiting_now_ = 0;
   for (auto& r : replicas_) {
-    if (r->address.id != id) continue;
-    r->metrics = metrics;
-    r->metrics_at = now;
-    r->routed_since_metrics = 0;
+    if (r->address.id == id) {
+      r->metrics = metrics;
+      r->metrics_at = now;
+      r->routed_since_metrics = 0;
+    }
+    if (r->metrics_at != INT64_MIN && now - r->metrics_at <= options_.metrics_stale_ms) {
+      waiting_now_ += r->metrics.waiting;
+    }
   }
+}
+
+void Balancer::Integrate(int64_t now) {
+  if (integrated_at_ != INT64_MIN && now > integrated_at_) {
+    const double ms = static_cast<double>(now - integrated_at_);
+    integrals_ms_.request_seconds += static_cast<double>(requests_now_) * ms;
+    integrals_ms_.token_seconds += static_cast<double>(tokens_now_) * ms;
+    integrals_ms_.waiting_seconds += waiting_now_ * ms;
+  }
+  if (integrated_at_ == INT64_MIN || now > integrated_at_) integrated_at_ = now;
+}
+
+Balancer::LoadIntegrals Balancer::Integrals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  LoadIntegrals out = integrals_ms_;
+  const int64_t now = Now();
+  if (integrated_at_ != INT64_MIN && now > integrated_at_) {
+    const double ms = static_cast<double>(now - integrated_at_);
+    out.request_seconds += static_cast<double>(requests_now_) * ms;
+    out.token_seconds += static_cast<double>(tokens_now_) * ms;
+    out.waiting_seconds += waiting_now_ * ms;
+  }
+  out.request_seconds /= 1000;
+  out.token_seconds /= 1000;
+  out.waiting_seconds /= 1000;
+  return out;
 }
 
 std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude,
@@ -419,6 +451,9 @@ std::optional<Balancer::Lease> Balancer::Acquire(std::string_view exclude,
   ++chosen->routed_since_metrics;
   chosen->tokens_in_flight += request.tokens;
   ++chosen->requests;
+  Integrate(now);
+  ++requests_now_;
+  tokens_now_ += request.tokens;
   return Lease{chosen, request.tokens};
 }
 
@@ -428,6 +463,9 @@ void Balancer::Release(Lease& lease, Outcome outcome) {
   ReplicaState& r = *lease.replica;
   --r.in_flight;
   r.tokens_in_flight -= lease.tokens;
+  Integrate(Now());
+  --requests_now_;
+  tokens_now_ -= lease.tokens;
   switch (outcome) {
     case Outcome::kOk:
       r.consecutive_failures = 0;
@@ -457,8 +495,11 @@ std::vector<Balancer::Stats> Balancer::Snapshot() const {
   std::vector<Stats> out;
   for (const auto* list : {&replicas_, &draining_}) {
     for (const auto& r : *list) {
+      const bool fresh =
+          r->metrics_at != INT64_MIN && now - r->metrics_at <= options_.metrics_stale_ms;
       out.push_back({r->address.id, r->ready, r->ejected_until > now, r->in_set, r->in_flight,
-                     r->requests, r->failures, r->ejections});
+                     r->requests, r->failures, r->ejections, r->tokens_in_flight,
+                     fresh ? std::optional<ReplicaMetrics>(r->metrics) : std::nullopt});
     }
   }
   return out;

@@ -964,8 +964,8 @@ struct Gateway::Impl {
     auto route = std::make_unique<Route>();
     route->config = config;
     route->llm_aware = config.policy == "least_tokens" || config.policy == "prefix_affinity" ||
-                       config.policy == "llm_score";
-    route->scrape_metrics = config.policy == "llm_score";
+                       config.policy == "llm_score" || config.count_tokens;
+    route->scrape_metrics = config.policy == "llm_score" || config.read_metrics;
     route->balancer = std::make_unique<Balancer>(std::move(*policy), options.balancer);
     route->balancer->SetReplicas(config.replicas);
     route->replicas = config.replicas;
@@ -1138,13 +1138,16 @@ struct Gateway::Impl {
       const auto it = std::find_if(configs.begin(), configs.end(), [&](const RouteConfig& c) {
         return c.name == route->config.name;
       });
-      const bool same =
-          it != configs.end() && it->policy == route->config.policy &&
-          it->host == route->config.host && (it->port == 0 || it->port == route->config.port) &&
-          it->readiness_path == route->config.readiness_path &&
-          it->require_key == route->config.require_key &&
-          it->tls_certfile == route->config.tls_certfile &&
-          it->tls_keyfile == route->config.tls_keyfile && it->fallbacks == route->config.fallbacks;
+      const bool same = it != configs.end() && it->policy == route->config.policy &&
+                        it->host == route->config.host &&
+                        (it->port == 0 || it->port == route->config.port) &&
+                        it->readiness_path == route->config.readiness_path &&
+                        it->require_key == route->config.require_key &&
+                        it->tls_certfile == route->config.tls_certfile &&
+                        it->tls_keyfile == route->config.tls_keyfile &&
+                        it->fallbacks == route->config.fallbacks &&
+                        it->count_tokens == route->config.count_tokens &&
+                        it->read_metrics == route->config.read_metrics;
       if (same) {
         route->balancer->SetReplicas(it->replicas);
         std::lock_guard<std::mutex> rl(route->mu);
@@ -1307,6 +1310,11 @@ std::vector<Gateway::RouteCounters> Gateway::Counters() const {
     c.requests_total = route->metrics.count.load();
     c.in_flight = route->balancer->InFlight();
     c.replicas = route->balancer->Snapshot();
+    c.integrals = route->balancer->Integrals();
+    for (const auto& r : c.replicas) {
+      c.tokens_in_flight += r.tokens_in_flight;
+      if (r.metrics) c.waiting += r.metrics->waiting;
+    }
     out.push_back(std::move(c));
   }
   return out;

@@ -150,6 +150,9 @@ std::string ServiceJson(const controller::ServiceView& s) {
       {"reason", s.record.reason},
       {"qps", std::round(s.qps * 100) / 100},
       {"in_flight", s.in_flight},
+      {"tokens_in_flight", s.tokens_in_flight},
+      {"waiting", std::round(s.waiting * 100) / 100},
+      {"autoscale_signals", s.autoscale_signals},
       {"auth", s.api_key ? "api_key" : "none"},
       {"api_key_sha256", s.key_hashes},
       {"tls", s.tls_certfile.empty() ? J(nullptr)
@@ -191,6 +194,11 @@ std::string GatewaySyncJson(const std::string& gateway,
     list.push_back({{"name", r.name},
                     {"requests_total", r.requests_total},
                     {"in_flight", r.in_flight},
+                    {"tokens_in_flight", r.tokens_in_flight},
+                    {"waiting", r.waiting},
+                    {"request_seconds_total", r.request_seconds_total},
+                    {"token_seconds_total", r.token_seconds_total},
+                    {"waiting_seconds_total", r.waiting_seconds_total},
                     {"replicas", replicas}});
   }
   return DumpJson(J{{"gateway", gateway}, {"routes", list}});
@@ -270,6 +278,11 @@ controller::ServiceView ServiceFrom(const Json& j) {
   v.record.reason = Get<std::string>(j, "reason");
   v.qps = Get<double>(j, "qps");
   v.in_flight = Get<int>(j, "in_flight");
+  if (j.contains("tokens_in_flight")) v.tokens_in_flight = Get<int64_t>(j, "tokens_in_flight");
+  if (j.contains("waiting")) v.waiting = Get<double>(j, "waiting");
+  if (j.contains("autoscale_signals")) {
+    v.autoscale_signals = Get<std::vector<std::string>>(j, "autoscale_signals");
+  }
   v.api_key = Get<std::string>(j, "auth") == "api_key";
   v.key_hashes = Get<std::vector<std::string>>(j, "api_key_sha256");
   if (j.contains("tls") && !j.at("tls").is_null()) {
@@ -347,6 +360,15 @@ absl::StatusOr<std::pair<std::string, std::vector<controller::RouteLoad>>> Decod
       load.name = Get<std::string>(r, "name");
       load.requests_total = Get<uint64_t>(r, "requests_total");
       load.in_flight = Get<int>(r, "in_flight");
+      // Added with issue 12's token-aware autoscaling: a gateway from before sends neither.
+      if (r.contains("tokens_in_flight"))
+        load.tokens_in_flight = Get<int64_t>(r, "tokens_in_flight");
+      if (r.contains("waiting")) load.waiting = Get<double>(r, "waiting");
+      for (auto [field, into] : {std::pair{"request_seconds_total", &load.request_seconds_total},
+                                 std::pair{"token_seconds_total", &load.token_seconds_total},
+                                 std::pair{"waiting_seconds_total", &load.waiting_seconds_total}}) {
+        if (r.contains(field)) *into = Get<double>(r, field);
+      }
       for (const Json& rep : r.at("replicas")) {
         load.replicas.push_back({Get<std::string>(rep, "id"), Get<uint64_t>(rep, "requests_total"),
                                  Get<int>(rep, "in_flight")});

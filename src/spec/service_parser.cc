@@ -29,6 +29,8 @@ const std::vector<std::string> kPolicyFields = {"min_replicas",
                                                 "max_replicas",
                                                 "target_qps_per_replica",
                                                 "target_in_flight_per_replica",
+                                                "target_tokens_in_flight_per_replica",
+                                                "target_waiting_per_replica",
                                                 "upscale_delay_seconds",
                                                 "downscale_delay_seconds",
                                                 "num_overprovision",
@@ -160,6 +162,14 @@ void WalkPolicy(FieldReader& r, const YAML::Node& node, ReplicaPolicy& out) {
       if (auto v = r.NumberIn(value, f, 0.001, 1e9, "requests under way per replica")) {
         out.target_in_flight_per_replica = *v;
       }
+    } else if (key == "target_tokens_in_flight_per_replica") {
+      if (auto v = r.NumberIn(value, f, 1, 1e12, "tokens under way per replica")) {
+        out.target_tokens_in_flight_per_replica = *v;
+      }
+    } else if (key == "target_waiting_per_replica") {
+      if (auto v = r.NumberIn(value, f, 0.001, 1e9, "requests queued per replica")) {
+        out.target_waiting_per_replica = *v;
+      }
     } else if (key == "upscale_delay_seconds") {
       if (auto v = r.NumberIn(value, f, 0, kMaxScaleDelayS, "seconds")) out.upscale_delay_s = *v;
     } else if (key == "downscale_delay_seconds") {
@@ -183,17 +193,21 @@ void WalkPolicy(FieldReader& r, const YAML::Node& node, ReplicaPolicy& out) {
     r.Error(node, field,
             fmt::format("max_replicas ({}) is less than min_replicas ({})", out.max_replicas,
                         out.min_replicas));
-  } else if (out.autoscales() && !out.target_qps_per_replica && !out.target_in_flight_per_replica) {
+  } else if (out.autoscales() && !out.has_target()) {
     r.Error(node, field,
             "scaling between min_replicas and max_replicas needs target_qps_per_replica (requests "
-            "per second each replica should take) or target_in_flight_per_replica");
-  } else if (!out.autoscales() &&
-             (out.target_qps_per_replica || out.target_in_flight_per_replica)) {
+            "per second each replica should take), target_in_flight_per_replica, "
+            "target_tokens_in_flight_per_replica or target_waiting_per_replica");
+  } else if (!out.autoscales() && out.has_target()) {
+    const char* which = out.target_qps_per_replica         ? "target_qps_per_replica"
+                        : out.target_in_flight_per_replica ? "target_in_flight_per_replica"
+                        : out.target_tokens_in_flight_per_replica
+                            ? "target_tokens_in_flight_per_replica"
+                            : "target_waiting_per_replica";
     r.Error(node, field,
             fmt::format("{} scales between min_replicas and max_replicas: give a max_replicas "
                         "larger than min_replicas",
-                        out.target_qps_per_replica ? "target_qps_per_replica"
-                                                   : "target_in_flight_per_replica"));
+                        which));
   }
   if (out.base_ondemand_fallback_replicas > out.max_replicas) {
     r.Error(node, field + ".base_ondemand_fallback_replicas",
@@ -517,6 +531,12 @@ nlohmann::ordered_json ServiceJson(const ServiceSpec& s) {
   if (p.target_qps_per_replica) policy["target_qps_per_replica"] = *p.target_qps_per_replica;
   if (p.target_in_flight_per_replica) {
     policy["target_in_flight_per_replica"] = *p.target_in_flight_per_replica;
+  }
+  if (p.target_tokens_in_flight_per_replica) {
+    policy["target_tokens_in_flight_per_replica"] = *p.target_tokens_in_flight_per_replica;
+  }
+  if (p.target_waiting_per_replica) {
+    policy["target_waiting_per_replica"] = *p.target_waiting_per_replica;
   }
   policy["upscale_delay_seconds"] = p.upscale_delay_s;
   policy["downscale_delay_seconds"] = p.downscale_delay_s;

@@ -451,6 +451,43 @@ TEST_F(ServiceTest, TheAutoscalerScalesUpUnderLoadAndBackDownWithNoFailedRequest
   EXPECT_THAT(events.out, HasSubstr(" → 2 replicas"));
 }
 
+// Token-aware autoscaling through the real path: the gateway counts each completion's tokens on a
+// least_load route (the service asks for it), reports them integrated over time, and the server
+// scales on their mean over its window — eight long requests of 360 tokens against a target of
+// 1,000 per replica.
+TEST_F(ServiceTest, TheAutoscalerScalesOnTokensInFlight) {
+  const int port = Up(ServiceWith("tok",
+                                  "replica_policy: {min_replicas: 1, max_replicas: 2, "
+                                  "target_tokens_in_flight_per_replica: 1000, "
+                                  "upscale_delay_seconds: 1, downscale_delay_seconds: 1}",
+                                  "v1",
+                                  "exec \"$AWAN_BIN\" llm-replica --port \"$AWAN_REPLICA_PORT\" "
+                                  "--decode-ms-per-step 200"));
+  ASSERT_TRUE(WaitFor("tok", [](const J& s) { return Ready(s) == 1; }));
+  EXPECT_EQ(Status("tok")["autoscale_signals"], J::array({"tokens_in_flight"}));
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([port, i] {
+      awan::testing::RunCommand(
+          fmt::format("curl -s -m 60 http://127.0.0.1:{}/v1/completions -d '{{\"prompt\": \"\", "
+                      "\"input_length\": 300, \"hash_ids\": [{}], \"max_tokens\": 60}}'",
+                      port, i));
+    });
+  }
+  const bool scaled = WaitFor(
+      "tok", [](const J& s) { return s["desired_replicas"] == 2; }, 30);
+  const J status = Status("tok");
+  for (auto& c : clients) c.join();
+  ASSERT_TRUE(scaled) << status.dump();
+  auto info = awan::client::ReadServerInfo(home_.string());
+  ASSERT_TRUE(info.ok());
+  auto events = awan::testing::RunCommand(
+      fmt::format("curl -s -H 'Authorization: Bearer {}' {}/v1/services/tok/events",
+                  awan::testing::ReadFile((home_ / "token").string()).substr(0, 64), info->url));
+  EXPECT_THAT(events.out, HasSubstr("scale up 1 → 2 replicas: "));
+  EXPECT_THAT(events.out, HasSubstr("tokens in flight, target 1000 per replica"));
+}
+
 // Active-active: a second gateway serves the same endpoint (SO_REUSEPORT); kill -9 of one loses at
 // most the requests it had in flight, and the other answers the rest.
 TEST_F(ServiceTest, TwoGatewaysServeSideBySideAndKillDashNineOfOneLosesOnlyItsOwnRequests) {

@@ -40,6 +40,11 @@ struct ServiceView {
   std::vector<ReplicaView> replicas;  // live ones, oldest first
   double qps = 0;                     // the whole service's, through every gateway that reported
   int in_flight = 0;
+  int64_t tokens_in_flight = 0;  // LLM routes: prompt + expected output tokens of those requests
+  double waiting = 0;            // requests queued at the replicas (their /metrics)
+  // What the gateways must gather for the autoscaler beyond requests: "tokens_in_flight" (read
+  // each request's prompt) and "waiting" (read the replicas' /metrics).
+  std::vector<std::string> autoscale_signals;
   bool api_key = false;                       // `auth: api_key`: the gateway checks keys
   std::vector<std::string> key_hashes;        // SHA-256 of the valid keys
   std::string tls_certfile, tls_keyfile;      // `tls:`: the gateway serves HTTPS with these
@@ -52,6 +57,11 @@ struct RouteLoad {
   std::string name;
   uint64_t requests_total = 0;
   int in_flight = 0;
+  int64_t tokens_in_flight = 0;  // LLM routes: prompt + expected output tokens of those requests
+  double waiting = 0;            // requests queued at the replicas, from their fresh /metrics
+  // The same integrated over time since the gateway began (counters: request-, token- and
+  // waiting-seconds), so the server takes their means over its load window.
+  double request_seconds_total = 0, token_seconds_total = 0, waiting_seconds_total = 0;
   struct Replica {
     std::string id;
     uint64_t requests_total = 0;

@@ -9,6 +9,7 @@
 // Thread-safe: the gateway's worker threads share one balancer per route. Time is injected.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -135,16 +136,33 @@ class Balancer {
     bool ready = false, ejected = false, in_set = true;
     int64_t in_flight = 0;
     int64_t requests = 0, failures = 0, ejections = 0;
+    int64_t tokens_in_flight = 0;           // as RequestInfo estimated them (LLM-aware routes)
+    std::optional<ReplicaMetrics> metrics;  // its /metrics, when fresh
   };
   // Every replica in the set, then removed ones that still have requests in flight.
   std::vector<Stats> Snapshot() const;
   int64_t InFlight() const;  // over every replica, removed ones included
+  // Load integrated over time since the balancer began (counters, Prometheus-style): requests in
+  // flight × seconds, their tokens × seconds, and the replicas' waiting requests (fresh metrics)
+  // × seconds. Over a window, a counter's increase over the window's length is the mean — what
+  // the autoscaler reads (controller/autoscaler.h).
+  struct LoadIntegrals {
+    double request_seconds = 0, token_seconds = 0, waiting_seconds = 0;
+  };
+  LoadIntegrals Integrals() const;
 
  private:
   int64_t Now() const;
 
+  void Integrate(int64_t now);  // brings the integrals up to `now`; under mu_
+
   mutable std::mutex mu_;
   std::unique_ptr<Policy> policy_;  // guarded by mu_
+  // Guarded by mu_: the integrals (in ms) up to integrated_at_, and what is in flight now.
+  LoadIntegrals integrals_ms_;
+  int64_t integrated_at_ = INT64_MIN;
+  int64_t requests_now_ = 0, tokens_now_ = 0;
+  double waiting_now_ = 0;
   const BalancerOptions options_;
   std::vector<std::shared_ptr<ReplicaState>> replicas_;  // guarded by mu_
   std::vector<std::shared_ptr<ReplicaState>> draining_;  // guarded by mu_: removed, still busy

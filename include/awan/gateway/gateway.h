@@ -42,6 +42,10 @@ struct RouteConfig {
   // ready, or each tried failed before its answer began (connect error, timeout, 429, 5xx). An
   // endpoint that fails the same way is skipped for its Retry-After or its cooldown (managed.h).
   std::vector<ManagedEndpoint> fallbacks;
+  // For the autoscaler (RouteCounters), whatever the policy: estimate each request's tokens from
+  // its prompt, and read the replicas' /metrics for their waiting requests.
+  bool count_tokens = false;
+  bool read_metrics = false;
 };
 
 struct GatewayOptions {
@@ -81,6 +85,9 @@ class Gateway {
     std::string name;
     uint64_t requests_total = 0;
     int64_t in_flight = 0;
+    int64_t tokens_in_flight = 0;  // LLM-aware routes: prompt + expected output of those requests
+    double waiting = 0;            // requests queued at the replicas (fresh /metrics; llm_score)
+    Balancer::LoadIntegrals integrals;  // the same over time, for means over a window
     std::vector<Balancer::Stats> replicas;
   };
   std::vector<RouteCounters> Counters() const;

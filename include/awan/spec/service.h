@@ -41,6 +41,10 @@ struct ReplicaPolicy {
   int max_replicas = 1;
   std::optional<double> target_qps_per_replica;
   std::optional<double> target_in_flight_per_replica;
+  // awan's own, for LLM services (docs/llm.md): tokens (prompt + expected output) of the requests
+  // the gateways hold open, and requests queued at the replicas (their vllm:num_requests_waiting).
+  std::optional<double> target_tokens_in_flight_per_replica;
+  std::optional<double> target_waiting_per_replica;
   double upscale_delay_s = 300;
   double downscale_delay_s = 1200;
   int num_overprovision = 0;
@@ -50,6 +54,10 @@ struct ReplicaPolicy {
   bool dynamic_ondemand_fallback = false;
 
   bool autoscales() const { return max_replicas > min_replicas; }
+  bool has_target() const {
+    return target_qps_per_replica || target_in_flight_per_replica ||
+           target_tokens_in_flight_per_replica || target_waiting_per_replica;
+  }
   friend bool operator==(const ReplicaPolicy&, const ReplicaPolicy&) = default;
 };
 

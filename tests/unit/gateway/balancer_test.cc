@@ -163,6 +163,34 @@ TEST(BalancerTest, LlmScoreKeepsAConversationAndBoundsASharedPrefix) {
   for (auto& h : held) f.balancer->Release(h, Outcome::kOk);
 }
 
+// The autoscaler reads means over its window from these counters: hand-computed integrals.
+TEST(BalancerTest, LoadIntegralsAreTimeWeighted) {
+  Fixture f("least_tokens");
+  f.AllReady(Replicas({"a", "b"}));
+  EXPECT_EQ(f.balancer->Integrals().request_seconds, 0);
+  auto small = f.balancer->Acquire("", {100, {}});
+  auto large = f.balancer->Acquire("", {300, {}});
+  ASSERT_TRUE(small && large);
+  f.balancer->SetMetrics("a", {4, 1, 0.5});  // 4 waiting from t = 1 s
+  f.now += 1000;
+  f.balancer->Release(*small, Outcome::kOk);  // 2 requests, 400 tokens for 1 s
+  f.now += 2000;
+  f.balancer->Release(*large, Outcome::kOk);  // then 1 request, 300 tokens for 2 s
+  f.balancer->SetMetrics("a", {0, 0, 0});     // 4 waiting for 3 s
+  f.now += 5000;                              // nothing in flight: the integrals stay
+  const Balancer::LoadIntegrals i = f.balancer->Integrals();
+  EXPECT_DOUBLE_EQ(i.request_seconds, 2 * 1 + 1 * 2);
+  EXPECT_DOUBLE_EQ(i.token_seconds, 400 * 1 + 300 * 2);
+  EXPECT_DOUBLE_EQ(i.waiting_seconds, 4 * 3);
+  // Read while a request is in flight: counted up to now.
+  auto one = f.balancer->Acquire("", {50, {}});
+  f.now += 500;
+  EXPECT_DOUBLE_EQ(f.balancer->Integrals().token_seconds, 1000 + 50 * 0.5);
+  f.balancer->Release(*one, Outcome::kOk);
+  const auto stats = f.balancer->Snapshot();
+  for (const auto& s : stats) EXPECT_EQ(s.tokens_in_flight, 0) << s.id;
+}
+
 TEST(BalancerTest, ReplicaMetricsAreReadFromVllmAndSglangText) {
   auto v = ParseReplicaMetrics(
       "# HELP vllm:num_requests_running x\n# TYPE vllm:num_requests_running gauge\n"

@@ -94,15 +94,29 @@ TEST(ServiceSpecTest, TheNormalisedFormReadsBackTheSame) {
   auto task = Parse(R"(resources: {ports: 9000}
 service:
   readiness_probe: {path: /ready, post_data: '{"a": 1}', headers: {X-A: b}}
-  replica_policy: {min_replicas: 1, max_replicas: 4, target_qps_per_replica: 0.5}
+  replica_policy: {min_replicas: 1, max_replicas: 4, target_qps_per_replica: 0.5,
+                   target_tokens_in_flight_per_replica: 20000, target_waiting_per_replica: 2}
   spread: {providers: 2}
 run: serve
 )");
   ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->service->replica_policy.target_tokens_in_flight_per_replica, 20000);
+  EXPECT_EQ(task->service->replica_policy.target_waiting_per_replica, 2);
   auto again = Parse(TaskToYaml(*task));
   ASSERT_TRUE(again.ok()) << again.status() << "\n" << TaskToYaml(*task);
   EXPECT_EQ(again->service, task->service);
   EXPECT_THAT(TaskToJson(*task), HasSubstr("\"target_qps_per_replica\": 0.5"));
+  // A token target on a fixed replica count is refused, naming it and the fix.
+  auto fixed = Parse(R"(resources: {ports: 9000}
+service:
+  readiness_probe: /
+  replica_policy: {min_replicas: 2, target_tokens_in_flight_per_replica: 20000}
+run: serve
+)");
+  ASSERT_FALSE(fixed.ok());
+  EXPECT_THAT(fixed.status().message(),
+              HasSubstr("target_tokens_in_flight_per_replica scales between min_replicas and "
+                        "max_replicas: give a max_replicas larger than min_replicas"));
 }
 
 // A replica's task: the service section gone, its port and name in envs; an on-demand fallback
