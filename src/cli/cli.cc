@@ -30,6 +30,11 @@ void AddTimingOptions(CLI::App* cmd, TimingArgs& t) {
   cmd->add_option("--cache-tokens", t.cache_tokens, "A replica's KV cache, in tokens")
       ->default_val(262144)
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--max-batched-tokens", t.max_batched_tokens,
+                  "Timing model: chunked prefill, tokens per step (vLLM's "
+                  "max_num_batched_tokens; 0: off, a prompt prefilled whole)")
+      ->default_val(0)
+      ->check(CLI::Range(0, 10'000'000));
 }
 
 void AddCatalogOption(CLI::App* cmd, std::vector<std::string>& paths) {
@@ -292,6 +297,9 @@ int Run(int argc, char** argv) {
   replay_cmd->add_option("--model", replay.model, "With --url: the model to ask for");
   replay_cmd->add_option("--api-key-env", replay.api_key_env,
                          "With --url: send `Authorization: Bearer` with the key in this variable");
+  replay_cmd->add_option("--replica-metrics", replay.replica_metrics,
+                         "With --url: the replicas' /metrics URLs, comma-separated (vLLM's token "
+                         "counters, read before and after: the MAX/MEAN column)");
   replay_cmd->add_option("--slo-ttft", replay.slo_ttft_s, "Goodput SLO: time to first token (s)")
       ->default_val(2)
       ->check(CLI::Range(0.0, 86400.0));

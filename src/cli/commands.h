@@ -108,6 +108,7 @@ struct TimingArgs {
   double prefill_ms_per_token = 0.12, decode_ms_per_step = 12, decode_ms_per_request = 0.2;
   int max_batch = 64;
   int64_t cache_tokens = 262144;
+  int max_batched_tokens = 0;
 };
 llm::TimingModel TimingModelOf(const TimingArgs& args, int block_size);
 
@@ -123,7 +124,7 @@ struct ServeReplayArgs {
   TimingArgs timing;
   double slo_ttft_s = 2, slo_tpot_s = 0.1;
   // Against a running endpoint instead of emulated replicas in virtual time.
-  std::string url, label = "live", model, api_key_env;
+  std::string url, label = "live", model, api_key_env, replica_metrics;
   // Autoscalers compared instead of fixed replicas (llm/autoscale_replay.h).
   std::string autoscalers;
   bool policies_given = false;  // else autoscalers route with least_load

@@ -21,6 +21,7 @@ llm::TimingModel TimingModelOf(const TimingArgs& args, int block_size) {
   m.max_batch = args.max_batch;
   m.block_size = block_size;
   m.cache_blocks = std::max<int64_t>(1, args.cache_tokens / block_size);
+  m.max_batched_tokens = args.max_batched_tokens;
   return m;
 }
 
@@ -94,6 +95,14 @@ int RunServeReplay(const ServeReplayArgs& args) {
   // A trace's own block size where it has block hashes (Mooncake: 512 tokens), else vLLM's 16.
   const int block = llm::TraceBlockTokens(args.format);
   o.model = TimingModelOf(args.timing, block > 0 ? block : 16);
+  if (!args.url.empty() && !args.autoscalers.empty()) {
+    std::cerr << "awan: --autoscalers runs on emulated replicas: leave out --url\n";
+    return kExitBadInput;
+  }
+  if (args.url.empty() && !args.replica_metrics.empty()) {
+    std::cerr << "awan: --replica-metrics goes with --url\n";
+    return kExitBadInput;
+  }
   if (!args.url.empty()) {  // a running route: real time, measured from here
     llm::LiveReplayOptions live;
     live.url = args.url;
@@ -101,6 +110,13 @@ int RunServeReplay(const ServeReplayArgs& args) {
     live.model = args.model;
     live.speed = args.speed;
     live.figures = o;
+    for (size_t start = 0; start < args.replica_metrics.size();) {
+      const size_t comma =
+          std::min(args.replica_metrics.find(',', start), args.replica_metrics.size());
+      if (comma > start)
+        live.replica_metrics.push_back(args.replica_metrics.substr(start, comma - start));
+      start = comma + 1;
+    }
     if (!args.api_key_env.empty()) {
       const char* key = std::getenv(args.api_key_env.c_str());
       if (key == nullptr || *key == '\0') {

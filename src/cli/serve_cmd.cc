@@ -509,6 +509,7 @@ int RunGateway(const GatewayArgs& args) {
       load.request_seconds_total = route.integrals.request_seconds;
       load.token_seconds_total = route.integrals.token_seconds;
       load.waiting_seconds_total = route.integrals.waiting_seconds;
+      load.tokens_routed_total = route.integrals.tokens_routed;
       for (const auto& rep : route.replicas) {
         load.replicas.push_back(
             {rep.id, static_cast<uint64_t>(rep.requests), static_cast<int>(rep.in_flight)});
@@ -545,6 +546,7 @@ int RunGateway(const GatewayArgs& args) {
           route.tls_keyfile = s.tls_keyfile;
           for (const std::string& signal : s.autoscale_signals) {
             route.count_tokens = route.count_tokens || signal == "tokens_in_flight";
+            route.count_tokens = route.count_tokens || signal == "tokens_per_s";
             route.read_metrics = route.read_metrics || signal == "waiting";
           }
           if (!s.fallbacks.empty()) {

@@ -25,6 +25,8 @@ ScaleNeed DesiredReplicas(const spec::ReplicaPolicy& p, const LoadSignals& load)
       fmt::format("{} tokens in flight", load.tokens_in_flight));
   ask(p.target_waiting_per_replica, load.waiting,
       fmt::format("{:.0f} requests waiting", load.waiting));
+  ask(p.target_tokens_per_second_per_replica, load.tokens_per_s,
+      fmt::format("{:.0f} tokens/s", load.tokens_per_s));
   out.replicas = std::clamp(std::max(most, p.min_replicas) + p.num_overprovision, p.min_replicas,
                             std::max(p.min_replicas, p.max_replicas));
   return out;

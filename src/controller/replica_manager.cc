@@ -255,6 +255,7 @@ ReplicaManager::Traffic ReplicaManager::LoadOf(const std::string& route) const {
     load.signals.tokens_in_flight +=
         std::llround(mean(first.token_seconds_total, last.token_seconds_total));
     load.signals.waiting += mean(first.waiting_seconds_total, last.waiting_seconds_total);
+    load.signals.tokens_per_s += mean(first.tokens_routed_total, last.tokens_routed_total);
     for (const auto& r : last.replicas) {
       uint64_t before = 0;
       for (const auto& f : first.replicas) {
@@ -702,6 +703,9 @@ void ReplicaManager::Publish() {
         v.autoscale_signals.push_back("tokens_in_flight");
       }
       if (p.autoscales() && p.target_waiting_per_replica) v.autoscale_signals.push_back("waiting");
+      if (p.autoscales() && p.target_tokens_per_second_per_replica) {
+        v.autoscale_signals.push_back("tokens_per_s");
+      }
     }
     v.key_hashes = s.key_hashes;
     int ready = 0;

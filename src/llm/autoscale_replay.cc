@@ -37,10 +37,12 @@ absl::StatusOr<Autoscaler> ParseAutoscaler(const std::string& text,
   out.policy.target_in_flight_per_replica.reset();
   out.policy.target_tokens_in_flight_per_replica.reset();
   out.policy.target_waiting_per_replica.reset();
+  out.policy.target_tokens_per_second_per_replica.reset();
   const auto bad = [&](const std::string& part, const std::string& why) {
     return absl::InvalidArgumentError(fmt::format(
         "--autoscalers: '{}' {}; give SIGNAL=TARGET[+SIGNAL=TARGET], SIGNAL one of qps, "
-        "in_flight, tokens_in_flight, waiting (per replica), e.g. qps=4 or tokens_in_flight=30000",
+        "in_flight, tokens_in_flight, waiting, tokens_per_s (per replica), e.g. qps=4 or "
+        "tokens_in_flight=30000",
         part, why));
   };
   for (size_t start = 0; start <= text.size();) {
@@ -64,6 +66,8 @@ absl::StatusOr<Autoscaler> ParseAutoscaler(const std::string& text,
       out.policy.target_tokens_in_flight_per_replica = v;
     } else if (signal == "waiting") {
       out.policy.target_waiting_per_replica = v;
+    } else if (signal == "tokens_per_s") {
+      out.policy.target_tokens_per_second_per_replica = v;
     } else {
       return bad(part, fmt::format("names no signal ('{}')", signal));
     }
@@ -171,6 +175,7 @@ absl::StatusOr<std::vector<AutoscaleResult>> ReplayAutoscaled(
         load.in_flight = std::llround((b.request_seconds - a.request_seconds) / span);
         load.tokens_in_flight = std::llround((b.token_seconds - a.token_seconds) / span);
         load.waiting = (b.waiting_seconds - a.waiting_seconds) / span;
+        load.tokens_per_s = (b.tokens_routed - a.tokens_routed) / span;
       } else {
         load.in_flight = static_cast<int64_t>(leases.size());
         load.tokens_in_flight = tokens_in_flight;

@@ -135,8 +135,20 @@ bool Engine::Submit(Request r) {
 void Engine::StartStep() {
   int decoding = 0;
   for (const Live& l : running_) decoding += l.first_token_s >= 0 ? 1 : 0;
+  // The step's token budget: decode tokens first, then prefill (chunked when the budget is set).
+  int64_t budget = model_.max_batched_tokens > 0
+                       ? std::max<int64_t>(0, model_.max_batched_tokens - decoding)
+                       : std::numeric_limits<int64_t>::max();
   double prefill_tokens = 0;
-  while (!waiting_.empty() && static_cast<int>(running_.size()) < model_.max_batch) {
+  for (Live& l : running_) {  // prompts part-way through their prefill go on first
+    if (l.first_token_s >= 0) continue;
+    const int64_t take =
+        std::min<int64_t>(l.r.prompt_tokens - l.cached_tokens - l.prefilled, budget);
+    l.step_prefill = static_cast<int>(take);
+    budget -= take;
+    prefill_tokens += static_cast<double>(take);
+  }
+  while (!waiting_.empty() && static_cast<int>(running_.size()) < model_.max_batch && budget > 0) {
     Live& next = waiting_.front();
     const int64_t matched = cache_.Match(next.r.blocks);
     if (!cache_.Acquire(next.r.blocks)) break;  // waits until running requests free blocks
@@ -145,7 +157,10 @@ void Engine::StartStep() {
         static_cast<int>(std::min<int64_t>(matched * model_.block_size, next.r.prompt_tokens - 1));
     prefix_queries_ += next.r.prompt_tokens;
     prefix_hits_ += next.cached_tokens;
-    prefill_tokens += next.r.prompt_tokens - next.cached_tokens;
+    const int64_t take = std::min<int64_t>(next.r.prompt_tokens - next.cached_tokens, budget);
+    next.step_prefill = static_cast<int>(take);
+    budget -= take;
+    prefill_tokens += static_cast<double>(take);
     running_.push_back(std::move(next));
     waiting_.pop_front();
   }
@@ -160,7 +175,13 @@ void Engine::RunUntil(double until, std::vector<Completion>& done, std::vector<u
     now_ = step_end_;
     for (auto it = running_.begin(); it != running_.end();) {
       Live& l = *it;
-      if (l.first_token_s < 0) {  // its prefill step: the first token
+      if (l.first_token_s < 0) {  // prefilling: the first token once the whole prompt is computed
+        l.prefilled += l.step_prefill;
+        l.step_prefill = 0;
+        if (l.prefilled < l.r.prompt_tokens - l.cached_tokens) {
+          ++it;
+          continue;
+        }
         l.first_token_s = now_;
         l.generated = 1;
         if (first != nullptr) first->push_back(l.r.id);
@@ -213,7 +234,7 @@ int64_t Engine::tokens_in_flight() const {
   for (const Live& l : waiting_) n += l.r.prompt_tokens + l.r.output_tokens;
   for (const Live& l : running_) {
     n += l.r.output_tokens - l.generated;
-    if (l.first_token_s < 0) n += l.r.prompt_tokens - l.cached_tokens;
+    if (l.first_token_s < 0) n += l.r.prompt_tokens - l.cached_tokens - l.prefilled;
   }
   return n;
 }

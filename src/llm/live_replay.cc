@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "awan/gateway/managed.h"
@@ -25,7 +26,72 @@ struct Outcome {
   Completion c;
 };
 
+// GET `url` (http only) and the body, or an error.
+absl::StatusOr<std::string> Fetch(const std::string& url) {
+  auto u = gateway::ParseUrl(url);
+  if (!u.ok()) return u.status();
+  if (u->tls) return absl::InvalidArgumentError(fmt::format("{}: https is not supported", url));
+  try {
+    net::io_context io;
+    tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(10));
+    stream.connect(resolver.resolve(u->host, std::to_string(u->port)));
+    http::request<http::empty_body> req{http::verb::get, u->path.empty() ? "/" : u->path, 11};
+    req.set(http::field::host, gateway::HostHeader(*u));
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    if (res.result() != http::status::ok) {
+      return absl::UnavailableError(fmt::format("{}: HTTP {}", url, res.result_int()));
+    }
+    return res.body();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(fmt::format("{}: {}", url, e.what()));
+  }
+}
+
+// Each replica's tokens processed so far.
+absl::StatusOr<std::vector<double>> ReadReplicaTokens(const std::vector<std::string>& urls) {
+  std::vector<double> out;
+  for (const std::string& url : urls) {
+    auto text = Fetch(url);
+    if (!text.ok()) return text.status();
+    auto tokens = ReplicaTokensProcessed(*text);
+    if (!tokens) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: no vllm:prompt_tokens_total or generation_tokens_total in it", url));
+    }
+    out.push_back(*tokens);
+  }
+  return out;
+}
+
 }  // namespace
+
+std::optional<double> ReplicaTokensProcessed(std::string_view text) {
+  std::optional<double> total;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    const std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    for (std::string_view name : {"vllm:prompt_tokens_total", "vllm:generation_tokens_total",
+                                  "sglang:prompt_tokens_total", "sglang:generation_tokens_total"}) {
+      if (line.substr(0, name.size()) != name) continue;
+      const char next = line.size() > name.size() ? line[name.size()] : '\0';
+      if (next != ' ' && next != '{') continue;
+      const size_t space = line.rfind(' ');
+      if (space == std::string_view::npos) continue;
+      char* stop = nullptr;
+      const std::string number(line.substr(space + 1));
+      const double v = std::strtod(number.c_str(), &stop);
+      if (stop != number.c_str() && std::isfinite(v)) total = total.value_or(0) + v;
+    }
+  }
+  return total;
+}
 
 absl::StatusOr<LiveReplayResult> ReplayLive(const std::vector<TraceRequest>& trace,
                                             const LiveReplayOptions& options,
@@ -33,6 +99,12 @@ absl::StatusOr<LiveReplayResult> ReplayLive(const std::vector<TraceRequest>& tra
   auto url = gateway::ParseUrl(options.url);
   if (!url.ok()) return url.status();
   if (url->tls) return absl::InvalidArgumentError("--url: https is not supported by replay yet");
+  std::vector<double> before;
+  if (!options.replica_metrics.empty()) {
+    auto read = ReadReplicaTokens(options.replica_metrics);
+    if (!read.ok()) return read.status();
+    before = std::move(*read);
+  }
   net::io_context io;
   boost::system::error_code ec;
   tcp::resolver resolver(io);
@@ -63,7 +135,9 @@ absl::StatusOr<LiveReplayResult> ReplayLive(const std::vector<TraceRequest>& tra
         std::chrono::duration<double>(options.timeout_s)));
     co_await stream.async_connect(endpoints, net::redirect_error(net::use_awaitable, e));
     if (!e) {
-      nlohmann::json body{{"prompt", ""},         {"input_length", std::max(1, t.prompt_tokens)},
+      std::string prompt;  // names the blocks, for routers that match prompt text
+      for (uint64_t b : t.blocks) prompt += fmt::format("b{:x} ", b);
+      nlohmann::json body{{"prompt", prompt},     {"input_length", std::max(1, t.prompt_tokens)},
                           {"hash_ids", t.blocks}, {"max_tokens", std::max(1, t.output_tokens)},
                           {"stream", true},       {"stream_options", {{"include_usage", true}}}};
       if (!options.model.empty()) body["model"] = options.model;
@@ -146,7 +220,13 @@ absl::StatusOr<LiveReplayResult> ReplayLive(const std::vector<TraceRequest>& tra
     queries += o.c.prompt_tokens;
     hits += o.c.cached_tokens;
   }
-  out.result = Summarize(options.label, done, 0, queries, hits, {}, options.figures);
+  std::vector<double> load;
+  if (!options.replica_metrics.empty()) {
+    auto after = ReadReplicaTokens(options.replica_metrics);
+    if (!after.ok()) return after.status();
+    for (size_t i = 0; i < after->size(); ++i) load.push_back((*after)[i] - before[i]);
+  }
+  out.result = Summarize(options.label, done, 0, queries, hits, load, options.figures);
   return out;
 }
 

@@ -199,6 +199,7 @@ std::string GatewaySyncJson(const std::string& gateway,
                     {"request_seconds_total", r.request_seconds_total},
                     {"token_seconds_total", r.token_seconds_total},
                     {"waiting_seconds_total", r.waiting_seconds_total},
+                    {"tokens_routed_total", r.tokens_routed_total},
                     {"replicas", replicas}});
   }
   return DumpJson(J{{"gateway", gateway}, {"routes", list}});
@@ -366,7 +367,8 @@ absl::StatusOr<std::pair<std::string, std::vector<controller::RouteLoad>>> Decod
       if (r.contains("waiting")) load.waiting = Get<double>(r, "waiting");
       for (auto [field, into] : {std::pair{"request_seconds_total", &load.request_seconds_total},
                                  std::pair{"token_seconds_total", &load.token_seconds_total},
-                                 std::pair{"waiting_seconds_total", &load.waiting_seconds_total}}) {
+                                 std::pair{"waiting_seconds_total", &load.waiting_seconds_total},
+                                 std::pair{"tokens_routed_total", &load.tokens_routed_total}}) {
         if (r.contains(field)) *into = Get<double>(r, field);
       }
       for (const Json& rep : r.at("replicas")) {

@@ -31,6 +31,7 @@ const std::vector<std::string> kPolicyFields = {"min_replicas",
                                                 "target_in_flight_per_replica",
                                                 "target_tokens_in_flight_per_replica",
                                                 "target_waiting_per_replica",
+                                                "target_tokens_per_second_per_replica",
                                                 "upscale_delay_seconds",
                                                 "downscale_delay_seconds",
                                                 "num_overprovision",
@@ -166,6 +167,10 @@ void WalkPolicy(FieldReader& r, const YAML::Node& node, ReplicaPolicy& out) {
       if (auto v = r.NumberIn(value, f, 1, 1e12, "tokens under way per replica")) {
         out.target_tokens_in_flight_per_replica = *v;
       }
+    } else if (key == "target_tokens_per_second_per_replica") {
+      if (auto v = r.NumberIn(value, f, 1, 1e12, "tokens per second per replica")) {
+        out.target_tokens_per_second_per_replica = *v;
+      }
     } else if (key == "target_waiting_per_replica") {
       if (auto v = r.NumberIn(value, f, 0.001, 1e9, "requests queued per replica")) {
         out.target_waiting_per_replica = *v;
@@ -197,13 +202,15 @@ void WalkPolicy(FieldReader& r, const YAML::Node& node, ReplicaPolicy& out) {
     r.Error(node, field,
             "scaling between min_replicas and max_replicas needs target_qps_per_replica (requests "
             "per second each replica should take), target_in_flight_per_replica, "
-            "target_tokens_in_flight_per_replica or target_waiting_per_replica");
+            "target_tokens_in_flight_per_replica, target_tokens_per_second_per_replica or "
+            "target_waiting_per_replica");
   } else if (!out.autoscales() && out.has_target()) {
     const char* which = out.target_qps_per_replica         ? "target_qps_per_replica"
                         : out.target_in_flight_per_replica ? "target_in_flight_per_replica"
                         : out.target_tokens_in_flight_per_replica
                             ? "target_tokens_in_flight_per_replica"
-                            : "target_waiting_per_replica";
+                        : out.target_waiting_per_replica ? "target_waiting_per_replica"
+                                                         : "target_tokens_per_second_per_replica";
     r.Error(node, field,
             fmt::format("{} scales between min_replicas and max_replicas: give a max_replicas "
                         "larger than min_replicas",
@@ -537,6 +544,9 @@ nlohmann::ordered_json ServiceJson(const ServiceSpec& s) {
   }
   if (p.target_waiting_per_replica) {
     policy["target_waiting_per_replica"] = *p.target_waiting_per_replica;
+  }
+  if (p.target_tokens_per_second_per_replica) {
+    policy["target_tokens_per_second_per_replica"] = *p.target_tokens_per_second_per_replica;
   }
   policy["upscale_delay_seconds"] = p.upscale_delay_s;
   policy["downscale_delay_seconds"] = p.downscale_delay_s;

@@ -20,6 +20,7 @@ struct LoadSignals {
   int64_t in_flight = 0;         // requests the gateways hold open
   int64_t tokens_in_flight = 0;  // their tokens: prompt + expected output (LLM routes)
   double waiting = 0;            // requests queued at the replicas (their /metrics)
+  double tokens_per_s = 0;       // tokens (prompt + expected output) of requests routed, per second
 };
 
 struct ScaleNeed {

@@ -62,6 +62,7 @@ struct RouteLoad {
   // The same integrated over time since the gateway began (counters: request-, token- and
   // waiting-seconds), so the server takes their means over its load window.
   double request_seconds_total = 0, token_seconds_total = 0, waiting_seconds_total = 0;
+  double tokens_routed_total = 0;  // tokens of the requests routed (a counter: their rate)
   struct Replica {
     std::string id;
     uint64_t requests_total = 0;

@@ -148,6 +148,7 @@ class Balancer {
   // the autoscaler reads (controller/autoscaler.h).
   struct LoadIntegrals {
     double request_seconds = 0, token_seconds = 0, waiting_seconds = 0;
+    double tokens_routed = 0;  // and a plain counter: tokens of the requests routed (their rate)
   };
   LoadIntegrals Integrals() const;
 

@@ -67,6 +67,10 @@ struct TimingModel {
   int max_batch = 64;                    // requests running at once
   int block_size = 16;                   // tokens per KV block
   int64_t cache_blocks = 16384;          // KV capacity, in blocks
+  // Chunked prefill (vLLM's max_num_batched_tokens): the tokens one step computes — a decode
+  // token per decoding request, then prefill chunks, oldest request first. 0: off, each admitted
+  // prompt prefilled whole in its first step (while decoding requests wait for that step).
+  int max_batched_tokens = 0;
 };
 
 struct Request {
@@ -124,6 +128,8 @@ class Engine {
     int cached_tokens = 0;
     int generated = 0;
     double first_token_s = -1;
+    int prefilled = 0;     // uncached prompt tokens computed so far
+    int step_prefill = 0;  // of them, in the step under way
   };
   void StartStep();  // at now_: admits, and sets step_end_ (or leaves it +inf when idle)
 

@@ -3,12 +3,18 @@
 // recorded arrivals (sped up by `speed`), each a streamed /v1/completions carrying the trace's
 // token counts as the emulated replica reads them (input_length, hash_ids, max_tokens), and
 // measured from the client: time to the first streamed byte of an answer (TTFT), to its end, and
-// the prefix-cache hits the replicas report in usage.prompt_tokens_details.cached_tokens. The
-// busiest replica's load is not seen from outside (0). What `awan serve replay --url` runs.
+// the prefix-cache hits the replicas report in usage.prompt_tokens_details.cached_tokens. A
+// prompt's text names its blocks ("b<hash> " per trace block), so routers that match prompt text
+// (sglang-router's and vllm-router's cache-aware policies) see the same prefixes as awan's, which
+// reads hash_ids. The busiest replica's load is not seen from outside unless `replica_metrics`
+// lists the replicas' /metrics URLs: their vLLM token counters are read before and after. What
+// `awan serve replay --url` runs.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,7 +30,14 @@ struct LiveReplayOptions {
   double speed = 1;
   double timeout_s = 600;  // a request not done by then counts as failed
   ReplayOptions figures;   // SLOs for goodput
+  // http://HOST:PORT/metrics of each replica behind the endpoint (vLLM's counters), for MAX/MEAN.
+  std::vector<std::string> replica_metrics;
 };
+
+// The tokens a replica has processed by its /metrics text: vllm:prompt_tokens_total plus
+// vllm:generation_tokens_total (SGLang: sglang:prompt_tokens_total,
+// sglang:generation_tokens_total), summed over label sets; nullopt when neither is there.
+std::optional<double> ReplicaTokensProcessed(std::string_view metrics_text);
 
 struct LiveReplayResult {
   PolicyResult result;

@@ -45,6 +45,7 @@ struct ReplicaPolicy {
   // the gateways hold open, and requests queued at the replicas (their vllm:num_requests_waiting).
   std::optional<double> target_tokens_in_flight_per_replica;
   std::optional<double> target_waiting_per_replica;
+  std::optional<double> target_tokens_per_second_per_replica;  // the rate of tokens routed
   double upscale_delay_s = 300;
   double downscale_delay_s = 1200;
   int num_overprovision = 0;
@@ -56,7 +57,8 @@ struct ReplicaPolicy {
   bool autoscales() const { return max_replicas > min_replicas; }
   bool has_target() const {
     return target_qps_per_replica || target_in_flight_per_replica ||
-           target_tokens_in_flight_per_replica || target_waiting_per_replica;
+           target_tokens_in_flight_per_replica || target_waiting_per_replica ||
+           target_tokens_per_second_per_replica;
   }
   friend bool operator==(const ReplicaPolicy&, const ReplicaPolicy&) = default;
 };

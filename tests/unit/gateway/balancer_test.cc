@@ -186,6 +186,7 @@ TEST(BalancerTest, LoadIntegralsAreTimeWeighted) {
   auto one = f.balancer->Acquire("", {50, {}});
   f.now += 500;
   EXPECT_DOUBLE_EQ(f.balancer->Integrals().token_seconds, 1000 + 50 * 0.5);
+  EXPECT_DOUBLE_EQ(f.balancer->Integrals().tokens_routed, 100 + 300 + 50);  // a plain counter
   f.balancer->Release(*one, Outcome::kOk);
   const auto stats = f.balancer->Snapshot();
   for (const auto& s : stats) EXPECT_EQ(s.tokens_in_flight, 0) << s.id;

@@ -40,6 +40,11 @@ TEST(AutoscalerTest, EachTargetAsksForTheCeilingOfItsSignalAndTheLargestWins) {
   need = controller::DesiredReplicas(w, {0, 0, 0, 6.5});
   EXPECT_EQ(need.replicas, 4);
   EXPECT_THAT(need.why, HasSubstr("requests waiting, target 2 per replica"));
+  spec::ReplicaPolicy r = Policy(1, 8);
+  r.target_tokens_per_second_per_replica = 8000;
+  need = controller::DesiredReplicas(r, {0, 0, 0, 0, 20000});
+  EXPECT_EQ(need.replicas, 3);
+  EXPECT_EQ(need.why, "20000 tokens/s, target 8000 per replica");
 }
 
 TEST(AutoscalerTest, AChangeWaitsForItsDelayAndABreakStartsTheWaitAgain) {
@@ -66,9 +71,10 @@ TEST(AutoscalerTest, AChangeWaitsForItsDelayAndABreakStartsTheWaitAgain) {
 
 TEST(AutoscalerTest, ReplayAutoscalersAreParsedAndMistakesNamed) {
   const spec::ReplicaPolicy base = Policy(1, 8);
-  auto a = ParseAutoscaler("qps=4+tokens_in_flight=30000", base);
+  auto a = ParseAutoscaler("qps=4+tokens_in_flight=30000+tokens_per_s=9000", base);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->policy.target_qps_per_replica, 4);
+  EXPECT_EQ(a->policy.target_tokens_per_second_per_replica, 9000);
   EXPECT_EQ(a->policy.target_tokens_in_flight_per_replica, 30000);
   EXPECT_EQ(a->policy.max_replicas, 8);
   for (const char* bad : {"qps", "qps=0", "qps=-1", "qps=x", "tokens=5", "qps=4+"}) {

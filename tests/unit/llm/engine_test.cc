@@ -54,6 +54,45 @@ TEST(EngineTest, OneRequestPrefillsThenDecodesATokenAStep) {
   EXPECT_EQ(e.NextEventTime(), std::numeric_limits<double>::infinity());
 }
 
+// Chunked prefill (max_batched_tokens 100): a 250-token prompt takes three steps, and a short
+// prompt arriving meanwhile joins the third step's leftover budget instead of waiting for the
+// whole long prefill — against the same two requests without chunking.
+TEST(EngineTest, ChunkedPrefillSplitsALongPromptAndLetsAShortOneIn) {
+  TimingModel m = Small(128);
+  m.max_batched_tokens = 100;
+  Engine e(m);
+  ASSERT_TRUE(e.Submit(Req(1, 0, 250, 2, {})));
+  EXPECT_DOUBLE_EQ(e.NextEventTime(), 0.100);  // 100 of its 250 tokens
+  EXPECT_EQ(e.tokens_in_flight(), 252);
+  ASSERT_TRUE(e.Submit(Req(2, 0.05, 30, 1, {})));
+  std::vector<Completion> done;
+  e.RunUntil(0.150, done);
+  EXPECT_EQ(e.tokens_in_flight(), 150 + 2 + 31);  // 100 computed; the second waits (no budget)
+  EXPECT_EQ(e.waiting(), 1);
+  EXPECT_DOUBLE_EQ(e.NextEventTime(), 0.200);  // the next 100
+  e.RunUntil(0.200, done);
+  EXPECT_EQ(e.waiting(), 0);  // the last 50, and the short prompt's 30
+  EXPECT_NEAR(e.NextEventTime(), 0.280, 1e-12);
+  done = RunAll(e);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].id, 2u);  // in the order they finished: the short one (one token) first
+  EXPECT_NEAR(done[0].first_token_s, 0.280, 1e-12);
+  EXPECT_NEAR(done[0].finish_s, 0.280, 1e-12);
+  EXPECT_NEAR(done[1].first_token_s, 0.280, 1e-12);
+  EXPECT_NEAR(done[1].finish_s, 0.291, 1e-12);  // a decode step: 10 ms + 1 ms
+
+  Engine whole(Small(128));  // without chunking: the long prompt in one 250 ms step
+  ASSERT_TRUE(whole.Submit(Req(1, 0, 250, 2, {})));
+  ASSERT_TRUE(whole.Submit(Req(2, 0.05, 30, 1, {})));
+  done = RunAll(whole);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].id, 1u);
+  EXPECT_NEAR(done[0].first_token_s, 0.250, 1e-12);
+  // Then the short prefill (30 ms) with the long one's decode step (11 ms): 0.291 for both.
+  EXPECT_NEAR(done[1].first_token_s, 0.291, 1e-12);
+  EXPECT_NEAR(done[0].finish_s, 0.291, 1e-12);
+}
+
 TEST(EngineTest, ACachedPrefixIsNotPrefilledAgain) {
   Engine e(Small());
   ASSERT_TRUE(e.Submit(Req(1, 0, 8, 1, {11, 12})));

@@ -4,6 +4,7 @@
 // round-robin one.
 #include "awan/llm/live_replay.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -64,6 +65,9 @@ TEST(LiveReplayTest, AConversationTraceThroughAGatewayRoute) {
     LiveReplayOptions live;
     live.url = "http://127.0.0.1:" + std::to_string(route_ports->at(i));
     live.label = routes[i].policy;
+    const size_t first = i * 2;  // the replicas' token counters: the busiest over the mean
+    live.replica_metrics = {"http://127.0.0.1:" + std::to_string(ports[first]) + "/metrics",
+                            "http://127.0.0.1:" + std::to_string(ports[first + 1]) + "/metrics"};
     auto r = ReplayLive(trace, live);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->failed, 0);
@@ -71,6 +75,8 @@ TEST(LiveReplayTest, AConversationTraceThroughAGatewayRoute) {
     EXPECT_EQ(r->result.policy, routes[i].policy);
     EXPECT_GT(r->result.ttft_p50, 0);
     EXPECT_GE(r->result.e2e_p50, r->result.ttft_p50);
+    EXPECT_GE(r->result.max_over_mean_load, 1.0);  // 1 when both replicas did the same work
+    EXPECT_LT(r->result.max_over_mean_load, 2.0);  // 2: one replica did it all
     hits.push_back(r->result.prefix_hit_ratio);
   }
   // prefix_affinity: each turn after the first finds its conversation so far cached: (512 + 1024 +
@@ -85,10 +91,28 @@ TEST(LiveReplayTest, AConversationTraceThroughAGatewayRoute) {
   auto r = ReplayLive(std::vector<TraceRequest>(trace.begin(), trace.begin() + 3), nowhere);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->failed, 3);
+  LiveReplayOptions unreadable = nowhere;
+  unreadable.url = "http://127.0.0.1:" + std::to_string(route_ports->at(0));
+  unreadable.replica_metrics = {"http://127.0.0.1:1/metrics"};
+  EXPECT_THAT(std::string(ReplayLive(trace, unreadable).status().message()),
+              ::testing::HasSubstr("http://127.0.0.1:1/metrics"));
   LiveReplayOptions ftp;
   ftp.url = "ftp://x";
   EXPECT_EQ(ReplayLive(trace, ftp).status().message(),
             "'ftp://x' is not an http:// or https:// URL");
+}
+
+TEST(LiveReplayTest, ReplicaTokenCountersAreReadFromVllmAndSglangText) {
+  EXPECT_EQ(ReplicaTokensProcessed("# HELP vllm:prompt_tokens_total x\n"
+                                   "vllm:prompt_tokens_total{model_name=\"m\"} 1200\n"
+                                   "vllm:prompt_tokens_total{model_name=\"n\"} 300\n"
+                                   "vllm:generation_tokens_total{model_name=\"m\"} 45\n"
+                                   "vllm:prompt_tokens_total_created 17\n"),
+            1545);
+  EXPECT_EQ(
+      ReplicaTokensProcessed("sglang:prompt_tokens_total 10\nsglang:generation_tokens_total 5\n"),
+      15);
+  EXPECT_EQ(ReplicaTokensProcessed("vllm:num_requests_running 3\n"), std::nullopt);
 }
 
 }  // namespace
