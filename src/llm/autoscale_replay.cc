@@ -256,13 +256,7 @@ absl::StatusOr<std::vector<AutoscaleResult>> ReplayAutoscaled(
         auto lease = balancer.Acquire("", info);
         if (!lease) return absl::InternalError("no emulated replica is serving");
         const size_t index = index_of.at(lease->address().id);
-        Request r;
-        r.id = n;
-        r.arrival_s = t;
-        r.prompt_tokens = tr.prompt_tokens;
-        r.output_tokens = tr.output_tokens;
-        r.blocks = tr.blocks;
-        if (!slots[index]->engine.Submit(std::move(r))) {
+        if (!slots[index]->engine.Submit(EngineRequest(tr, n, t))) {
           ++refused;
           balancer.Release(*lease, gateway::Outcome::kOk);
         } else {

@@ -236,13 +236,7 @@ absl::StatusOr<std::vector<PolicyResult>> Replay(const std::vector<TraceRequest>
       auto lease = balancer.Acquire("", info);
       if (!lease) return absl::InternalError("no emulated replica is usable");
       const size_t index = static_cast<size_t>(std::stoul(lease->address().id));
-      Request r;
-      r.id = n;
-      r.arrival_s = now_s;
-      r.prompt_tokens = t.prompt_tokens;
-      r.output_tokens = t.output_tokens;
-      r.blocks = t.blocks;
-      if (!engines[index].Submit(std::move(r))) {
+      if (!engines[index].Submit(EngineRequest(t, n, now_s))) {
         ++result.refused;
         balancer.Release(*lease, gateway::Outcome::kOk);
         continue;

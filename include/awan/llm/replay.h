@@ -31,6 +31,17 @@ absl::StatusOr<std::vector<TraceRequest>> ReadTrace(const std::string& path,
 // The token block size of a format's block hashes (Mooncake: 512), 0 when it has none.
 int TraceBlockTokens(const std::string& format);
 
+// Trace request `id` as an emulated replica's request arriving at `at_s`.
+inline Request EngineRequest(const TraceRequest& t, uint64_t id, double at_s) {
+  Request r;
+  r.id = id;
+  r.arrival_s = at_s;
+  r.prompt_tokens = t.prompt_tokens;
+  r.output_tokens = t.output_tokens;
+  r.blocks = t.blocks;
+  return r;
+}
+
 struct ReplayOptions {
   int replicas = 8;
   TimingModel model;        // every replica's
