@@ -17,6 +17,13 @@ int RunLlmReplica(const LlmReplicaArgs& args) {
   o.host = args.host;
   o.port = args.port;
   o.model = args.model;
+  if (512 % args.block_size != 0) {  // a trace's hash_ids stand for 512-token blocks
+    std::cerr << fmt::format(
+        "awan: --block-size {} does not divide 512, the block of the Mooncake trace's hash_ids "
+        "that requests may carry; give 1, 2, 4, ... 512 (vLLM's default: 16)\n",
+        args.block_size);
+    return kExitBadInput;
+  }
   o.timing = TimingModelOf(args.timing, args.block_size);
   if (!args.api_key_env.empty()) {
     const char* key = std::getenv(args.api_key_env.c_str());

@@ -375,6 +375,50 @@ TEST(CliTest, SimulateUsageErrorsSayWhatToDo) {
   EXPECT_THAT(scenario.err, HasSubstr("did you mean 'us-east-1'"));
 }
 
+// `awan serve replay --autoscalers`: the --json shape, and usage mistakes named with their fix.
+TEST(CliTest, ReplayComparesAutoscalersAndNamesMistakes) {
+  const fs::path trace = fs::temp_directory_path() / "awan_cli_azure.csv";
+  {
+    std::ofstream out(trace);
+    out << "TIMESTAMP,ContextTokens,GeneratedTokens\n";
+    for (int i = 0; i < 240; ++i) {  // two requests a second for two minutes
+      out << "2023-11-16 18:" << 17 + i / 120 << ":" << (i / 2) % 60 / 10 << (i / 2) % 10 << "."
+          << (i % 2 ? "5" : "0") << "000000," << (i < 120 ? 100 : 2000) << ",8\n";
+    }
+  }
+  Output ok = Awan("serve replay --trace " + trace.string() +
+                   " --format azure --autoscalers qps=1,tokens_in_flight=2000 --max-replicas 8 "
+                   "--replica-start 5 --upscale-delay 2 --downscale-delay 10 "
+                   "--prefill-ms-per-token 1 --json");
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  const auto j = nlohmann::json::parse(ok.out);
+  ASSERT_EQ(j["autoscalers"].size(), 2u);
+  for (const auto& a : j["autoscalers"]) {
+    for (const char* field :
+         {"autoscaler", "policy", "replica_hours", "mean_replicas", "peak_replicas", "scale_ups",
+          "scale_downs", "ttft_s", "goodput", "requests"}) {
+      EXPECT_TRUE(a.contains(field)) << field;
+    }
+    EXPECT_EQ(a["policy"], "least_load");
+    EXPECT_EQ(a["requests"], 240);
+  }
+  // The long prompts of the second minute: tokens in flight ask for more replicas than QPS.
+  EXPECT_GT(j["autoscalers"][1]["peak_replicas"].get<int>(),
+            j["autoscalers"][0]["peak_replicas"].get<int>());
+  Output signal =
+      Awan("serve replay --trace " + trace.string() + " --format azure --autoscalers tokens=5");
+  EXPECT_EQ(signal.code, 2);
+  EXPECT_THAT(signal.err, HasSubstr("'tokens=5' names no signal"));
+  EXPECT_THAT(signal.err, HasSubstr("tokens_in_flight"));
+  Output url = Awan("serve replay --trace " + trace.string() +
+                    " --format azure --autoscalers qps=1 --url http://127.0.0.1:1");
+  EXPECT_EQ(url.code, 2);
+  EXPECT_THAT(url.err, HasSubstr("leave out --url"));
+  Output block = Awan("llm-replica --port 0 --block-size 24");
+  EXPECT_EQ(block.code, 2);
+  EXPECT_THAT(block.err, HasSubstr("--block-size 24 does not divide 512"));
+}
+
 TEST(CliTest, HelpAndUsageErrors) {
   Output help = Awan("--help");
   EXPECT_EQ(help.code, 0);
