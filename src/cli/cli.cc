@@ -311,7 +311,7 @@ int Run(int argc, char** argv) {
   replay_cmd->add_option("--autoscalers", replay.autoscalers,
                          "Compare autoscalers instead of fixed replicas: comma-separated "
                          "SIGNAL=TARGET[+SIGNAL=TARGET], SIGNAL qps, in_flight, "
-                         "tokens_in_flight or waiting (per replica), e.g. "
+                         "tokens_in_flight, tokens_per_s or waiting (per replica), e.g. "
                          "qps=4,tokens_in_flight=30000");
   replay_cmd->add_option("--min-replicas", replay.min_replicas, "With --autoscalers")
       ->default_val(1)
@@ -336,7 +336,8 @@ int Run(int argc, char** argv) {
       ->check(CLI::Range(0.0, 86400.0));
   replay_cmd
       ->add_option("--load-window", replay.load_window_s,
-                   "With --autoscalers: seconds over which QPS is measured")
+                   "With --autoscalers: seconds over which QPS and the other signals' means are "
+                   "measured")
       ->default_val(10)
       ->check(CLI::Range(0.1, 86400.0));
   replay_cmd->callback([&] {
