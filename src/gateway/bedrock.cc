@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "awan/gateway/managed.h"
+#include "openai_json.h"
 
 namespace awan::gateway {
 namespace {
@@ -27,19 +28,6 @@ uint32_t GetU32(std::string_view b, size_t at) {
          (static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 16) |
          (static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 8) |
          static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3]));
-}
-
-std::string TextOf(const J& content) {
-  if (content.is_string()) return content.get<std::string>();
-  std::string text;
-  if (content.is_array()) {
-    for (const auto& part : content) {
-      if (part.is_object() && part.contains("text") && part["text"].is_string()) {
-        text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
-      }
-    }
-  }
-  return text;
 }
 
 }  // namespace
@@ -82,7 +70,7 @@ absl::StatusOr<std::string> ConverseToOpenAi(std::string_view body, std::string_
   }
   std::string text;
   const J& message = j["output"].value("message", J::object());
-  if (message.contains("content")) text = TextOf(message["content"]);
+  if (message.contains("content")) text = openai::TextOf(message["content"]);
   J choice{{"index", 0}};
   if (chat) {
     choice["message"] = {{"role", "assistant"}, {"content", text}};
@@ -255,15 +243,7 @@ std::string ConverseStreamToSse::OnMessage(const EventMessage& m) {
   const J p = J::parse(m.payload, nullptr, false);
   if (p.is_discarded()) return "";
   const auto delta = [&](const J& d) {
-    J choice{{"index", 0}};
-    if (chat_) {
-      choice["delta"] = d;
-    } else {
-      choice["text"] = d.value("content", "");
-      choice["logprobs"] = nullptr;
-    }
-    choice["finish_reason"] = nullptr;
-    return "data: " + Chunk(choice.dump()) + "\n\n";
+    return "data: " + Chunk(openai::DeltaChoice(d, chat_).dump()) + "\n\n";
   };
   if (event->second == "messageStart") {
     return chat_ ? delta(J{{"role", p.value("role", "assistant")}, {"content", ""}}) : "";

@@ -10,6 +10,7 @@
 #include "awan/gateway/bedrock.h"
 #include "awan/gateway/sigv4.h"
 #include "awan/gateway/vertex.h"
+#include "openai_json.h"
 
 namespace awan::gateway {
 
@@ -238,18 +239,6 @@ absl::StatusOr<ChatRequest> ReadChatRequest(std::string_view body, std::string_v
   if (j.is_discarded() || !j.is_object()) {
     return absl::InvalidArgumentError("the body is not a JSON object (or not UTF-8)");
   }
-  const auto text_of = [](const J& content) {
-    if (content.is_string()) return content.get<std::string>();
-    std::string text;
-    if (content.is_array()) {
-      for (const auto& part : content) {
-        if (part.is_object() && part.contains("text") && part["text"].is_string()) {
-          text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
-        }
-      }
-    }
-    return text;
-  };
   ChatRequest out;
   const auto add = [&](const std::string& role, std::string text) {
     if (out.turns.empty() || out.turns.back().first != role) out.turns.push_back({role, {}});
@@ -262,7 +251,7 @@ absl::StatusOr<ChatRequest> ReadChatRequest(std::string_view body, std::string_v
     for (const auto& m : j["messages"]) {
       if (!m.is_object()) return absl::InvalidArgumentError("'messages' must hold objects");
       const std::string role = m.value("role", "user");
-      std::string text = m.contains("content") ? text_of(m["content"]) : "";
+      std::string text = m.contains("content") ? openai::TextOf(m["content"]) : "";
       if (role == "system" || role == "developer") {
         out.system.push_back(std::move(text));
       } else if (role == "user" || role == "assistant") {

@@ -10,6 +10,7 @@
 
 #include "awan/gateway/managed.h"
 #include "awan/gateway/sigv4.h"
+#include "openai_json.h"
 
 namespace awan::gateway {
 namespace {
@@ -178,17 +179,7 @@ std::string GeminiSseToOpenAi::OnEvent(std::string_view data) {
   const J j = J::parse(data, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return "";
   std::string out;
-  const auto delta = [&](const J& d) {
-    J choice{{"index", 0}};
-    if (chat_) {
-      choice["delta"] = d;
-    } else {
-      choice["text"] = d.value("content", "");
-      choice["logprobs"] = nullptr;
-    }
-    choice["finish_reason"] = nullptr;
-    return Chunk(choice.dump());
-  };
+  const auto delta = [&](const J& d) { return Chunk(openai::DeltaChoice(d, chat_).dump()); };
   if (j.contains("error")) {
     finished_ = true;
     const J& e = j["error"];
