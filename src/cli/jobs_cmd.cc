@@ -199,9 +199,13 @@ int RunStatus(const StatusArgs& args) {
     if (!job) return kExitFailed;
     std::cout << fmt::format(
         "Job {} ({})\n  state:      {}\n  exit code:  {}\n  placement:  {}\n  submitted:  {}\n"
-        "  started:    {}\n  ended:      {}\n  reason:     {}\n  task:       {}\n",
+        "  started:    {}\n  ended:      {}\n  reason:     {}\n  task:       {}\n  recoveries: "
+        "{}{}\n",
         job->id, job->name, job->state, ExitCode(*job), Placement(*job), OrDash(job->submitted_at),
-        OrDash(job->started_at), OrDash(job->ended_at), OrDash(job->reason), OrDash(job->source));
+        OrDash(job->started_at), OrDash(job->ended_at), OrDash(job->reason), OrDash(job->source),
+        job->recoveries,
+        job->restarts_on_errors > 0 ? fmt::format(" ({} after errors)", job->restarts_on_errors)
+                                    : "");
     if (!job->nodes.empty()) {
       std::cout << "  nodes:\n";
       for (const server::JobView::Node& n : job->nodes) {
@@ -231,14 +235,15 @@ int RunStatus(const StatusArgs& args) {
   t.Column("NAME");
   t.Column("STATE");
   t.Column("EXIT", Table::Align::kRight);
+  t.Column("RECOV", Table::Align::kRight);
   t.Column("PLACEMENT");
   t.Column("SUBMITTED");
   t.Column("REASON");
   for (const server::JobView& job : *jobs) {
     std::string reason = job.reason;
     if (reason.size() > 60) reason = reason.substr(0, 57) + "...";
-    t.Row({std::to_string(job.id), job.name, job.state, ExitCode(job), Placement(job),
-           OrDash(job.submitted_at), reason});
+    t.Row({std::to_string(job.id), job.name, job.state, ExitCode(job),
+           std::to_string(job.recoveries), Placement(job), OrDash(job.submitted_at), reason});
   }
   std::cout << t.Render();
   return kExitOk;

@@ -45,6 +45,8 @@ absl::Status ActiveJobs::Apply(int64_t id, const store::Transition& t) {
   } else {
     it->second.record.state = t.to;
     it->second.record.reason = t.reason;
+    if (t.to == store::JobState::kRecovering) ++it->second.record.recoveries;
+    if (t.error_restart) ++it->second.record.restarts_on_errors;
   }
   if (store::IsTerminal(t.to)) ended_.push_back(id);
   return s;

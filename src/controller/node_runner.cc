@@ -81,6 +81,9 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     spec.run = task.run;
     for (const auto& [k, v] : task.envs) spec.envs.emplace_back(k, v.value_or(""));
     spec.envs.emplace_back("AWAN_PROVIDER", prov.provider->name());
+    // How many times the job was placed again (preemption, a lost node, a restart after an error):
+    // 0 on its first start.
+    spec.envs.emplace_back("AWAN_RECOVERIES", std::to_string(job->record.recoveries));
     if (node < a.devices.size()) {
       spec.gpu_indices = a.devices[node];
     } else {
@@ -234,6 +237,15 @@ void NodeRunner::Watch(int64_t id, JobNodes& r, const ActiveJob& job,
     Finish(id, state, JobState::kFailed, gone, std::nullopt);
     Stop(r);
   } else if (first_failure) {
+    if (auto restart = RestartAfterFailure(job.record, *job.task, *first_failure)) {
+      // A managed job restarts: the whole gang stops, is released and placed again.
+      restart->reason = fmt::format("node {} exited with code {}; {}", failed_rank, *first_failure,
+                                    restart->reason);
+      jobs_.Event(id, "recovery", restart->reason);
+      r.restart = std::move(restart);
+      Stop(r);
+      return;
+    }
     Finish(id, state, JobState::kFailed,
            fmt::format("node {} exited with code {}", failed_rank, *first_failure), first_failure);
     Stop(r);  // a gang fails together
@@ -305,12 +317,26 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
       if (alive && Now() >= *r.kill_at) Signal(r, SIGKILL);
       if (!alive) {
         Release(r.provider, r.allocation);
-        const bool preempted = r.preempted;
+        bool preempted = r.preempted;
+        const std::optional<Restart> restart = std::move(r.restart);
         it = running_.erase(it);
+        const ActiveJob* job = jobs_.Find(id);
         if (preempted) {
           Finish(id, JobState::kPreempted, JobState::kRecovering, "nodes released", std::nullopt);
           Finish(id, JobState::kRecovering, JobState::kPending, "queued again after preemption",
                  std::nullopt);
+        } else if (restart && job != nullptr && job->record.state == JobState::kRunning) {
+          if (job->record.cancel_requested) {
+            Finish(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", std::nullopt);
+          } else {
+            store::Transition t =
+                MakeTransition(JobState::kRunning, JobState::kRecovering, restart->reason, Now());
+            t.error_restart = restart->counted;
+            (void)jobs_.Apply(id, t).ok();
+            Finish(id, JobState::kRecovering, JobState::kPending, "queued again to restart",
+                   std::nullopt);
+            preempted = true;
+          }
         }
         released(id, preempted);
         continue;

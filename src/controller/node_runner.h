@@ -21,6 +21,7 @@
 #include "awan/controller/options.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/provider.h"
+#include "restart_policy.h"
 #include "workers.h"
 
 namespace awan::controller {
@@ -30,6 +31,9 @@ struct JobNodes {
   providers::Provider* provider = nullptr;
   std::string allocation;  // the provider's allocation id
   bool preempted = false;  // queued again once released
+  // A managed job whose code failed and is restarted (restart_policy.h): RUNNING → RECOVERING →
+  // PENDING once released.
+  std::optional<Restart> restart;
   std::vector<providers::NodeHandle> nodes;
   std::vector<std::string> node_dirs;
   std::optional<int64_t> kill_at;  // set once stopping: SIGKILL when the grace period ends
@@ -61,8 +65,6 @@ class NodeRunner {
   // and it goes PREEMPTED; a provisioning one's allocation is released and it goes back to
   // PENDING. Returns false when the job holds nothing.
   bool Preempt(int64_t id, const std::string& reason, bool kill);
-  // Sends `signal` to every node of `r`: at once for a provider with QuickCalls, else from a
-  // worker.
   // Sends `signal` to every node of `r`: at once for a provider with QuickCalls, else from a
   // worker.
   void Signal(const JobNodes& r, int signal) const;

@@ -54,6 +54,19 @@ const optimizer::OptimizeResult& Placer::Ranking(ActiveJob& job) {
       };
       std::stable_partition(result.candidates.begin(), result.candidates.end(), elsewhere);
     }
+    // A managed job placed again: its recovery strategy says where it goes first.
+    const std::optional<spec::JobRecovery> recovery = job.task->job_recovery();
+    if (recovery && job.record.recoveries > 0 && !job.record.provider.empty()) {
+      const auto lost = [&](const optimizer::Placement& p) {
+        return p.provider == job.record.provider && p.region == job.record.region;
+      };
+      if (recovery->strategy == spec::RecoveryStrategy::kFailover) {
+        std::stable_partition(result.candidates.begin(), result.candidates.end(), lost);
+      } else {
+        std::stable_partition(result.candidates.begin(), result.candidates.end(),
+                              [&](const optimizer::Placement& p) { return !lost(p); });
+      }
+    }
     job.ranking = std::make_shared<const optimizer::OptimizeResult>(std::move(result));
   }
   return *job.ranking;
@@ -295,6 +308,16 @@ Placer::Try Placer::Settle(ActiveJob& job, const optimizer::Placement& p,
     }
     attempts_.erase(id);  // `attempts` is this entry: not used after this
     retry_.erase(id);
+    if (job.record.recoveries > 0) {
+      const std::optional<spec::JobRecovery> recovery = job.task->job_recovery();
+      jobs_.Event(
+          id, "recovery",
+          fmt::format("recovery {}: placed on {} {}{} ({}){}", job.record.recoveries, p.provider,
+                      p.region, p.zone.empty() ? "" : "/" + p.zone, p.instance_type,
+                      recovery ? fmt::format(", strategy {}",
+                                             spec::RecoveryStrategyName(recovery->strategy))
+                               : ""));
+    }
     runner_.Provisioned(id, provider, *allocation, p.accelerator_count);
     job.ranking.reset();  // placed: computed again if it is ever queued again
     return Try::kProvisioned;

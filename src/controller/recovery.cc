@@ -203,7 +203,14 @@ void Recover(ActiveJobs& jobs, NodeRunner& runner, JobQueue& queue, const provid
       signal(SIGTERM);
       r.kill_at = now() + options.cancel_grace_ms;
     } else if (!any_running) {
-      if (failure) {
+      if (auto restart =
+              failure ? RestartAfterFailure(job.record, *job.task, *failure) : std::nullopt) {
+        // A managed job that failed while the server was down restarts as it would have.
+        restart->reason = fmt::format("exited with code {} while the server was down; {}", *failure,
+                                      restart->reason);
+        jobs.Event(id, "recovery", restart->reason);
+        r.restart = std::move(restart);
+      } else if (failure) {
         move(id, current, JobState::kFailed,
              fmt::format("exited with code {} while the server was down", *failure), failure);
       } else {

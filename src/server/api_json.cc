@@ -39,6 +39,8 @@ std::string JobJson(const store::JobRecord& job) {
   j["reason"] = job.reason;
   j["cancel_requested"] = job.cancel_requested;
   j["source"] = job.task_source;
+  j["recoveries"] = job.recoveries;
+  j["restarts_on_errors"] = job.restarts_on_errors;
   return DumpJson(j);
 }
 
@@ -252,6 +254,8 @@ JobView JobFrom(const Json& j) {
   v.reason = Get<std::string>(j, "reason");
   v.source = OptionalString(j, "source");
   v.cancel_requested = Get<bool>(j, "cancel_requested");
+  if (j.contains("recoveries")) v.recoveries = Get<int>(j, "recoveries");
+  if (j.contains("restarts_on_errors")) v.restarts_on_errors = Get<int>(j, "restarts_on_errors");
   if (j.contains("nodes")) {
     for (const Json& n : j.at("nodes")) {
       v.nodes.push_back(

@@ -45,18 +45,11 @@ const std::vector<std::string> kResourceFields = {
     "cpus",          "memory",          "infra",
     "cloud",         "region",          "zone",
     "instance_type", "use_spot",        "disk_size",
-    "ports",         "max_hourly_cost", "accelerator_flops"};
-const std::set<std::string> kSkyPilotResourceOnly = {"image_id",
-                                                     "labels",
-                                                     "autostop",
-                                                     "job_recovery",
-                                                     "spot_recovery",
-                                                     "accelerator_args",
-                                                     "disk_tier",
-                                                     "network_tier",
-                                                     "priority",
-                                                     "volumes",
-                                                     "_docker_login_config"};
+    "ports",         "max_hourly_cost", "accelerator_flops",
+    "job_recovery"};
+const std::set<std::string> kSkyPilotResourceOnly = {
+    "image_id",     "labels",   "autostop", "accelerator_args",    "disk_tier",
+    "network_tier", "priority", "volumes",  "_docker_login_config"};
 
 // One accelerator choice: name and per-node count.
 struct AcceleratorChoice {
@@ -121,6 +114,15 @@ class Walker : public FieldReader {
       }
     }
     if (task.resources.empty()) task.resources.push_back(Resources{});
+    for (const Resources& r : task.resources) {
+      if (r.job_recovery != task.resources.front().job_recovery) {
+        errors_.push_back(fmt::format(
+            "{}:{}: resources.job_recovery: must be the same for every alternative (give it once, "
+            "beside any_of/ordered)",
+            source_, r.line));
+        break;
+      }
+    }
     if (service_at) CheckService(*this, *service_at, task);
     if (!errors_.empty()) return Fail();
     return task;
@@ -411,6 +413,8 @@ class Walker : public FieldReader {
         } else if (n) {
           r.max_hourly_cost = *n;
         }
+      } else if (key == "job_recovery" || key == "spot_recovery") {
+        r.job_recovery = JobRecoveryField(v, f);
       } else if (key == "accelerator_flops") {
         auto n = Number(v, f, "3.1e21 (total FLOPs of the job)");
         if (n && (*n <= 0 || *n > 1e30)) {
@@ -431,6 +435,70 @@ class Walker : public FieldReader {
             "a zone needs its region too (e.g. infra: aws/us-east-1/us-east-1a)");
     }
     return accelerators;
+  }
+
+  // job_recovery: EAGER_NEXT_REGION | {strategy, max_restarts_on_errors, recover_on_exit_codes}.
+  std::optional<JobRecovery> JobRecoveryField(const YAML::Node& node, const std::string& field) {
+    if (node.IsNull()) return std::nullopt;
+    JobRecovery out;
+    const auto strategy = [&](const YAML::Node& n, const std::string& f) {
+      if (n.IsNull()) return true;  // SkyPilot's default
+      if (!n.IsScalar()) {
+        Error(n, f, "must be FAILOVER or EAGER_NEXT_REGION");
+        return false;
+      }
+      const std::string name = ToUpper(n.Scalar());
+      if (name == "FAILOVER") {
+        out.strategy = RecoveryStrategy::kFailover;
+      } else if (name == "EAGER_NEXT_REGION") {
+        out.strategy = RecoveryStrategy::kEagerNextRegion;
+      } else {
+        Error(n, f,
+              fmt::format("'{}' is not a recovery strategy; write FAILOVER (the same region "
+                          "first) or EAGER_NEXT_REGION (another region at once)",
+                          n.Scalar()));
+        return false;
+      }
+      return true;
+    };
+    if (node.IsScalar()) {
+      if (ToUpper(node.Scalar()) == "NONE") return std::nullopt;
+      if (!strategy(node, field)) return std::nullopt;
+      return out;
+    }
+    if (!node.IsMap()) {
+      Error(node, field,
+            "must be a strategy name or a mapping, e.g. {strategy: FAILOVER, "
+            "max_restarts_on_errors: 3, recover_on_exit_codes: [33]}");
+      return std::nullopt;
+    }
+    const size_t errors_before = errors_.size();
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const YAML::Node v = it->second;
+      const std::string f = field + "." + key;
+      if (key == "strategy") {
+        strategy(v, f);
+      } else if (key == "max_restarts_on_errors") {
+        if (auto n = WholeNumber(v, f, 0, 1000)) out.max_restarts_on_errors = static_cast<int>(*n);
+      } else if (key == "recover_on_exit_codes") {
+        const auto code = [&](const YAML::Node& c) {
+          if (auto n = WholeNumber(c, f, 0, 255)) {
+            out.recover_on_exit_codes.push_back(static_cast<int>(*n));
+          }
+        };
+        if (v.IsSequence()) {
+          for (const YAML::Node& c : v) code(c);
+        } else if (!v.IsNull()) {
+          code(v);
+        }
+      } else {
+        UnknownField(it->first, field, key,
+                     {"strategy", "max_restarts_on_errors", "recover_on_exit_codes"}, {});
+      }
+    }
+    if (errors_.size() != errors_before) return std::nullopt;
+    return out;
   }
 
   std::vector<PortRange> Ports(const YAML::Node& node, std::string_view field) {
@@ -550,6 +618,13 @@ void AddResourcesJson(const Resources& r, nlohmann::ordered_json& j) {
   }
   if (r.max_hourly_cost) j["max_hourly_cost"] = *r.max_hourly_cost;
   if (r.accelerator_flops) j["accelerator_flops"] = *r.accelerator_flops;
+  if (r.job_recovery) {
+    nlohmann::ordered_json codes = nlohmann::ordered_json::array();
+    for (int c : r.job_recovery->recover_on_exit_codes) codes.push_back(c);
+    j["job_recovery"] = {{"strategy", RecoveryStrategyName(r.job_recovery->strategy)},
+                         {"max_restarts_on_errors", r.job_recovery->max_restarts_on_errors},
+                         {"recover_on_exit_codes", codes}};
+  }
 }
 
 // The fields of one alternative in task-file syntax, so `awan check` output is itself a valid task.
@@ -588,6 +663,18 @@ void EmitResourcesYaml(const Resources& r, YAML::Emitter& out) {
   if (r.accelerator_flops) {
     out << YAML::Key << "accelerator_flops" << YAML::Value
         << fmt::format("{:g}", *r.accelerator_flops);
+  }
+  if (r.job_recovery) {
+    out << YAML::Key << "job_recovery" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "strategy" << YAML::Value
+        << std::string(RecoveryStrategyName(r.job_recovery->strategy));
+    out << YAML::Key << "max_restarts_on_errors" << YAML::Value
+        << r.job_recovery->max_restarts_on_errors;
+    if (!r.job_recovery->recover_on_exit_codes.empty()) {
+      out << YAML::Key << "recover_on_exit_codes" << YAML::Value << YAML::Flow
+          << r.job_recovery->recover_on_exit_codes;
+    }
+    out << YAML::EndMap;
   }
 }
 
@@ -697,6 +784,10 @@ absl::StatusOr<Task> LoadTaskFile(const std::string& path) {
   std::error_code ec;
   fs::path dir = fs::absolute(fs::path(path), ec).parent_path();
   return ParseTask(buffer.str(), path, dir.string());
+}
+
+std::string_view RecoveryStrategyName(RecoveryStrategy s) {
+  return s == RecoveryStrategy::kFailover ? "FAILOVER" : "EAGER_NEXT_REGION";
 }
 
 std::string AcceleratorLabel(const Resources& r) {

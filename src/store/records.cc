@@ -49,7 +49,7 @@ bool IsAllowedTransition(JobState from, JobState to) {
     case S::kProvisioning:
       return to == S::kRunning || to == S::kPending;  // back to the queue if a start never happened
     case S::kRunning:
-      return to == S::kSucceeded || to == S::kPreempted;
+      return to == S::kSucceeded || to == S::kPreempted || to == S::kRecovering;
     case S::kPreempted:
       return to == S::kRecovering;
     case S::kRecovering:

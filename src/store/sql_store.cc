@@ -149,15 +149,25 @@ CREATE INDEX service_keys_by_service ON service_keys(service_id, id);
   return WithPrimaryKeys(sql, d);
 }
 
+// v6: managed jobs — how many times a job was recovered (placed again after its nodes were lost,
+// or restarted after an error), and how many of those were restarts counted against
+// job_recovery.max_restarts_on_errors.
+std::string V6(Dialect) {
+  return "ALTER TABLE jobs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;\n"
+         "ALTER TABLE jobs ADD COLUMN restarts_on_errors INTEGER NOT NULL DEFAULT 0;\n";
+}
+
 const std::vector<std::function<std::string(Dialect)>>& Migrations() {
-  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2, V3, V4, V5};
+  static const std::vector<std::function<std::string(Dialect)>> kMigrations = {V1, V2, V3,
+                                                                               V4, V5, V6};
   return kMigrations;
 }
 
 constexpr const char* kJobColumns =
     "id, name, state, exit_code, provider, region, zone, instance_type, num_nodes, task_yaml, "
     "task_source, task_base_dir, submitted_at, started_at, ended_at, reason, cancel_requested, "
-    "record_version, retry_until_up, service_id, service_version, replica_port";
+    "record_version, retry_until_up, service_id, service_version, replica_port, recoveries, "
+    "restarts_on_errors";
 
 constexpr const char* kServiceColumns =
     "id, name, state, version, task_yaml, task_source, task_base_dir, update_mode, port, "
@@ -190,6 +200,8 @@ JobRecord JobFromRow(const SqlRow& r) {
   j.service_id = Int(r[19]);
   j.service_version = static_cast<int>(Int(r[20]));
   j.replica_port = static_cast<int>(Int(r[21]));
+  j.recoveries = static_cast<int>(Int(r[22]));
+  j.restarts_on_errors = static_cast<int>(Int(r[23]));
   return j;
 }
 
@@ -289,6 +301,8 @@ class SqlStore final : public Store {
       if (t.region) add("region", *t.region);
       if (t.zone) add("zone", *t.zone);
       if (t.instance_type) add("instance_type", *t.instance_type);
+      if (t.to == JobState::kRecovering) sql += ", recoveries = recoveries + 1";
+      if (t.error_restart) sql += ", restarts_on_errors = restarts_on_errors + 1";
       params.push_back(id);
       sql += fmt::format(" WHERE id = ${}", params.size());
       params.push_back(std::string(JobStateName(t.from)));

@@ -595,6 +595,70 @@ run: echo "run on $AWAN_PROVIDER"; sleep 30
   ASSERT_TRUE(WaitState(id, "CANCELLED"));
 }
 
+// job_recovery's strategies: EAGER_NEXT_REGION is placed again away from the region it lost,
+// FAILOVER in it first. Each start is told its recovery count; the job object carries it.
+TEST_F(ServerTest, AManagedJobIsPlacedAgainWhereItsStrategySays) {
+  const auto task = [&](const std::string& strategy) {
+    return Task(strategy, fmt::format(R"(resources:
+  accelerators: H100:8
+  job_recovery: {}
+  any_of: [{{infra: coreweave/US-EAST-04}}, {{infra: aws/us-east-1}}]
+run: echo "start $AWAN_RECOVERIES on $AWAN_PROVIDER"; sleep 60
+)",
+                                      strategy));
+  };
+  const auto preempt_and_wait = [&](int64_t id, int recoveries) {
+    const J before = Job(id);
+    const std::string host = before["nodes"][0].value("host", "");
+    auto preempt = Awan("sim preempt " + host);
+    EXPECT_EQ(preempt.code, 0) << preempt.err;
+    J now;
+    for (int i = 0; i < 200; ++i) {
+      now = Job(id);
+      if (now.value("state", "") == "RUNNING" && now.value("recoveries", 0) == recoveries &&
+          now.contains("nodes") && now["nodes"][0].value("host", host) != host) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return now;
+  };
+  const int64_t eager = LaunchDetached(task("EAGER_NEXT_REGION"));
+  ASSERT_TRUE(WaitState(eager, "RUNNING"));
+  EXPECT_EQ(Job(eager)["recoveries"], 0);
+  EXPECT_EQ(Job(eager)["placement"]["provider"], "coreweave");  // the cheaper
+  J j = preempt_and_wait(eager, 1);
+  EXPECT_EQ(j["recoveries"], 1) << j.dump();
+  EXPECT_EQ(j["placement"]["provider"], "aws") << j.dump();
+  j = preempt_and_wait(eager, 2);
+  EXPECT_EQ(j["recoveries"], 2) << j.dump();
+  EXPECT_EQ(j["placement"]["provider"], "coreweave") << j.dump();
+  const std::string events = Awan(fmt::format("events {}", eager)).out;
+  EXPECT_THAT(events, HasSubstr("recovery 1: placed on aws us-east-1"));
+  EXPECT_THAT(events, HasSubstr("recovery 2: placed on coreweave US-EAST-04"));
+  EXPECT_THAT(events, HasSubstr("strategy EAGER_NEXT_REGION"));
+  for (int i = 0; i < 100 && Awan(fmt::format("logs {}", eager)).out.find("start 2 on coreweave") ==
+                                 std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string logs = Awan(fmt::format("logs {}", eager)).out;
+  EXPECT_THAT(logs, HasSubstr("start 0 on coreweave"));
+  EXPECT_THAT(logs, HasSubstr("start 1 on aws"));
+  EXPECT_THAT(logs, HasSubstr("start 2 on coreweave"));
+  EXPECT_THAT(Awan("status").out, HasSubstr("RECOV"));
+
+  const int64_t failover = LaunchDetached(task("FAILOVER"));
+  ASSERT_TRUE(WaitState(failover, "RUNNING"));
+  j = preempt_and_wait(failover, 1);
+  EXPECT_EQ(j["recoveries"], 1) << j.dump();
+  EXPECT_EQ(j["placement"]["provider"], "coreweave") << j.dump();
+  EXPECT_EQ(j["placement"]["region"], "US-EAST-04") << j.dump();
+  for (int64_t id : {eager, failover}) ASSERT_EQ(Awan(fmt::format("cancel {}", id)).code, 0);
+  ASSERT_TRUE(WaitState(eager, "CANCELLED"));
+  ASSERT_TRUE(WaitState(failover, "CANCELLED"));
+}
+
 TEST_F(ServerTest, ANodeSeesTheAcceleratorsOfThePlacementChosen) {
   // any_of picks the cheaper second alternative (aws p5.4xlarge, 1 × H100, $6.88/h) over the first
   // (coreweave, 8 × H200, $50.44/h): the node must see 1 GPU, not the first alternative's 8.

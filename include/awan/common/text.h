@@ -11,6 +11,7 @@
 namespace awan {
 
 std::string ToLower(std::string_view s);
+std::string ToUpper(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Levenshtein distance, case-insensitive.

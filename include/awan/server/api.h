@@ -18,7 +18,10 @@ inline constexpr const char* kApiVersion = "v1";
 inline constexpr const char* kAwanVersion = "0.1.0";
 
 // {"id", "name", "state", "exit_code", "placement": {"provider", "region", "zone", "instance_type",
-//  "num_nodes"}, "submitted_at", "started_at", "ended_at", "reason", "cancel_requested"}
+//  "num_nodes"}, "submitted_at", "started_at", "ended_at", "reason", "cancel_requested", "source",
+//  "recoveries", "restarts_on_errors"}
+// recoveries: how many times the job was placed again (preempted, a node lost, restarted after an
+// error); restarts_on_errors: those counted against job_recovery.max_restarts_on_errors.
 // Times are ISO 8601 UTC strings, null until they happen; zone/exit_code null when unknown.
 std::string JobJson(const store::JobRecord& job);
 
@@ -35,6 +38,7 @@ struct JobView {
   int num_nodes = 1;
   std::string submitted_at, started_at, ended_at, reason, source;
   bool cancel_requested = false;
+  int recoveries = 0, restarts_on_errors = 0;
   struct Node {
     int rank = 0;
     std::string provider, host;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,21 @@ struct PortRange {
   friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
+// `resources.job_recovery` (SkyPilot's meanings): what happens when a managed job's nodes are
+// preempted or lost, and when its code fails. See docs/task-spec.md#managed-jobs.
+enum class RecoveryStrategy {
+  kEagerNextRegion,  // placed again away from the region it lost (SkyPilot's default)
+  kFailover,         // the same region first, then the others
+};
+struct JobRecovery {
+  RecoveryStrategy strategy = RecoveryStrategy::kEagerNextRegion;
+  int max_restarts_on_errors = 0;  // restarts after a non-zero exit code
+  // Exit codes that always restart the job (not counted against max_restarts_on_errors).
+  std::vector<int> recover_on_exit_codes;
+  friend bool operator==(const JobRecovery&, const JobRecovery&) = default;
+};
+std::string_view RecoveryStrategyName(RecoveryStrategy s);  // "EAGER_NEXT_REGION", "FAILOVER"
+
 // One resource alternative. Empty strings mean "any". A task has one or more of these.
 struct Resources {
   std::string provider;  // `infra: aws/...` or `cloud: aws`
@@ -48,6 +64,9 @@ struct Resources {
   std::vector<PortRange> ports;
   std::optional<double> max_hourly_cost;    // USD per hour for all nodes together
   std::optional<double> accelerator_flops;  // total work of the job in FLOPs (for objective=time)
+  // A managed job: recovered after preemption or node loss, restarted after errors as it says.
+  // The same for every alternative (the parser checks).
+  std::optional<JobRecovery> job_recovery;
   int line = 0;  // 1-based line in the task file this alternative came from (0 if unknown)
 
   friend bool operator==(const Resources&, const Resources&) = default;
@@ -83,6 +102,11 @@ struct Task {
   Scheduling scheduling;
   std::optional<ServiceSpec> service;  // a `service:` section: the task is a service
   std::string source;  // the file it was read from ("<string>" when parsed from memory)
+
+  // The task's job_recovery (nullopt: not a managed job).
+  std::optional<JobRecovery> job_recovery() const {
+    return resources.empty() ? std::nullopt : resources.front().job_recovery;
+  }
 };
 
 }  // namespace awan::spec

@@ -10,8 +10,9 @@
 
 namespace awan::store {
 
-// PENDING → PROVISIONING → RUNNING → SUCCEEDED | FAILED | CANCELLED; PREEMPTED and RECOVERING are
-// for the providers of later issues.
+// PENDING → PROVISIONING → RUNNING → SUCCEEDED | FAILED | CANCELLED. A preempted or lost job goes
+// RUNNING → PREEMPTED → RECOVERING → PENDING and is placed again; a managed job whose code failed
+// and may restart (job_recovery) goes RUNNING → RECOVERING → PENDING.
 enum class JobState {
   kPending,
   kProvisioning,
@@ -52,6 +53,10 @@ struct JobRecord {
   int64_t service_id = 0;
   int service_version = 0;
   int replica_port = 0;
+  // Managed jobs: transitions to RECOVERING so far (after preemption, a lost node or an error),
+  // and those that were restarts after an error counted against max_restarts_on_errors.
+  int recoveries = 0;
+  int restarts_on_errors = 0;
 };
 
 struct NewJob {

@@ -22,6 +22,9 @@ struct Transition {
   std::optional<int> exit_code;
   // Placement, when the transition assigns one.
   std::optional<std::string> provider, region, zone, instance_type;
+  // A restart after the job's code failed, counted against job_recovery.max_restarts_on_errors
+  // (every transition to RECOVERING counts one recovery).
+  bool error_restart = false;
 };
 
 inline Transition MakeTransition(JobState from, JobState to, std::string reason, int64_t time) {

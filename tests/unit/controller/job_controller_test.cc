@@ -124,6 +124,56 @@ TEST_F(ControllerTest, ExitCodesAndSetupFailuresAreRecorded) {
   EXPECT_THAT(Log(setup), ::testing::Not(HasSubstr("never-runs")));
 }
 
+// job_recovery: an exit code in recover_on_exit_codes restarts the job without counting; other
+// failures restart it max_restarts_on_errors times, then it fails. Each start is told how many
+// recoveries came before it.
+TEST_F(ControllerTest, AManagedJobRestartsAfterErrorsAsItsPolicySays) {
+  const fs::path count = home_ / "count";
+  const int64_t id = Submit(fmt::format(R"(
+resources:
+  job_recovery: {{max_restarts_on_errors: 2, recover_on_exit_codes: [33]}}
+run: |
+  n=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}
+  echo "start $n recoveries=$AWAN_RECOVERIES"
+  case $n in 1) exit 33;; 2) exit 1;; 3) exit 2;; *) exit 0;; esac
+)",
+                                        count.string()));
+  ASSERT_TRUE(WaitFor(id, JobState::kSucceeded)) << Log(id);
+  auto job = store_->GetJob(id);
+  EXPECT_EQ(job->recoveries, 3);
+  EXPECT_EQ(job->restarts_on_errors, 2);  // exit 33 was not counted
+  const std::string log = Log(id);
+  for (int n = 1; n <= 4; ++n) {
+    EXPECT_THAT(log, HasSubstr(fmt::format("start {} recoveries={}", n, n - 1)));
+  }
+  std::string events;
+  const auto listed = store_->ListEvents(id);
+  ASSERT_TRUE(listed.ok());
+  for (const auto& e : *listed) events += e.type + ": " + e.message + "\n";
+  EXPECT_THAT(events, HasSubstr("recovery: node 0 exited with code 33; restarting: 33 is in "
+                                "recover_on_exit_codes (not counted)"));
+  EXPECT_THAT(events, HasSubstr("RUNNING → RECOVERING: node 0 exited with code 1; restart 1 of 2 "
+                                "(max_restarts_on_errors)"));
+  EXPECT_THAT(events, HasSubstr("restart 2 of 2"));
+  EXPECT_THAT(events, HasSubstr("recovery: recovery 3: placed on local"));
+
+  // Out of restarts: the next failure is the job's end, with its exit code.
+  const fs::path count2 = home_ / "count2";
+  const int64_t failing = Submit(fmt::format(R"(
+resources: {{job_recovery: {{max_restarts_on_errors: 1}}}}
+run: echo x >> {}; exit 5
+)",
+                                             count2.string()));
+  ASSERT_TRUE(WaitFor(failing, JobState::kFailed));
+  EXPECT_EQ(store_->GetJob(failing)->exit_code, 5);
+  EXPECT_EQ(store_->GetJob(failing)->recoveries, 1);
+  EXPECT_EQ(Slurp(count2), "x\nx\n");
+  // Without job_recovery a failure is final at once.
+  const int64_t plain = Submit("run: exit 33\n");
+  ASSERT_TRUE(WaitFor(plain, JobState::kFailed));
+  EXPECT_EQ(store_->GetJob(plain)->recoveries, 0);
+}
+
 TEST_F(ControllerTest, WorkdirIsCopiedIntoTheNode) {
   fs::create_directories(home_ / "code");
   std::ofstream(home_ / "code" / "data.txt") << "from-workdir";

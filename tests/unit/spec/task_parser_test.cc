@@ -143,6 +143,66 @@ TEST(TaskParserTest, SkyPilotOnlyFieldsSayNotSupportedYet) {
               HasSubstr("resources.image_id: is a SkyPilot field"));
 }
 
+TEST(TaskParserTest, JobRecoveryTakesSkyPilotsForms) {
+  Task t = MustParse(R"(
+resources:
+  accelerators: H100:8
+  job_recovery:
+    strategy: failover
+    max_restarts_on_errors: 3
+    recover_on_exit_codes: [33, 34]
+)");
+  ASSERT_TRUE(t.job_recovery());
+  EXPECT_EQ(t.job_recovery()->strategy, RecoveryStrategy::kFailover);
+  EXPECT_EQ(t.job_recovery()->max_restarts_on_errors, 3);
+  EXPECT_EQ(t.job_recovery()->recover_on_exit_codes, (std::vector<int>{33, 34}));
+  // A strategy name alone; a single exit code; SkyPilot's older spot_recovery; none.
+  t = MustParse("resources: {job_recovery: EAGER_NEXT_REGION}\n");
+  ASSERT_TRUE(t.job_recovery());
+  EXPECT_EQ(t.job_recovery()->strategy, RecoveryStrategy::kEagerNextRegion);
+  EXPECT_EQ(t.job_recovery()->max_restarts_on_errors, 0);
+  t = MustParse("resources: {job_recovery: {recover_on_exit_codes: 33}}\n");
+  EXPECT_EQ(t.job_recovery()->strategy, RecoveryStrategy::kEagerNextRegion);  // SkyPilot's default
+  EXPECT_EQ(t.job_recovery()->recover_on_exit_codes, (std::vector<int>{33}));
+  EXPECT_TRUE(MustParse("resources: {spot_recovery: FAILOVER}\n").job_recovery());
+  EXPECT_FALSE(MustParse("resources: {job_recovery: none}\n").job_recovery());
+  EXPECT_FALSE(MustParse("run: x\n").job_recovery());
+  // Given once beside any_of, every alternative has it; it round-trips through TaskToYaml.
+  t = MustParse(R"(
+resources:
+  job_recovery: {strategy: FAILOVER, max_restarts_on_errors: 2, recover_on_exit_codes: [7]}
+  any_of: [{accelerators: H100:8}, {accelerators: A100-80GB:8}]
+)");
+  ASSERT_EQ(t.resources.size(), 2u);
+  EXPECT_EQ(t.resources[0].job_recovery, t.resources[1].job_recovery);
+  Task again = MustParse(TaskToYaml(t));
+  EXPECT_EQ(again.job_recovery(), t.job_recovery());
+  EXPECT_THAT(TaskToJson(t), HasSubstr("\"strategy\": \"FAILOVER\""));
+}
+
+TEST(TaskParserTest, JobRecoveryMistakesNameTheField) {
+  EXPECT_THAT(ErrorOf("resources: {job_recovery: {strategy: NEAREST}}\n"),
+              HasSubstr("resources.job_recovery.strategy: 'NEAREST' is not a recovery strategy; "
+                        "write FAILOVER"));
+  EXPECT_THAT(ErrorOf("resources: {job_recovery: {max_restarts_on_errors: -1}}\n"),
+              HasSubstr("resources.job_recovery.max_restarts_on_errors: must be a whole number "
+                        "from 0 to 1000"));
+  EXPECT_THAT(ErrorOf("resources: {job_recovery: {recover_on_exit_codes: [33, 256]}}\n"),
+              HasSubstr("recover_on_exit_codes: must be a whole number from 0 to 255, not 256"));
+  EXPECT_THAT(ErrorOf("resources: {job_recovery: {max_restart: 1}}\n"),
+              HasSubstr("resources.job_recovery.max_restart: unknown field (did you mean "
+                        "'max_restarts_on_errors'?)"));
+  EXPECT_THAT(ErrorOf("resources: {job_recovery: [FAILOVER]}\n"),
+              HasSubstr("resources.job_recovery: must be a strategy name or a mapping"));
+  EXPECT_THAT(ErrorOf(R"(
+resources:
+  any_of:
+    - {accelerators: H100:8, job_recovery: FAILOVER}
+    - {accelerators: A100-80GB:8}
+)"),
+              HasSubstr("resources.job_recovery: must be the same for every alternative"));
+}
+
 TEST(TaskParserTest, AllErrorsAreReportedTogether) {
   std::string e =
       ErrorOf("num_nodes: 0\nresources:\n  cpus: lots\n  use_spot: maybe\n  ports: 70000\n");

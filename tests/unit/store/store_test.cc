@@ -65,10 +65,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(StoreTest, MigratesOnceAndDescribesItself) {
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(*store_->SchemaVersion(), 5);
+  EXPECT_EQ(*store_->SchemaVersion(), 6);
   store_.reset();
   store_ = Open();  // reopening applies nothing twice
-  EXPECT_EQ(*store_->SchemaVersion(), 5);
+  EXPECT_EQ(*store_->SchemaVersion(), 6);
   EXPECT_THAT(store_->Describe(),
               HasSubstr(GetParam() == "postgres" ? "postgresql://" : "sqlite:"));
 }
@@ -351,7 +351,7 @@ INSERT INTO nodes VALUES (1, 1, 'local', 'host', 0, 0, '/w/1', '1', '');
   }
   auto store = OpenStore(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->SchemaVersion(), 5);
+  EXPECT_EQ(*(*store)->SchemaVersion(), 6);
   auto nodes = (*store)->ListNodes(1);
   ASSERT_TRUE(nodes.ok()) << nodes.status();
   ASSERT_EQ(nodes->size(), 2u);
