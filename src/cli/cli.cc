@@ -441,14 +441,29 @@ int Run(int argc, char** argv) {
   restore_cmd->callback([&] { exit_code = RunSimRestore(sim_where); });
   CLI::App* preempt_cmd =
       sim_cmd->add_subcommand("preempt", "Preempt the emulated node (its job is queued again)");
-  preempt_cmd->add_option("node", sim_node, "A node's host name, as `awan status JOB` shows")
-      ->required();
-  preempt_cmd->callback([&] { exit_code = RunSimPreempt(sim_node); });
+  int64_t sim_job = 0;
+  preempt_cmd->add_option("node", sim_node, "A node's host name, as `awan status JOB` shows");
+  preempt_cmd->add_option("--job", sim_job, "Preempt the node of this job (its rank 0) instead");
+  preempt_cmd->callback([&] { exit_code = RunSimPreempt(sim_node, sim_job); });
   CLI::App* books_cmd =
       sim_cmd->add_subcommand("books", "Nodes held against capacity, per zone and instance type");
   books_cmd->add_option("--provider", sim_provider, "Only this provider");
   books_cmd->add_flag("--json", sim_json, "Print a JSON list");
   books_cmd->callback([&] { exit_code = RunSimBooks(sim_provider, sim_json); });
+
+  CLI::App* storage_cmd = app.add_subcommand(
+      "storage", "Buckets of the server's stores (file_mounts with a bucket; docs/storage.md)");
+  storage_cmd->require_subcommand(1);
+  bool storage_json = false;
+  std::string storage_name, storage_store = "local";
+  CLI::App* storage_ls_cmd = storage_cmd->add_subcommand("ls", "List the buckets");
+  storage_ls_cmd->add_flag("--json", storage_json, "Print {\"buckets\": [...]}");
+  storage_ls_cmd->callback([&] { exit_code = RunStorageLs(storage_json); });
+  CLI::App* storage_delete_cmd = storage_cmd->add_subcommand(
+      "delete", "Delete a bucket and everything in it (refused while a job attaches it)");
+  storage_delete_cmd->add_option("name", storage_name, "The bucket")->required();
+  storage_delete_cmd->add_option("--store", storage_store, "Its store (default: local)");
+  storage_delete_cmd->callback([&] { exit_code = RunStorageDelete(storage_name, storage_store); });
 
   CLI::App* fleet_cmd =
       app.add_subcommand("fleet", "Scheduler fleet files (pools, contracts, teams)");

@@ -174,8 +174,13 @@ int RunGateway(const GatewayArgs& args);
 // `awan sim ...`: emulation controls of the running server's sim providers.
 int RunSimOutage(const std::string& where, const std::string& duration);
 int RunSimRestore(const std::string& where);
-int RunSimPreempt(const std::string& node);
+// `node` a host, or "" with `job` > 0: the node of rank 0 of that job.
+int RunSimPreempt(const std::string& node, int64_t job);
 int RunSimBooks(const std::string& provider, bool json);
+
+// `awan storage ls|delete` (storage_cmd.cc).
+int RunStorageLs(bool json);
+int RunStorageDelete(const std::string& name, const std::string& store);
 
 // `awan fleet check FLEET.yaml [--json]`: a scheduler fleet file, validated and summarised.
 int RunFleetCheck(const std::string& path, bool json);

@@ -90,7 +90,33 @@ int RunSimRestore(const std::string& where) {
               });
 }
 
-int RunSimPreempt(const std::string& node) {
+int RunSimPreempt(const std::string& given, int64_t job) {
+  if (given.empty() == (job <= 0)) {
+    std::cerr << "awan: name the node to preempt (a host, as `awan status JOB` shows) or give "
+                 "--job JOB, not both\n";
+    return kExitBadInput;
+  }
+  std::string node = given;
+  if (job > 0) {
+    auto c = client::ConnectOrStart(client::AwanHome());
+    if (!c.ok()) {
+      std::cerr << "awan: " << c.status().message() << "\n";
+      return kExitFailed;
+    }
+    auto r = c->Call("GET", fmt::format("/v1/jobs/{}", job));
+    if (!r.ok() || r->status != 200) {
+      std::cerr << fmt::format("awan: no job {}\n", job);
+      return kExitFailed;
+    }
+    const J j = J::parse(r->body, nullptr, false);
+    if (!j.is_object() || !j.contains("nodes") || j["nodes"].empty() ||
+        j.value("state", "") != "RUNNING") {
+      std::cerr << fmt::format("awan: job {} has no running node to preempt (it is {})\n", job,
+                               j.is_object() ? j.value("state", "?") : "?");
+      return kExitFailed;
+    }
+    node = j["nodes"][0].value("host", "");
+  }
   return Post("/v1/sim/preempt", J{{"node", node}}, [&](const server::SimAnswer& r) {
     std::cout << fmt::format(
         "{} preempted {}; its job is queued again and failover places it anew.\n", r.provider,

@@ -17,7 +17,12 @@ std::vector<std::string> ProvidersThatMayRun(const providers::Fleet& fleet, cons
                                              std::vector<std::string>& why) {
   std::vector<std::string> may;
   for (const auto& p : fleet.providers) {
-    if (auto never = p->WhyNever(task)) {
+    if (!task.storage_mounts.empty() && !p->SharesServerFilesystem()) {
+      why.push_back(
+          fmt::format("{}: attaches no buckets yet (its nodes do not share the server's "
+                      "filesystem; docs/storage.md)",
+                      p->name()));
+    } else if (auto never = p->WhyNever(task)) {
       why.push_back(*never);
     } else {
       may.push_back(p->name());
@@ -43,6 +48,12 @@ absl::StatusOr<std::shared_ptr<const spec::Task>> Admission::Admit(
     }
   }
   RETURN_IF_ERROR(CheckWhatIsCopied(task));
+  for (const spec::StorageMount& m : task.storage_mounts) {
+    if (absl::Status s = storage_.CanReach(m); !s.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}:{}: {}", source, m.line, std::string(s.message())));
+    }
+  }
   if (fleet_.scheduler && ForTheScheduler(task)) {
     RETURN_IF_ERROR(CheckSchedulable(task, *fleet_.scheduler));
   } else {
@@ -64,6 +75,9 @@ absl::Status Admission::CheckWhatIsCopied(const spec::Task& task) const {
   if (!task.workdir.empty()) copied.emplace_back("workdir", task.workdir);
   for (const auto& [dest, source] : task.file_mounts)
     copied.emplace_back("file_mounts." + dest, source);
+  for (const spec::StorageMount& m : task.storage_mounts) {
+    if (!m.source.empty()) copied.emplace_back("file_mounts." + m.path + ".source", m.source);
+  }
   for (const auto& [field, source] : copied) {
     const fs::path path = fs::weakly_canonical(source, ec);
     if (!home_.empty() && within(home, path)) {

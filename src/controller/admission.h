@@ -13,6 +13,7 @@
 #include "awan/catalog/catalog.h"
 #include "awan/providers/fleet.h"
 #include "awan/spec/task.h"
+#include "awan/storage/storage.h"
 
 namespace awan::controller {
 
@@ -25,8 +26,10 @@ class Admission {
  public:
   // `catalog` is what the fleet sells (Fleet::BuildCatalog); both must outlive this.
   // `home` is the server's own folder (its store and job folders): no task may copy it.
-  Admission(const providers::Fleet& fleet, const catalog::Catalog& catalog, std::string home)
-      : fleet_(fleet), catalog_(catalog), home_(std::move(home)) {}
+  // `storage` says which stores a task's buckets may be in.
+  Admission(const providers::Fleet& fleet, const catalog::Catalog& catalog,
+            const storage::Storage& storage, std::string home)
+      : fleet_(fleet), catalog_(catalog), storage_(storage), home_(std::move(home)) {}
 
   // The parsed task, or InvalidArgument naming the file, line and field, or saying why no
   // provider (no pool) can ever run it.
@@ -43,6 +46,7 @@ class Admission {
 
   const providers::Fleet& fleet_;
   const catalog::Catalog& catalog_;
+  const storage::Storage& storage_;
   const std::string home_;
 };
 

@@ -48,7 +48,8 @@ JobController::JobController(store::Store& store, providers::LocalResources mach
   jobs_ = std::make_unique<ActiveJobs>(store_, [this] { return Now(); });
   // Slow providers' calls (ssh, salloc) and backoff waits run here, never on the loop.
   workers_ = std::make_unique<Workers>(4, [this] { Wake(); });
-  runner_ = std::make_unique<NodeRunner>(*jobs_, *workers_, options_);
+  storage_ = std::make_unique<storage::Storage>(fleet_->storage, options_.home);
+  runner_ = std::make_unique<NodeRunner>(*jobs_, *workers_, options_, *storage_);
   placer_ = std::make_unique<Placer>(*jobs_, *runner_, *workers_, *fleet_, catalog_, options_);
   if (fleet_->scheduler) {
     queue_ = std::make_unique<FleetSchedulerQueue>(*jobs_, *placer_, *runner_, *fleet_,
@@ -56,7 +57,7 @@ JobController::JobController(store::Store& store, providers::LocalResources mach
   } else {
     queue_ = std::make_unique<ArrivalQueue>(*jobs_, *placer_);
   }
-  admission_ = std::make_unique<Admission>(*fleet_, catalog_, options_.home);
+  admission_ = std::make_unique<Admission>(*fleet_, catalog_, *storage_, options_.home);
   ReplicaManager::Hooks hooks;
   hooks.create = [this](const ReplicaRequest& req) { return CreateReplica(req); };
   hooks.cancel = [this](int64_t id) { (void)Cancel(id).ok(); };

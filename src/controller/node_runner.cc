@@ -20,8 +20,9 @@ std::string Join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-NodeRunner::NodeRunner(ActiveJobs& jobs, Workers& workers, const ControllerOptions& options)
-    : jobs_(jobs), workers_(workers), options_(options) {}
+NodeRunner::NodeRunner(ActiveJobs& jobs, Workers& workers, const ControllerOptions& options,
+                       const storage::Storage& storage)
+    : jobs_(jobs), workers_(workers), options_(options), storage_(storage) {}
 
 std::string NodeRunner::JobDir(int64_t id) const {
   return (fs::path(options_.home) / "jobs" / std::to_string(id)).string();
@@ -100,17 +101,36 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     gpu_lists.push_back(gpus);
     specs.push_back(std::move(spec));
   }
-  const auto start = [provider = prov.provider, a, specs]() {
+  // Buckets: made (and the source uploaded, on the job's first start only: a recovered job finds
+  // its checkpoints, not the source again) before any node starts, then attached to each node.
+  const bool upload = nth == 1 && job->record.recoveries == 0;
+  const auto start = [provider = prov.provider, a, specs, mounts = task.storage_mounts,
+                      storage = &storage_, upload]() {
     Started started;
-    for (const providers::NodeSpec& spec : specs) {
+    for (const spec::StorageMount& m : mounts) {
+      if (absl::Status s = storage->Prepare(m, upload); !s.ok()) {
+        started.push_back(s);
+        return started;
+      }
+    }
+    for (providers::NodeSpec spec : specs) {
+      for (size_t i = 0; i < mounts.size(); ++i) {
+        auto folder = storage->Attach(mounts[i], fmt::format("{}.storage/{}", spec.node_dir, i));
+        if (!folder.ok()) {
+          started.push_back(folder.status());
+          return started;
+        }
+        spec.links.emplace_back(mounts[i].path, *folder);
+      }
       started.push_back(provider->StartNode(a, spec));
       if (!started.back().ok()) break;
     }
     return started;
   };
-  // Copying a workdir or file mounts may take long: then even a quick provider's nodes start off
-  // the loop.
-  if (prov.provider->QuickCalls() && task.workdir.empty() && task.file_mounts.empty()) {
+  // Copying a workdir, file mounts or buckets may take long: then even a quick provider's nodes
+  // start off the loop.
+  if (prov.provider->QuickCalls() && task.workdir.empty() && task.file_mounts.empty() &&
+      task.storage_mounts.empty()) {
     NodesStarted(id, std::move(prov), dirs, gpu_lists, start(), std::nullopt);
     return;
   }
@@ -153,6 +173,20 @@ void NodeRunner::NodesStarted(int64_t id, Provisioning prov,
          fmt::format("{} node(s) started on {}", started.size(), prov.provider->name()),
          std::nullopt);
   if (preempted) Preempt(id, *preempted, /*kill=*/true);
+}
+
+void NodeRunner::DropBuckets(int64_t id) {
+  const ActiveJob* job = jobs_.Find(id);
+  if (job == nullptr || job->task == nullptr) return;
+  for (const spec::StorageMount& m : job->task->storage_mounts) {
+    if (m.persistent) continue;
+    workers_.Fire([m, storage = &storage_] {
+      // NotFound: never made (the job never started).
+      (void)storage->Delete(storage->StoreOf(m), m.name).ok();
+    });
+    jobs_.Event(id, "storage",
+                fmt::format("bucket {} (persistent: false) deleted with the job", m.name));
+  }
 }
 
 void NodeRunner::Release(providers::Provider* provider, const std::string& allocation) {
@@ -337,6 +371,10 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
                    std::nullopt);
             preempted = true;
           }
+        }
+        if (const ActiveJob* ended = jobs_.Find(id);
+            ended != nullptr && store::IsTerminal(ended->record.state)) {
+          DropBuckets(id);
         }
         released(id, preempted);
         continue;

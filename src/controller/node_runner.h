@@ -21,6 +21,7 @@
 #include "awan/controller/options.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/provider.h"
+#include "awan/storage/storage.h"
 #include "restart_policy.h"
 #include "workers.h"
 
@@ -44,7 +45,8 @@ struct JobNodes {
 
 class NodeRunner {
  public:
-  NodeRunner(ActiveJobs& jobs, Workers& workers, const ControllerOptions& options);
+  NodeRunner(ActiveJobs& jobs, Workers& workers, const ControllerOptions& options,
+             const storage::Storage& storage);
 
   std::string JobDir(int64_t id) const;
   std::string LogPath(int64_t id) const;
@@ -95,6 +97,8 @@ class NodeRunner {
   // Every node's probe now (a quick provider), or when a slow provider's answer is back.
   std::optional<std::vector<providers::NodeProbe>> Probes(int64_t id, JobNodes& r);
   void Release(providers::Provider* provider, const std::string& allocation);
+  // A job that ended: its buckets with `persistent: false` are deleted.
+  void DropBuckets(int64_t id);
   void Watch(int64_t id, JobNodes& r, const ActiveJob& job,
              const std::vector<providers::NodeProbe>& probes);
   void Stop(JobNodes& r);  // SIGTERM now, SIGKILL when the grace period ends
@@ -105,6 +109,7 @@ class NodeRunner {
   ActiveJobs& jobs_;
   Workers& workers_;
   const ControllerOptions& options_;
+  const storage::Storage& storage_;
   std::map<int64_t, Starting> starting_;          // nodes being started off the loop
   std::map<int64_t, Provisioning> provisioning_;  // PROVISIONING jobs waiting for their nodes
   std::map<int64_t, JobNodes> running_;           // jobs whose nodes hold resources (or stop)

@@ -123,6 +123,75 @@ absl::Status CheckPools(const Fleet& fleet) {
   return absl::OkStatus();
 }
 
+// `storage: {default: local, local: {root: DIR}, s3: {endpoint, region, access_key_id_env,
+// secret_access_key_env}}` (docs/storage.md).
+storage::Settings ParseStorageSettings(const ConfigContext& ctx, const YAML::Node& node) {
+  storage::Settings settings;
+  if (!node.IsMap()) {
+    throw EntryError{
+        fmt::format("{}: must be a mapping, e.g. {{default: local, local: {{root: "
+                    "/data/buckets}}}}",
+                    Where(ctx, node, "storage"))};
+  }
+  CheckFields(ctx, node, "storage", {"default", "local", "s3"});
+  const auto text = [&](const YAML::Node& n, const std::string& field) {
+    if (!n.IsScalar() || n.Scalar().empty()) {
+      throw EntryError{fmt::format("{}: must be a non-empty string", Where(ctx, n, field))};
+    }
+    return n.Scalar();
+  };
+  if (const YAML::Node local = node["local"]) {
+    if (!local.IsMap()) {
+      throw EntryError{
+          fmt::format("{}: must be a mapping {{root: DIR}}", Where(ctx, local, "storage.local"))};
+    }
+    CheckFields(ctx, local, "storage.local", {"root"});
+    if (local["root"]) {
+      fs::path root = text(local["root"], "storage.local.root");
+      std::error_code ec;
+      if (root.is_relative() && fs::is_regular_file(fs::path(ctx.source), ec)) {
+        root = fs::path(ctx.source).parent_path() / root;
+      }
+      settings.local_root = root.lexically_normal().string();
+    }
+  }
+  if (const YAML::Node s3 = node["s3"]) {
+    if (!s3.IsMap()) {
+      throw EntryError{fmt::format("{}: must be a mapping {{endpoint: URL, region: REGION}}",
+                                   Where(ctx, s3, "storage.s3"))};
+    }
+    CheckFields(ctx, s3, "storage.s3",
+                {"endpoint", "region", "access_key_id_env", "secret_access_key_env"});
+    storage::S3Settings out;
+    if (s3["endpoint"]) {
+      out.endpoint = text(s3["endpoint"], "storage.s3.endpoint");
+      if (out.endpoint.rfind("http://", 0) != 0 && out.endpoint.rfind("https://", 0) != 0) {
+        throw EntryError{fmt::format("{}: '{}' is not an http:// or https:// URL",
+                                     Where(ctx, s3["endpoint"], "storage.s3.endpoint"),
+                                     out.endpoint)};
+      }
+    }
+    if (s3["region"]) out.region = text(s3["region"], "storage.s3.region");
+    if (s3["access_key_id_env"]) {
+      out.access_key_id_env = text(s3["access_key_id_env"], "storage.s3.access_key_id_env");
+    }
+    if (s3["secret_access_key_env"]) {
+      out.secret_access_key_env =
+          text(s3["secret_access_key_env"], "storage.s3.secret_access_key_env");
+    }
+    settings.s3 = out;
+  }
+  if (const YAML::Node d = node["default"]) {
+    settings.default_store = text(d, "storage.default");
+    if (settings.default_store != "local" && !(settings.default_store == "s3" && settings.s3)) {
+      throw EntryError{fmt::format("{}: '{}' is not a configured store; configured: local{}",
+                                   Where(ctx, d, "storage.default"), settings.default_store,
+                                   settings.s3 ? ", s3" : "")};
+    }
+  }
+  return settings;
+}
+
 }  // namespace
 
 Fleet LocalOnlyFleet(const LocalResources& machine) {
@@ -222,11 +291,19 @@ absl::StatusOr<Fleet> ParseFleet(std::string_view yaml, std::string_view source,
       } catch (const EntryError& e) {
         return absl::InvalidArgumentError(e.message);
       }
+    } else if (key == "storage") {
+      try {
+        fleet.storage = ParseStorageSettings(ctx, it->second);
+      } catch (const EntryError& e) {
+        return absl::InvalidArgumentError(e.message);
+      }
     } else if (key != "providers") {
       return absl::InvalidArgumentError(fmt::format(
-          "{}: unknown field{}; a fleet config has `providers:`, `failover:` and `scheduler:`",
+          "{}: unknown field{}; a fleet config has `providers:`, `failover:`, `scheduler:` and "
+          "`storage:`",
           Where(ctx, it->first, key),
-          DidYouMean(key, std::vector<std::string>{"providers", "failover", "scheduler"})));
+          DidYouMean(key,
+                     std::vector<std::string>{"providers", "failover", "scheduler", "storage"})));
     }
   }
   std::set<std::string> names;

@@ -33,6 +33,9 @@ void AddServiceRoutes(Router& router, const ApiContext& api);
 // The emulation controls: GET /v1/sim/books, POST /v1/sim/{outage,restore,preempt}.
 void AddSimRoutes(Router& router, const ApiContext& api);
 
+// Buckets: GET /v1/storage, DELETE /v1/storage/{store}/{name}.
+void AddStorageRoutes(Router& router, const ApiContext& api);
+
 // Every route above.
 Router MakeRouter(const ApiContext& api);
 

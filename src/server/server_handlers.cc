@@ -143,6 +143,7 @@ Router MakeRouter(const ApiContext& api) {
   AddJobRoutes(router, api);
   AddServiceRoutes(router, api);
   AddSimRoutes(router, api);
+  AddStorageRoutes(router, api);
   return router;
 }
 

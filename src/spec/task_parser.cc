@@ -78,6 +78,7 @@ class Walker : public FieldReader {
       return Fail();
     }
     std::optional<YAML::Mark> service_at;  // a `service:` section read without errors
+    YAML::Node file_mounts(YAML::NodeType::Undefined);
     for (auto it = root.begin(); it != root.end(); ++it) {
       const std::string key = it->first.Scalar();
       const YAML::Node value = it->second;  // a copy: yaml-cpp iterators yield temporaries
@@ -96,7 +97,7 @@ class Walker : public FieldReader {
       } else if (key == "run") {
         if (auto s = String(value, "run")) task.run = *s;
       } else if (key == "file_mounts") {
-        WalkFileMounts(value, task);
+        file_mounts = value;  // read after the loop: its paths may name the task's envs
       } else if (key == "scheduling") {
         WalkScheduling(value, task.scheduling);
       } else if (key == "service") {
@@ -113,6 +114,7 @@ class Walker : public FieldReader {
         UnknownField(it->first, "", key, kTopLevelFields, kSkyPilotTopLevelOnly);
       }
     }
+    if (file_mounts.IsDefined()) WalkFileMounts(file_mounts, task);
     if (task.resources.empty()) task.resources.push_back(Resources{});
     for (const Resources& r : task.resources) {
       if (r.job_recovery != task.resources.front().job_recovery) {
@@ -264,22 +266,219 @@ class Walker : public FieldReader {
     }
   }
 
+  // `$VAR` and `${VAR}` in a file_mounts path or name, from the task's envs (as SkyPilot does).
+  std::optional<std::string> Substitute(const YAML::Node& at, std::string_view field,
+                                        const std::string& text, const Task& task) {
+    std::string out;
+    for (size_t i = 0; i < text.size();) {
+      if (text[i] != '$') {
+        out += text[i++];
+        continue;
+      }
+      const bool braced = i + 1 < text.size() && text[i + 1] == '{';
+      size_t start = i + (braced ? 2 : 1), end = start;
+      while (end < text.size() &&
+             (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_')) {
+        ++end;
+      }
+      if (end == start || (braced && (end >= text.size() || text[end] != '}'))) {
+        Error(at, field,
+              fmt::format("'{}': a '$' must start a variable such as $NAME or ${{NAME}}", text));
+        return std::nullopt;
+      }
+      const std::string name = text.substr(start, end - start);
+      const auto env = std::find_if(task.envs.begin(), task.envs.end(),
+                                    [&](const auto& e) { return e.first == name; });
+      if (env == task.envs.end() || !env->second) {
+        Error(at, field,
+              fmt::format("'{}' uses ${} but the task's envs give it no value; add it to envs",
+                          text, name));
+        return std::nullopt;
+      }
+      out += *env->second;
+      i = end + (braced ? 1 : 0);
+    }
+    return out;
+  }
+
+  static bool IsRemoteUrl(const std::string& s) { return s.find("://") != std::string::npos; }
+
+  // s3://bucket/sub → store s3, bucket, prefix sub. False (an error recorded) for other schemes.
+  bool BucketUrl(const YAML::Node& at, std::string_view field, const std::string& url,
+                 StorageMount& m) {
+    static const std::vector<std::pair<std::string, std::string>> kSchemes = {
+        {"s3://", "s3"}, {"gs://", "gcs"}, {"r2://", "r2"}, {"local://", "local"}};
+    for (const auto& [scheme, store] : kSchemes) {
+      if (url.rfind(scheme, 0) != 0) continue;
+      std::string rest = url.substr(scheme.size());
+      const size_t slash = rest.find('/');
+      m.store = store;
+      m.name = rest.substr(0, slash);
+      m.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+      while (!m.prefix.empty() && m.prefix.back() == '/') m.prefix.pop_back();
+      return BucketName(at, field, m.name);
+    }
+    Error(at, field,
+          fmt::format("'{}': awan reaches buckets as s3://, gs://, r2:// or local:// URLs (or give "
+                      "name and store); this scheme is not supported",
+                      url));
+    return false;
+  }
+
+  // S3's bucket naming rules (GCS's and R2's are alike): 3-63 of a-z 0-9 . -, alphanumeric ends.
+  bool BucketName(const YAML::Node& at, std::string_view field, const std::string& name) {
+    bool ok = name.size() >= 3 && name.size() <= 63;
+    for (char c : name) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+    }
+    ok = ok && std::isalnum(static_cast<unsigned char>(name.front())) &&
+         std::isalnum(static_cast<unsigned char>(name.back()));
+    if (!ok) {
+      Error(at, field,
+            fmt::format("'{}' is not a bucket name: 3-63 lower-case letters, digits, '-' and '.', "
+                        "starting and ending with a letter or digit",
+                        name));
+    }
+    return ok;
+  }
+
   void WalkFileMounts(const YAML::Node& node, Task& task) {
     if (node.IsNull()) return;
     if (!node.IsMap()) {
-      Error(node, "file_mounts", "must be a mapping of REMOTE_PATH: LOCAL_PATH");
+      Error(
+          node, "file_mounts",
+          "must be a mapping of NODE_PATH: LOCAL_PATH, bucket URL or {name, source, store, mode}");
       return;
     }
+    std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const std::string remote = it->first.Scalar();
-      const std::string field = "file_mounts." + remote;
-      if (!it->second.IsScalar()) {
-        Error(it->second, field,
-              "must be a local path; storage mounts (source/mode) are not supported yet");
+      const std::string field = "file_mounts." + it->first.Scalar();
+      auto path = Substitute(it->first, field, it->first.Scalar(), task);
+      if (!path) continue;
+      if (path->empty()) {
+        Error(it->first, field, "the path on the nodes is empty");
         continue;
       }
-      std::string local = LocalPath(it->second, field, it->second.Scalar(), false);
-      if (!local.empty()) task.file_mounts.emplace_back(remote, local);
+      if (!seen.insert(*path).second) {
+        Error(it->first, field, "is given twice");
+        continue;
+      }
+      const YAML::Node value = it->second;
+      if (value.IsScalar()) {
+        auto text = Substitute(value, field, value.Scalar(), task);
+        if (!text) continue;
+        if (IsRemoteUrl(*text)) {  // a bucket copied onto the nodes, as SkyPilot does
+          StorageMount m;
+          m.path = *path;
+          m.mode = StorageMode::kCopy;
+          m.line = value.Mark().line + 1;
+          if (BucketUrl(value, field, *text, m)) task.storage_mounts.push_back(std::move(m));
+          continue;
+        }
+        std::string local = LocalPath(value, field, *text, false);
+        if (!local.empty()) task.file_mounts.emplace_back(*path, local);
+        continue;
+      }
+      if (!value.IsMap()) {
+        Error(value, field,
+              "must be a local path, a bucket URL (s3://bucket/path) or a mapping {name, source, "
+              "store, mode, persistent}");
+        continue;
+      }
+      if (path->front() != '/' && path->rfind("~/", 0) != 0) {
+        Error(it->first, field,
+              "a bucket is attached at an absolute path (or ~/...), e.g. /checkpoints");
+        continue;
+      }
+      StorageMount m;
+      m.path = *path;
+      m.line = value.Mark().line + 1;
+      const size_t errors_before = errors_.size();
+      std::string store_given;
+      const YAML::Node* store_node = nullptr;
+      for (auto f = value.begin(); f != value.end(); ++f) {
+        const std::string key = f->first.Scalar();
+        const YAML::Node v = f->second;
+        const std::string sub = field + "." + key;
+        if (key == "name") {
+          auto s = String(v, sub);
+          if (!s) continue;
+          auto name = Substitute(v, sub, *s, task);
+          if (name && BucketName(v, sub, *name)) m.name = *name;
+        } else if (key == "source") {
+          auto s = String(v, sub);
+          if (!s) continue;
+          auto source = Substitute(v, sub, *s, task);
+          if (!source || source->empty()) continue;
+          if (IsRemoteUrl(*source)) {
+            StorageMount from_url;
+            if (!BucketUrl(v, sub, *source, from_url)) continue;
+            if (!m.name.empty() && m.name != from_url.name) {
+              Error(v, sub,
+                    fmt::format("names bucket '{}' but name is '{}'; give one of them",
+                                from_url.name, m.name));
+              continue;
+            }
+            m.name = from_url.name;
+            m.prefix = from_url.prefix;
+            if (m.store.empty()) m.store = from_url.store;
+            source_url_store_ = from_url.store;
+          } else {
+            m.source = LocalPath(v, sub, *source, true);
+          }
+        } else if (key == "store") {
+          auto s = String(v, sub);
+          if (!s) continue;
+          const std::string store = ToLower(*s);
+          static const std::set<std::string> kStores = {"s3", "gcs", "azure", "r2", "local"};
+          if (kStores.count(store) == 0) {
+            Error(v, sub,
+                  fmt::format("'{}' is not a store awan reaches; use s3 (any S3-compatible "
+                              "endpoint), gcs, azure, r2 or local",
+                              *s));
+            continue;
+          }
+          store_given = store;
+          store_node = &f->second;
+        } else if (key == "mode") {
+          auto s = String(v, sub);
+          if (!s) continue;
+          const std::string mode = ToUpper(*s);
+          if (mode == "MOUNT") {
+            m.mode = StorageMode::kMount;
+          } else if (mode == "COPY") {
+            m.mode = StorageMode::kCopy;
+          } else if (mode == "MOUNT_CACHED") {
+            m.mode = StorageMode::kMountCached;
+          } else {
+            Error(v, sub, fmt::format("'{}' is not a mode; use MOUNT, COPY or MOUNT_CACHED", *s));
+          }
+        } else if (key == "persistent") {
+          if (auto b = Bool(v, sub)) m.persistent = *b;
+        } else {
+          UnknownField(f->first, field, key, {"name", "source", "store", "mode", "persistent"},
+                       {"_bucket_sub_path", "_force_delete", "config"});
+        }
+      }
+      if (errors_.size() != errors_before) continue;
+      if (!store_given.empty()) {
+        if (!source_url_store_.empty() && source_url_store_ != store_given) {
+          Error(*store_node, field + ".store",
+                fmt::format("is {} but the source is a {} URL; give one of them", store_given,
+                            source_url_store_));
+          source_url_store_.clear();
+          continue;
+        }
+        m.store = store_given;
+      }
+      source_url_store_.clear();
+      if (m.name.empty()) {
+        Error(value, field,
+              "needs the bucket: give name (and source: a local folder to upload, if any), or "
+              "source as a bucket URL such as s3://my-bucket");
+        continue;
+      }
+      task.storage_mounts.push_back(std::move(m));
     }
   }
 
@@ -590,6 +789,7 @@ class Walker : public FieldReader {
   }
 
   std::string base_dir_;
+  std::string source_url_store_;  // the store of the URL a file_mounts source named
 };
 
 void AddResourcesJson(const Resources& r, nlohmann::ordered_json& j) {
@@ -697,6 +897,16 @@ nlohmann::ordered_json TaskJson(const Task& task) {
   j["envs"] = envs;
   nlohmann::ordered_json mounts = nlohmann::ordered_json::object();
   for (const auto& [remote, local] : task.file_mounts) mounts[remote] = local;
+  for (const StorageMount& m : task.storage_mounts) {
+    mounts[m.path] = {{"name", m.name},
+                      {"store", m.store.empty() ? nlohmann::ordered_json(nullptr)
+                                                : nlohmann::ordered_json(m.store)},
+                      {"prefix", m.prefix},
+                      {"source", m.source.empty() ? nlohmann::ordered_json(nullptr)
+                                                  : nlohmann::ordered_json(m.source)},
+                      {"mode", StorageModeName(m.mode)},
+                      {"persistent", m.persistent}};
+  }
   j["file_mounts"] = mounts;
   j["setup"] = task.setup;
   j["run"] = task.run;
@@ -786,6 +996,17 @@ absl::StatusOr<Task> LoadTaskFile(const std::string& path) {
   return ParseTask(buffer.str(), path, dir.string());
 }
 
+std::string_view StorageModeName(StorageMode m) {
+  switch (m) {
+    case StorageMode::kCopy:
+      return "COPY";
+    case StorageMode::kMountCached:
+      return "MOUNT_CACHED";
+    default:
+      return "MOUNT";
+  }
+}
+
 std::string_view RecoveryStrategyName(RecoveryStrategy s) {
   return s == RecoveryStrategy::kFailover ? "FAILOVER" : "EAGER_NEXT_REGION";
 }
@@ -830,10 +1051,25 @@ std::string TaskToYaml(const Task& task) {
     }
     out << YAML::EndMap;
   }
-  if (!task.file_mounts.empty()) {
+  if (!task.file_mounts.empty() || !task.storage_mounts.empty()) {
     out << YAML::Key << "file_mounts" << YAML::Value << YAML::BeginMap;
     for (const auto& [remote, local] : task.file_mounts)
       out << YAML::Key << remote << YAML::Value << local;
+    for (const StorageMount& m : task.storage_mounts) {
+      out << YAML::Key << m.path << YAML::Value << YAML::BeginMap;
+      out << YAML::Key << "name" << YAML::Value << m.name;
+      if (!m.store.empty()) out << YAML::Key << "store" << YAML::Value << m.store;
+      if (!m.source.empty()) {
+        out << YAML::Key << "source" << YAML::Value << m.source;
+      } else if (!m.prefix.empty()) {
+        // The sub-path travels in a URL source (the store is then the URL's).
+        out << YAML::Key << "source" << YAML::Value
+            << fmt::format("{}://{}/{}", m.store == "gcs" ? "gs" : m.store, m.name, m.prefix);
+      }
+      out << YAML::Key << "mode" << YAML::Value << std::string(StorageModeName(m.mode));
+      if (!m.persistent) out << YAML::Key << "persistent" << YAML::Value << false;
+      out << YAML::EndMap;
+    }
     out << YAML::EndMap;
   }
   const Scheduling& sched = task.scheduling;

@@ -659,6 +659,75 @@ run: echo "start $AWAN_RECOVERIES on $AWAN_PROVIDER"; sleep 60
   ASSERT_TRUE(WaitState(failover, "CANCELLED"));
 }
 
+// The README's managed training job: checkpoints in a bucket of the local store, preempted twice
+// (SIGKILL, wherever it is in a step or a checkpoint write), placed on the other provider each
+// time, and finished from its last checkpoint — its own step log proves no step before a
+// checkpoint ran twice, and a corrupt checkpoint would end it.
+TEST_F(ServerTest, AManagedJobSurvivesTwoPreemptionsFromItsCheckpointBucket) {
+  std::string yaml = Slurp(fs::path(AWAN_SOURCE_DIR) / "examples/train/managed-train.yaml");
+  ASSERT_FALSE(yaml.empty());
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("workdir: .", fmt::format("workdir: {}/examples/train", AWAN_SOURCE_DIR));
+  replace("STEP_SECONDS: 0.25", "STEP_SECONDS: 0.05");
+  replace("TOTAL_STEPS: 40", "TOTAL_STEPS: 120");
+  const int64_t id = LaunchDetached(Task("train", yaml));
+  const auto wait_log = [&](const std::string& text) {
+    for (int i = 0; i < 400; ++i) {
+      if (Awan(fmt::format("logs {}", id)).out.find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_log("start 0 on coreweave")) << Awan(fmt::format("logs {}", id)).out;
+  ASSERT_TRUE(wait_log("checkpoint step-000010"));
+  // A bucket in use is not deleted.
+  auto refused = Awan("storage delete awan-demo-ckpt-demo");
+  EXPECT_NE(refused.code, 0);
+  EXPECT_THAT(refused.err, HasSubstr(fmt::format("attached by job(s) {}", id)));
+  ASSERT_EQ(Awan(fmt::format("sim preempt --job {}", id)).code, 0);
+  ASSERT_TRUE(wait_log("start 1 on aws"));
+  ASSERT_TRUE(wait_log("start 1 on aws: resuming after step"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  ASSERT_EQ(Awan(fmt::format("sim preempt --job {}", id)).code, 0);
+  ASSERT_TRUE(wait_log("start 2 on coreweave"));
+  ASSERT_TRUE(WaitState(id, "SUCCEEDED", 60)) << Awan(fmt::format("logs {}", id)).out;
+  const J job = Job(id);
+  EXPECT_EQ(job["recoveries"], 2);
+  EXPECT_EQ(job["restarts_on_errors"], 0);
+  const std::string logs = Awan(fmt::format("logs {}", id)).out;
+  EXPECT_THAT(logs, HasSubstr("done: 120 steps over 3 start(s)"));
+  EXPECT_THAT(logs, HasSubstr("none before a checkpoint did"));
+  EXPECT_THAT(logs, ::testing::Not(HasSubstr("corrupt")));
+  // The bucket outlives the job (persistent by default) and holds its checkpoints.
+  const J buckets = J::parse(Awan("storage ls --json").out)["buckets"];
+  ASSERT_EQ(buckets.size(), 1u) << buckets.dump();
+  EXPECT_EQ(buckets[0]["name"], "awan-demo-ckpt-demo");
+  EXPECT_GE(buckets[0]["objects"].get<int>(), 26);  // 24 checkpoints, latest, steps.log
+  EXPECT_TRUE(fs::exists(home_ / "buckets/awan-demo-ckpt-demo/step-000120.json"));
+  EXPECT_EQ(Awan("storage delete awan-demo-ckpt-demo").code, 0);
+  EXPECT_THAT(Awan("storage ls").out, HasSubstr("No buckets yet"));
+
+  // persistent: false — the bucket goes with the job.
+  const int64_t scratch = LaunchDetached(Task("scratch", R"(file_mounts:
+  /scratch: {name: scratch-bucket, persistent: false}
+run: echo kept-for-the-job > $AWAN_MOUNTS/scratch/f; cat $AWAN_MOUNTS/scratch/f
+)"));
+  ASSERT_TRUE(WaitState(scratch, "SUCCEEDED"));
+  EXPECT_THAT(Awan(fmt::format("logs {}", scratch)).out, HasSubstr("kept-for-the-job"));
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = !fs::exists(home_ / "buckets/scratch-bucket");
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone);
+  EXPECT_THAT(Awan(fmt::format("events {}", scratch)).out,
+              HasSubstr("bucket scratch-bucket (persistent: false) deleted with the job"));
+}
+
 TEST_F(ServerTest, ANodeSeesTheAcceleratorsOfThePlacementChosen) {
   // any_of picks the cheaper second alternative (aws p5.4xlarge, 1 × H100, $6.88/h) over the first
   // (coreweave, 8 × H200, $50.44/h): the node must see 1 GPU, not the first alternative's 8.

@@ -35,6 +35,7 @@
 #include "awan/controller/services.h"
 #include "awan/providers/fleet.h"
 #include "awan/providers/local.h"
+#include "awan/storage/storage.h"
 #include "awan/store/store.h"
 
 namespace awan::controller {
@@ -104,6 +105,8 @@ class JobController {
   std::string JobDir(int64_t id) const;
   std::string LogPath(int64_t id) const;
   const providers::LocalResources& machine() const { return machine_; }
+  // The stores buckets live in (`awan storage ls|delete`).
+  const storage::Storage& storage() const { return *storage_; }
 
   SchedulerSummary scheduler_summary() const;
 
@@ -133,6 +136,7 @@ class JobController {
   const providers::Fleet* fleet_;
   catalog::Catalog catalog_;  // what the fleet sells
 
+  std::unique_ptr<storage::Storage> storage_;  // buckets (docs/storage.md)
   std::unique_ptr<ActiveJobs> jobs_;
   std::unique_ptr<Workers> workers_;
   std::unique_ptr<NodeRunner> runner_;

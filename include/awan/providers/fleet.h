@@ -15,6 +15,7 @@
 #include "awan/providers/local.h"
 #include "awan/providers/provider.h"
 #include "awan/scheduler/fleet_model.h"
+#include "awan/storage/storage.h"
 
 namespace awan::providers {
 
@@ -40,6 +41,7 @@ struct Fleet {
   std::vector<std::unique_ptr<Provider>> providers;
   FailoverSettings failover;
   std::optional<SchedulerSettings> scheduler;  // none: jobs are placed in arrival order (FIFO)
+  storage::Settings storage;                   // `storage:`: the stores buckets live in
   std::vector<std::string>
       errors;          // one per provider left out: "config.yaml:12:5: providers[2].kind: ..."
   std::string source;  // the config file, or "embedded default"

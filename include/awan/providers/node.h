@@ -25,6 +25,10 @@ struct NodeSpec {
   // in the node's work folder; an absolute one under node_dir/mounts (AWAN_MOUNTS), so two jobs
   // on one machine never collide.
   std::vector<std::pair<std::string, std::string>> file_mounts;
+  // Buckets (docs/storage.md): (destination, folder on this machine), placed like file_mounts but
+  // as a link to the folder, not a copy — for providers whose nodes share this machine's
+  // filesystem.
+  std::vector<std::pair<std::string, std::string>> links;
   std::string setup, run;
   std::vector<std::pair<std::string, std::string>> envs;
   std::vector<int> gpu_indices;  // CUDA_VISIBLE_DEVICES

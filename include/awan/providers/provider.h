@@ -139,6 +139,9 @@ class Provider {
   // Owned capacity that costs nothing (the local machine): a job whose best placement is here waits
   // for room when it is full, rather than failing over to capacity that is paid for.
   virtual bool WaitWhenFull() const { return false; }
+  // Whether its nodes are processes of this machine, sharing its filesystem (local, emulated
+  // clouds): a bucket in the local store reaches them as a folder (docs/storage.md).
+  virtual bool SharesServerFilesystem() const { return false; }
   // Where a node's network services are reached from this machine: its host's name, or loopback
   // for providers whose nodes are processes of this machine (local, emulated clouds).
   virtual std::string ReachableHost(const std::string& node_host) const { return node_host; }

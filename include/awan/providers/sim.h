@@ -54,6 +54,7 @@ class SimProvider final : public Provider, public Emulation {
   void Release(const std::string& allocation_id) override;
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool QuickCalls() const override { return true; }  // in-process books; nodes are local processes
+  bool SharesServerFilesystem() const override { return true; }
   std::string ReachableHost(const std::string&) const override { return "127.0.0.1"; }
 
   // Spot preemptions (by rate, or by Preempt) as events.

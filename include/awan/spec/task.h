@@ -34,6 +34,26 @@ struct PortRange {
   friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
+// A bucket attached to the job's nodes: a `file_mounts` entry that is a mapping or a bucket URL
+// (SkyPilot's storage forms). See docs/storage.md.
+enum class StorageMode {
+  kMount,        // the bucket itself: writes go to it
+  kCopy,         // a copy taken when the node starts (read-only by intent)
+  kMountCached,  // the bucket through a local cache, written back
+};
+std::string_view StorageModeName(StorageMode m);  // "MOUNT", "COPY", "MOUNT_CACHED"
+struct StorageMount {
+  std::string path;    // where the job sees it (the file_mounts key)
+  std::string name;    // the bucket
+  std::string store;   // "s3", "gcs", "azure", "r2", "local"; "" = the server's default store
+  std::string prefix;  // a folder inside the bucket (from a URL such as s3://bucket/sub)
+  std::string source;  // a local folder uploaded into the bucket at the job's first start; ""
+  StorageMode mode = StorageMode::kMount;
+  bool persistent = true;  // false: the bucket is deleted when the job ends
+  int line = 0;
+  friend bool operator==(const StorageMount&, const StorageMount&) = default;
+};
+
 // `resources.job_recovery` (SkyPilot's meanings): what happens when a managed job's nodes are
 // preempted or lost, and when its code fails. See docs/task-spec.md#managed-jobs.
 enum class RecoveryStrategy {
@@ -99,6 +119,7 @@ struct Task {
   std::string setup;
   std::string run;
   std::vector<std::pair<std::string, std::string>> file_mounts;  // remote path -> local path
+  std::vector<StorageMount> storage_mounts;                      // buckets (file_mounts too)
   Scheduling scheduling;
   std::optional<ServiceSpec> service;  // a `service:` section: the task is a service
   std::string source;  // the file it was read from ("<string>" when parsed from memory)

@@ -189,7 +189,9 @@ absl::Status StageNodeFiles(const NodeSpec& spec) {
   if (!spec.workdir.empty()) {
     RETURN_IF_ERROR(copy(spec.workdir, work_partial, "workdir"));
   }
-  for (const auto& [dest, source] : spec.file_mounts) {
+  // Where a file_mounts destination lands: ~/ and relative ones in the work folder, absolute
+  // ones under mounts/.
+  const auto target_of = [&](const std::string& dest) -> absl::StatusOr<fs::path> {
     std::string relative = dest;
     if (relative.rfind("~/", 0) == 0) relative = relative.substr(2);
     const bool absolute = !relative.empty() && relative.front() == '/';
@@ -200,8 +202,22 @@ absl::Status StageNodeFiles(const NodeSpec& spec) {
       return absl::InvalidArgumentError(fmt::format(
           "file_mounts.{}: the destination must be a path inside the node's folders", dest));
     }
-    const fs::path target = (absolute ? mounts_partial : work_partial) / normal;
+    return (absolute ? mounts_partial : work_partial) / normal;
+  };
+  for (const auto& [dest, source] : spec.file_mounts) {
+    ASSIGN_OR_RETURN(const fs::path target, target_of(dest));
     RETURN_IF_ERROR(copy(source, target, fmt::format("file_mounts.{} source", dest)));
+  }
+  for (const auto& [dest, folder] : spec.links) {
+    ASSIGN_OR_RETURN(const fs::path target, target_of(dest));
+    std::error_code err;
+    fs::create_directories(target.parent_path(), err);
+    if (!err) fs::create_directory_symlink(folder, target, err);
+    if (err) {
+      clean();
+      return absl::InternalError(fmt::format("file_mounts.{}: cannot link the bucket at {}: {}",
+                                             dest, folder, err.message()));
+    }
   }
   // Complete: it takes the place of what an earlier start left.
   fs::remove_all(work, ec);

@@ -29,6 +29,7 @@ class LocalProvider final : public Provider {
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool WaitWhenFull() const override { return true; }
   bool QuickCalls() const override { return true; }
+  bool SharesServerFilesystem() const override { return true; }
   std::string ReachableHost(const std::string&) const override { return "127.0.0.1"; }
   std::string Describe() const override { return "this machine"; }
   std::optional<std::string> WhyNever(const spec::Task& task) const override;

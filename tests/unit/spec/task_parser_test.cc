@@ -254,10 +254,91 @@ TEST(TaskParserTest, LocalPathsAreResolvedAgainstTheTaskFolderAndMustExist) {
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(),
               HasSubstr("t.yaml:1:10: workdir: local path 'nope' does not exist"));
+  // A bucket URL is a storage mount now (COPY, as SkyPilot does); a workdir must be local.
   auto remote = ParseTask("file_mounts:\n  /d: s3://bucket/x\n", "t.yaml", dir.string());
-  ASSERT_FALSE(remote.ok());
-  EXPECT_THAT(remote.status().message(), HasSubstr("only local paths are supported for now"));
+  ASSERT_TRUE(remote.ok()) << remote.status();
+  EXPECT_EQ(remote->storage_mounts.size(), 1u);
+  auto remote_workdir = ParseTask("workdir: s3://bucket/x\n", "t.yaml", dir.string());
+  ASSERT_FALSE(remote_workdir.ok());
+  EXPECT_THAT(remote_workdir.status().message(), HasSubstr("only local paths are supported"));
   fs::remove_all(dir);
+}
+
+TEST(TaskParserTest, StorageMountsTakeSkyPilotsForms) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "awan_spec_test_storage";
+  fs::create_directories(dir / "data");
+  auto t = ParseTask(R"(
+envs: {RUN: r7, TEAM: nlp}
+file_mounts:
+  /ckpt: {name: "ckpt-${RUN}", store: local, mode: MOUNT}
+  /data: {name: ds-$TEAM, source: data, mode: COPY, persistent: false}
+  /cache: {source: s3://shared-bucket/models/llama/, mode: MOUNT_CACHED}
+  /imagenet: gs://public-imagenet/train
+  /plain: data
+)",
+                     "t.yaml", dir.string());
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->storage_mounts.size(), 4u);
+  const StorageMount& ckpt = t->storage_mounts[0];
+  EXPECT_EQ(ckpt.path, "/ckpt");
+  EXPECT_EQ(ckpt.name, "ckpt-r7");  // envs substituted, ${VAR} and $VAR
+  EXPECT_EQ(ckpt.store, "local");
+  EXPECT_EQ(ckpt.mode, StorageMode::kMount);
+  EXPECT_TRUE(ckpt.persistent);
+  const StorageMount& data = t->storage_mounts[1];
+  EXPECT_EQ(data.name, "ds-nlp");
+  EXPECT_EQ(data.store, "");  // the server's default store
+  EXPECT_EQ(data.source, fs::weakly_canonical(dir / "data").string());  // relative to the file
+  EXPECT_EQ(data.mode, StorageMode::kCopy);
+  EXPECT_FALSE(data.persistent);
+  const StorageMount& cache = t->storage_mounts[2];
+  EXPECT_EQ(cache.store, "s3");
+  EXPECT_EQ(cache.name, "shared-bucket");
+  EXPECT_EQ(cache.prefix, "models/llama");
+  EXPECT_EQ(cache.mode, StorageMode::kMountCached);
+  const StorageMount& imagenet = t->storage_mounts[3];
+  EXPECT_EQ(imagenet.store, "gcs");
+  EXPECT_EQ(imagenet.mode, StorageMode::kCopy);  // a URL alone is copied
+  ASSERT_EQ(t->file_mounts.size(), 1u);          // a local path is still copied
+  // The normalised YAML reads back the same.
+  auto again = ParseTask(TaskToYaml(*t), "again.yaml", dir.string());
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << TaskToYaml(*t);
+  std::vector<StorageMount> a = t->storage_mounts, b = again->storage_mounts;
+  for (auto* v : {&a, &b}) {
+    for (StorageMount& m : *v) m.line = 0;
+  }
+  EXPECT_EQ(a, b);
+  EXPECT_THAT(TaskToJson(*t), HasSubstr("\"mode\": \"MOUNT_CACHED\""));
+  fs::remove_all(dir);
+}
+
+TEST(TaskParserTest, StorageMountMistakesNameTheField) {
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: My_Bucket}\n"),
+              HasSubstr("file_mounts./c.name: 'My_Bucket' is not a bucket name"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: ab, store: local}\n"),
+              HasSubstr("'ab' is not a bucket name"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: abc, store: dropbox}\n"),
+              HasSubstr("file_mounts./c.store: 'dropbox' is not a store awan reaches"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: abc, mode: SYNC}\n"),
+              HasSubstr("file_mounts./c.mode: 'SYNC' is not a mode; use MOUNT, COPY or "
+                        "MOUNT_CACHED"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {mode: MOUNT}\n"),
+              HasSubstr("file_mounts./c: needs the bucket: give name"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {source: s3://abc, store: gcs}\n"),
+              HasSubstr("file_mounts./c.store: is gcs but the source is a s3 URL"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: abc, source: s3://xyz}\n"),
+              HasSubstr("names bucket 'xyz' but name is 'abc'"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: cos://abc/x\n"),
+              HasSubstr("this scheme is not supported"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: ckpt-$RUN}\n"),
+              HasSubstr("uses $RUN but the task's envs give it no value"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  rel: {name: abc}\n"),
+              HasSubstr("a bucket is attached at an absolute path"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: abc, persistent: maybe}\n"),
+              HasSubstr("file_mounts./c.persistent"));
+  EXPECT_THAT(ErrorOf("file_mounts:\n  /c: {name: abc, sorce: x}\n"),
+              HasSubstr("did you mean 'source'?"));
 }
 
 TEST(TaskParserTest, LoadTaskFileReportsMissingFile) {
