@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <climits>
 #include <filesystem>
 
 namespace awan::controller {
@@ -16,6 +19,11 @@ std::string Join(const std::vector<std::string>& items) {
   std::string out;
   for (const std::string& s : items) out += (out.empty() ? "" : ",") + s;
   return out;
+}
+
+// The folder a node's bucket `index` is attached at when it is a copy or a cache.
+std::string StorageDir(const std::string& node_dir, size_t index) {
+  return fmt::format("{}.storage/{}", node_dir, index);
 }
 
 }  // namespace
@@ -115,7 +123,7 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     }
     for (providers::NodeSpec spec : specs) {
       for (size_t i = 0; i < mounts.size(); ++i) {
-        auto folder = storage->Attach(mounts[i], fmt::format("{}.storage/{}", spec.node_dir, i));
+        auto folder = storage->Attach(mounts[i], StorageDir(spec.node_dir, i));
         if (!folder.ok()) {
           started.push_back(folder.status());
           return started;
@@ -175,18 +183,66 @@ void NodeRunner::NodesStarted(int64_t id, Provisioning prov,
   if (preempted) Preempt(id, *preempted, /*kill=*/true);
 }
 
-void NodeRunner::DropBuckets(int64_t id) {
+void NodeRunner::AfterNodes(int64_t id, const std::vector<std::string>& node_dirs, bool lost) {
   const ActiveJob* job = jobs_.Find(id);
-  if (job == nullptr || job->task == nullptr) return;
+  if (job == nullptr || job->task == nullptr || job->task->storage_mounts.empty()) return;
+  const bool ended = store::IsTerminal(job->record.state);
+  std::vector<spec::StorageMount> back, drop;
   for (const spec::StorageMount& m : job->task->storage_mounts) {
-    if (m.persistent) continue;
-    workers_.Fire([m, storage = &storage_] {
-      // NotFound: never made (the job never started).
-      (void)storage->Delete(storage->StoreOf(m), m.name).ok();
-    });
+    if (!lost && storage_.WritesBack(m)) back.push_back(m);
+    if (ended && !m.persistent) drop.push_back(m);
+  }
+  if (back.empty() && drop.empty()) return;
+  for (const spec::StorageMount& m : drop) {
     jobs_.Event(id, "storage",
                 fmt::format("bucket {} (persistent: false) deleted with the job", m.name));
   }
+  workers_.Fire([mounts = job->task->storage_mounts, back, drop, node_dirs, storage = &storage_] {
+    for (const spec::StorageMount& m : back) {
+      const size_t index =
+          static_cast<size_t>(std::find(mounts.begin(), mounts.end(), m) - mounts.begin());
+      for (const std::string& dir : node_dirs) {
+        if (absl::Status s = storage->WriteBack(m, StorageDir(dir, index)); !s.ok()) {
+          spdlog::warn("bucket {}: the last write-back failed: {}", m.name,
+                       std::string(s.message()));
+        }
+      }
+    }
+    for (const spec::StorageMount& m : drop) {
+      // NotFound: never made (the job never started).
+      (void)storage->Delete(storage->StoreOf(m), m.name).ok();
+    }
+  });
+}
+
+void NodeRunner::MaybeWriteBack(int64_t id, JobNodes& r) {
+  if (r.writing_back || Now() < r.next_write_back) return;
+  const ActiveJob* job = jobs_.Find(id);
+  if (job == nullptr || job->task == nullptr) return;
+  const auto& mounts = job->task->storage_mounts;
+  if (std::none_of(mounts.begin(), mounts.end(),
+                   [&](const spec::StorageMount& m) { return storage_.WritesBack(m); })) {
+    r.next_write_back = INT64_MAX;
+    return;
+  }
+  r.writing_back = true;
+  r.next_write_back = Now() + storage_.settings().write_back_ms;
+  workers_.Run<bool>(
+      [mounts, dirs = r.node_dirs, storage = &storage_] {
+        for (size_t i = 0; i < mounts.size(); ++i) {
+          if (!storage->WritesBack(mounts[i])) continue;
+          for (const std::string& dir : dirs) {
+            if (absl::Status s = storage->WriteBack(mounts[i], StorageDir(dir, i)); !s.ok()) {
+              spdlog::warn("bucket {}: write-back failed (tried again): {}", mounts[i].name,
+                           std::string(s.message()));
+            }
+          }
+        }
+        return true;
+      },
+      [this, id](bool) {
+        if (auto it = running_.find(id); it != running_.end()) it->second.writing_back = false;
+      });
 }
 
 void NodeRunner::Release(providers::Provider* provider, const std::string& allocation) {
@@ -335,6 +391,7 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
           continue;
         }
         Watch(id, r, *job, *probes);
+        if (!r.kill_at) MaybeWriteBack(id, r);
       }
     }
     if (r.kill_at) {
@@ -352,6 +409,8 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
       if (!alive) {
         Release(r.provider, r.allocation);
         bool preempted = r.preempted;
+        const bool r_lost = r.preempted;  // a preempted or lost node's disk is gone with it
+        const std::vector<std::string> node_dirs = r.node_dirs;
         const std::optional<Restart> restart = std::move(r.restart);
         it = running_.erase(it);
         const ActiveJob* job = jobs_.Find(id);
@@ -372,10 +431,7 @@ void NodeRunner::Pass(const std::function<void(int64_t, bool)>& released) {
             preempted = true;
           }
         }
-        if (const ActiveJob* ended = jobs_.Find(id);
-            ended != nullptr && store::IsTerminal(ended->record.state)) {
-          DropBuckets(id);
-        }
+        AfterNodes(id, node_dirs, /*lost=*/r_lost);
         released(id, preempted);
         continue;
       }

@@ -35,6 +35,10 @@ struct JobNodes {
   // A managed job whose code failed and is restarted (restart_policy.h): RUNNING → RECOVERING →
   // PENDING once released.
   std::optional<Restart> restart;
+  // Buckets written back from the nodes' caches (s3 MOUNT_CACHED): when next, and whether a
+  // write-back is under way.
+  int64_t next_write_back = 0;
+  bool writing_back = false;
   std::vector<providers::NodeHandle> nodes;
   std::vector<std::string> node_dirs;
   std::optional<int64_t> kill_at;  // set once stopping: SIGKILL when the grace period ends
@@ -97,8 +101,12 @@ class NodeRunner {
   // Every node's probe now (a quick provider), or when a slow provider's answer is back.
   std::optional<std::vector<providers::NodeProbe>> Probes(int64_t id, JobNodes& r);
   void Release(providers::Provider* provider, const std::string& allocation);
-  // A job that ended: its buckets with `persistent: false` are deleted.
-  void DropBuckets(int64_t id);
+  // The job's nodes are gone: their caches are written back unless they were lost (`lost`: a
+  // preempted or lost node's disk is gone), then, if the job ended, its buckets with
+  // `persistent: false` are deleted.
+  void AfterNodes(int64_t id, const std::vector<std::string>& node_dirs, bool lost);
+  // A running job's caches written back now and then (Settings::write_back_ms).
+  void MaybeWriteBack(int64_t id, JobNodes& r);
   void Watch(int64_t id, JobNodes& r, const ActiveJob& job,
              const std::vector<providers::NodeProbe>& probes);
   void Stop(JobNodes& r);  // SIGTERM now, SIGKILL when the grace period ends

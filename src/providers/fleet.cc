@@ -133,7 +133,11 @@ storage::Settings ParseStorageSettings(const ConfigContext& ctx, const YAML::Nod
                     "/data/buckets}}}}",
                     Where(ctx, node, "storage"))};
   }
-  CheckFields(ctx, node, "storage", {"default", "local", "s3"});
+  CheckFields(ctx, node, "storage", {"default", "local", "s3", "write_back_seconds"});
+  if (node["write_back_seconds"]) {
+    settings.write_back_ms = static_cast<int64_t>(
+        Number(ctx, node["write_back_seconds"], "storage.write_back_seconds", 0.1, 3600) * 1000);
+  }
   const auto text = [&](const YAML::Node& n, const std::string& field) {
     if (!n.IsScalar() || n.Scalar().empty()) {
       throw EntryError{fmt::format("{}: must be a non-empty string", Where(ctx, n, field))};

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "awan/common/status_macros.h"
+#include "rclone.h"
 
 namespace awan::storage {
 namespace {
@@ -58,14 +61,63 @@ std::string Storage::LocalBucket(const std::string& name) const {
 absl::Status Storage::CanReach(const spec::StorageMount& m) const {
   const std::string store = StoreOf(m);
   if (store == "local") return absl::OkStatus();
+  if (store == "s3" && settings_.s3) {
+    if (m.mode == spec::StorageMode::kMount) {
+      return absl::FailedPreconditionError(fmt::format(
+          "file_mounts.{}: mode MOUNT of an s3 bucket needs a FUSE mount, which awan does not make "
+          "yet; use MOUNT_CACHED (a local cache written back to the bucket) or COPY "
+          "(docs/storage.md)",
+          m.path));
+    }
+    return absl::OkStatus();
+  }
   return absl::FailedPreconditionError(fmt::format(
       "file_mounts.{}: store '{}' is not configured on this server; add `storage: {{{}: ...}}` "
       "to its fleet config (docs/storage.md), or use store: local",
       m.path, store, store));
 }
 
+std::string Storage::RemotePath(const spec::StorageMount& m) const {
+  return fmt::format("{}:{}{}", kS3Remote, m.name, m.prefix.empty() ? "" : "/" + m.prefix);
+}
+
+absl::Status Storage::Rclone(const std::vector<std::string>& args) const {
+  ASSIGN_OR_RETURN(RcloneResult r, RunRclone(*settings_.s3, args));
+  if (r.code != 0) return absl::UnavailableError(RcloneError(args, r));
+  return absl::OkStatus();
+}
+
+bool Storage::WritesBack(const spec::StorageMount& m) const {
+  return StoreOf(m) == "s3" && m.mode == spec::StorageMode::kMountCached;
+}
+
+absl::Status Storage::WriteBack(const spec::StorageMount& m, const std::string& cache_dir) const {
+  if (!WritesBack(m)) return absl::OkStatus();
+  std::error_code ec;
+  if (!fs::is_directory(cache_dir, ec)) return absl::OkStatus();
+  // Oldest first, one at a time: a file written after another (a checkpoint's `latest` after the
+  // checkpoint) never reaches the bucket before it.
+  return Rclone({"copy", cache_dir, RemotePath(m), "--order-by", "modtime,ascending", "--transfers",
+                 "1", "--checkers", "4"});
+}
+
 absl::Status Storage::Prepare(const spec::StorageMount& m, bool upload) const {
   RETURN_IF_ERROR(CanReach(m));
+  if (StoreOf(m) == "s3") {
+    absl::Status made = Rclone({"mkdir", fmt::format("{}:{}", kS3Remote, m.name)});
+    if (!made.ok()) {
+      return absl::UnavailableError(
+          fmt::format("bucket {}: cannot make it: {}", m.name, std::string(made.message())));
+    }
+    if (upload && !m.source.empty()) {
+      absl::Status copied = Rclone({"copy", m.source, RemotePath(m)});
+      if (!copied.ok()) {
+        return absl::UnavailableError(fmt::format("bucket {}: uploading file_mounts.{}.source: {}",
+                                                  m.name, m.path, std::string(copied.message())));
+      }
+    }
+    return absl::OkStatus();
+  }
   const fs::path bucket = LocalBucket(m.name);
   std::error_code ec;
   fs::create_directories(bucket / m.prefix, ec);
@@ -86,6 +138,18 @@ absl::Status Storage::Prepare(const spec::StorageMount& m, bool upload) const {
 absl::StatusOr<std::string> Storage::Attach(const spec::StorageMount& m,
                                             const std::string& copy_dir) const {
   RETURN_IF_ERROR(CanReach(m));
+  std::error_code ignored;
+  if (StoreOf(m) == "s3") {
+    // COPY: the node's own copy; MOUNT_CACHED: the node's cache, written back (WriteBack).
+    fs::remove_all(copy_dir, ignored);
+    fs::create_directories(copy_dir, ignored);
+    absl::Status s = Rclone({"copy", RemotePath(m), copy_dir});
+    if (!s.ok()) {
+      return absl::UnavailableError(
+          fmt::format("bucket {}: downloading it: {}", m.name, std::string(s.message())));
+    }
+    return copy_dir;
+  }
   fs::path bucket = LocalBucket(m.name);
   if (!m.prefix.empty()) bucket /= m.prefix;
   std::error_code ec;
@@ -101,25 +165,59 @@ absl::StatusOr<std::string> Storage::Attach(const spec::StorageMount& m,
 absl::StatusOr<std::vector<Bucket>> Storage::List() const {
   std::vector<Bucket> out;
   std::error_code ec;
-  if (!fs::is_directory(local_root_, ec)) return out;
-  for (const auto& entry : fs::directory_iterator(local_root_, ec)) {
-    if (!entry.is_directory(ec)) continue;
-    Bucket b{"local", entry.path().filename().string(), 0, 0, entry.path().string()};
-    for (auto it = fs::recursive_directory_iterator(entry.path(), ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_regular_file(ec)) {
-        ++b.objects;
-        b.bytes += static_cast<int64_t>(it->file_size(ec));
+  if (fs::is_directory(local_root_, ec)) {
+    for (const auto& entry : fs::directory_iterator(local_root_, ec)) {
+      if (!entry.is_directory(ec)) continue;
+      Bucket b{"local", entry.path().filename().string(), 0, 0, entry.path().string()};
+      for (auto it = fs::recursive_directory_iterator(entry.path(), ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec)) {
+          ++b.objects;
+          b.bytes += static_cast<int64_t>(it->file_size(ec));
+        }
       }
+      out.push_back(std::move(b));
     }
-    out.push_back(std::move(b));
   }
-  std::sort(out.begin(), out.end(),
-            [](const Bucket& a, const Bucket& b) { return a.name < b.name; });
+  if (settings_.s3) {
+    const std::vector<std::string> args = {"lsjson", std::string(kS3Remote) + ":", "--dirs-only"};
+    ASSIGN_OR_RETURN(RcloneResult r, RunRclone(*settings_.s3, args));
+    if (r.code != 0) return absl::UnavailableError(RcloneError(args, r));
+    const auto listed = nlohmann::json::parse(r.out, nullptr, false);
+    for (const auto& item : listed.is_array() ? listed : nlohmann::json::array()) {
+      Bucket b{"s3", item.value("Path", ""), 0, 0,
+               settings_.s3->endpoint.empty() ? "aws" : settings_.s3->endpoint};
+      const std::vector<std::string> size = {"size", fmt::format("{}:{}", kS3Remote, b.name),
+                                             "--json"};
+      ASSIGN_OR_RETURN(RcloneResult sized, RunRclone(*settings_.s3, size));
+      const auto counted = nlohmann::json::parse(sized.out, nullptr, false);
+      if (counted.is_object()) {
+        b.objects = counted.value("count", int64_t{0});
+        b.bytes = counted.value("bytes", int64_t{0});
+      }
+      out.push_back(std::move(b));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Bucket& a, const Bucket& b) {
+    return std::tie(a.store, a.name) < std::tie(b.store, b.name);
+  });
   return out;
 }
 
 absl::Status Storage::Delete(const std::string& store, const std::string& name) const {
+  if (store == "s3" && settings_.s3) {
+    if (name.empty() || name.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(fmt::format("'{}' is not a bucket name", name));
+    }
+    const std::vector<std::string> args = {"purge", fmt::format("{}:{}", kS3Remote, name)};
+    ASSIGN_OR_RETURN(RcloneResult r, RunRclone(*settings_.s3, args));
+    if (r.code == 0) return absl::OkStatus();
+    if (r.err.find("not found") != std::string::npos ||
+        r.err.find("NoSuchBucket") != std::string::npos) {
+      return absl::NotFoundError(fmt::format("no bucket '{}' in the s3 store", name));
+    }
+    return absl::UnavailableError(RcloneError(args, r));
+  }
   if (store != "local") {
     return absl::FailedPreconditionError(
         fmt::format("store '{}' is not configured on this server", store));

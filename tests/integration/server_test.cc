@@ -22,6 +22,7 @@
 #include "awan/client/client.h"
 #include "support/command.h"
 #include "support/postgres_server.h"
+#include "support/s3_server.h"
 #include "support/slurm_cluster.h"
 #include "support/sshd_server.h"
 
@@ -726,6 +727,69 @@ run: echo kept-for-the-job > $AWAN_MOUNTS/scratch/f; cat $AWAN_MOUNTS/scratch/f
   EXPECT_TRUE(gone);
   EXPECT_THAT(Awan(fmt::format("events {}", scratch)).out,
               HasSubstr("bucket scratch-bucket (persistent: false) deleted with the job"));
+}
+
+// The same job with its checkpoints in an S3 bucket (a real S3-compatible server on loopback),
+// through a MOUNT_CACHED cache written back every 0.3 s: a preemption loses the cache, the next
+// start resumes from what reached the bucket — never from a checkpoint that did not arrive whole.
+TEST_F(ServerTest, AManagedJobResumesFromAnS3BucketThroughItsCache) {
+  awan::testing::S3Server s3;
+  if (!s3.Available()) GTEST_SKIP() << s3.Why();
+  std::ofstream(home_ / "config.yaml") << fmt::format(R"(providers:
+  - {{name: local, kind: local}}
+  - {{name: aws, kind: sim, emulates: aws, default_capacity: 4, delay_ms: [100, 200]}}
+  - {{name: coreweave, kind: sim, emulates: coreweave, default_capacity: 4, delay_ms: [100, 200]}}
+storage:
+  write_back_seconds: 0.3
+  s3: {{endpoint: "{}", access_key_id_env: AWAN_TEST_S3_KEY, secret_access_key_env: AWAN_TEST_S3_SECRET}}
+)",
+                                                      s3.endpoint());
+  const std::string env =
+      fmt::format("AWAN_TEST_S3_KEY={} AWAN_TEST_S3_SECRET={}", awan::testing::S3Server::kKeyId,
+                  awan::testing::S3Server::kSecret);
+  std::string yaml = Slurp(fs::path(AWAN_SOURCE_DIR) / "examples/train/managed-train.yaml");
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("workdir: .", fmt::format("workdir: {}/examples/train", AWAN_SOURCE_DIR));
+  replace("STEP_SECONDS: 0.25", "STEP_SECONDS: 0.05");
+  replace("TOTAL_STEPS: 40", "TOTAL_STEPS: 120");
+  replace("store: local", "store: s3");
+  replace("mode: MOUNT", "mode: MOUNT_CACHED");
+  const int64_t id = LaunchDetached(Task("train-s3", yaml), env);
+  const auto wait_log = [&](const std::string& text) {
+    for (int i = 0; i < 400; ++i) {
+      if (Awan(fmt::format("logs {}", id)).out.find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_log("checkpoint step-000020")) << Awan(fmt::format("logs {}", id)).out;
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a write-back or two
+  ASSERT_EQ(Awan(fmt::format("sim preempt --job {}", id), env).code, 0);
+  ASSERT_TRUE(wait_log("start 1 on aws: resuming after step"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  ASSERT_EQ(Awan(fmt::format("sim preempt --job {}", id), env).code, 0);
+  ASSERT_TRUE(wait_log("start 2 on coreweave: resuming after step"));
+  ASSERT_TRUE(WaitState(id, "SUCCEEDED", 60)) << Awan(fmt::format("logs {}", id)).out;
+  const std::string logs = Awan(fmt::format("logs {}", id)).out;
+  EXPECT_THAT(logs, HasSubstr("done: 120 steps over 3 start(s)"));
+  EXPECT_THAT(logs, HasSubstr("none before a checkpoint did"));
+  // Each start resumed from a checkpoint that reached the bucket (step > 0 after the first).
+  EXPECT_THAT(logs, ::testing::Not(HasSubstr("start 1 on aws: resuming after step 0 ")));
+  J buckets;
+  for (int i = 0; i < 50; ++i) {  // the last write-back follows the job's end
+    buckets = J::parse(Awan("storage ls --json", env).out)["buckets"];
+    if (!buckets.empty() && buckets[0].value("objects", 0) >= 14) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(buckets.size(), 1u) << buckets.dump();
+  EXPECT_EQ(buckets[0]["store"], "s3");
+  EXPECT_EQ(buckets[0]["name"], "awan-demo-ckpt-demo");
+  EXPECT_GE(buckets[0]["objects"].get<int>(), 14);  // 12 checkpoints, latest, steps.log
+  EXPECT_EQ(Awan("storage delete awan-demo-ckpt-demo --store s3", env).code, 0);
 }
 
 TEST_F(ServerTest, ANodeSeesTheAcceleratorsOfThePlacementChosen) {

@@ -3,7 +3,9 @@
 // (the embedded default), `s3` any S3-compatible endpoint. A job's nodes on providers that share
 // this machine's filesystem (local, the emulated clouds) see a bucket at a mapped path under
 // $AWAN_MOUNTS: the bucket itself (MOUNT, MOUNT_CACHED) or a copy of it made when the node starts
-// (COPY). Thread-safe: every method is const and works on the filesystem or the store.
+// (COPY). An s3 bucket is reached with Debian's rclone: COPY downloads it for each node,
+// MOUNT_CACHED downloads it into the node's cache and writes the cache back. Thread-safe: every
+// method is const and works on the filesystem or the store.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +32,8 @@ struct Settings {
   std::string default_store = "local";  // for a bucket whose file_mounts entry names no store
   std::string local_root;               // the local store's folder ("" = $AWAN_HOME/buckets)
   std::optional<S3Settings> s3;
+  // How often a running job's MOUNT_CACHED caches are written back to their buckets.
+  int64_t write_back_ms = 5000;
 };
 
 struct Bucket {
@@ -54,12 +58,20 @@ class Storage {
   // MOUNT_CACHED) or a copy of it made in `copy_dir` now (COPY).
   absl::StatusOr<std::string> Attach(const spec::StorageMount& m,
                                      const std::string& copy_dir) const;
+  // Whether the mount is a cache written back to its bucket (s3, MOUNT_CACHED): the controller
+  // calls WriteBack for it now and then while the job runs, and when its nodes end (not when they
+  // were preempted or lost: a lost node's disk is gone).
+  bool WritesBack(const spec::StorageMount& m) const;
+  // Uploads what changed in `cache_dir` (an Attach result), oldest file first.
+  absl::Status WriteBack(const spec::StorageMount& m, const std::string& cache_dir) const;
   absl::StatusOr<std::vector<Bucket>> List() const;
   // NotFound when there is no such bucket.
   absl::Status Delete(const std::string& store, const std::string& name) const;
 
  private:
   std::string LocalBucket(const std::string& name) const;
+  std::string RemotePath(const spec::StorageMount& m) const;  // "awans3:bucket/prefix"
+  absl::Status Rclone(const std::vector<std::string>& args) const;
 
   Settings settings_;
   std::string local_root_;

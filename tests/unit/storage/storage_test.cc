@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "support/command.h"
+#include "support/s3_server.h"
 
 namespace awan::storage {
 namespace {
@@ -98,6 +99,83 @@ TEST_F(StorageTest, ListDeleteAndUnconfiguredStores) {
   s3.store = "s3";
   EXPECT_THAT(std::string(storage.CanReach(s3).message()),
               HasSubstr("store 's3' is not configured on this server"));
+}
+
+// The s3 store against a real S3-compatible server on loopback (moto), through rclone.
+class S3StorageTest : public StorageTest {
+ protected:
+  void SetUp() override {
+    StorageTest::SetUp();
+    if (!server_.Available()) GTEST_SKIP() << server_.Why();
+    setenv("AWAN_TEST_S3_KEY", awan::testing::S3Server::kKeyId, 1);
+    setenv("AWAN_TEST_S3_SECRET", awan::testing::S3Server::kSecret, 1);
+    settings_.local_root = (dir_ / "local").string();
+    S3Settings s3;
+    s3.endpoint = server_.endpoint();
+    s3.access_key_id_env = "AWAN_TEST_S3_KEY";
+    s3.secret_access_key_env = "AWAN_TEST_S3_SECRET";
+    settings_.s3 = s3;
+  }
+  spec::StorageMount S3Mount(const std::string& name, spec::StorageMode mode) {
+    spec::StorageMount m = Mount(name, mode);
+    m.store = "s3";
+    return m;
+  }
+  awan::testing::S3Server server_;
+  Settings settings_;
+};
+
+TEST_F(S3StorageTest, CopyUploadsOnceAndGivesEachNodeItsOwnCopy) {
+  Storage storage(settings_, dir_.string());
+  spec::StorageMount m = S3Mount("dataset-1", spec::StorageMode::kCopy);
+  m.source = (dir_ / "source").string();
+  ASSERT_TRUE(storage.Prepare(m, /*upload=*/true).ok()) << storage.Prepare(m, true);
+  auto copy = storage.Attach(m, (dir_ / "node-0.storage" / "0").string());
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ(Slurp(fs::path(*copy) / "a.txt"), "alpha");
+  EXPECT_EQ(Slurp(fs::path(*copy) / "sub" / "b.txt"), "beta");
+  // Listed with its objects; a sub-path (s3://dataset-1/sub) selects a folder.
+  auto list = storage.List();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].store, "s3");
+  EXPECT_EQ((*list)[0].name, "dataset-1");
+  EXPECT_EQ((*list)[0].objects, 2);
+  EXPECT_EQ((*list)[0].bytes, 9);
+  spec::StorageMount sub = m;
+  sub.prefix = "sub";
+  auto only_sub = storage.Attach(sub, (dir_ / "node-1.storage" / "0").string());
+  ASSERT_TRUE(only_sub.ok());
+  EXPECT_EQ(Slurp(fs::path(*only_sub) / "b.txt"), "beta");
+  EXPECT_FALSE(fs::exists(fs::path(*only_sub) / "a.txt"));
+  ASSERT_TRUE(storage.Delete("s3", "dataset-1").ok());
+  EXPECT_EQ(storage.Delete("s3", "dataset-1").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(storage.List()->empty());
+}
+
+TEST_F(S3StorageTest, MountCachedWritesTheCacheBackOldestFirst) {
+  Storage storage(settings_, dir_.string());
+  spec::StorageMount m = S3Mount("ckpt-s3", spec::StorageMode::kMountCached);
+  ASSERT_TRUE(storage.WritesBack(m));
+  ASSERT_TRUE(storage.Prepare(m, false).ok());
+  const fs::path cache = dir_ / "node-0.storage" / "0";
+  auto attached = storage.Attach(m, cache.string());
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  // A checkpoint, then `latest` naming it (written after it).
+  std::ofstream(cache / "step-1.json") << "{\"step\": 1}";
+  std::ofstream(cache / "latest") << "step-1.json\n";
+  ASSERT_TRUE(storage.WriteBack(m, cache.string()).ok());
+  // A second node (or the next start) downloads what the first wrote back.
+  const fs::path other = dir_ / "node-1.storage" / "0";
+  ASSERT_TRUE(storage.Attach(m, other.string()).ok());
+  EXPECT_EQ(Slurp(other / "latest"), "step-1.json\n");
+  EXPECT_EQ(Slurp(other / "step-1.json"), "{\"step\": 1}");
+  // MOUNT of an s3 bucket is refused with the fix; an unconfigured store too.
+  EXPECT_THAT(std::string(storage.CanReach(S3Mount("x-y-z", spec::StorageMode::kMount)).message()),
+              HasSubstr("use MOUNT_CACHED"));
+  spec::StorageMount gcs = Mount("abc", spec::StorageMode::kCopy);
+  gcs.store = "gcs";
+  EXPECT_THAT(std::string(storage.CanReach(gcs).message()), HasSubstr("not configured"));
 }
 
 }  // namespace
