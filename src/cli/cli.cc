@@ -148,6 +148,11 @@ int Run(int argc, char** argv) {
   launch_cmd->add_flag(
       "--retry-until-up", launch.retry_until_up,
       "When every placement fails, keep trying (capped backoff) instead of failing");
+  launch_cmd
+      ->add_option("--secret", launch.secrets,
+                   "A secret given now, NAME=VALUE, or NAME to take it from your environment "
+                   "(repeatable; never shown after)")
+      ->type_name("NAME[=VALUE]");
   launch_cmd->callback([&] { exit_code = RunLaunch(launch); });
 
   StatusArgs status;

@@ -70,6 +70,8 @@ struct LaunchArgs {
   std::string task;
   bool detach = false;
   bool retry_until_up = false;
+  // --secret NAME[=VALUE]: a secret given at launch (VALUE from the environment when left out).
+  std::vector<std::string> secrets;
 };
 int RunLaunch(const LaunchArgs& args);
 

@@ -133,6 +133,27 @@ int RunLaunch(const LaunchArgs& args) {
          {"source", path.string()},
          {"base_dir", path.parent_path().string()},
          {"retry_until_up", args.retry_until_up}};
+  if (!args.secrets.empty()) {
+    J secrets = J::object();
+    for (const std::string& given : args.secrets) {
+      const size_t eq = given.find('=');
+      const std::string name = given.substr(0, eq);
+      if (eq != std::string::npos) {
+        secrets[name] = given.substr(eq + 1);
+        continue;
+      }
+      const char* value = std::getenv(name.c_str());
+      if (value == nullptr) {
+        std::cerr << fmt::format(
+            "awan: --secret {0}: {0} is not set in your environment; export it or give "
+            "--secret {0}=VALUE\n",
+            name);
+        return kExitBadInput;
+      }
+      secrets[name] = value;
+    }
+    body["secrets"] = secrets;
+  }
   auto r = c->Call("POST", "/v1/jobs", DumpJson(body));
   if (!r.ok()) {
     std::cerr << "awan: " << r.status().message() << "\n";

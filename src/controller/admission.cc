@@ -41,6 +41,14 @@ absl::StatusOr<std::shared_ptr<const spec::Task>> Admission::Admit(
         "up {}` (POST /v1/services)",
         source, source));
   }
+  for (const auto& [name, value] : task.secrets) {
+    if (!value) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: secrets.{} has no value; give it at launch: `awan launch --secret {}` (from your "
+          "environment) or --secret {}=VALUE",
+          source, name, name, name));
+    }
+  }
   for (const auto& [name, value] : task.envs) {
     if (!value) {
       return absl::InvalidArgumentError(

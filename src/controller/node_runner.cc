@@ -89,6 +89,7 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
     spec.setup = task.setup;
     spec.run = task.run;
     for (const auto& [k, v] : task.envs) spec.envs.emplace_back(k, v.value_or(""));
+    for (const auto& [k, v] : task.secrets) spec.envs.emplace_back(k, v.value_or(""));
     spec.envs.emplace_back("AWAN_PROVIDER", prov.provider->name());
     // How many times the job was placed again (preemption, a lost node, a restart after an error):
     // 0 on its first start.

@@ -9,6 +9,7 @@
 #include "awan/common/status_macros.h"
 #include "awan/common/text.h"
 #include "awan/server/api.h"
+#include "awan/spec/task_parser.h"
 #include "handlers.h"
 #include "request_body.h"
 
@@ -44,8 +45,25 @@ absl::StatusOr<std::optional<int64_t>> QueryInt(const Target& target, const std:
 HttpResponse Launch(const ApiContext& api, const Call& call) {
   auto body = RequestBody::Parse(call.request.body);
   if (!body.ok()) return ErrorFrom(body.status());
-  if (absl::Status s = body->Only({"task_yaml", "source", "base_dir", "retry_until_up"}); !s.ok()) {
+  if (absl::Status s = body->Only({"task_yaml", "source", "base_dir", "retry_until_up", "secrets"});
+      !s.ok()) {
     return ErrorFrom(s);
+  }
+  // {"NAME": "value"}: secrets given at launch, set in the task before it is stored.
+  std::vector<std::pair<std::string, std::string>> secrets;
+  const auto whole = nlohmann::json::parse(call.request.body, nullptr, false);
+  if (whole.is_object() && whole.contains("secrets")) {
+    const auto& given = whole["secrets"];
+    if (!given.is_object()) {
+      return ErrorResponse(400, "\"secrets\" must be an object {\"NAME\": \"value\"}");
+    }
+    for (auto it = given.begin(); it != given.end(); ++it) {
+      if (!it.value().is_string()) {
+        return ErrorResponse(400, fmt::format("\"secrets\": the value of {} must be a string",
+                                              it.key()));  // never the value itself
+      }
+      secrets.emplace_back(it.key(), it.value().get<std::string>());
+    }
   }
   auto yaml = body->String("task_yaml");
   auto source = body->String("source");
@@ -57,7 +75,9 @@ HttpResponse Launch(const ApiContext& api, const Call& call) {
   }
   if (!*yaml) return ErrorResponse(400, "body needs \"task_yaml\": the task file's text");
   const std::string from = source->value_or("<request>");
-  auto id = api.controller.Submit(**yaml, from, base_dir->value_or(api.options.home),
+  auto with_secrets = spec::WithSecrets(**yaml, secrets);
+  if (!with_secrets.ok()) return ErrorFrom(with_secrets.status());
+  auto id = api.controller.Submit(*with_secrets, from, base_dir->value_or(api.options.home),
                                   retry->value_or(false));
   if (!id.ok()) return ErrorFrom(id.status());
   auto job = api.store.GetJob(*id);

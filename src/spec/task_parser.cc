@@ -27,19 +27,14 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kTopLevelFields = {
-    "name",  "workdir", "num_nodes",   "resources",  "envs",
+    "name",  "workdir", "num_nodes",   "resources",  "envs",   "secrets",
     "setup", "run",     "file_mounts", "scheduling", "service"};
 const std::vector<std::string> kSchedulingFields = {"team", "priority", "preemptible",
                                                     "estimated_duration"};
 // SkyPilot fields that awan does not support yet: named as such rather than "unknown".
-const std::set<std::string> kSkyPilotTopLevelOnly = {"config",
-                                                     "volumes",
-                                                     "secrets",
-                                                     "inputs",
-                                                     "outputs",
-                                                     "event_callback",
-                                                     "file_mounts_mapping",
-                                                     "experimental"};
+const std::set<std::string> kSkyPilotTopLevelOnly = {
+    "config",      "volumes", "inputs", "outputs", "event_callback", "file_mounts_mapping",
+    "experimental"};
 const std::vector<std::string> kResourceFields = {
     "accelerators",  "any_of",          "ordered",
     "cpus",          "memory",          "infra",
@@ -91,7 +86,9 @@ class Walker : public FieldReader {
       } else if (key == "resources") {
         WalkResources(value, task);
       } else if (key == "envs") {
-        WalkEnvs(value, task);
+        WalkEnvs(value, "envs", task.envs);
+      } else if (key == "secrets") {
+        WalkEnvs(value, "secrets", task.secrets);
       } else if (key == "setup") {
         if (auto s = String(value, "setup")) task.setup = *s;
       } else if (key == "run") {
@@ -115,6 +112,14 @@ class Walker : public FieldReader {
       }
     }
     if (file_mounts.IsDefined()) WalkFileMounts(file_mounts, task);
+    for (const auto& [name, value] : task.secrets) {
+      if (std::any_of(task.envs.begin(), task.envs.end(),
+                      [&](const auto& e) { return e.first == name; })) {
+        errors_.push_back(fmt::format(
+            "{}: secrets.{}: is in envs too; keep it in one of them (secrets are never shown)",
+            source_, name));
+      }
+    }
     if (task.resources.empty()) task.resources.push_back(Resources{});
     for (const Resources& r : task.resources) {
       if (r.job_recovery != task.resources.front().job_recovery) {
@@ -238,15 +243,17 @@ class Walker : public FieldReader {
     }
   }
 
-  void WalkEnvs(const YAML::Node& node, Task& task) {
+  // envs and secrets: NAME: value (null: given at launch).
+  void WalkEnvs(const YAML::Node& node, const std::string& what,
+                std::vector<std::pair<std::string, std::optional<std::string>>>& out) {
     if (node.IsNull()) return;
     if (!node.IsMap()) {
-      Error(node, "envs", "must be a mapping of NAME: value");
+      Error(node, what, "must be a mapping of NAME: value");
       return;
     }
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string name = it->first.Scalar();
-      const std::string field = "envs." + name;
+      const std::string field = what + "." + name;
       bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
       for (char c : name)
         valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
@@ -257,9 +264,9 @@ class Walker : public FieldReader {
         continue;
       }
       if (it->second.IsNull()) {
-        task.envs.emplace_back(name, std::nullopt);
+        out.emplace_back(name, std::nullopt);
       } else if (it->second.IsScalar()) {
-        task.envs.emplace_back(name, it->second.Scalar());
+        out.emplace_back(name, it->second.Scalar());
       } else {
         Error(it->second, field, "must be a string or number, not a list or mapping");
       }
@@ -551,15 +558,17 @@ class Walker : public FieldReader {
   std::vector<AcceleratorChoice> ApplyResourceFields(const YAML::Node& node,
                                                      const std::string& field, Resources& r,
                                                      bool allow_lists, YAML::Node* any_of,
-                                                     YAML::Node* ordered) {
+                                                     YAML::Node* ordered,
+                                                     bool* accelerators_ordered = nullptr) {
     std::vector<AcceleratorChoice> accelerators;
-    bool has_infra = false, has_cloud = false;
+    bool has_infra = false, has_cloud = false, any_region = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string key = it->first.Scalar();
       const YAML::Node v = it->second;
       const std::string f = field + "." + key;
       if (key == "accelerators") {
         accelerators = Accelerators(v, f);
+        if (accelerators_ordered != nullptr) *accelerators_ordered = v.IsSequence();
       } else if (key == "any_of" || key == "ordered") {
         if (!allow_lists) {
           Error(it->first, f, "cannot be nested inside any_of/ordered");
@@ -587,9 +596,11 @@ class Walker : public FieldReader {
           Error(v, f, fmt::format("'{}' is not PROVIDER[/REGION[/ZONE]], e.g. aws/us-east-1", *s));
           continue;
         }
+        // `*` anywhere is "any" (gcp/*/us-central1-a: that zone, whichever region holds it).
         r.provider = parts[0] == "*" ? "" : ToLower(parts[0]);
-        if (parts.size() > 1) r.region = parts[1];
-        if (parts.size() > 2) r.zone = parts[2];
+        if (parts.size() > 1) r.region = parts[1] == "*" ? "" : parts[1];
+        if (parts.size() > 2) r.zone = parts[2] == "*" ? "" : parts[2];
+        any_region = parts.size() > 1 && parts[1] == "*";
       } else if (key == "cloud") {
         has_cloud = true;
         if (auto s = String(v, f)) r.provider = ToLower(*s);
@@ -629,7 +640,7 @@ class Walker : public FieldReader {
       Error(node, field,
             "give either `infra` or `cloud`, not both (`infra: aws/us-east-1` is the newer form)");
     }
-    if (!r.zone.empty() && r.region.empty()) {
+    if (!r.zone.empty() && r.region.empty() && !any_region) {
       Error(node, field + ".zone",
             "a zone needs its region too (e.g. infra: aws/us-east-1/us-east-1a)");
     }
@@ -753,14 +764,18 @@ class Walker : public FieldReader {
     // Invalid (undefined) nodes until the mapping names the field.
     YAML::Node any_of(YAML::NodeType::Undefined);
     YAML::Node ordered(YAML::NodeType::Undefined);
-    std::vector<AcceleratorChoice> base_accelerators =
-        ApplyResourceFields(node, "resources", base, true, &any_of, &ordered);
+    bool accelerators_ordered = false;
+    std::vector<AcceleratorChoice> base_accelerators = ApplyResourceFields(
+        node, "resources", base, true, &any_of, &ordered, &accelerators_ordered);
     const bool has_any_of = any_of.IsDefined(), has_ordered = ordered.IsDefined();
     if (has_any_of && has_ordered) {
       Error(node, "resources", "give either `any_of` or `ordered`, not both");
       return;
     }
     if (!has_any_of && !has_ordered) {
+      // As in SkyPilot: a list of accelerators is an order of preference, a set is any of them.
+      if (accelerators_ordered && base_accelerators.size() > 1)
+        task.order = ResourceOrder::kOrdered;
       Expand(base, base_accelerators, task.resources);
       return;
     }
@@ -832,9 +847,9 @@ void EmitResourcesYaml(const Resources& r, YAML::Emitter& out) {
   auto quantity = [](const Quantity& q) {
     return fmt::format("{}{}", q.value, q.at_least ? "+" : "");
   };
-  if (!r.provider.empty() || !r.region.empty()) {
+  if (!r.provider.empty() || !r.region.empty() || !r.zone.empty()) {
     std::string infra = r.provider.empty() ? "*" : r.provider;
-    if (!r.region.empty()) infra += "/" + r.region;
+    if (!r.region.empty() || !r.zone.empty()) infra += "/" + (r.region.empty() ? "*" : r.region);
     if (!r.zone.empty()) infra += "/" + r.zone;
     out << YAML::Key << "infra" << YAML::Value << infra;
   }
@@ -895,6 +910,10 @@ nlohmann::ordered_json TaskJson(const Task& task) {
   nlohmann::ordered_json envs = nlohmann::ordered_json::object();
   for (const auto& [k, v] : task.envs) envs[k] = v ? nlohmann::ordered_json(*v) : nullptr;
   j["envs"] = envs;
+  // Secrets by name only: their values are never shown.
+  nlohmann::ordered_json secrets = nlohmann::ordered_json::array();
+  for (const auto& [k, v] : task.secrets) secrets.push_back(k);
+  j["secrets"] = secrets;
   nlohmann::ordered_json mounts = nlohmann::ordered_json::object();
   for (const auto& [remote, local] : task.file_mounts) mounts[remote] = local;
   for (const StorageMount& m : task.storage_mounts) {
@@ -1051,6 +1070,12 @@ std::string TaskToYaml(const Task& task) {
     }
     out << YAML::EndMap;
   }
+  if (!task.secrets.empty()) {
+    // Names only, each null ("given at launch"): the text stays a valid task without the values.
+    out << YAML::Key << "secrets" << YAML::Value << YAML::BeginMap;
+    for (const auto& [k, v] : task.secrets) out << YAML::Key << k << YAML::Value << YAML::Null;
+    out << YAML::EndMap;
+  }
   if (!task.file_mounts.empty() || !task.storage_mounts.empty()) {
     out << YAML::Key << "file_mounts" << YAML::Value << YAML::BeginMap;
     for (const auto& [remote, local] : task.file_mounts)
@@ -1106,6 +1131,26 @@ std::string TaskToYaml(const Task& task) {
 }  // namespace awan::spec
 
 namespace awan::spec {
+
+absl::StatusOr<std::string> WithSecrets(
+    std::string_view task_yaml, const std::vector<std::pair<std::string, std::string>>& secrets) {
+  if (secrets.empty()) return std::string(task_yaml);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(task_yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("the task: YAML syntax error: {}", e.msg));
+  }
+  if (!root.IsMap()) return absl::InvalidArgumentError("the task is not a YAML mapping");
+  YAML::Node section = root["secrets"];
+  if (!section || section.IsNull()) section = YAML::Node(YAML::NodeType::Map);
+  if (!section.IsMap()) return absl::InvalidArgumentError("secrets: must be a mapping");
+  for (const auto& [name, value] : secrets) section[name] = value;
+  root["secrets"] = section;
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
 
 absl::StatusOr<std::string> ReplicaTaskYaml(std::string_view service_yaml,
                                             std::string_view service_name, int port,

@@ -792,6 +792,43 @@ storage:
   EXPECT_EQ(Awan("storage delete awan-demo-ckpt-demo --store s3", env).code, 0);
 }
 
+// secrets: in the node's environment, and nowhere else — not in `awan check` (YAML or JSON), the
+// job object, its events, the job list or the server's log.
+TEST_F(ServerTest, SecretsReachTheNodeAndAreNeverShown) {
+  const std::string task = Task("secret", R"TASK(name: uses-secrets
+envs: {PLAIN: visible-value}
+secrets:
+  HF_TOKEN: null
+  API_KEY: sk-file-value-1234
+run: |
+  echo "token reversed: $(printf %s "$HF_TOKEN" | rev)"
+  echo "key reversed: $(printf %s "$API_KEY" | rev)"
+)TASK");
+  const std::vector<std::string> values = {"hf-launch-value-5678", "sk-file-value-1234"};
+  auto check = Awan("check " + task);
+  ASSERT_EQ(check.code, 0) << check.err;
+  auto check_json = Awan("check --json " + task);
+  EXPECT_THAT(check.out, HasSubstr("HF_TOKEN: ~"));
+  EXPECT_THAT(check_json.out, HasSubstr("\"API_KEY\""));
+  // Without the launch-time value: refused, naming the secret (and no value).
+  auto refused = Awan("launch -d " + task);
+  EXPECT_NE(refused.code, 0);
+  EXPECT_THAT(refused.err, HasSubstr("secrets.HF_TOKEN has no value"));
+  const int64_t id = LaunchDetached("--secret HF_TOKEN " + task, "HF_TOKEN=hf-launch-value-5678");
+  ASSERT_TRUE(WaitState(id, "SUCCEEDED")) << Awan(fmt::format("logs {}", id)).out;
+  const std::string logs = Awan(fmt::format("logs {}", id)).out;
+  EXPECT_THAT(logs, HasSubstr("token reversed: 8765-eulav-hcnual-fh"));
+  EXPECT_THAT(logs, HasSubstr("key reversed: 4321-eulav-elif-ks"));
+  const std::string everything =
+      check.out + check.err + check_json.out + refused.err +
+      Awan(fmt::format("status {} --json", id)).out + Awan("status --json").out +
+      Awan(fmt::format("events {} --json", id)).out + Awan(fmt::format("events {}", id)).out +
+      Slurp(home_ / "server.log");
+  for (const std::string& v : values) EXPECT_THAT(everything, ::testing::Not(HasSubstr(v))) << v;
+  EXPECT_THAT(Awan("launch -d --secret NOT_SET_ANYWHERE " + task).err,
+              HasSubstr("NOT_SET_ANYWHERE is not set in your environment"));
+}
+
 TEST_F(ServerTest, ANodeSeesTheAcceleratorsOfThePlacementChosen) {
   // any_of picks the cheaper second alternative (aws p5.4xlarge, 1 × H100, $6.88/h) over the first
   // (coreweave, 8 × H200, $50.44/h): the node must see 1 GPU, not the first alternative's 8.

@@ -116,6 +116,9 @@ struct Task {
   ResourceOrder order = ResourceOrder::kAnyOf;
   // Task env vars in file order. A value of nullopt means "must be given at launch".
   std::vector<std::pair<std::string, std::optional<std::string>>> envs;
+  // `secrets`: like envs (nullopt: must be given at launch), but their values are never shown —
+  // not in the API, logs, events or `awan check`.
+  std::vector<std::pair<std::string, std::optional<std::string>>> secrets;
   std::string setup;
   std::string run;
   std::vector<std::pair<std::string, std::string>> file_mounts;  // remote path -> local path

@@ -33,6 +33,11 @@ absl::StatusOr<std::string> ReplicaTaskYaml(std::string_view service_yaml,
                                             std::string_view service_name, int port,
                                             bool on_demand = false);
 
+// The task file with `secrets` given at launch (`awan launch --secret`) set in its `secrets:`
+// section (added or replacing the file's values). The result is stored with the job (never shown).
+absl::StatusOr<std::string> WithSecrets(
+    std::string_view task_yaml, const std::vector<std::pair<std::string, std::string>>& secrets);
+
 // A gateway's fallbacks file (`awan gateway --fallbacks FILE`): `fallbacks:` and a list of managed
 // endpoints, as a service's `service.fallbacks` (docs/llm.md); paths relative to its folder.
 absl::StatusOr<std::vector<FallbackSpec>> LoadFallbacksFile(const std::string& path);

@@ -51,9 +51,30 @@ TEST(TaskParserTest, AcceleratorSetAndListExpandToAlternatives) {
   EXPECT_EQ(set.resources[1].accelerator, "H100");
   // Fields beside the set apply to every alternative.
   EXPECT_EQ(set.resources[1].cpus, (Quantity{32, true}));
+  // A list is SkyPilot's order of preference: the first that has a placement wins.
   Task list = MustParse("resources:\n  accelerators: [L4:1, A10G:1]\n");
   ASSERT_EQ(list.resources.size(), 2u);
   EXPECT_EQ(list.resources[1].accelerator, "A10G");
+  EXPECT_EQ(list.order, ResourceOrder::kOrdered);
+}
+
+TEST(TaskParserTest, InfraWildcardsMeanAny) {
+  Task t = MustParse("resources: {infra: gcp/*/us-central1-a}\n");
+  EXPECT_EQ(t.resources[0].provider, "gcp");
+  EXPECT_EQ(t.resources[0].region, "");
+  EXPECT_EQ(t.resources[0].zone, "us-central1-a");
+  t = MustParse("resources: {infra: '*/us-east-1'}\n");
+  EXPECT_EQ(t.resources[0].provider, "");
+  EXPECT_EQ(t.resources[0].region, "us-east-1");
+  t = MustParse("resources: {infra: aws/*}\n");
+  EXPECT_EQ(t.resources[0].provider, "aws");
+  EXPECT_EQ(t.resources[0].region, "");
+  // The normalised form keeps the wildcard, and reads back the same.
+  const std::string yaml = TaskToYaml(MustParse("resources: {infra: gcp/*/us-central1-a}\n"));
+  EXPECT_THAT(yaml, HasSubstr("infra: gcp/*/us-central1-a"));
+  EXPECT_EQ(MustParse(yaml).resources[0].zone, "us-central1-a");
+  // A zone still needs a region or a wildcard for it.
+  EXPECT_THAT(ErrorOf("resources: {zone: us-central1-a}\n"), HasSubstr("a zone needs its region"));
 }
 
 TEST(TaskParserTest, AnyOfEntriesOverrideOuterFields) {
@@ -137,8 +158,8 @@ TEST(TaskParserTest, UnknownFieldNamesLineFieldAndSuggestion) {
 }
 
 TEST(TaskParserTest, SkyPilotOnlyFieldsSayNotSupportedYet) {
-  EXPECT_THAT(ErrorOf("secrets:\n  HF_TOKEN: x\n"),
-              HasSubstr("secrets: is a SkyPilot field that awan does not support yet"));
+  EXPECT_THAT(ErrorOf("volumes:\n  /v: x\n"),
+              HasSubstr("volumes: is a SkyPilot field that awan does not support yet"));
   EXPECT_THAT(ErrorOf("resources:\n  image_id: docker:ubuntu\n"),
               HasSubstr("resources.image_id: is a SkyPilot field"));
 }
@@ -201,6 +222,27 @@ resources:
     - {accelerators: A100-80GB:8}
 )"),
               HasSubstr("resources.job_recovery: must be the same for every alternative"));
+}
+
+TEST(TaskParserTest, SecretsAreReadLikeEnvsAndShownByNameOnly) {
+  Task t = MustParse("envs: {A: '1'}\nsecrets: {HF_TOKEN: hf-abc-123, LATER: null}\n");
+  ASSERT_EQ(t.secrets.size(), 2u);
+  EXPECT_EQ(t.secrets[0].second, "hf-abc-123");
+  EXPECT_FALSE(t.secrets[1].second);
+  EXPECT_THAT(TaskToYaml(t), ::testing::Not(HasSubstr("hf-abc-123")));
+  EXPECT_THAT(TaskToJson(t), ::testing::Not(HasSubstr("hf-abc-123")));
+  EXPECT_THAT(TaskToJson(t), HasSubstr("\"HF_TOKEN\""));
+  EXPECT_THAT(ErrorOf("envs: {A: '1'}\nsecrets: {A: '2'}\n"),
+              HasSubstr("secrets.A: is in envs too"));
+  EXPECT_THAT(ErrorOf("secrets: {1BAD: x}\n"),
+              HasSubstr("secrets.1BAD: is not a valid environment variable name"));
+  EXPECT_THAT(ErrorOf("secrets: [x]\n"), HasSubstr("secrets: must be a mapping of NAME: value"));
+  // Given at launch: set in the stored task.
+  auto with = WithSecrets("secrets: {LATER: null}\nrun: x\n", {{"LATER", "v-9"}, {"NEW", "n-1"}});
+  ASSERT_TRUE(with.ok());
+  Task given = MustParse(*with);
+  EXPECT_EQ(given.secrets.size(), 2u);
+  EXPECT_EQ(given.secrets[0].second, "v-9");
 }
 
 TEST(TaskParserTest, AllErrorsAreReportedTogether) {
