@@ -29,6 +29,7 @@ constexpr std::array kFacts = {
   AcceleratorFacts{"L40S",        "NVIDIA",   362,     48,     0.864, kNvidia},
   AcceleratorFacts{"L40",         "NVIDIA",   181,     48,     0.864, kNvidia},
   AcceleratorFacts{"L4",          "NVIDIA",   121,     24,     0.3,   kNvidia},
+  AcceleratorFacts{"A40",         "NVIDIA",   150,     48,     0.696, kNvidia},
   AcceleratorFacts{"A10",         "NVIDIA",   125,     24,     0.6,   kNvidia},
   AcceleratorFacts{"A10G",        "NVIDIA",    70,     24,     0.6,   kNvidia},
   AcceleratorFacts{"V100-32GB",   "NVIDIA",   125,     32,     0.9,   kNvidia},
@@ -41,6 +42,8 @@ constexpr std::array kFacts = {
   AcceleratorFacts{"tpu-v5p",     "Google",   459,     95,     2.765, kTpu},
   AcceleratorFacts{"tpu-v5e",     "Google",   197,     16,     0.819, kTpu},
   AcceleratorFacts{"tpu-v4",      "Google",   275,     32,     1.2,   kTpu},
+  AcceleratorFacts{"tpu-v3",      "Google",   123,     32,     0.9,   kTpu},
+  AcceleratorFacts{"tpu-v2",      "Google",    45,     16,     0.6,   kTpu},
   AcceleratorFacts{"Trainium2",   "AWS",      667,     96,     2.9,   kAws},
   AcceleratorFacts{"Trainium",    "AWS",      190,     32,     0.82,  kAws},
 };
@@ -72,8 +75,9 @@ std::optional<AcceleratorUnit> LookupAccelerator(std::string_view name) {
   if (generation == "tpu-v5litepod") generation = "tpu-v5e";
   const AcceleratorFacts* chip = FindChip(generation);
   if (chip == nullptr) return std::nullopt;
-  // v4 and v5p slice names count TensorCores (two per chip); v5e and v6e count chips.
-  const bool counts_cores = generation == "tpu-v4" || generation == "tpu-v5p";
+  // v2, v3, v4 and v5p slice names count TensorCores (two per chip); v5e and v6e count chips.
+  const bool counts_cores = generation == "tpu-v2" || generation == "tpu-v3" ||
+                            generation == "tpu-v4" || generation == "tpu-v5p";
   const int chips = counts_cores ? std::max(1, size / 2) : size;
   return AcceleratorUnit{chip, chips};
 }

@@ -107,8 +107,8 @@ class AwanCatalogParser {
   void Offering(const YAML::Node& o, const std::string& field, const std::string& provider,
                 const std::vector<std::pair<std::string, std::vector<std::string>>>& regions) {
     static const std::vector<std::string> kKeys = {
-        "instance_type", "accelerator", "accelerator_count", "vcpus",        "memory_gib",
-        "price",         "spot_price",  "regions",           "region_prices"};
+        "instance_type", "accelerator", "accelerator_count", "vcpus",         "memory_gib",
+        "price",         "spot_price",  "regions",           "region_prices", "network_gbps"};
     if (!o.IsMap()) {
       (void)Error(o, field, "must be a mapping");
       return;
@@ -128,6 +128,7 @@ class AwanCatalogParser {
     const double vcpus = Num(o, "vcpus", field, true);
     const double memory = Num(o, "memory_gib", field, true);
     const Prices base{Num(o, "price", field, true), Num(o, "spot_price", field, false)};
+    const double network_gbps = Num(o, "network_gbps", field, false);
     if (!status_.ok()) return;
 
     std::vector<std::string> where;
@@ -166,7 +167,7 @@ class AwanCatalogParser {
         ++report_.rows;
         ++report_.loaded;
         catalog_.Add({provider, region, zone, instance_type, accelerator, static_cast<int>(count),
-                      vcpus, memory, p.price, p.spot_price});
+                      vcpus, memory, p.price, p.spot_price, false, network_gbps});
       };
       if (zones.empty()) {
         add("");

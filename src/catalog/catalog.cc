@@ -34,6 +34,7 @@ void Catalog::Add(const OfferingRow& row) {
   o.price = row.price;
   o.spot_price = row.spot_price;
   o.divisible = row.divisible;
+  o.network_gbps = row.network_gbps;
   offerings_.push_back(o);
   finalized_ = false;
 }

@@ -16,8 +16,15 @@ namespace awan::controller {
 std::vector<std::string> ProvidersThatMayRun(const providers::Fleet& fleet, const spec::Task& task,
                                              std::vector<std::string>& why) {
   std::vector<std::string> may;
+  const bool disk_tier = std::any_of(task.resources.begin(), task.resources.end(),
+                                     [](const spec::Resources& r) { return !r.disk_tier.empty(); });
   for (const auto& p : fleet.providers) {
-    if (!task.storage_mounts.empty() && !p->SharesServerFilesystem()) {
+    if (disk_tier && !p->ChoosesDisks()) {
+      why.push_back(
+          fmt::format("{}: its nodes' disks are what they are; it cannot honour "
+                      "disk_tier",
+                      p->name()));
+    } else if (!task.storage_mounts.empty() && !p->SharesServerFilesystem()) {
       why.push_back(
           fmt::format("{}: attaches no buckets yet (its nodes do not share the server's "
                       "filesystem; docs/storage.md)",

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -369,6 +370,17 @@ void JobController::OnProviderEvents(providers::Provider* provider,
                        /*kill=*/true);
     }
   }
+}
+
+std::vector<std::string> JobController::ProvidersThatNever(const spec::Task& task,
+                                                           std::vector<std::string>& why) const {
+  const std::vector<std::string> may = ProvidersThatMayRun(*fleet_, task, why);
+  std::vector<std::string> never;
+  if (why.empty()) return never;
+  for (const std::string& name : fleet_->Names()) {
+    if (std::find(may.begin(), may.end(), name) == may.end()) never.push_back(name);
+  }
+  return never;
 }
 
 SchedulerSummary JobController::scheduler_summary() const {

@@ -26,6 +26,11 @@ using catalog::kNoSymbol;
 
 // Whether an offering gives what a task asks for: exactly (or at least) that much, or — on a
 // machine shared out by CPUs and memory — no more than it has.
+// network_tier: best (a TPU slice's network_gbps in the built-in catalog is its ICI).
+bool HighBandwidth(const catalog::Offering& o) {
+  return o.network_gbps >= catalog::kHighBandwidthGbps;
+}
+
 bool Fits(const spec::Quantity& q, const catalog::Offering& o, double offered) {
   return o.divisible ? q.value <= offered : q.Admits(offered);
 }
@@ -184,6 +189,7 @@ class Ranker {
       return;
     }
     if (x.accelerator != kNoSymbol && o.accelerator_count != r.accelerator_count) return;
+    if (r.network_tier == "best" && !HighBandwidth(o)) return;
     if (r.cpus && !Fits(*r.cpus, o, o.vcpus)) return;
     if (r.memory_gib && !Fits(*r.memory_gib, o, o.memory_gib)) return;
     const double price = Price(x, o);
@@ -313,6 +319,17 @@ class Ranker {
                                              JoinLimited(list, 15));
                         }});
     };
+    if (r.network_tier == "best") {
+      stages.push_back(
+          {[&](const Offering& o) { return HighBandwidth(o); },
+           [&](const std::vector<uint32_t>& before) {
+             return fmt::format(
+                 "network_tier: best: none of the {} matching offerings has a high-bandwidth "
+                 "interconnect ({}+ Gbit/s InfiniBand, EFA, RoCE or GPUDirect; the catalog's "
+                 "network_gbps)",
+                 before.size(), catalog::kHighBandwidthGbps);
+           }});
+    }
     quantity_stage(r.cpus, "vCPUs", [](const Offering& o) { return o.vcpus; });
     quantity_stage(r.memory_gib, "GiB of memory", [](const Offering& o) { return o.memory_gib; });
     stages.push_back({[&](const Offering& o) { return Price(x, o) > 0; },

@@ -246,6 +246,8 @@ providers:
   - {name: gcp, kind: sim, emulates: gcp, default_capacity: 4, delay_ms: [200, 900]}
   - {name: oci, kind: sim, emulates: oci, default_capacity: 4, delay_ms: [300, 1000]}
   - {name: coreweave, kind: sim, emulates: coreweave, default_capacity: 4, delay_ms: [100, 500]}
+  - {name: hyperstack, kind: sim, emulates: hyperstack, default_capacity: 4, delay_ms: [200, 800]}
+  - {name: vast, kind: sim, emulates: vast, default_capacity: 4, delay_ms: [200, 800]}
 )";
 }
 

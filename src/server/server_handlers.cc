@@ -2,7 +2,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "awan/common/json_dump.h"
 #include "awan/common/text.h"
@@ -111,7 +113,31 @@ HttpResponse Optimize(const ApiContext& api, const Call& call) {
     }
     o.top = static_cast<size_t>(**top);
   }
-  if (*providers) o.providers = **providers;
+  if (*providers) {
+    o.providers = **providers;
+  } else {
+    // What the server would place it on: the fleet's providers that can never run it (a disk
+    // tier, buckets) are left out of the catalog's.
+    std::vector<std::string> why;
+    const std::vector<std::string> never = api.controller.ProvidersThatNever(*task, why);
+    if (!never.empty()) {
+      std::set<std::string> names;
+      for (const catalog::Offering& offering : api.catalog.offerings()) {
+        names.insert(std::string(api.catalog.Name(offering.provider)));
+      }
+      for (const std::string& name : names) {
+        if (std::find(never.begin(), never.end(), name) == never.end()) {
+          o.providers.push_back(name);
+        }
+      }
+      if (o.providers.empty()) {
+        OptimizeView none;
+        none.infeasible_reason =
+            fmt::format("no provider of the fleet can run it: {}", JoinLimited(why, why.size()));
+        return JsonResponse(200, OptimizeJson(none));
+      }
+    }
+  }
   auto result = optimizer::Optimize(*task, api.catalog, o);
   if (!result.ok()) return ErrorFrom(result.status());
   OptimizeView out;

@@ -41,10 +41,14 @@ const std::vector<std::string> kResourceFields = {
     "cloud",         "region",          "zone",
     "instance_type", "use_spot",        "disk_size",
     "ports",         "max_hourly_cost", "accelerator_flops",
-    "job_recovery"};
-const std::set<std::string> kSkyPilotResourceOnly = {
-    "image_id",     "labels",   "autostop", "accelerator_args",    "disk_tier",
-    "network_tier", "priority", "volumes",  "_docker_login_config"};
+    "job_recovery",  "disk_tier",       "network_tier"};
+const std::set<std::string> kSkyPilotResourceOnly = {"image_id",
+                                                     "labels",
+                                                     "autostop",
+                                                     "accelerator_args",
+                                                     "priority",
+                                                     "volumes",
+                                                     "_docker_login_config"};
 
 // One accelerator choice: name and per-node count.
 struct AcceleratorChoice {
@@ -513,6 +517,12 @@ class Walker : public FieldReader {
                 text, kMaxAcceleratorsPerNode));
       return std::nullopt;
     }
+    // Names SkyPilot users write for what the catalog names otherwise.
+    static const std::vector<std::pair<std::string_view, std::string_view>> kAliases = {
+        {"A100-40GB", "A100"}, {"V100-16GB", "V100"}, {"H100-80GB", "H100"}};
+    for (const auto& [alias, canonical] : kAliases) {
+      if (EqualsIgnoreCase(name, alias)) name = std::string(canonical);
+    }
     choice.name = name;
     choice.count = static_cast<int>(*n);
     return choice;
@@ -622,6 +632,20 @@ class Walker : public FieldReader {
           Error(v, f, "must be greater than 0 and at most 10000000 (USD per hour)");
         } else if (n) {
           r.max_hourly_cost = *n;
+        }
+      } else if (key == "disk_tier" || key == "network_tier") {
+        auto t = String(v, f);
+        if (!t || t->empty()) continue;
+        const std::string tier = ToLower(*t);
+        static const std::set<std::string> kDisk = {"low", "medium", "high", "ultra", "best"};
+        static const std::set<std::string> kNetwork = {"standard", "best"};
+        const bool disk = key == "disk_tier";
+        if ((disk ? kDisk : kNetwork).count(tier) == 0) {
+          Error(v, f,
+                fmt::format("'{}' is not a {}; use {}", *t, key,
+                            disk ? "low, medium, high, ultra or best" : "standard or best"));
+        } else {
+          (disk ? r.disk_tier : r.network_tier) = tier;
         }
       } else if (key == "job_recovery" || key == "spot_recovery") {
         r.job_recovery = JobRecoveryField(v, f);
@@ -823,6 +847,8 @@ void AddResourcesJson(const Resources& r, nlohmann::ordered_json& j) {
   if (r.memory_gib) j["memory"] = quantity(*r.memory_gib);
   j["use_spot"] = r.use_spot;
   if (r.disk_size_gib) j["disk_size"] = *r.disk_size_gib;
+  if (!r.disk_tier.empty()) j["disk_tier"] = r.disk_tier;
+  if (!r.network_tier.empty()) j["network_tier"] = r.network_tier;
   if (!r.ports.empty()) {
     nlohmann::ordered_json ports = nlohmann::ordered_json::array();
     for (const PortRange& p : r.ports) {
@@ -863,6 +889,8 @@ void EmitResourcesYaml(const Resources& r, YAML::Emitter& out) {
   if (r.memory_gib) out << YAML::Key << "memory" << YAML::Value << quantity(*r.memory_gib);
   out << YAML::Key << "use_spot" << YAML::Value << r.use_spot;
   if (r.disk_size_gib) out << YAML::Key << "disk_size" << YAML::Value << *r.disk_size_gib;
+  if (!r.disk_tier.empty()) out << YAML::Key << "disk_tier" << YAML::Value << r.disk_tier;
+  if (!r.network_tier.empty()) out << YAML::Key << "network_tier" << YAML::Value << r.network_tier;
   if (!r.ports.empty()) {
     out << YAML::Key << "ports" << YAML::Value << YAML::Flow << YAML::BeginSeq;
     for (const PortRange& p : r.ports) {

@@ -1,11 +1,14 @@
 #include "awan/storage/storage.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <tuple>
 
 #include "awan/common/status_macros.h"
 #include "rclone.h"
@@ -41,6 +44,21 @@ absl::Status CopyInto(const fs::path& from, const fs::path& to) {
         fmt::format("cannot copy {} to {}: {}", from.string(), to.string(), ec.message()));
   }
   return absl::OkStatus();
+}
+
+// Every regular file under `dir`: relative path → (inode, size, modification time).
+std::map<std::string, std::tuple<uint64_t, uint64_t, int64_t>> ListFiles(const fs::path& dir) {
+  std::map<std::string, std::tuple<uint64_t, uint64_t, int64_t>> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    out[fs::relative(it->path(), dir, ec).string()] = {
+        static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  }
+  return out;
 }
 
 }  // namespace
@@ -95,10 +113,31 @@ absl::Status Storage::WriteBack(const spec::StorageMount& m, const std::string& 
   if (!WritesBack(m)) return absl::OkStatus();
   std::error_code ec;
   if (!fs::is_directory(cache_dir, ec)) return absl::OkStatus();
+  // The job writes while this runs. Upload a snapshot taken at one point in time (hard links:
+  // a file replaced by a rename keeps its old inode in the snapshot), so a `latest` that names a
+  // checkpoint never goes without it; the snapshot is taken again until no file changed while it
+  // was taken.
+  const fs::path snapshot = cache_dir + ".snapshot";
+  bool consistent = false;
+  for (int attempt = 0; attempt < 20 && !consistent; ++attempt) {
+    fs::remove_all(snapshot, ec);
+    const auto before = ListFiles(cache_dir);
+    for (const auto& [rel, stamp] : before) {
+      fs::create_directories((snapshot / rel).parent_path(), ec);
+      fs::create_hard_link(fs::path(cache_dir) / rel, snapshot / rel, ec);
+    }
+    consistent = before == ListFiles(cache_dir);
+  }
+  if (!consistent) {
+    return absl::UnavailableError(
+        fmt::format("bucket {}: the cache kept changing; written back next time", m.name));
+  }
   // Oldest first, one at a time: a file written after another (a checkpoint's `latest` after the
   // checkpoint) never reaches the bucket before it.
-  return Rclone({"copy", cache_dir, RemotePath(m), "--order-by", "modtime,ascending", "--transfers",
-                 "1", "--checkers", "4"});
+  absl::Status s = Rclone({"copy", snapshot.string(), RemotePath(m), "--order-by",
+                           "modtime,ascending", "--transfers", "1", "--checkers", "4"});
+  fs::remove_all(snapshot, ec);
+  return s;
 }
 
 absl::Status Storage::Prepare(const spec::StorageMount& m, bool upload) const {

@@ -769,10 +769,14 @@ storage:
   ASSERT_TRUE(wait_log("checkpoint step-000020")) << Awan(fmt::format("logs {}", id)).out;
   std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a write-back or two
   ASSERT_EQ(Awan(fmt::format("sim preempt --job {}", id), env).code, 0);
-  ASSERT_TRUE(wait_log("start 1 on aws: resuming after step"));
+  const auto story = [&] {
+    return Awan(fmt::format("logs {}", id)).out + Awan(fmt::format("events {}", id)).out +
+           Slurp(home_ / "server.log");
+  };
+  ASSERT_TRUE(wait_log("start 1 on aws: resuming after step")) << story();
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   ASSERT_EQ(Awan(fmt::format("sim preempt --job {}", id), env).code, 0);
-  ASSERT_TRUE(wait_log("start 2 on coreweave: resuming after step"));
+  ASSERT_TRUE(wait_log("start 2 on coreweave: resuming after step")) << story();
   ASSERT_TRUE(WaitState(id, "SUCCEEDED", 60)) << Awan(fmt::format("logs {}", id)).out;
   const std::string logs = Awan(fmt::format("logs {}", id)).out;
   EXPECT_THAT(logs, HasSubstr("done: 120 steps over 3 start(s)"));

@@ -32,7 +32,13 @@ struct Offering {
   // A machine shared out by CPUs and memory (the local machine): a task asking for up to `vcpus`
   // and `memory_gib` fits, not only one asking for exactly that.
   bool divisible = false;
+  // The node's high-bandwidth interconnect for multi-node training (InfiniBand, EFA, RoCE,
+  // GPUDirect), Gbit/s per node; 0 = ordinary networking or unknown. `network_tier: best` asks for
+  // one (kHighBandwidthGbps or more).
+  double network_gbps = 0;
 };
+
+inline constexpr double kHighBandwidthGbps = 400;
 
 // The strings of an offering, as read from a file.
 struct OfferingRow {
@@ -40,6 +46,7 @@ struct OfferingRow {
   int accelerator_count = 0;
   double vcpus = 0, memory_gib = 0, price = 0, spot_price = 0;
   bool divisible = false;
+  double network_gbps = 0;
 };
 
 // Where a provider's offerings came from.

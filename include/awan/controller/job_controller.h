@@ -109,6 +109,10 @@ class JobController {
   const storage::Storage& storage() const { return *storage_; }
 
   SchedulerSummary scheduler_summary() const;
+  // The providers of the fleet that can never run `task` (a disk tier, buckets, a gang bigger
+  // than the machine); why goes to `why`.
+  std::vector<std::string> ProvidersThatNever(const spec::Task& task,
+                                              std::vector<std::string>& why) const;
 
  private:
   int64_t Now() const;

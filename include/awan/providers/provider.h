@@ -139,6 +139,9 @@ class Provider {
   // Owned capacity that costs nothing (the local machine): a job whose best placement is here waits
   // for room when it is full, rather than failing over to capacity that is paid for.
   virtual bool WaitWhenFull() const { return false; }
+  // Whether it chooses its nodes' disks (a cloud's disk types): a task asking for a `disk_tier`
+  // runs only on such providers. The emulated clouds do (an emulated disk has no speed to give).
+  virtual bool ChoosesDisks() const { return false; }
   // Whether its nodes are processes of this machine, sharing its filesystem (local, emulated
   // clouds): a bucket in the local store reaches them as a folder (docs/storage.md).
   virtual bool SharesServerFilesystem() const { return false; }

@@ -55,6 +55,7 @@ class SimProvider final : public Provider, public Emulation {
   void Readopt(const Allocation& allocation, const Offer& offer) override;
   bool QuickCalls() const override { return true; }  // in-process books; nodes are local processes
   bool SharesServerFilesystem() const override { return true; }
+  bool ChoosesDisks() const override { return true; }
   std::string ReachableHost(const std::string&) const override { return "127.0.0.1"; }
 
   // Spot preemptions (by rate, or by Preempt) as events.
@@ -79,6 +80,7 @@ class SimProvider final : public Provider, public Emulation {
     std::string region, zone, instance_type, accelerator;
     int accelerator_count = 0;
     double vcpus = 0, memory_gib = 0, price = 0, spot_price = 0;
+    double network_gbps = 0;
   };
   struct Held {
     std::string region, zone, instance_type;

@@ -81,6 +81,11 @@ struct Resources {
   std::optional<Quantity> memory_gib;  // per node
   bool use_spot = false;
   std::optional<int> disk_size_gib;
+  // SkyPilot's `disk_tier` (low, medium, high, ultra, best) and `network_tier` (standard, best):
+  // "" = not asked. network_tier best keeps offerings with a high-bandwidth interconnect; a
+  // disk tier is honoured by providers that choose their nodes' disks (docs/task-spec.md).
+  std::string disk_tier;
+  std::string network_tier;
   std::vector<PortRange> ports;
   std::optional<double> max_hourly_cost;    // USD per hour for all nodes together
   std::optional<double> accelerator_flops;  // total work of the job in FLOPs (for objective=time)

@@ -29,14 +29,15 @@ SimProvider::SimProvider(SimConfig config, const catalog::Catalog& source)
     offerings_.push_back({region, std::string(source.Name(o.zone)),
                           std::string(source.Name(o.instance_type)),
                           std::string(source.Name(o.accelerator)), o.accelerator_count, o.vcpus,
-                          o.memory_gib, o.price, o.spot_price});
+                          o.memory_gib, o.price, o.spot_price, o.network_gbps});
   }
 }
 
 void SimProvider::AddOfferings(catalog::Catalog& catalog) const {
   for (const SimOffering& o : offerings_) {
     catalog.Add({config_.name, o.region, o.zone, o.instance_type, o.accelerator,
-                 o.accelerator_count, o.vcpus, o.memory_gib, o.price, o.spot_price});
+                 o.accelerator_count, o.vcpus, o.memory_gib, o.price, o.spot_price, false,
+                 o.network_gbps});
   }
   catalog.SetProviderInfo(config_.name,
                           fmt::format("emulated ({} catalog, sim provider)",

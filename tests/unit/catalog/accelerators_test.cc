@@ -27,6 +27,11 @@ TEST(AcceleratorFactsTest, TpuSlicesCountChips) {
   auto v5p = LookupAccelerator("tpu-v5p-8");
   ASSERT_TRUE(v5p.has_value());
   EXPECT_EQ(v5p->chips, 4);
+  // So do the older v2 and v3 slices: tpu-v3-8 is 4 chips.
+  auto v3 = LookupAccelerator("tpu-v3-8");
+  ASSERT_TRUE(v3.has_value());
+  EXPECT_EQ(v3->chips, 4);
+  EXPECT_EQ(LookupAccelerator("tpu-v2-32")->chips, 16);
   EXPECT_FALSE(LookupAccelerator("tpu-v9z-8").has_value());
   EXPECT_FALSE(LookupAccelerator("tpu-v6e-x").has_value());
 }

@@ -19,7 +19,7 @@ catalog::Catalog SmallCatalog() {
 provider: alpha
 regions: {a1: [a1x, a1y], a2: []}
 offerings:
-  - {instance_type: a-h100-8, accelerator: H100, accelerator_count: 8, vcpus: 96, memory_gib: 1024, price: 40, spot_price: 15}
+  - {instance_type: a-h100-8, accelerator: H100, accelerator_count: 8, vcpus: 96, memory_gib: 1024, price: 40, spot_price: 15, network_gbps: 3200}
   - {instance_type: a-h100-1, accelerator: H100, accelerator_count: 1, vcpus: 12, memory_gib: 128, price: 5.5}
   - {instance_type: a-a100-8, accelerator: A100, accelerator_count: 8, vcpus: 96, memory_gib: 1024, price: 20, regions: [a2]}
   - {instance_type: a-cpu-8, vcpus: 8, memory_gib: 32, price: 0.4}
@@ -65,6 +65,22 @@ TEST(OptimizerTest, CheapestExactCountWins) {
   EXPECT_DOUBLE_EQ(r.candidates[4].hourly_cost, 40);
   // H100:1 never matches an 8-GPU node.
   for (const Placement& p : r.candidates) EXPECT_EQ(p.accelerator_count, 8);
+}
+
+// network_tier: best keeps the offerings with a high-bandwidth interconnect (network_gbps >= 400):
+// alpha's a-h100-8 (3200) in a1x, a1y and a2, not beta's cheaper b-h100-8 (none listed).
+TEST(OptimizerTest, NetworkTierBestNeedsAHighBandwidthInterconnect) {
+  OptimizeResult r = Rank("resources: {accelerators: H100:8, network_tier: best}");
+  EXPECT_EQ(r.feasible, 3u);
+  for (const Placement& p : r.candidates) EXPECT_EQ(p.provider, "alpha");
+  EXPECT_EQ(Rank("resources: {accelerators: H100:8, network_tier: standard}").feasible, 5u);
+  auto none =
+      Optimize(Task("resources: {accelerators: H200:8, network_tier: best}"), SmallCatalog(), {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->feasible, 0u);
+  EXPECT_THAT(none->infeasible_reason,
+              HasSubstr("network_tier: best: none of the 1 matching offerings has a "
+                        "high-bandwidth interconnect"));
 }
 
 TEST(OptimizerTest, NumNodesMultipliesTheHourlyCost) {

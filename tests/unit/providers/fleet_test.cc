@@ -34,12 +34,12 @@ LocalResources Machine() {
   return m;
 }
 
-TEST(FleetTest, EmbeddedDefaultIsLocalPlusFiveEmulatedClouds) {
+TEST(FleetTest, EmbeddedDefaultIsLocalPlusSevenEmulatedClouds) {
   auto fleet = ParseFleet(DefaultFleetYaml(), "embedded default", Builtin(), Machine());
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   EXPECT_TRUE(fleet->errors.empty()) << fleet->errors.front();
-  EXPECT_EQ(fleet->Names(),
-            (std::vector<std::string>{"local", "aws", "azure", "gcp", "oci", "coreweave"}));
+  EXPECT_EQ(fleet->Names(), (std::vector<std::string>{"local", "aws", "azure", "gcp", "oci",
+                                                      "coreweave", "hyperstack", "vast"}));
   const catalog::Catalog c = fleet->BuildCatalog();
   // Each emulated cloud has 8-GPU H100 nodes in at least two regions, with capacity for them.
   for (const char* name : {"aws", "azure", "gcp", "oci", "coreweave"}) {

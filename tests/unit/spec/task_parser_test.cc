@@ -58,6 +58,20 @@ TEST(TaskParserTest, AcceleratorSetAndListExpandToAlternatives) {
   EXPECT_EQ(list.order, ResourceOrder::kOrdered);
 }
 
+TEST(TaskParserTest, TiersAndAcceleratorAliases) {
+  Task t =
+      MustParse("resources: {accelerators: A100-40GB:8, disk_tier: Best, network_tier: best}\n");
+  EXPECT_EQ(t.resources[0].accelerator, "A100");  // the catalog's name for the 40 GB part
+  EXPECT_EQ(t.resources[0].disk_tier, "best");
+  EXPECT_EQ(t.resources[0].network_tier, "best");
+  EXPECT_EQ(MustParse(TaskToYaml(t)).resources[0].disk_tier, "best");
+  EXPECT_THAT(ErrorOf("resources: {disk_tier: fast}\n"),
+              HasSubstr("resources.disk_tier: 'fast' is not a disk_tier; use low, medium, high, "
+                        "ultra or best"));
+  EXPECT_THAT(ErrorOf("resources: {network_tier: premium}\n"),
+              HasSubstr("'premium' is not a network_tier; use standard or best"));
+}
+
 TEST(TaskParserTest, InfraWildcardsMeanAny) {
   Task t = MustParse("resources: {infra: gcp/*/us-central1-a}\n");
   EXPECT_EQ(t.resources[0].provider, "gcp");
