@@ -24,6 +24,12 @@
 namespace awan::cli {
 namespace {
 
+// Where relative paths of a task are resolved: where the command runs, as SkyPilot does.
+std::string CurrentDir() {
+  std::error_code ec;
+  return std::filesystem::current_path(ec).string();
+}
+
 namespace fs = std::filesystem;
 using J = nlohmann::ordered_json;
 
@@ -114,7 +120,7 @@ int RunLaunch(const LaunchArgs& args) {
   if (!scheduled) {
     J request{{"task_yaml", text.str()},
               {"source", path.string()},
-              {"base_dir", path.parent_path().string()},
+              {"base_dir", CurrentDir()},
               {"top", 5}};
     if (auto ranked = c->Call("POST", "/v1/optimize", DumpJson(request));
         ranked.ok() && ranked->status == 200) {
@@ -131,7 +137,7 @@ int RunLaunch(const LaunchArgs& args) {
   }
   J body{{"task_yaml", text.str()},
          {"source", path.string()},
-         {"base_dir", path.parent_path().string()},
+         {"base_dir", CurrentDir()},
          {"retry_until_up", args.retry_until_up}};
   if (!args.secrets.empty()) {
     J secrets = J::object();

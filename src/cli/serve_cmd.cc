@@ -52,7 +52,8 @@ std::optional<ServiceFile> ReadServiceFile(const std::string& file) {
   text << in.rdbuf();
   std::error_code ec;
   const fs::path path = fs::absolute(file, ec);
-  return ServiceFile{text.str(), path.string(), path.parent_path().string()};
+  // Relative paths are resolved where the command runs, as SkyPilot does.
+  return ServiceFile{text.str(), path.string(), std::filesystem::current_path(ec).string()};
 }
 
 std::optional<controller::ServiceView> ServiceFrom(const client::HttpResponse& r) {

@@ -18,8 +18,14 @@ std::vector<std::string> ProvidersThatMayRun(const providers::Fleet& fleet, cons
   std::vector<std::string> may;
   const bool disk_tier = std::any_of(task.resources.begin(), task.resources.end(),
                                      [](const spec::Resources& r) { return !r.disk_tier.empty(); });
+  std::string image;
+  for (const spec::Resources& r : task.resources) {
+    if (!r.image_id.empty()) image = r.image_id;
+  }
   for (const auto& p : fleet.providers) {
-    if (disk_tier && !p->ChoosesDisks()) {
+    if (auto no_image = image.empty() ? std::nullopt : p->WhyNotImage(image)) {
+      why.push_back(*no_image);
+    } else if (disk_tier && !p->ChoosesDisks()) {
       why.push_back(
           fmt::format("{}: its nodes' disks are what they are; it cannot honour "
                       "disk_tier",

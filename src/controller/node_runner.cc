@@ -8,6 +8,8 @@
 #include <climits>
 #include <filesystem>
 
+#include "../providers/shell.h"
+
 namespace awan::controller {
 namespace {
 
@@ -24,6 +26,33 @@ std::string Join(const std::vector<std::string>& items) {
 // The folder a node's bucket `index` is attached at when it is a copy or a cache.
 std::string StorageDir(const std::string& node_dir, size_t index) {
   return fmt::format("{}.storage/{}", node_dir, index);
+}
+
+// Clones `git` into `dir` (once: an existing clone is the job's) and checks out its ref. The
+// clone is made beside `dir` and renamed into place, so a failed one leaves nothing.
+absl::Status CloneWorkdir(const spec::Task::GitWorkdir& git, const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir + "/.git", ec)) return absl::OkStatus();
+  const std::string partial = dir + ".partial";
+  fs::remove_all(partial, ec);
+  std::string command =
+      fmt::format("GIT_TERMINAL_PROMPT=0 timeout 600 git clone --quiet -- {} {} 2>&1",
+                  providers::ShellQuote(git.url), providers::ShellQuote(partial));
+  if (!git.ref.empty()) {
+    command += fmt::format(" && git -C {} checkout --quiet {} -- 2>&1",
+                           providers::ShellQuote(partial), providers::ShellQuote(git.ref));
+  }
+  const providers::ShellResult r = providers::RunShell(command);
+  if (r.code != 0) {
+    fs::remove_all(partial, ec);
+    std::string why = r.out + r.err;
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return absl::FailedPreconditionError(fmt::format("workdir: cannot clone {}{}: {}", git.url,
+                                                     git.ref.empty() ? "" : " at " + git.ref, why));
+  }
+  fs::rename(partial, dir, ec);
+  if (ec) return absl::InternalError(fmt::format("workdir: {}", ec.message()));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -114,8 +143,17 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
   // its checkpoints, not the source again) before any node starts, then attached to each node.
   const bool upload = nth == 1 && job->record.recoveries == 0;
   const auto start = [provider = prov.provider, a, specs, mounts = task.storage_mounts,
-                      storage = &storage_, upload]() {
+                      storage = &storage_, upload, git = task.workdir_git,
+                      git_dir = JobDir(id) + "/git"]() {
     Started started;
+    if (git) {
+      // workdir: {url, ref}: cloned once per job (a recovered job runs the same commit).
+      absl::Status cloned = CloneWorkdir(*git, git_dir);
+      if (!cloned.ok()) {
+        started.push_back(cloned);
+        return started;
+      }
+    }
     for (const spec::StorageMount& m : mounts) {
       if (absl::Status s = storage->Prepare(m, upload); !s.ok()) {
         started.push_back(s);
@@ -123,6 +161,7 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
       }
     }
     for (providers::NodeSpec spec : specs) {
+      if (git) spec.workdir = git_dir;
       for (size_t i = 0; i < mounts.size(); ++i) {
         auto folder = storage->Attach(mounts[i], StorageDir(spec.node_dir, i));
         if (!folder.ok()) {
@@ -139,7 +178,7 @@ void NodeRunner::StartNodes(int64_t id, Provisioning prov) {
   // Copying a workdir, file mounts or buckets may take long: then even a quick provider's nodes
   // start off the loop.
   if (prov.provider->QuickCalls() && task.workdir.empty() && task.file_mounts.empty() &&
-      task.storage_mounts.empty()) {
+      task.storage_mounts.empty() && !task.workdir_git) {
     NodesStarted(id, std::move(prov), dirs, gpu_lists, start(), std::nullopt);
     return;
   }

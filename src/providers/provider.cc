@@ -1,5 +1,7 @@
 #include "awan/providers/provider.h"
 
+#include <fmt/format.h>
+
 #include <array>
 
 namespace awan::providers {
@@ -32,6 +34,12 @@ std::string_view NodeEventName(NodeEvent::Kind kind) {
       return "evicted";
   }
   return "lost";
+}
+
+std::optional<std::string> Provider::WhyNotImage(const std::string& image_id) const {
+  return fmt::format("{}: runs no {} yet", name(),
+                     image_id.rfind("docker:", 0) == 0 ? "container images (image_id: docker:…)"
+                                                       : "custom images (image_id)");
 }
 
 }  // namespace awan::providers

@@ -41,14 +41,10 @@ const std::vector<std::string> kResourceFields = {
     "cloud",         "region",          "zone",
     "instance_type", "use_spot",        "disk_size",
     "ports",         "max_hourly_cost", "accelerator_flops",
-    "job_recovery",  "disk_tier",       "network_tier"};
-const std::set<std::string> kSkyPilotResourceOnly = {"image_id",
-                                                     "labels",
-                                                     "autostop",
-                                                     "accelerator_args",
-                                                     "priority",
-                                                     "volumes",
-                                                     "_docker_login_config"};
+    "job_recovery",  "disk_tier",       "network_tier",
+    "image_id"};
+const std::set<std::string> kSkyPilotResourceOnly = {
+    "labels", "autostop", "accelerator_args", "priority", "volumes", "_docker_login_config"};
 
 // One accelerator choice: name and per-node count.
 struct AcceleratorChoice {
@@ -84,7 +80,11 @@ class Walker : public FieldReader {
       if (key == "name") {
         if (auto s = String(value, "name")) task.name = *s;
       } else if (key == "workdir") {
-        if (auto s = String(value, "workdir")) task.workdir = LocalPath(value, "workdir", *s, true);
+        if (value.IsMap()) {
+          WalkGitWorkdir(value, task);
+        } else if (auto s = String(value, "workdir")) {
+          task.workdir = LocalPath(value, "workdir", *s, true);
+        }
       } else if (key == "num_nodes") {
         if (auto n = PositiveInt(value, "num_nodes")) task.num_nodes = *n;
       } else if (key == "resources") {
@@ -180,7 +180,10 @@ class Walker : public FieldReader {
     for (std::string_view scheme : kRemote) {
       if (raw.rfind(scheme, 0) == 0) {
         Error(node, field,
-              fmt::format("'{}' is a remote URL; only local paths are supported for now", raw));
+              fmt::format("'{}' is a remote URL; only local paths are supported here (a git "
+                          "repository is workdir: {{url, ref}}; a bucket is a file_mounts entry, "
+                          "docs/storage.md)",
+                          raw));
         return {};
       }
     }
@@ -196,8 +199,8 @@ class Walker : public FieldReader {
     if (ec) abs = p;
     if (!fs::exists(abs, ec)) {
       Error(node, field,
-            fmt::format("local path '{}' does not exist (relative paths are read from the task "
-                        "file's folder, {})",
+            fmt::format("local path '{}' does not exist (relative paths are read from the folder "
+                        "the command runs in, as SkyPilot does: {})",
                         raw, base_dir_.empty() ? "." : base_dir_));
       return {};
     }
@@ -275,6 +278,44 @@ class Walker : public FieldReader {
         Error(it->second, field, "must be a string or number, not a list or mapping");
       }
     }
+  }
+
+  // workdir: {url: https://github.com/org/repo.git, ref: v1.2}. A url that is not remote is a local
+  // repository's path (relative paths as everywhere else).
+  void WalkGitWorkdir(const YAML::Node& node, Task& task) {
+    Task::GitWorkdir git;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const std::string f = "workdir." + key;
+      if (key == "url") {
+        if (auto s = String(it->second, f)) git.url = *s;
+      } else if (key == "ref") {
+        if (auto s = String(it->second, f)) git.ref = *s;
+      } else {
+        UnknownField(it->first, "workdir", key, {"url", "ref"}, {});
+      }
+    }
+    if (git.url.empty()) {
+      Error(node, "workdir.url",
+            "is required: the git repository to clone, e.g. https://github.com/org/repo.git");
+      return;
+    }
+    if (!git.ref.empty() &&
+        (git.ref.front() == '-' || git.ref.find_first_of(" \t\n") != std::string::npos)) {
+      Error(node["ref"], "workdir.ref",
+            fmt::format("'{}' is not a branch, tag or commit", git.ref));
+      return;
+    }
+    const bool remote = git.url.find("://") != std::string::npos || git.url.rfind("git@", 0) == 0;
+    if (git.url.front() == '-') {
+      Error(node["url"], "workdir.url", fmt::format("'{}' is not a repository URL", git.url));
+      return;
+    }
+    if (!remote) {
+      git.url = LocalPath(node["url"], "workdir.url", git.url, true);
+      if (git.url.empty()) return;
+    }
+    task.workdir_git = git;
   }
 
   // `$VAR` and `${VAR}` in a file_mounts path or name, from the task's envs (as SkyPilot does).
@@ -406,7 +447,7 @@ class Walker : public FieldReader {
       m.line = value.Mark().line + 1;
       const size_t errors_before = errors_.size();
       std::string store_given;
-      const YAML::Node* store_node = nullptr;
+      YAML::Node store_node;  // a copy: yaml-cpp iterators yield temporaries
       for (auto f = value.begin(); f != value.end(); ++f) {
         const std::string key = f->first.Scalar();
         const YAML::Node v = f->second;
@@ -450,7 +491,7 @@ class Walker : public FieldReader {
             continue;
           }
           store_given = store;
-          store_node = &f->second;
+          store_node = f->second;
         } else if (key == "mode") {
           auto s = String(v, sub);
           if (!s) continue;
@@ -474,7 +515,7 @@ class Walker : public FieldReader {
       if (errors_.size() != errors_before) continue;
       if (!store_given.empty()) {
         if (!source_url_store_.empty() && source_url_store_ != store_given) {
-          Error(*store_node, field + ".store",
+          Error(store_node, field + ".store",
                 fmt::format("is {} but the source is a {} URL; give one of them", store_given,
                             source_url_store_));
           source_url_store_.clear();
@@ -632,6 +673,16 @@ class Walker : public FieldReader {
           Error(v, f, "must be greater than 0 and at most 10000000 (USD per hour)");
         } else if (n) {
           r.max_hourly_cost = *n;
+        }
+      } else if (key == "image_id") {
+        if (v.IsMap()) {
+          Error(v, f, "per-region image ids are not supported; give one image, e.g. docker:IMAGE");
+        } else if (auto t = String(v, f); t && !t->empty()) {
+          if (t->rfind("docker:", 0) == 0 && t->size() == 7) {
+            Error(v, f, "names no image; write docker:IMAGE[:TAG], e.g. docker:ubuntu:22.04");
+          } else {
+            r.image_id = *t;
+          }
         }
       } else if (key == "disk_tier" || key == "network_tier") {
         auto t = String(v, f);
@@ -848,6 +899,7 @@ void AddResourcesJson(const Resources& r, nlohmann::ordered_json& j) {
   j["use_spot"] = r.use_spot;
   if (r.disk_size_gib) j["disk_size"] = *r.disk_size_gib;
   if (!r.disk_tier.empty()) j["disk_tier"] = r.disk_tier;
+  if (!r.image_id.empty()) j["image_id"] = r.image_id;
   if (!r.network_tier.empty()) j["network_tier"] = r.network_tier;
   if (!r.ports.empty()) {
     nlohmann::ordered_json ports = nlohmann::ordered_json::array();
@@ -890,6 +942,7 @@ void EmitResourcesYaml(const Resources& r, YAML::Emitter& out) {
   out << YAML::Key << "use_spot" << YAML::Value << r.use_spot;
   if (r.disk_size_gib) out << YAML::Key << "disk_size" << YAML::Value << *r.disk_size_gib;
   if (!r.disk_tier.empty()) out << YAML::Key << "disk_tier" << YAML::Value << r.disk_tier;
+  if (!r.image_id.empty()) out << YAML::Key << "image_id" << YAML::Value << r.image_id;
   if (!r.network_tier.empty()) out << YAML::Key << "network_tier" << YAML::Value << r.network_tier;
   if (!r.ports.empty()) {
     out << YAML::Key << "ports" << YAML::Value << YAML::Flow << YAML::BeginSeq;
@@ -926,6 +979,9 @@ nlohmann::ordered_json TaskJson(const Task& task) {
   j["name"] = task.name;
   j["source"] = task.source;
   if (!task.workdir.empty()) j["workdir"] = task.workdir;
+  if (task.workdir_git) {
+    j["workdir"] = {{"url", task.workdir_git->url}, {"ref", task.workdir_git->ref}};
+  }
   j["num_nodes"] = task.num_nodes;
   j["resources_order"] = task.order == ResourceOrder::kOrdered ? "ordered" : "any_of";
   nlohmann::ordered_json alts = nlohmann::ordered_json::array();
@@ -980,7 +1036,19 @@ absl::StatusOr<Task> ParseTask(std::string_view yaml, std::string_view source_na
   Walker walker(source_name, base_dir);
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    // Several documents are a SkyPilot pipeline: never read the first alone and drop the rest.
+    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
+    size_t non_empty = 0;
+    for (const YAML::Node& d : documents) non_empty += d && !d.IsNull() ? 1 : 0;
+    if (non_empty > 1) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: has {} YAML documents: a SkyPilot pipeline (stages run in order), which awan does "
+          "not run yet; launch each stage as its own task file (docs/task-spec.md)",
+          source_name, documents.size()));
+    }
+    for (const YAML::Node& d : documents) {
+      if (d && !d.IsNull()) root = d;
+    }
   } catch (const YAML::ParserException& e) {
     return absl::InvalidArgumentError(fmt::format("{}:{}:{}: YAML syntax error: {}", source_name,
                                                   e.mark.line + 1, e.mark.column + 1, e.msg));
@@ -1031,7 +1099,7 @@ absl::StatusOr<std::vector<FallbackSpec>> LoadFallbacksFile(const std::string& p
   return out;
 }
 
-absl::StatusOr<Task> LoadTaskFile(const std::string& path) {
+absl::StatusOr<Task> LoadTaskFile(const std::string& path, const std::string& base_dir) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(fmt::format("{}: cannot read the task file (does it exist?)", path));
@@ -1039,8 +1107,9 @@ absl::StatusOr<Task> LoadTaskFile(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::error_code ec;
-  fs::path dir = fs::absolute(fs::path(path), ec).parent_path();
-  return ParseTask(buffer.str(), path, dir.string());
+  // As SkyPilot does: relative paths are read from where the command runs.
+  const std::string dir = base_dir.empty() ? fs::current_path(ec).string() : base_dir;
+  return ParseTask(buffer.str(), path, dir);
 }
 
 std::string_view StorageModeName(StorageMode m) {
@@ -1071,6 +1140,14 @@ std::string TaskToYaml(const Task& task) {
   out << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << task.name;
   if (!task.workdir.empty()) out << YAML::Key << "workdir" << YAML::Value << task.workdir;
+  if (task.workdir_git) {
+    out << YAML::Key << "workdir" << YAML::Value << YAML::BeginMap << YAML::Key << "url"
+        << YAML::Value << task.workdir_git->url;
+    if (!task.workdir_git->ref.empty()) {
+      out << YAML::Key << "ref" << YAML::Value << task.workdir_git->ref;
+    }
+    out << YAML::EndMap;
+  }
   out << YAML::Key << "num_nodes" << YAML::Value << task.num_nodes;
   out << YAML::Key << "resources" << YAML::Value;
   const bool single = task.resources.size() == 1;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <climits>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -119,9 +120,10 @@ absl::Status Storage::WriteBack(const spec::StorageMount& m, const std::string& 
   // was taken.
   const fs::path snapshot = cache_dir + ".snapshot";
   bool consistent = false;
+  std::map<std::string, std::tuple<uint64_t, uint64_t, int64_t>> before;
   for (int attempt = 0; attempt < 20 && !consistent; ++attempt) {
     fs::remove_all(snapshot, ec);
-    const auto before = ListFiles(cache_dir);
+    before = ListFiles(cache_dir);
     for (const auto& [rel, stamp] : before) {
       fs::create_directories((snapshot / rel).parent_path(), ec);
       fs::create_hard_link(fs::path(cache_dir) / rel, snapshot / rel, ec);
@@ -132,10 +134,26 @@ absl::Status Storage::WriteBack(const spec::StorageMount& m, const std::string& 
     return absl::UnavailableError(
         fmt::format("bucket {}: the cache kept changing; written back next time", m.name));
   }
-  // Oldest first, one at a time: a file written after another (a checkpoint's `latest` after the
-  // checkpoint) never reaches the bucket before it.
-  absl::Status s = Rclone({"copy", snapshot.string(), RemotePath(m), "--order-by",
-                           "modtime,ascending", "--transfers", "1", "--checkers", "4"});
+  // The newest file (a checkpoint's `latest`, written after the checkpoint it names) goes last:
+  // everything else first, in parallel, then the rest.
+  std::string newest;
+  int64_t newest_time = INT64_MIN;
+  for (const auto& [rel, stamp] : before) {
+    if (std::get<2>(stamp) >= newest_time) {
+      newest_time = std::get<2>(stamp);
+      newest = rel;
+    }
+  }
+  absl::Status s = absl::OkStatus();
+  if (!newest.empty()) {
+    std::string pattern = "/";
+    for (char c : newest) {
+      if (std::string_view("\\*?[]{}").find(c) != std::string_view::npos) pattern += '\\';
+      pattern += c;
+    }
+    s = Rclone({"copy", snapshot.string(), RemotePath(m), "--exclude", pattern});
+  }
+  if (s.ok()) s = Rclone({"copy", snapshot.string(), RemotePath(m)});
   fs::remove_all(snapshot, ec);
   return s;
 }

@@ -89,6 +89,31 @@ class ServerTest : public ::testing::Test {
     }
     return false;
   }
+  // examples/train/managed-train.yaml made quick for a test (120 steps of 0.05 s, its workdir
+  // absolute), with `edits` (from, to) applied; the task file's path.
+  std::string TrainTask(const std::string& name,
+                        const std::vector<std::pair<std::string, std::string>>& edits) {
+    std::string yaml = Slurp(fs::path(AWAN_SOURCE_DIR) / "examples/train/managed-train.yaml");
+    std::vector<std::pair<std::string, std::string>> all = {
+        {"workdir: examples/train", fmt::format("workdir: {}/examples/train", AWAN_SOURCE_DIR)},
+        {"STEP_SECONDS: 0.25", "STEP_SECONDS: 0.05"},
+        {"TOTAL_STEPS: 40", "TOTAL_STEPS: 120"}};
+    all.insert(all.end(), edits.begin(), edits.end());
+    for (const auto& [from, to] : all) {
+      const size_t at = yaml.find(from);
+      EXPECT_NE(at, std::string::npos) << from;
+      if (at != std::string::npos) yaml.replace(at, from.size(), to);
+    }
+    return Task(name, yaml);
+  }
+  // Waits (20 s at most) for `text` in the job's log.
+  bool WaitLog(int64_t id, const std::string& text) {
+    for (int i = 0; i < 400; ++i) {
+      if (Awan(fmt::format("logs {}", id)).out.find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
   awan::client::ApiClient Client(const std::string& token) {
     auto info = awan::client::ReadServerInfo(home_.string());
     EXPECT_TRUE(info.ok());
@@ -665,24 +690,8 @@ run: echo "start $AWAN_RECOVERIES on $AWAN_PROVIDER"; sleep 60
 // time, and finished from its last checkpoint — its own step log proves no step before a
 // checkpoint ran twice, and a corrupt checkpoint would end it.
 TEST_F(ServerTest, AManagedJobSurvivesTwoPreemptionsFromItsCheckpointBucket) {
-  std::string yaml = Slurp(fs::path(AWAN_SOURCE_DIR) / "examples/train/managed-train.yaml");
-  ASSERT_FALSE(yaml.empty());
-  const auto replace = [&](const std::string& from, const std::string& to) {
-    const size_t at = yaml.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    yaml.replace(at, from.size(), to);
-  };
-  replace("workdir: .", fmt::format("workdir: {}/examples/train", AWAN_SOURCE_DIR));
-  replace("STEP_SECONDS: 0.25", "STEP_SECONDS: 0.05");
-  replace("TOTAL_STEPS: 40", "TOTAL_STEPS: 120");
-  const int64_t id = LaunchDetached(Task("train", yaml));
-  const auto wait_log = [&](const std::string& text) {
-    for (int i = 0; i < 400; ++i) {
-      if (Awan(fmt::format("logs {}", id)).out.find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  };
+  const int64_t id = LaunchDetached(TrainTask("train", {}));
+  const auto wait_log = [&](const std::string& text) { return WaitLog(id, text); };
   ASSERT_TRUE(wait_log("start 0 on coreweave")) << Awan(fmt::format("logs {}", id)).out;
   ASSERT_TRUE(wait_log("checkpoint step-000010"));
   // A bucket in use is not deleted.
@@ -747,25 +756,10 @@ storage:
   const std::string env =
       fmt::format("AWAN_TEST_S3_KEY={} AWAN_TEST_S3_SECRET={}", awan::testing::S3Server::kKeyId,
                   awan::testing::S3Server::kSecret);
-  std::string yaml = Slurp(fs::path(AWAN_SOURCE_DIR) / "examples/train/managed-train.yaml");
-  const auto replace = [&](const std::string& from, const std::string& to) {
-    const size_t at = yaml.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    yaml.replace(at, from.size(), to);
-  };
-  replace("workdir: .", fmt::format("workdir: {}/examples/train", AWAN_SOURCE_DIR));
-  replace("STEP_SECONDS: 0.25", "STEP_SECONDS: 0.05");
-  replace("TOTAL_STEPS: 40", "TOTAL_STEPS: 120");
-  replace("store: local", "store: s3");
-  replace("mode: MOUNT", "mode: MOUNT_CACHED");
-  const int64_t id = LaunchDetached(Task("train-s3", yaml), env);
-  const auto wait_log = [&](const std::string& text) {
-    for (int i = 0; i < 400; ++i) {
-      if (Awan(fmt::format("logs {}", id)).out.find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  };
+  const int64_t id = LaunchDetached(
+      TrainTask("train-s3", {{"store: local", "store: s3"}, {"mode: MOUNT", "mode: MOUNT_CACHED"}}),
+      env);
+  const auto wait_log = [&](const std::string& text) { return WaitLog(id, text); };
   ASSERT_TRUE(wait_log("checkpoint step-000020")) << Awan(fmt::format("logs {}", id)).out;
   std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a write-back or two
   ASSERT_EQ(Awan(fmt::format("sim preempt --job {}", id), env).code, 0);

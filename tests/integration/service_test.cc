@@ -659,9 +659,12 @@ TEST_F(ServiceTest, TlsEndpointsAndNoUnauthenticatedServiceBeyondLoopback) {
                             dir.string()))
                 .code,
             0);
-  auto up = Awan("serve up " +
-                 ServiceWith("echo", "replicas: 2\n  tls: {keyfile: key.pem, certfile: cert.pem}") +
-                 " --wait 60");
+  // Relative paths are read from where the command runs (as SkyPilot does): run it in `dir`.
+  const std::string service =
+      ServiceWith("echo", "replicas: 2\n  tls: {keyfile: key.pem, certfile: cert.pem}");
+  auto up =
+      awan::testing::RunCommand(fmt::format("cd {} && env AWAN_HOME={} {} serve up {} --wait 60",
+                                            dir.string(), home_.string(), AWAN_BINARY, service));
   ASSERT_EQ(up.code, 0) << up.err;
   services_.insert("echo");
   std::string endpoint = up.out;

@@ -139,6 +139,9 @@ class Provider {
   // Owned capacity that costs nothing (the local machine): a job whose best placement is here waits
   // for room when it is full, rather than failing over to capacity that is paid for.
   virtual bool WaitWhenFull() const { return false; }
+  // Why it cannot start a node from `image_id` ("docker:IMAGE" or a cloud image), or nullopt when
+  // it can. None can yet: a task with an image is refused with each provider's reason.
+  virtual std::optional<std::string> WhyNotImage(const std::string& image_id) const;
   // Whether it chooses its nodes' disks (a cloud's disk types): a task asking for a `disk_tier`
   // runs only on such providers. The emulated clouds do (an emulated disk has no speed to give).
   virtual bool ChoosesDisks() const { return false; }

@@ -86,6 +86,8 @@ struct Resources {
   // disk tier is honoured by providers that choose their nodes' disks (docs/task-spec.md).
   std::string disk_tier;
   std::string network_tier;
+  // `image_id`: "docker:IMAGE" (a container image) or a cloud image id; "" = the provider's own.
+  std::string image_id;
   std::vector<PortRange> ports;
   std::optional<double> max_hourly_cost;    // USD per hour for all nodes together
   std::optional<double> accelerator_flops;  // total work of the job in FLOPs (for objective=time)
@@ -116,6 +118,13 @@ struct Scheduling {
 struct Task {
   std::string name;
   std::string workdir;  // absolute path, or "" when none
+  // `workdir: {url, ref}`: a git repository cloned for the job (its first start) and checked out at
+  // `ref` (a branch, tag or commit; "" = the default branch); the clone is the workdir.
+  struct GitWorkdir {
+    std::string url, ref;
+    friend bool operator==(const GitWorkdir&, const GitWorkdir&) = default;
+  };
+  std::optional<GitWorkdir> workdir_git;
   int num_nodes = 1;
   std::vector<Resources> resources;  // at least one alternative
   ResourceOrder order = ResourceOrder::kAnyOf;

@@ -12,9 +12,9 @@
 
 namespace awan::spec {
 
-// Reads and parses a task file. Relative `workdir` and `file_mounts` paths are resolved against the
-// task file's folder and must exist.
-absl::StatusOr<Task> LoadTaskFile(const std::string& path);
+// Reads and parses a task file. Relative paths in it are resolved against `base_dir`, by default
+// the current directory (where SkyPilot resolves them: the folder the command runs in).
+absl::StatusOr<Task> LoadTaskFile(const std::string& path, const std::string& base_dir = "");
 
 // Parses YAML text; `source_name` is used in error messages and `base_dir` resolves relative paths.
 absl::StatusOr<Task> ParseTask(std::string_view yaml, std::string_view source_name,

@@ -62,7 +62,8 @@ class Storage {
   // calls WriteBack for it now and then while the job runs, and when its nodes end (not when they
   // were preempted or lost: a lost node's disk is gone).
   bool WritesBack(const spec::StorageMount& m) const;
-  // Uploads what changed in `cache_dir` (an Attach result), oldest file first.
+  // Uploads what changed in `cache_dir` (an Attach result): a snapshot taken at one instant, its
+  // newest file (a checkpoint's `latest`) last.
   absl::Status WriteBack(const spec::StorageMount& m, const std::string& cache_dir) const;
   absl::StatusOr<std::vector<Bucket>> List() const;
   // NotFound when there is no such bucket.

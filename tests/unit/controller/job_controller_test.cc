@@ -174,6 +174,31 @@ run: echo x >> {}; exit 5
   EXPECT_EQ(store_->GetJob(plain)->recoveries, 0);
 }
 
+// workdir: {url, ref}: a local git repository cloned for the job and checked out at the tag.
+TEST_F(ControllerTest, AGitWorkdirIsClonedAtItsRef) {
+  const fs::path repo = home_ / "repo";
+  fs::create_directories(repo);
+  const std::string git = "git -c user.name=t -c user.email=t@example.com -C " + repo.string();
+  ASSERT_EQ(
+      awan::testing::RunCommand(fmt::format("{0} init -q && echo one > {1}/version && {0} add . && "
+                                            "{0} commit -qm one && {0} tag v1 && echo two > "
+                                            "{1}/version && {0} commit -qam two",
+                                            git, repo.string()))
+          .code,
+      0);
+  const int64_t id = Submit(fmt::format(
+      "workdir: {{url: {}, ref: v1}}\nrun: echo \"version $(cat version)\"\n", repo.string()));
+  ASSERT_TRUE(WaitFor(id, JobState::kSucceeded)) << Log(id);
+  EXPECT_THAT(Log(id), HasSubstr("version one"));
+  // No such ref: the job fails with git's word for it, and leaves no clone behind.
+  const int64_t bad =
+      Submit(fmt::format("workdir: {{url: {}, ref: v9}}\nrun: echo never\n", repo.string()));
+  ASSERT_TRUE(WaitFor(bad, JobState::kFailed));
+  EXPECT_THAT(store_->GetJob(bad)->reason, HasSubstr("workdir: cannot clone"));
+  EXPECT_THAT(store_->GetJob(bad)->reason, HasSubstr("at v9"));
+  EXPECT_FALSE(fs::exists(fs::path(controller_->JobDir(bad)) / "git"));
+}
+
 TEST_F(ControllerTest, WorkdirIsCopiedIntoTheNode) {
   fs::create_directories(home_ / "code");
   std::ofstream(home_ / "code" / "data.txt") << "from-workdir";

@@ -58,6 +58,16 @@ TEST(TaskParserTest, AcceleratorSetAndListExpandToAlternatives) {
   EXPECT_EQ(list.order, ResourceOrder::kOrdered);
 }
 
+// image_id is read (and each provider says whether it can honour it, at launch).
+TEST(TaskParserTest, ImageIdIsRead) {
+  Task t = MustParse("resources: {image_id: 'docker:nvcr.io/nvidia/pytorch:24.05-py3'}\n");
+  EXPECT_EQ(t.resources[0].image_id, "docker:nvcr.io/nvidia/pytorch:24.05-py3");
+  EXPECT_EQ(MustParse(TaskToYaml(t)).resources[0].image_id, t.resources[0].image_id);
+  EXPECT_THAT(ErrorOf("resources: {image_id: 'docker:'}\n"), HasSubstr("names no image"));
+  EXPECT_THAT(ErrorOf("resources: {image_id: {us-east-1: ami-1}}\n"),
+              HasSubstr("per-region image ids are not supported"));
+}
+
 TEST(TaskParserTest, TiersAndAcceleratorAliases) {
   Task t =
       MustParse("resources: {accelerators: A100-40GB:8, disk_tier: Best, network_tier: best}\n");
@@ -70,6 +80,14 @@ TEST(TaskParserTest, TiersAndAcceleratorAliases) {
                         "ultra or best"));
   EXPECT_THAT(ErrorOf("resources: {network_tier: premium}\n"),
               HasSubstr("'premium' is not a network_tier; use standard or best"));
+}
+
+// A pipeline's stages are never silently dropped: several documents are refused, naming them.
+TEST(TaskParserTest, SeveralDocumentsAreRefusedNotDropped) {
+  EXPECT_THAT(ErrorOf("name: pipe\n---\nname: a\nrun: echo a\n---\nname: b\nrun: echo b\n"),
+              HasSubstr("task.yaml: has 3 YAML documents: a SkyPilot pipeline"));
+  // One document with a leading `---` is one task.
+  EXPECT_EQ(MustParse("---\nname: one\nrun: x\n").name, "one");
 }
 
 TEST(TaskParserTest, InfraWildcardsMeanAny) {
@@ -174,8 +192,8 @@ TEST(TaskParserTest, UnknownFieldNamesLineFieldAndSuggestion) {
 TEST(TaskParserTest, SkyPilotOnlyFieldsSayNotSupportedYet) {
   EXPECT_THAT(ErrorOf("volumes:\n  /v: x\n"),
               HasSubstr("volumes: is a SkyPilot field that awan does not support yet"));
-  EXPECT_THAT(ErrorOf("resources:\n  image_id: docker:ubuntu\n"),
-              HasSubstr("resources.image_id: is a SkyPilot field"));
+  EXPECT_THAT(ErrorOf("resources:\n  labels: {a: b}\n"),
+              HasSubstr("resources.labels: is a SkyPilot field"));
 }
 
 TEST(TaskParserTest, JobRecoveryTakesSkyPilotsForms) {
@@ -316,7 +334,28 @@ TEST(TaskParserTest, LocalPathsAreResolvedAgainstTheTaskFolderAndMustExist) {
   EXPECT_EQ(remote->storage_mounts.size(), 1u);
   auto remote_workdir = ParseTask("workdir: s3://bucket/x\n", "t.yaml", dir.string());
   ASSERT_FALSE(remote_workdir.ok());
-  EXPECT_THAT(remote_workdir.status().message(), HasSubstr("only local paths are supported"));
+  EXPECT_THAT(remote_workdir.status().message(),
+              HasSubstr("a git repository is workdir: {url, ref}"));
+  // A git workdir: a remote URL as given, a local repository's path resolved; ref optional.
+  auto git = ParseTask("workdir: {url: 'https://github.com/org/repo.git', ref: v1.2}\n", "t.yaml",
+                       dir.string());
+  ASSERT_TRUE(git.ok()) << git.status();
+  ASSERT_TRUE(git->workdir_git);
+  EXPECT_EQ(git->workdir_git->url, "https://github.com/org/repo.git");
+  EXPECT_EQ(git->workdir_git->ref, "v1.2");
+  EXPECT_EQ(git->workdir, "");
+  auto local_git = ParseTask("workdir: {url: code}\n", "t.yaml", dir.string());
+  ASSERT_TRUE(local_git.ok()) << local_git.status();
+  EXPECT_EQ(local_git->workdir_git->url, fs::weakly_canonical(dir / "code").string());
+  Task again = *ParseTask(TaskToYaml(*git), "again.yaml", dir.string());
+  EXPECT_EQ(again.workdir_git, git->workdir_git);
+  EXPECT_THAT(ParseTask("workdir: {ref: main}\n", "t.yaml", dir.string()).status().message(),
+              HasSubstr("workdir.url: is required"));
+  EXPECT_THAT(ParseTask("workdir: {url: 'https://x/y.git', ref: '--upload-pack=evil'}\n", "t.yaml",
+                        dir.string())
+                  .status()
+                  .message(),
+              HasSubstr("is not a branch, tag or commit"));
   fs::remove_all(dir);
 }
 
